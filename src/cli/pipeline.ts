@@ -1,0 +1,69 @@
+// Wires the stages: packet batches → decode → tcp → http → the command's HttpSink.
+
+import { RecordCursor } from '../capture';
+import { DecodeOutcome, TcpPacket, decodePacket } from '../decode';
+import { HttpOptions, HttpSink, HttpStage, HttpStats } from '../http';
+import { Reassembler, ReassemblyOptions, ReassemblyStats } from '../tcp';
+
+export type DecodeStats = Record<DecodeOutcome, number>;
+
+export interface PipelineStats {
+  decode: DecodeStats;
+  tcp: ReassemblyStats;
+  http: HttpStats;
+}
+
+export class PacketPipeline {
+  readonly decode: DecodeStats = {
+    tcp: 0, unsupportedLink: 0, notIp: 0, notTcp: 0, fragment: 0, truncated: 0, malformed: 0,
+  };
+  readonly reassembler: Reassembler;
+  readonly http: HttpStage;
+  private readonly packet = new TcpPacket();
+  private readonly cursor = new RecordCursor();
+  private finished = false;
+
+  constructor(sink: HttpSink, options: { tcp?: Partial<ReassemblyOptions>; http?: Partial<HttpOptions> } = {}) {
+    this.http = new HttpStage(sink, options.http);
+    this.reassembler = new Reassembler(this.http, options.tcp);
+  }
+
+  /** Processes one batch of capture records from a link of `linkType`. */
+  batch(linkType: number, buf: Buffer, count: number): void {
+    const cursor = this.cursor;
+    const packet = this.packet;
+    const decode = this.decode;
+    cursor.reset(buf, count);
+    while (cursor.next()) {
+      const outcome = decodePacket(linkType, buf, cursor.offset, cursor.caplen, cursor.wirelen, packet);
+      decode[outcome]++;
+      if (outcome === 'tcp') this.reassembler.push(packet, cursor.tsUs);
+    }
+  }
+
+  /** Closes every connection still open: what is incomplete is counted as such. */
+  finish(): void {
+    if (this.finished) return;
+    this.finished = true;
+    this.reassembler.flush('shutdown');
+  }
+
+  stats(): PipelineStats {
+    return {
+      decode: { ...this.decode },
+      tcp: { ...this.reassembler.stats, closed: { ...this.reassembler.stats.closed } },
+      http: {
+        ...this.http.stats,
+        lost: { ...this.http.stats.lost },
+        responsesMissing: { ...this.http.stats.responsesMissing },
+      },
+    };
+  }
+}
+
+/** The BPF filter for the given ports and/or raw expression. */
+export function captureFilter(ports: number[], filter: string | undefined): string | undefined {
+  const portPart = ports.length === 0 ? undefined : `tcp and (${ports.map((p) => `port ${p}`).join(' or ')})`;
+  if (filter !== undefined && portPart !== undefined) return `(${filter}) and ${portPart}`;
+  return filter ?? portPart;
+}

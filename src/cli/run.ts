@@ -1,0 +1,89 @@
+// `shadowtap run`: capture production traffic and mirror every request to the shadow(s).
+
+import type { RunConfig } from '../config';
+import type { HttpSink } from '../http';
+import { Replayer } from '../replay';
+import { Logger, RequestLedger, createLogger, writeJsonFile } from '../report';
+import { PacketPipeline } from './pipeline';
+import { openSource } from './source';
+
+export function run(cfg: RunConfig, log: Logger = createLogger(cfg.logLevel)): Promise<number> {
+  const ledger = new RequestLedger();
+  const replayer = new Replayer(cfg.replay);
+  let source: ReturnType<typeof openSource>;
+  let waitingForRoom = false;
+
+  const settle = (outcome: string): void => {
+    ledger.settle(outcome);
+    if (waitingForRoom && replayer.hasRoom) {
+      waitingForRoom = false;
+      source.resume();
+    }
+  };
+  const sink: HttpSink = {
+    request: (req) => {
+      ledger.seenPending();
+      replayer.submit(req, settle);
+      // Files can wait for the shadow; a live capture never does (the queue drops instead).
+      if (!source.live && !replayer.hasRoom && !waitingForRoom) {
+        waitingForRoom = true;
+        source.pause();
+      }
+    },
+    exchange: () => {},
+    lost: (reason) => ledger.seenAndNotReplayed(reason),
+    notice: (kind, conn, detail) => log.warn({
+      kind, conn: conn.id, client: `${conn.client.address}:${conn.client.port}`,
+      server: `${conn.server.address}:${conn.server.port}`, detail,
+    }, `connection ${conn.id}: ${kind}`),
+  };
+  const pipeline = new PacketPipeline(sink, { tcp: cfg.tcp, http: cfg.http });
+  source = openSource(cfg.source);
+
+  const summary = () => ({
+    ...ledger.snapshot(),
+    capture: source.stats(),
+    ...pipeline.stats(),
+    shadows: replayer.stats(),
+  });
+  const statsTimer = cfg.statsIntervalMs > 0
+    ? setInterval(() => log.info({ stats: summary() }, 'stats'), cfg.statsIntervalMs)
+    : undefined;
+
+  return new Promise((resolve) => {
+    let stopping = false;
+    const stop = (why: string): void => {
+      if (stopping) return;
+      stopping = true;
+      log.info({ why }, 'stopping: closing capture');
+      source.close();
+    };
+    const onSignal = (sig: NodeJS.Signals) => stop(sig);
+    process.on('SIGINT', onSignal);
+    process.on('SIGTERM', onSignal);
+
+    source.start(
+      (batch, count) => pipeline.batch(source.linkType, batch, count),
+      (err) => {
+        if (err) log.error({ err: err.message }, 'capture failed');
+        pipeline.finish();
+        log.info({ pending: ledger.pending }, 'draining replay queue');
+        replayer.drain(cfg.drainTimeoutMs).then(() => {
+          if (statsTimer) clearInterval(statsTimer);
+          process.off('SIGINT', onSignal);
+          process.off('SIGTERM', onSignal);
+          const final = summary();
+          if (cfg.summaryJson !== undefined) writeJsonFile(cfg.summaryJson, final);
+          log.info({ stats: final }, 'summary');
+          resolve(err ? 1 : 0);
+        });
+      },
+    );
+    log.info({
+      interface: cfg.source.interface ?? null,
+      file: cfg.source.file ?? null,
+      linkType: source.linkType,
+      shadows: cfg.replay.targets,
+    }, 'capture started');
+  });
+}

@@ -1,0 +1,325 @@
+// Sends captured requests to the shadow targets through undici keep-alive pools.
+// The capture path never waits here: submit() either queues (bounded by count and bytes)
+// or refuses at once, and every submission ends in exactly one outcome.
+
+import { Pool, errors } from 'undici';
+import type { HttpRequest } from '../http';
+
+export type ReplayOutcome =
+  | 'replayed'
+  | 'queueFull'
+  | 'bodyTooLarge'
+  | 'unreplayable'
+  | 'shadowError'
+  | 'shadowTimeout'
+  | 'shutdown';
+
+export interface ReplayOptions {
+  targets: string[];
+  /** Requests in flight at once, per target. */
+  concurrency: number;
+  /** Requests waiting for a free slot, per target. */
+  queueSize: number;
+  /** Body bytes waiting, per target. */
+  queueBytes: number;
+  timeoutMs: number;
+  keepHost: boolean;
+  /** Header added to every replayed request, or null for none. */
+  marker: { name: string; value: string } | null;
+  /** Bytes of each shadow response body to keep (0: drain and discard). */
+  keepResponseBytes: number;
+}
+
+export const defaultReplayOptions: ReplayOptions = {
+  targets: [],
+  concurrency: 64,
+  queueSize: 10_000,
+  queueBytes: 256 << 20,
+  timeoutMs: 10_000,
+  keepHost: false,
+  marker: { name: 'x-shadowtap', value: '1' },
+  keepResponseBytes: 0,
+};
+
+export interface ShadowResponse {
+  target: string;
+  statusCode: number | null;
+  headers: Record<string, string | string[] | undefined> | null;
+  body: Buffer | null;
+  bodySize: number;
+  /** Wall-clock time from sending to the last body byte, in microseconds. */
+  latencyUs: number;
+  outcome: ReplayOutcome;
+  error: string | null;
+}
+
+export type ReplayDone = (outcome: ReplayOutcome, responses: ShadowResponse[]) => void;
+
+export interface TargetStats {
+  target: string;
+  sent: number;
+  responses: number;
+  errors: number;
+  timeouts: number;
+  queueFull: number;
+  byStatusClass: Record<string, number>;
+  inFlight: number;
+  queued: number;
+}
+
+/** Header names a proxy must not forward (RFC 9110 §7.6.1), plus Expect, which undici
+ * negotiates itself, and Host, which is set per target. */
+const hopByHop = new Set([
+  'connection', 'keep-alive', 'proxy-connection', 'te', 'trailer', 'transfer-encoding', 'upgrade',
+  'expect', 'host', 'content-length',
+]);
+
+/** The header list to send: the captured one less hop-by-hop fields (and those named by
+ * Connection), with Host and the marker set. Order and case of the rest are kept. */
+export function shadowHeaders(headers: string[], host: string | null, marker: ReplayOptions['marker']): string[] {
+  let named: Set<string> | null = null;
+  for (let i = 0; i < headers.length; i += 2) {
+    if (headers[i].toLowerCase() === 'connection') {
+      for (const token of headers[i + 1].split(',')) {
+        const t = token.trim().toLowerCase();
+        if (t !== '') (named ??= new Set()).add(t);
+      }
+    }
+  }
+  const out: string[] = [];
+  if (host !== null) out.push('host', host);
+  for (let i = 0; i < headers.length; i += 2) {
+    const lower = headers[i].toLowerCase();
+    if (hopByHop.has(lower) || (named !== null && named.has(lower))) continue;
+    if (marker !== null && lower === marker.name.toLowerCase()) continue;
+    out.push(headers[i], headers[i + 1]);
+  }
+  if (marker !== null) out.push(marker.name, marker.value);
+  return out;
+}
+
+/** Why a request cannot be sent as captured, or null. */
+export function unreplayableReason(req: HttpRequest): string | null {
+  const url = req.url;
+  if (url.length === 0 || /[^\u0021-\u00ff]/.test(url)) return 'target has characters a request line cannot carry';
+  if (url[0] !== '/' && !/^https?:\/\//i.test(url)) return `target form not replayable: ${url.slice(0, 40)}`;
+  if (req.method === 'CONNECT') return 'CONNECT';
+  return null;
+}
+
+interface Job {
+  request: HttpRequest;
+  headers: string[];
+  finish: (r: ShadowResponse) => void;
+}
+
+class Target {
+  readonly stats: TargetStats;
+  readonly pool: Pool;
+  readonly host: string;
+  private readonly queue: Job[] = [];
+  private queueHead = 0;
+  private queuedBytes = 0;
+  private inFlight = 0;
+  private idleWaiters: Array<() => void> = [];
+  /** Set at shutdown: requests still in flight are being aborted. */
+  aborting = false;
+
+  constructor(readonly origin: string, private readonly options: ReplayOptions) {
+    const url = new URL(origin);
+    this.host = url.host;
+    this.pool = new Pool(url.origin, {
+      connections: options.concurrency,
+      pipelining: 1,
+      headersTimeout: options.timeoutMs,
+      bodyTimeout: options.timeoutMs,
+      connectTimeout: Math.min(options.timeoutMs, 10_000),
+    });
+    this.stats = {
+      target: url.origin, sent: 0, responses: 0, errors: 0, timeouts: 0, queueFull: 0,
+      byStatusClass: {}, inFlight: 0, queued: 0,
+    };
+  }
+
+  get busy(): number {
+    return this.inFlight + this.queue.length - this.queueHead;
+  }
+
+  /** Queues the job, or returns false when the queue is full. */
+  offer(job: Job): boolean {
+    const bytes = job.request.bodySize;
+    const waiting = this.queue.length - this.queueHead;
+    if (this.inFlight < this.options.concurrency && waiting === 0) {
+      this.send(job);
+      return true;
+    }
+    if (waiting >= this.options.queueSize || this.queuedBytes + bytes > this.options.queueBytes) {
+      this.stats.queueFull++;
+      return false;
+    }
+    this.queue.push(job);
+    this.queuedBytes += bytes;
+    this.stats.queued = waiting + 1;
+    return true;
+  }
+
+  private next(): void {
+    while (this.inFlight < this.options.concurrency && this.queueHead < this.queue.length) {
+      const job = this.queue[this.queueHead];
+      this.queue[this.queueHead++] = undefined as unknown as Job;
+      this.queuedBytes -= job.request.bodySize;
+      if (this.queueHead > 1024 && this.queueHead * 2 > this.queue.length) {
+        this.queue.splice(0, this.queueHead);
+        this.queueHead = 0;
+      }
+      this.send(job);
+    }
+    this.stats.queued = this.queue.length - this.queueHead;
+    if (this.busy === 0) for (const wake of this.idleWaiters.splice(0)) wake();
+  }
+
+  /** Ends every waiting job with `outcome` (used at shutdown). */
+  abandonQueued(outcome: ReplayOutcome): void {
+    while (this.queueHead < this.queue.length) {
+      const job = this.queue[this.queueHead];
+      this.queue[this.queueHead++] = undefined as unknown as Job;
+      job.finish(this.result(outcome, null, 0, 'not sent before shutdown'));
+    }
+    this.queue.length = 0;
+    this.queueHead = 0;
+    this.queuedBytes = 0;
+    this.stats.queued = 0;
+  }
+
+  whenIdle(): Promise<void> {
+    if (this.busy === 0) return Promise.resolve();
+    return new Promise((resolve) => this.idleWaiters.push(resolve));
+  }
+
+  private result(outcome: ReplayOutcome, statusCode: number | null, latencyUs: number, error: string | null): ShadowResponse {
+    return { target: this.stats.target, statusCode, headers: null, body: null, bodySize: 0, latencyUs, outcome, error };
+  }
+
+  private send(job: Job): void {
+    this.inFlight++;
+    this.stats.inFlight = this.inFlight;
+    this.stats.sent++;
+    const started = process.hrtime.bigint();
+    const req = job.request;
+    const body = req.body !== null && req.body.length > 0 ? req.body : null;
+    let settled = false;
+    const settle = (r: ShadowResponse): void => {
+      if (settled) return;
+      settled = true;
+      this.inFlight--;
+      this.stats.inFlight = this.inFlight;
+      job.finish(r);
+      this.next();
+    };
+    const elapsedUs = (): number => Number((process.hrtime.bigint() - started) / 1000n);
+    this.pool.request({ method: req.method, path: req.url, headers: job.headers, body })
+      .then(async (res) => {
+        const keep = this.options.keepResponseBytes;
+        const chunks: Buffer[] = [];
+        let size = 0;
+        let kept = 0;
+        for await (const chunk of res.body as AsyncIterable<Buffer>) {
+          size += chunk.length;
+          if (kept < keep) {
+            const part = chunk.subarray(0, keep - kept);
+            chunks.push(part);
+            kept += part.length;
+          }
+        }
+        this.stats.responses++;
+        const cls = `${Math.floor(res.statusCode / 100)}xx`;
+        this.stats.byStatusClass[cls] = (this.stats.byStatusClass[cls] ?? 0) + 1;
+        settle({
+          target: this.stats.target,
+          statusCode: res.statusCode,
+          headers: res.headers,
+          body: keep > 0 ? Buffer.concat(chunks, kept) : null,
+          bodySize: size,
+          latencyUs: elapsedUs(),
+          outcome: 'replayed',
+          error: null,
+        });
+      })
+      .catch((err: Error & { code?: string }) => {
+        if (this.aborting) return settle(this.result('shutdown', null, elapsedUs(), 'aborted at shutdown'));
+        const timeout = err instanceof errors.HeadersTimeoutError || err instanceof errors.BodyTimeoutError ||
+          err instanceof errors.ConnectTimeoutError;
+        if (timeout) this.stats.timeouts++;
+        else this.stats.errors++;
+        settle(this.result(timeout ? 'shadowTimeout' : 'shadowError', null, elapsedUs(), err.code ?? err.message));
+      });
+  }
+}
+
+export class Replayer {
+  private readonly targets: Target[];
+  private readonly options: ReplayOptions;
+  private closing = false;
+
+  constructor(options: Partial<ReplayOptions> & { targets: string[] }) {
+    this.options = { ...defaultReplayOptions, ...options };
+    if (this.options.targets.length === 0) throw new Error('at least one shadow target is needed');
+    this.targets = this.options.targets.map((t) => new Target(t, this.options));
+  }
+
+  /** Replays `req` to every target; `done` is called exactly once with the outcome. */
+  submit(req: HttpRequest, done: ReplayDone): void {
+    if (this.closing) return done('shutdown', []);
+    if (req.bodyTruncated) return done('bodyTooLarge', []);
+    if (unreplayableReason(req) !== null) return done('unreplayable', []);
+    const results: ShadowResponse[] = new Array(this.targets.length);
+    let remaining = this.targets.length;
+    const finishOne = (index: number) => (r: ShadowResponse): void => {
+      results[index] = r;
+      if (--remaining > 0) return;
+      // The request's outcome: replayed if every target answered, else the first failure.
+      const failed = results.find((x) => x.outcome !== 'replayed');
+      done(failed === undefined ? 'replayed' : failed.outcome, results);
+    };
+    this.targets.forEach((target, i) => {
+      const headers = shadowHeaders(req.headers, this.options.keepHost ? null : target.host, this.options.marker);
+      const job: Job = { request: req, headers, finish: finishOne(i) };
+      if (!target.offer(job)) job.finish({
+        target: target.stats.target, statusCode: null, headers: null, body: null, bodySize: 0,
+        latencyUs: 0, outcome: 'queueFull', error: 'queue full',
+      });
+    });
+  }
+
+  /** Requests queued or in flight, over all targets. */
+  get busy(): number {
+    let n = 0;
+    for (const t of this.targets) n += t.busy;
+    return n;
+  }
+
+  /** True when a new request would find room on every target. */
+  get hasRoom(): boolean {
+    return this.targets.every((t) => t.busy < this.options.queueSize);
+  }
+
+  stats(): TargetStats[] {
+    return this.targets.map((t) => ({ ...t.stats, byStatusClass: { ...t.stats.byStatusClass } }));
+  }
+
+  /** Stops accepting, waits up to timeoutMs for queued and in-flight requests, then ends
+   * the rest with 'shutdown' and closes the pools. */
+  async drain(timeoutMs: number): Promise<void> {
+    this.closing = true;
+    let timer: NodeJS.Timeout | undefined;
+    const deadline = new Promise<void>((resolve) => { timer = setTimeout(resolve, timeoutMs); });
+    await Promise.race([Promise.all(this.targets.map((t) => t.whenIdle())), deadline]);
+    clearTimeout(timer);
+    for (const t of this.targets) {
+      t.abandonQueued('shutdown');
+      t.aborting = t.busy > 0;
+    }
+    await Promise.all(this.targets.map((t) => (t.aborting ? t.pool.destroy() : t.pool.close())));
+    await Promise.all(this.targets.map((t) => t.whenIdle()));
+  }
+}

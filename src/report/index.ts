@@ -1,0 +1,51 @@
+// What people and machines read: the request ledger, the summary object, pino logs.
+
+import { writeFileSync, renameSync } from 'node:fs';
+import pino from 'pino';
+
+export type Logger = pino.Logger;
+
+export function createLogger(level: string): Logger {
+  return pino({ level, base: { svc: 'shadowtap' }, timestamp: pino.stdTimeFunctions.isoTime });
+}
+
+/** Every request seen ends in exactly one bucket: replayed, or a named reason. */
+export class RequestLedger {
+  seen = 0;
+  replayed = 0;
+  readonly notReplayed: Record<string, number> = {};
+
+  /** A request was seen and settled at once (not replayable, filtered, lost …). */
+  seenAndNotReplayed(reason: string): void {
+    this.seen++;
+    this.notReplayed[reason] = (this.notReplayed[reason] ?? 0) + 1;
+  }
+
+  /** A request was seen and handed on; settle() follows exactly once. */
+  seenPending(): void {
+    this.seen++;
+  }
+
+  settle(outcome: string): void {
+    if (outcome === 'replayed') this.replayed++;
+    else this.notReplayed[outcome] = (this.notReplayed[outcome] ?? 0) + 1;
+  }
+
+  /** Requests seen but not yet settled (in the replay queue or in flight). */
+  get pending(): number {
+    let settled = this.replayed;
+    for (const k in this.notReplayed) settled += this.notReplayed[k];
+    return this.seen - settled;
+  }
+
+  snapshot(): { seen: number; replayed: number; notReplayed: Record<string, number>; pending: number } {
+    return { seen: this.seen, replayed: this.replayed, notReplayed: { ...this.notReplayed }, pending: this.pending };
+  }
+}
+
+/** Writes JSON atomically (temp file, then rename), so readers never see half a summary. */
+export function writeJsonFile(path: string, value: unknown): void {
+  const tmp = `${path}.tmp-${process.pid}`;
+  writeFileSync(tmp, `${JSON.stringify(value, null, 2)}\n`);
+  renameSync(tmp, path);
+}

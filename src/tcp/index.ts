@@ -1,0 +1,529 @@
+// The flow table and reassembler: turns TCP segments into ordered byte streams per connection
+// and direction, with explicit gaps, lifecycle events and memory caps. Knows nothing of HTTP.
+//
+// Overlap policy: first wins. Bytes already delivered, or already buffered out of order,
+// are kept; a later segment that covers them again only contributes bytes nobody sent yet.
+// Buffered bytes that a later segment contradicts are counted as overlap conflicts.
+
+import { TcpFlag, TcpPacket, formatAddress } from '../decode';
+
+export const ToServer = 0;
+export const ToClient = 1;
+export type Direction = typeof ToServer | typeof ToClient;
+
+export type CloseReason = 'fin' | 'rst' | 'expired' | 'evicted' | 'reused' | 'shutdown';
+
+export interface Endpoint {
+  address: string;
+  port: number;
+}
+
+export interface ConnectionInfo {
+  id: number;
+  client: Endpoint;
+  server: Endpoint;
+  ipVersion: number;
+  /** The handshake was not seen: roles were guessed and streams start mid-flow. */
+  midstream: boolean;
+  openedUs: number;
+}
+
+/** Receives one connection's events, in capture order. Buffers passed to data() are
+ * only valid during the call: copy what you keep. */
+export interface StreamHandler {
+  data(dir: Direction, buf: Buffer, start: number, end: number, tsUs: number): void;
+  /** `bytes` were lost before the next data in this direction. */
+  gap(dir: Direction, bytes: number, tsUs: number): void;
+  /** The direction's FIN was reached in order. */
+  fin(dir: Direction, tsUs: number): void;
+  close(reason: CloseReason, tsUs: number): void;
+}
+
+export interface StreamFactory {
+  open(info: ConnectionInfo, tsUs: number): StreamHandler;
+}
+
+export interface ReassemblyOptions {
+  /** Idle time after which a connection is expired. */
+  idleTimeoutMs: number;
+  /** Out-of-order bytes one direction may hold before a gap is forced. */
+  maxBufferedPerDirection: number;
+  /** Out-of-order bytes all connections together may hold. */
+  maxBufferedTotal: number;
+  maxConnections: number;
+  /** Future data further ahead than this is treated as bogus. */
+  maxWindow: number;
+  /** Ports known to be servers; decides roles when the handshake was not seen. */
+  serverPorts: ReadonlySet<number>;
+}
+
+export const defaultReassemblyOptions: ReassemblyOptions = {
+  idleTimeoutMs: 60_000,
+  maxBufferedPerDirection: 4 << 20,
+  maxBufferedTotal: 256 << 20,
+  maxConnections: 100_000,
+  maxWindow: 64 << 20,
+  serverPorts: new Set(),
+};
+
+export interface ReassemblyStats {
+  segments: number;
+  connectionsOpened: number;
+  connectionsMidstream: number;
+  connectionsActive: number;
+  closed: Record<CloseReason, number>;
+  /** Segments for no known connection that could not start one (bare ACKs, late FINs). */
+  strayPackets: number;
+  gaps: number;
+  gapBytes: number;
+  /** Gaps proven by the peer acknowledging bytes the capture never saw. */
+  ackedUnseen: number;
+  /** Gaps forced by the per-direction or total buffer caps. */
+  bufferEvictions: number;
+  retransmittedBytes: number;
+  overlapConflicts: number;
+  outOfWindow: number;
+  dataAfterFin: number;
+  bufferedBytes: number;
+}
+
+interface Segment {
+  start: number; // stream offsets (bytes since the stream's first byte)
+  end: number;
+  data: Buffer;
+}
+
+class HalfStream {
+  started = false;
+  /** Sequence number of stream offset 0. */
+  base = 0;
+  /** Stream offset of the next byte to deliver. */
+  next = 0;
+  /** Stream offset of the FIN, once seen; -1 before. */
+  finAt = -1;
+  finished = false;
+  segments: Segment[] = [];
+  buffered = 0;
+
+  offsetOf(seq: number): number {
+    // Signed 32-bit distance from the next expected byte handles wraparound.
+    return this.next + (((seq - this.base - this.next) | 0));
+  }
+}
+
+class Connection {
+  readonly halves: [HalfStream, HalfStream] = [new HalfStream(), new HalfStream()];
+  handler!: StreamHandler;
+  bucketNext: Connection | null = null;
+  lastSeenUs = 0;
+  closed = false;
+  constructor(
+    readonly info: ConnectionInfo,
+    readonly hash: number,
+    readonly clientAddr: Buffer,
+    readonly serverAddr: Buffer,
+    readonly clientPort: number,
+    readonly serverPort: number,
+  ) {}
+
+  /** Direction of the packet if it belongs here, else -1. */
+  directionOf(p: TcpPacket): number {
+    const len = this.clientAddr.length;
+    if (p.addrLength !== len) return -1;
+    if (p.srcPort === this.clientPort && p.dstPort === this.serverPort &&
+        p.buf.compare(this.clientAddr, 0, len, p.srcAddrOffset, p.srcAddrOffset + len) === 0 &&
+        p.buf.compare(this.serverAddr, 0, len, p.dstAddrOffset, p.dstAddrOffset + len) === 0) {
+      return ToServer;
+    }
+    if (p.srcPort === this.serverPort && p.dstPort === this.clientPort &&
+        p.buf.compare(this.serverAddr, 0, len, p.srcAddrOffset, p.srcAddrOffset + len) === 0 &&
+        p.buf.compare(this.clientAddr, 0, len, p.dstAddrOffset, p.dstAddrOffset + len) === 0) {
+      return ToClient;
+    }
+    return -1;
+  }
+}
+
+function mix(h: number, v: number): number {
+  h = Math.imul(h ^ v, 0x9e3779b1);
+  return (h ^ (h >>> 15)) >>> 0;
+}
+
+function addressHash(buf: Buffer, offset: number, length: number): number {
+  let h = 0;
+  for (let i = 0; i < length; i += 4) h = mix(h, buf.readUInt32BE(offset + i));
+  return h;
+}
+
+/** Direction-independent hash of the packet's address/port 4-tuple. */
+function flowHash(p: TcpPacket): number {
+  const len = p.addrLength;
+  const a = mix(addressHash(p.buf, p.srcAddrOffset, len), p.srcPort);
+  const b = mix(addressHash(p.buf, p.dstAddrOffset, len), p.dstPort);
+  return a < b ? mix(a, b) : mix(b, a);
+}
+
+export class Reassembler {
+  readonly stats: ReassemblyStats = {
+    segments: 0,
+    connectionsOpened: 0,
+    connectionsMidstream: 0,
+    connectionsActive: 0,
+    closed: { fin: 0, rst: 0, expired: 0, evicted: 0, reused: 0, shutdown: 0 },
+    strayPackets: 0,
+    gaps: 0,
+    gapBytes: 0,
+    ackedUnseen: 0,
+    bufferEvictions: 0,
+    retransmittedBytes: 0,
+    overlapConflicts: 0,
+    outOfWindow: 0,
+    dataAfterFin: 0,
+    bufferedBytes: 0,
+  };
+  private readonly table = new Map<number, Connection>();
+  private readonly options: ReassemblyOptions;
+  private nextId = 1;
+  private nowUs = 0;
+  private nextSweepUs = 0;
+
+  constructor(private readonly factory: StreamFactory, options: Partial<ReassemblyOptions> = {}) {
+    this.options = { ...defaultReassemblyOptions, ...options };
+  }
+
+  /** Feeds one decoded segment captured at tsUs (microseconds). */
+  push(p: TcpPacket, tsUs: number): void {
+    this.stats.segments++;
+    if (tsUs > this.nowUs) this.nowUs = tsUs;
+    if (this.nowUs >= this.nextSweepUs) this.sweep();
+
+    const hash = flowHash(p);
+    let conn = this.table.get(hash) ?? null;
+    let dir = -1;
+    while (conn !== null) {
+      dir = conn.directionOf(p);
+      if (dir >= 0) break;
+      conn = conn.bucketNext;
+    }
+    const flags = p.flags;
+    const syn = (flags & TcpFlag.SYN) !== 0;
+    if (conn !== null && syn && (flags & TcpFlag.ACK) === 0 && dir === ToServer) {
+      const client = conn.halves[ToServer];
+      if (client.started && (p.seq + 1) >>> 0 !== ((client.base) >>> 0)) {
+        // A new SYN on a known 4-tuple: the port was reused.
+        this.closeConnection(conn, 'reused', tsUs);
+        conn = null;
+      }
+    }
+    if (conn === null) {
+      if (!syn && p.payloadLength === 0 && p.payloadMissing === 0) {
+        this.stats.strayPackets++;
+        return;
+      }
+      conn = this.openConnection(p, hash, tsUs);
+      dir = conn.directionOf(p);
+    }
+    conn.lastSeenUs = tsUs;
+    this.segment(conn, dir as Direction, p, tsUs);
+  }
+
+  /** Advances capture time without a packet (a quiet live capture) so idle flows expire. */
+  tick(tsUs: number): void {
+    if (tsUs > this.nowUs) this.nowUs = tsUs;
+    if (this.nowUs >= this.nextSweepUs) this.sweep();
+  }
+
+  /** Closes every connection, delivering what is buffered (with gaps). */
+  flush(reason: CloseReason = 'shutdown'): void {
+    for (const head of [...this.table.values()]) {
+      for (let c: Connection | null = head; c !== null; c = c.bucketNext) {
+        this.closeConnection(c, reason, this.nowUs);
+      }
+    }
+  }
+
+  get connectionCount(): number {
+    return this.stats.connectionsActive;
+  }
+
+  private openConnection(p: TcpPacket, hash: number, tsUs: number): Connection {
+    if (this.stats.connectionsActive >= this.options.maxConnections) this.evictOldest(tsUs);
+    const flags = p.flags;
+    const syn = (flags & TcpFlag.SYN) !== 0;
+    const ack = (flags & TcpFlag.ACK) !== 0;
+    let senderIsClient: boolean;
+    let midstream = true;
+    if (syn && !ack) {
+      senderIsClient = true;
+      midstream = false;
+    } else if (syn && ack) {
+      senderIsClient = false;
+    } else {
+      const ports = this.options.serverPorts;
+      if (ports.has(p.dstPort) !== ports.has(p.srcPort)) senderIsClient = ports.has(p.dstPort);
+      else senderIsClient = p.srcPort >= p.dstPort; // ephemeral ports are the high ones
+    }
+    const len = p.addrLength;
+    const src = Buffer.from(p.buf.subarray(p.srcAddrOffset, p.srcAddrOffset + len));
+    const dst = Buffer.from(p.buf.subarray(p.dstAddrOffset, p.dstAddrOffset + len));
+    const [clientAddr, serverAddr] = senderIsClient ? [src, dst] : [dst, src];
+    const [clientPort, serverPort] = senderIsClient ? [p.srcPort, p.dstPort] : [p.dstPort, p.srcPort];
+    const info: ConnectionInfo = {
+      id: this.nextId++,
+      client: { address: formatAddress(clientAddr, 0, len), port: clientPort },
+      server: { address: formatAddress(serverAddr, 0, len), port: serverPort },
+      ipVersion: p.ipVersion,
+      midstream,
+      openedUs: tsUs,
+    };
+    const conn = new Connection(info, hash, clientAddr, serverAddr, clientPort, serverPort);
+    conn.bucketNext = this.table.get(hash) ?? null;
+    this.table.set(hash, conn);
+    this.stats.connectionsOpened++;
+    this.stats.connectionsActive++;
+    if (midstream) this.stats.connectionsMidstream++;
+    conn.handler = this.factory.open(info, tsUs);
+    return conn;
+  }
+
+  private segment(conn: Connection, dir: Direction, p: TcpPacket, tsUs: number): void {
+    const flags = p.flags;
+    if ((flags & TcpFlag.ACK) !== 0) this.acknowledged(conn, (1 - dir) as Direction, p.ack, tsUs);
+    if (conn.closed) return;
+    if ((flags & TcpFlag.RST) !== 0) {
+      this.closeConnection(conn, 'rst', tsUs);
+      return;
+    }
+    const half = conn.halves[dir];
+    let seq = p.seq;
+    if ((flags & TcpFlag.SYN) !== 0) {
+      seq = (seq + 1) >>> 0; // the SYN takes one sequence number
+      if (!half.started) {
+        half.started = true;
+        half.base = seq;
+      }
+    } else if (!half.started) {
+      half.started = true;
+      half.base = seq;
+    }
+    const fin = (flags & TcpFlag.FIN) !== 0;
+    const length = p.payloadLength + p.payloadMissing;
+    if (length === 0 && !fin) return;
+    if (half.finished) {
+      if (length > 0 && half.offsetOf(seq) >= half.next) this.stats.dataAfterFin++;
+      return;
+    }
+    const start = half.offsetOf(seq);
+    if (start - half.next > this.options.maxWindow) {
+      this.stats.outOfWindow++;
+      return;
+    }
+    if (length > 0) {
+      // Bytes cut off by the snaplen are absent: what was captured is accepted, the rest
+      // becomes a gap once later data or an acknowledgement shows it is missing.
+      const capturedEnd = start + p.payloadLength;
+      if (p.payloadLength > 0) this.accept(conn, dir, start, capturedEnd, p.buf, p.payloadOffset, tsUs);
+      if (p.payloadMissing > 0 && half.next === capturedEnd) this.gapTo(conn, dir, start + length, tsUs);
+    }
+    if (fin && half.finAt < 0) {
+      half.finAt = start + length;
+    }
+    this.finishIfDone(conn, dir, tsUs);
+  }
+
+  /** The peer acknowledged up to `ack` in direction `dir`: anything before it that was never
+   * captured is lost for good. */
+  private acknowledged(conn: Connection, dir: Direction, ack: number, tsUs: number): void {
+    const half = conn.halves[dir];
+    if (!half.started || half.finished) return;
+    let acked = half.offsetOf(ack);
+    if (acked <= half.next) return;
+    if (half.finAt >= 0 && acked > half.finAt) acked = half.finAt; // the FIN takes one number
+    if (acked <= half.next || acked - half.next > this.options.maxWindow) return;
+    const firstBuffered = half.segments.length > 0 ? half.segments[0].start : Infinity;
+    this.stats.ackedUnseen++;
+    this.gapTo(conn, dir, Math.min(acked, firstBuffered), tsUs);
+    this.finishIfDone(conn, dir, tsUs);
+  }
+
+  private accept(conn: Connection, dir: Direction, start: number, end: number,
+                 buf: Buffer, offset: number, tsUs: number): void {
+    const half = conn.halves[dir];
+    while (!conn.closed) {
+      if (end <= half.next) {
+        this.stats.retransmittedBytes += end - start;
+        return;
+      }
+      if (start < half.next) {
+        this.stats.retransmittedBytes += half.next - start;
+        offset += half.next - start;
+        start = half.next;
+      }
+      if (start > half.next) {
+        this.buffer(conn, dir, start, end, buf, offset, tsUs);
+        return;
+      }
+      // In order: deliver up to the first buffered segment (first wins), then drain;
+      // whatever this segment holds beyond the buffered data goes round again.
+      const limit = half.segments.length > 0 ? Math.min(end, half.segments[0].start) : end;
+      half.next = limit;
+      conn.handler.data(dir, buf, offset, offset + (limit - start), tsUs);
+      offset += limit - start;
+      start = limit;
+      if (start >= end) {
+        this.drain(conn, dir, tsUs);
+        return;
+      }
+      this.compareWithBuffered(half, start, end, buf, offset);
+      this.drain(conn, dir, tsUs);
+    }
+  }
+
+  /** Counts conflicts where [start,end) (data at buf[offset]) overlaps buffered segments. */
+  private compareWithBuffered(half: HalfStream, start: number, end: number, buf: Buffer, offset: number): void {
+    for (const s of half.segments) {
+      if (s.start >= end) break;
+      const from = Math.max(start, s.start);
+      const to = Math.min(end, s.end);
+      if (from >= to) continue;
+      if (buf.compare(s.data, from - s.start, to - s.start, offset + (from - start), offset + (to - start)) !== 0) {
+        this.stats.overlapConflicts++;
+      }
+    }
+  }
+
+  private buffer(conn: Connection, dir: Direction, start: number, end: number,
+                 buf: Buffer, offset: number, tsUs: number): void {
+    const half = conn.halves[dir];
+    this.compareWithBuffered(half, start, end, buf, offset);
+    // Keep only the parts no buffered segment covers yet.
+    const pieces: Segment[] = [];
+    let from = start;
+    for (const s of half.segments) {
+      if (s.end <= from) continue;
+      if (s.start >= end) break;
+      if (s.start > from) pieces.push(this.copySegment(from, s.start, buf, offset + (from - start)));
+      from = Math.max(from, s.end);
+      if (from >= end) break;
+    }
+    if (from < end) pieces.push(this.copySegment(from, end, buf, offset + (from - start)));
+    if (pieces.length === 0) {
+      this.stats.retransmittedBytes += end - start;
+      return;
+    }
+    for (const piece of pieces) {
+      half.buffered += piece.data.length;
+      this.stats.bufferedBytes += piece.data.length;
+      let i = half.segments.length;
+      while (i > 0 && half.segments[i - 1].start > piece.start) i--;
+      half.segments.splice(i, 0, piece);
+    }
+    if (half.buffered > this.options.maxBufferedPerDirection ||
+        this.stats.bufferedBytes > this.options.maxBufferedTotal) {
+      // Give up waiting for the hole: declare it lost and deliver what follows it.
+      this.stats.bufferEvictions++;
+      while (half.segments.length > 0 &&
+             (half.buffered > this.options.maxBufferedPerDirection / 2 ||
+              this.stats.bufferedBytes > this.options.maxBufferedTotal)) {
+        this.gapTo(conn, dir, half.segments[0].start, tsUs);
+      }
+    }
+  }
+
+  private copySegment(start: number, end: number, buf: Buffer, offset: number): Segment {
+    const data = Buffer.allocUnsafe(end - start);
+    buf.copy(data, 0, offset, offset + (end - start));
+    return { start, end, data };
+  }
+
+  /** Delivers buffered segments that have become contiguous. */
+  private drain(conn: Connection, dir: Direction, tsUs: number): void {
+    const half = conn.halves[dir];
+    while (half.segments.length > 0 && half.segments[0].start <= half.next && !conn.closed) {
+      const s = half.segments.shift()!;
+      half.buffered -= s.data.length;
+      this.stats.bufferedBytes -= s.data.length;
+      if (s.end <= half.next) continue;
+      const skip = half.next - s.start;
+      half.next = s.end;
+      conn.handler.data(dir, s.data, skip, s.data.length, tsUs);
+    }
+  }
+
+  /** Declares the bytes up to `offset` lost, then delivers what became contiguous. */
+  private gapTo(conn: Connection, dir: Direction, offset: number, tsUs: number): void {
+    const half = conn.halves[dir];
+    if (offset <= half.next) return;
+    const lost = offset - half.next;
+    this.stats.gaps++;
+    this.stats.gapBytes += lost;
+    half.next = offset;
+    conn.handler.gap(dir, lost, tsUs);
+    this.drain(conn, dir, tsUs);
+  }
+
+  private finishIfDone(conn: Connection, dir: Direction, tsUs: number): void {
+    const half = conn.halves[dir];
+    if (conn.closed || half.finished || half.finAt < 0 || half.next < half.finAt) return;
+    half.finished = true;
+    conn.handler.fin(dir, tsUs);
+    const other = conn.halves[1 - dir];
+    if (other.finished) this.closeConnection(conn, 'fin', tsUs);
+  }
+
+  private closeConnection(conn: Connection, reason: CloseReason, tsUs: number): void {
+    if (conn.closed) return;
+    for (const dir of [ToServer, ToClient] as const) {
+      const half = conn.halves[dir];
+      while (half.segments.length > 0 && !conn.closed) this.gapTo(conn, dir, half.segments[0].start, tsUs);
+    }
+    conn.closed = true;
+    this.unlink(conn);
+    this.stats.connectionsActive--;
+    this.stats.closed[reason]++;
+    for (const half of conn.halves) {
+      this.stats.bufferedBytes -= half.buffered;
+      half.buffered = 0;
+      half.segments = [];
+    }
+    conn.handler.close(reason, tsUs);
+  }
+
+  private unlink(conn: Connection): void {
+    const head = this.table.get(conn.hash);
+    if (head === conn) {
+      if (conn.bucketNext === null) this.table.delete(conn.hash);
+      else this.table.set(conn.hash, conn.bucketNext);
+      return;
+    }
+    for (let c = head ?? null; c !== null; c = c.bucketNext) {
+      if (c.bucketNext === conn) {
+        c.bucketNext = conn.bucketNext;
+        return;
+      }
+    }
+  }
+
+  private evictOldest(tsUs: number): void {
+    // Map iteration follows insertion order: the first bucket holds an early connection.
+    for (const head of this.table.values()) {
+      let last = head;
+      while (last.bucketNext !== null) last = last.bucketNext;
+      this.closeConnection(last, 'evicted', tsUs);
+      return;
+    }
+  }
+
+  private sweep(): void {
+    const idleUs = this.options.idleTimeoutMs * 1000;
+    this.nextSweepUs = this.nowUs + Math.min(1_000_000, idleUs);
+    const cutoff = this.nowUs - idleUs;
+    const expired: Connection[] = [];
+    for (const head of this.table.values()) {
+      for (let c: Connection | null = head; c !== null; c = c.bucketNext) {
+        if (c.lastSeenUs < cutoff) expired.push(c);
+      }
+    }
+    for (const c of expired) this.closeConnection(c, 'expired', this.nowUs);
+  }
+}
