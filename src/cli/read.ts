@@ -33,20 +33,23 @@ export function exchangeLine(ex: Exchange): string {
 
 export function read(cfg: ReadConfig, out: NodeJS.WritableStream = process.stdout): Promise<number> {
   const ledger = new RequestLedger();
-  let lines: string[] = [];
+  let text = '';
   const sink: HttpSink = {
     request: () => ledger.seenAndNotReplayed('inspectOnly'),
-    exchange: (ex) => lines.push(exchangeLine(ex)),
+    exchange: (ex) => {
+      text += exchangeLine(ex);
+      text += '\n';
+    },
     lost: (reason) => ledger.seenAndNotReplayed(reason),
     notice: () => {},
   };
   const pipeline = new PacketPipeline(sink, { tcp: cfg.tcp, http: cfg.http });
   const source = openSource(cfg.source);
   const flush = (): boolean => {
-    if (lines.length === 0) return true;
-    const text = `${lines.join('\n')}\n`;
-    lines = [];
-    return out.write(text);
+    if (text.length === 0) return true;
+    const chunk = text;
+    text = '';
+    return out.write(chunk);
   };
   return new Promise((resolve, reject) => {
     source.start(

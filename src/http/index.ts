@@ -1,7 +1,7 @@
 // Turns a connection's two byte streams into HTTP/1.x exchanges: each request with production's
 // response and the capture timestamps of their first and last bytes. Knows nothing of shadows.
 
-import { createHash, Hash } from 'node:crypto';
+import { createHash, Hash, hash as oneShot } from 'node:crypto';
 import type { CloseReason, ConnectionInfo, Direction, StreamFactory, StreamHandler } from '../tcp';
 import { ToServer } from '../tcp';
 import {
@@ -107,13 +107,18 @@ export interface HttpStats {
 }
 
 const EMPTY_SHA256 = createHash('sha256').digest('hex');
+const oneShotSha256 = (data: Buffer): string => oneShot('sha256', data, 'hex');
 const requestStart = new RegExp(`(?:^|\\n)(?:${methods.map((m) => m.replace('-', '\\-')).join('|')}) [^ \\r\\n]`);
 const responseStart = /(?:^|\n)HTTP\/1\.[01] [0-9]{3}/;
 
+/** Bodies up to this size are hashed in one call at the end; longer ones incrementally. */
+const ONE_SHOT_HASH_BYTES = 64 * 1024;
+
 class BodyCollector {
   size = 0;
+  /** Copies of the body's chunks: kept for the caller, or held for a one-shot hash. */
   private chunks: Buffer[] = [];
-  private kept = 0;
+  private held = 0;
   private truncated = false;
   private hash: Hash | null = null;
 
@@ -122,29 +127,46 @@ class BodyCollector {
   add(chunk: Buffer, offset: number, length: number): void {
     if (length === 0) return;
     this.size += length;
-    if (this.hashing) {
-      if (this.hash === null) this.hash = createHash('sha256');
+    if (!this.keep && !this.hashing) return;
+    if (this.hashing && (this.hash !== null || (!this.keep && this.held + length > ONE_SHOT_HASH_BYTES))) {
+      if (this.hash === null) {
+        this.hash = createHash('sha256');
+        for (const c of this.chunks) this.hash.update(c);
+        this.chunks = [];
+        this.held = 0;
+      }
       this.hash.update(chunk.subarray(offset, offset + length));
+      if (!this.keep) return;
     }
-    if (!this.keep || this.truncated) return;
-    const room = this.max - this.kept;
-    const take = Math.min(room, length);
+    if (this.truncated) return;
+    const limit = this.keep ? this.max : ONE_SHOT_HASH_BYTES;
+    const take = Math.min(limit - this.held, length);
     if (take > 0) {
       const copy = Buffer.allocUnsafe(take);
       chunk.copy(copy, 0, offset, offset + take);
       this.chunks.push(copy);
-      this.kept += take;
+      this.held += take;
     }
-    if (take < length) this.truncated = true;
+    if (take < length) {
+      this.truncated = true;
+      if (this.hashing && this.hash === null) {
+        // Kept bytes stop here; the hash must go on over the whole body.
+        this.hash = createHash('sha256');
+        for (const c of this.chunks) this.hash.update(c);
+        this.hash.update(chunk.subarray(offset + take, offset + length));
+      }
+    }
   }
 
   fill(message: HttpMessage): void {
     message.bodySize = this.size;
-    message.bodyTruncated = this.truncated;
-    if (this.hashing) message.bodySha256 = this.hash === null ? EMPTY_SHA256 : this.hash.digest('hex');
-    if (this.keep) {
-      message.body = this.chunks.length === 1 ? this.chunks[0] : Buffer.concat(this.chunks, this.kept);
+    message.bodyTruncated = this.keep && this.truncated;
+    const whole = this.chunks.length === 1 ? this.chunks[0] : Buffer.concat(this.chunks, this.held);
+    if (this.hashing) {
+      if (this.hash !== null) message.bodySha256 = this.hash.digest('hex');
+      else message.bodySha256 = this.size === 0 ? EMPTY_SHA256 : oneShotSha256(whole);
     }
+    if (this.keep) message.body = whole;
   }
 }
 

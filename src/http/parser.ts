@@ -65,6 +65,18 @@ SafeParser.prototype.BODY_CHUNKHEAD = function (this: ParserInternals): void {
   this.state = this.body_bytes === 0 ? 'BODY_CHUNKTRAILERS' : 'BODY_CHUNK';
 };
 
+// The stock userCall() allocates a closure per callback; one per parser does the same job.
+SafeParser.prototype.userCall = function (this: { isUserCall: boolean; endUserCall?: (ret: unknown) => unknown }) {
+  this.isUserCall = true;
+  if (this.endUserCall === undefined) {
+    this.endUserCall = (ret: unknown) => {
+      this.isUserCall = false;
+      return ret;
+    };
+  }
+  return this.endUserCall;
+};
+
 export function createParser(type: string): Parser {
   return new (SafeParser as unknown as new (type: string) => Parser)(type);
 }

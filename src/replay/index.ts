@@ -68,14 +68,15 @@ export interface TargetStats {
 }
 
 /** Header names a proxy must not forward (RFC 9110 §7.6.1), plus Expect, which undici
- * negotiates itself, and Host, which is set per target. */
+ * negotiates itself, and Content-Length, which undici writes from the body. */
 const hopByHop = new Set([
   'connection', 'keep-alive', 'proxy-connection', 'te', 'trailer', 'transfer-encoding', 'upgrade',
-  'expect', 'host', 'content-length',
+  'expect', 'content-length',
 ]);
 
 /** The header list to send: the captured one less hop-by-hop fields (and those named by
- * Connection), with Host and the marker set. Order and case of the rest are kept. */
+ * Connection), with the marker added and Host replaced by `host` unless it is null.
+ * Order and case of the rest are kept. */
 export function shadowHeaders(headers: string[], host: string | null, marker: ReplayOptions['marker']): string[] {
   let named: Set<string> | null = null;
   for (let i = 0; i < headers.length; i += 2) {
@@ -91,6 +92,7 @@ export function shadowHeaders(headers: string[], host: string | null, marker: Re
   for (let i = 0; i < headers.length; i += 2) {
     const lower = headers[i].toLowerCase();
     if (hopByHop.has(lower) || (named !== null && named.has(lower))) continue;
+    if (host !== null && lower === 'host') continue;
     if (marker !== null && lower === marker.name.toLowerCase()) continue;
     out.push(headers[i], headers[i + 1]);
   }

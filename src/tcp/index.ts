@@ -130,17 +130,21 @@ class Connection {
   directionOf(p: TcpPacket): number {
     const len = this.clientAddr.length;
     if (p.addrLength !== len) return -1;
-    if (p.srcPort === this.clientPort && p.dstPort === this.serverPort &&
-        p.buf.compare(this.clientAddr, 0, len, p.srcAddrOffset, p.srcAddrOffset + len) === 0 &&
-        p.buf.compare(this.serverAddr, 0, len, p.dstAddrOffset, p.dstAddrOffset + len) === 0) {
-      return ToServer;
+    let toServer: boolean;
+    if (p.srcPort === this.clientPort && p.dstPort === this.serverPort) toServer = true;
+    else if (p.srcPort === this.serverPort && p.dstPort === this.clientPort) toServer = false;
+    else return -1;
+    const src = toServer ? this.clientAddr : this.serverAddr;
+    const dst = toServer ? this.serverAddr : this.clientAddr;
+    const b = p.buf;
+    if (len === 4) {
+      if (b.readUInt32BE(p.srcAddrOffset) !== src.readUInt32BE(0) ||
+          b.readUInt32BE(p.dstAddrOffset) !== dst.readUInt32BE(0)) return -1;
+    } else if (b.compare(src, 0, len, p.srcAddrOffset, p.srcAddrOffset + len) !== 0 ||
+               b.compare(dst, 0, len, p.dstAddrOffset, p.dstAddrOffset + len) !== 0) {
+      return -1;
     }
-    if (p.srcPort === this.serverPort && p.dstPort === this.clientPort &&
-        p.buf.compare(this.serverAddr, 0, len, p.srcAddrOffset, p.srcAddrOffset + len) === 0 &&
-        p.buf.compare(this.clientAddr, 0, len, p.dstAddrOffset, p.dstAddrOffset + len) === 0) {
-      return ToClient;
-    }
-    return -1;
+    return toServer ? ToServer : ToClient;
   }
 }
 
