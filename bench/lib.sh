@@ -9,6 +9,7 @@ cleanup() { for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done; }
 trap cleanup EXIT
 
 # start_nginx NAME PORT: a one-worker nginx answering a small JSON body on 127.0.0.1:PORT.
+# With ACCESS_LOG=path it logs every request there (the ground truth of what it served).
 start_nginx() {
   local name=$1 port=$2 dir="$OUT/nginx-$1"
   mkdir -p "$dir"
@@ -18,7 +19,7 @@ pid $dir/nginx.pid;
 error_log $dir/error.log warn;
 events { worker_connections 4096; }
 http {
-  access_log off;
+  access_log ${ACCESS_LOG:-off};
   keepalive_requests 1000000;
   client_body_temp_path $dir/body;
   server {

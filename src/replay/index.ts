@@ -109,10 +109,38 @@ export function unreplayableReason(req: HttpRequest): string | null {
   return null;
 }
 
-interface Job {
-  request: HttpRequest;
-  headers: string[];
-  finish: (r: ShadowResponse) => void;
+/** One request on its way to every target; done() runs once all targets settled. */
+class Fanout {
+  private readonly results: ShadowResponse[];
+  private remaining: number;
+  constructor(readonly request: HttpRequest, targets: number, private readonly done: ReplayDone) {
+    this.results = new Array(targets);
+    this.remaining = targets;
+  }
+  settle(index: number, r: ShadowResponse): void {
+    this.results[index] = r;
+    if (--this.remaining > 0) return;
+    // The request's outcome: replayed if every target answered, else the first failure.
+    let outcome: ReplayOutcome = 'replayed';
+    for (const x of this.results) {
+      if (x.outcome !== 'replayed') {
+        outcome = x.outcome;
+        break;
+      }
+    }
+    this.done(outcome, this.results);
+  }
+}
+
+/** The request as it goes to one target. */
+class Job {
+  constructor(readonly fanout: Fanout, readonly index: number, readonly headers: string[]) {}
+  get request(): HttpRequest {
+    return this.fanout.request;
+  }
+  finish(r: ShadowResponse): void {
+    this.fanout.settle(this.index, r);
+  }
 }
 
 class Target {
@@ -206,55 +234,84 @@ class Target {
     this.inFlight++;
     this.stats.inFlight = this.inFlight;
     this.stats.sent++;
-    const started = process.hrtime.bigint();
     const req = job.request;
     const body = req.body !== null && req.body.length > 0 ? req.body : null;
-    let settled = false;
-    const settle = (r: ShadowResponse): void => {
-      if (settled) return;
-      settled = true;
-      this.inFlight--;
-      this.stats.inFlight = this.inFlight;
-      job.finish(r);
-      this.next();
-    };
-    const elapsedUs = (): number => Number((process.hrtime.bigint() - started) / 1000n);
-    this.pool.request({ method: req.method, path: req.url, headers: job.headers, body })
-      .then(async (res) => {
-        const keep = this.options.keepResponseBytes;
-        const chunks: Buffer[] = [];
-        let size = 0;
-        let kept = 0;
-        for await (const chunk of res.body as AsyncIterable<Buffer>) {
-          size += chunk.length;
-          if (kept < keep) {
-            const part = chunk.subarray(0, keep - kept);
-            chunks.push(part);
-            kept += part.length;
-          }
-        }
-        this.stats.responses++;
-        const cls = `${Math.floor(res.statusCode / 100)}xx`;
-        this.stats.byStatusClass[cls] = (this.stats.byStatusClass[cls] ?? 0) + 1;
-        settle({
-          target: this.stats.target,
-          statusCode: res.statusCode,
-          headers: res.headers,
-          body: keep > 0 ? Buffer.concat(chunks, kept) : null,
-          bodySize: size,
-          latencyUs: elapsedUs(),
-          outcome: 'replayed',
-          error: null,
-        });
-      })
-      .catch((err: Error & { code?: string }) => {
-        if (this.aborting) return settle(this.result('shutdown', null, elapsedUs(), 'aborted at shutdown'));
-        const timeout = err instanceof errors.HeadersTimeoutError || err instanceof errors.BodyTimeoutError ||
-          err instanceof errors.ConnectTimeoutError;
-        if (timeout) this.stats.timeouts++;
-        else this.stats.errors++;
-        settle(this.result(timeout ? 'shadowTimeout' : 'shadowError', null, elapsedUs(), err.code ?? err.message));
-      });
+    this.pool.dispatch({ origin: this.stats.target, method: req.method, path: req.url, headers: job.headers, body },
+      new ShadowCall(this, job, this.options.keepResponseBytes));
+  }
+
+  /** Called once per sent job by its ShadowCall. */
+  settled(job: Job, r: ShadowResponse): void {
+    this.inFlight--;
+    this.stats.inFlight = this.inFlight;
+    if (r.outcome === 'replayed') {
+      this.stats.responses++;
+      const cls = `${Math.floor((r.statusCode as number) / 100)}xx`;
+      this.stats.byStatusClass[cls] = (this.stats.byStatusClass[cls] ?? 0) + 1;
+    } else if (r.outcome === 'shadowTimeout') {
+      this.stats.timeouts++;
+    } else if (r.outcome === 'shadowError') {
+      this.stats.errors++;
+    }
+    job.finish(r);
+    this.next();
+  }
+}
+
+/** undici dispatch handler for one request to one target: collects the response without
+ * streams or promises, and settles its job exactly once. */
+class ShadowCall {
+  private readonly started = process.hrtime.bigint();
+  private statusCode: number | null = null;
+  private headers: ShadowResponse['headers'] = null;
+  private chunks: Buffer[] = [];
+  private kept = 0;
+  private size = 0;
+  private done = false;
+
+  constructor(private readonly target: Target, private readonly job: Job, private readonly keep: number) {}
+
+  onRequestStart(): void {}
+
+  onResponseStart(_c: unknown, statusCode: number, headers: Record<string, string | string[]>): void {
+    this.statusCode = statusCode;
+    this.headers = headers;
+  }
+
+  onResponseData(_c: unknown, chunk: Buffer): void {
+    this.size += chunk.length;
+    if (this.kept < this.keep) {
+      const part = chunk.subarray(0, this.keep - this.kept);
+      this.chunks.push(part);
+      this.kept += part.length;
+    }
+  }
+
+  onResponseEnd(): void {
+    this.finish('replayed', null);
+  }
+
+  onResponseError(_c: unknown, err: Error & { code?: string }): void {
+    if (this.target.aborting) return this.finish('shutdown', 'aborted at shutdown');
+    const timeout = err instanceof errors.HeadersTimeoutError || err instanceof errors.BodyTimeoutError ||
+      err instanceof errors.ConnectTimeoutError;
+    this.finish(timeout ? 'shadowTimeout' : 'shadowError', err.code ?? err.message);
+  }
+
+  private finish(outcome: ReplayOutcome, error: string | null): void {
+    if (this.done) return;
+    this.done = true;
+    const replayed = outcome === 'replayed';
+    this.target.settled(this.job, {
+      target: this.target.stats.target,
+      statusCode: replayed ? this.statusCode : null,
+      headers: replayed ? this.headers : null,
+      body: replayed && this.keep > 0 ? Buffer.concat(this.chunks, this.kept) : null,
+      bodySize: this.size,
+      latencyUs: Number((process.hrtime.bigint() - this.started) / 1000n),
+      outcome,
+      error,
+    });
   }
 }
 
@@ -274,23 +331,16 @@ export class Replayer {
     if (this.closing) return done('shutdown', []);
     if (req.bodyTruncated) return done('bodyTooLarge', []);
     if (unreplayableReason(req) !== null) return done('unreplayable', []);
-    const results: ShadowResponse[] = new Array(this.targets.length);
-    let remaining = this.targets.length;
-    const finishOne = (index: number) => (r: ShadowResponse): void => {
-      results[index] = r;
-      if (--remaining > 0) return;
-      // The request's outcome: replayed if every target answered, else the first failure.
-      const failed = results.find((x) => x.outcome !== 'replayed');
-      done(failed === undefined ? 'replayed' : failed.outcome, results);
-    };
-    this.targets.forEach((target, i) => {
+    const fanout = new Fanout(req, this.targets.length, done);
+    for (let i = 0; i < this.targets.length; i++) {
+      const target = this.targets[i];
       const headers = shadowHeaders(req.headers, this.options.keepHost ? null : target.host, this.options.marker);
-      const job: Job = { request: req, headers, finish: finishOne(i) };
+      const job = new Job(fanout, i, headers);
       if (!target.offer(job)) job.finish({
         target: target.stats.target, statusCode: null, headers: null, body: null, bodySize: 0,
         latencyUs: 0, outcome: 'queueFull', error: 'queue full',
       });
-    });
+    }
   }
 
   /** Requests queued or in flight, over all targets. */
