@@ -147,7 +147,8 @@ function decodeIpv4(buf: Buffer, ip: number, end: number, cutOff: number, out: T
   if (ip + 20 > end) return 'truncated';
   const headerLength = (buf[ip] & 0x0f) * 4;
   const totalLength = buf.readUInt16BE(ip + 2);
-  if (headerLength < 20 || totalLength < headerLength) return 'malformed';
+  // Total length 0 is what a capture of a TSO/GSO (BIG TCP) packet reports: see ipEnd below.
+  if (headerLength < 20 || (totalLength !== 0 && totalLength < headerLength)) return 'malformed';
   if (ip + headerLength > end) return 'truncated';
   const fragment = buf.readUInt16BE(ip + 6);
   if ((fragment & 0x3fff) !== 0) return 'fragment'; // MF set or non-zero offset

@@ -5,7 +5,7 @@ import { createHash, Hash, hash as oneShot } from 'node:crypto';
 import type { CloseReason, ConnectionInfo, Direction, StreamFactory, StreamHandler } from '../tcp';
 import { ToServer } from '../tcp';
 import {
-  HeaderInfo, HttpParseError, MAX_LINE, Parser, REQUEST, RESPONSE, checkContentLength, createParser,
+  HeaderInfo, HttpParseError, MAX_LINE, Parser, REQUEST, RESPONSE, checkContentLength, couldStartMessage, createParser,
   headerValue, isIdle, kOnBody, kOnHeaders, kOnHeadersComplete, kOnMessageComplete, methods,
 } from './parser';
 
@@ -108,8 +108,18 @@ export interface HttpStats {
 
 const EMPTY_SHA256 = createHash('sha256').digest('hex');
 const oneShotSha256 = (data: Buffer): string => oneShot('sha256', data, 'hex');
-const requestStart = new RegExp(`(?:^|\\n)(?:${methods.map((m) => m.replace('-', '\\-')).join('|')}) [^ \\r\\n]`);
+const methodAlternatives = methods.map((m) => m.replace('-', '\\-')).join('|');
+const requestStart = new RegExp(`(?:^|\\n)(?:${methodAlternatives}) [^ \\r\\n]`);
 const responseStart = /(?:^|\n)HTTP\/1\.[01] [0-9]{3}/;
+/** The same, only exactly at lastIndex (sticky). */
+const requestStartHere = new RegExp(`(?:${methodAlternatives}) [^ \\r\\n]`, 'y');
+const responseStartHere = /HTTP\/1\.[01] [0-9]{3}/y;
+/** The same, only at the very start. */
+const requestLineStart = new RegExp(`^(?:${methodAlternatives}) [^ \\r\\n]`);
+const responseLineStart = /^HTTP\/1\.[01] [0-9]{3}/;
+/** Skipped bytes kept while syncing, so that a message start split over two segments is
+ * still found: longer than any method + space + one byte, and than "HTTP/1.1 200". */
+const SYNC_CARRY = 16;
 
 /** Bodies up to this size are hashed in one call at the end; longer ones incrementally. */
 const ONE_SHOT_HASH_BYTES = 64 * 1024;
@@ -119,6 +129,8 @@ class BodyCollector {
   /** Copies of the body's chunks: kept for the caller, or held for a one-shot hash. */
   private chunks: Buffer[] = [];
   private held = 0;
+  /** A chunk not copied yet: valid only until the current data() call returns (see detach). */
+  private view: Buffer | null = null;
   private truncated = false;
   private hash: Hash | null = null;
 
@@ -128,6 +140,13 @@ class BodyCollector {
     if (length === 0) return;
     this.size += length;
     if (!this.keep && !this.hashing) return;
+    if (this.view !== null) this.detach();
+    else if (this.hashing && !this.keep && this.hash === null && this.held === 0 && length <= ONE_SHOT_HASH_BYTES) {
+      // Most bodies arrive whole in one segment: hash them in place at fill().
+      this.view = chunk.subarray(offset, offset + length);
+      this.held = length;
+      return;
+    }
     if (this.hashing && (this.hash !== null || (!this.keep && this.held + length > ONE_SHOT_HASH_BYTES))) {
       if (this.hash === null) {
         this.hash = createHash('sha256');
@@ -158,10 +177,19 @@ class BodyCollector {
     }
   }
 
+  /** Copies an in-place chunk before the buffer under it is reused. */
+  detach(): void {
+    const view = this.view;
+    if (view === null) return;
+    this.view = null;
+    this.chunks.push(Buffer.from(view)); // `held` already counts it
+  }
+
   fill(message: HttpMessage): void {
     message.bodySize = this.size;
     message.bodyTruncated = this.keep && this.truncated;
-    const whole = this.chunks.length === 1 ? this.chunks[0] : Buffer.concat(this.chunks, this.held);
+    const whole = this.view ?? (this.chunks.length === 1 ? this.chunks[0] : Buffer.concat(this.chunks, this.held));
+    this.view = null;
     if (this.hashing) {
       if (this.hash !== null) message.bodySha256 = this.hash.digest('hex');
       else message.bodySha256 = this.size === 0 ? EMPTY_SHA256 : oneShotSha256(whole);
@@ -194,6 +222,11 @@ class HalfParser {
   dead = false;
   /** Capture time of the first byte of the message in progress; -1 when idle. */
   startUs = -1;
+  /** Capture time of the last data seen in this direction; -1 before any. */
+  lastDataUs = -1;
+  /** While syncing: the tail of the skipped bytes that may begin a message line. */
+  carry = '';
+  carryUs = 0;
   body: BodyCollector | null = null;
   constructor(readonly type: string, syncing: boolean) {
     this.parser = createParser(type);
@@ -216,6 +249,7 @@ class HttpConnection implements StreamHandler {
   private current: Pending | null = null;
   private response: HttpResponse | null = null;
   private requestCount = 0;
+  private responseCount = 0;
   private nowUs = 0;
   /** Capture time of the last gap in the response stream; -1 if none since idle. */
   private responseGapUs = -1;
@@ -238,33 +272,44 @@ class HttpConnection implements StreamHandler {
     this.nowUs = tsUs;
     const half = dir === ToServer ? this.req : this.res;
     if (half.dead) return;
-    if (half.syncing) {
-      const found = this.findMessageStart(half, buf, start, end);
-      if (found < 0) {
-        this.stats.bytesSkipped += end - start;
-        return;
+    half.lastDataUs = tsUs;
+    // One round per message boundary found: after a parse error, the rest of the chunk is
+    // searched for the next message (a good request pipelined behind a bad one).
+    while (start < end && !half.dead) {
+      if (half.syncing) {
+        start = this.findMessageStart(half, buf, start, end, tsUs);
+        if (start < 0) return;
       }
-      this.stats.bytesSkipped += found - start;
-      start = found;
-      half.syncing = false;
-      half.reset();
-    }
-    if (half.startUs < 0) half.startUs = tsUs;
-    let outcome: number | Error;
-    try {
-      outcome = half.parser.execute(buf, start, end - start);
-      if (!(outcome instanceof Error) && half.parser.line.length > MAX_LINE) {
-        outcome = new HttpParseError('HPE_LINE_TOO_LONG', 'line longer than 64 KiB');
+      if (half.startUs < 0) half.startUs = tsUs;
+      const parser = half.parser;
+      const lineBefore = parser.line;
+      let outcome: number | Error;
+      let head: string | null = null;
+      try {
+        outcome = parser.execute(buf, start, end - start);
+        if (!(outcome instanceof Error) && !half.dead) {
+          if (parser.line.length > MAX_LINE) {
+            outcome = new HttpParseError('HPE_LINE_TOO_LONG', `line longer than ${MAX_LINE} bytes`);
+          } else if (parser.state === firstLineState(half.type) && !couldStartMessage(half.type, parser.line)) {
+            head = parser.line;
+            outcome = new HttpParseError('HPE_INVALID_CONSTANT', 'not the start of an HTTP message');
+          }
+        }
+      } catch (err) {
+        outcome = err as Error;
       }
-    } catch (err) {
-      outcome = err as Error;
+      if (outcome instanceof Error) {
+        if (head === null) head = (lineBefore + buf.toString('latin1', start, Math.min(end, start + 64))).replace(/^[\r\n]+/, '');
+        const resume = Math.min(end, Math.max(start + 1, parser.offset));
+        if (!this.parseFailed(half, outcome, head)) return;
+        start = resume;
+        continue;
+      }
+      if (half.dead) return;
+      if (half.idle) half.startUs = -1;
+      break;
     }
-    if (outcome instanceof Error) {
-      this.parseFailed(half, outcome, buf, start);
-      return;
-    }
-    if (half.dead) return;
-    if (half.idle) half.startUs = -1;
+    if (half.body !== null) half.body.detach();
   }
 
   gap(dir: Direction, bytes: number, tsUs: number): void {
@@ -284,7 +329,9 @@ class HttpConnection implements StreamHandler {
   fin(dir: Direction, tsUs: number): void {
     this.nowUs = tsUs;
     if (dir === ToServer || this.res.dead || this.res.syncing) return;
-    // A response delimited by the connection's end completes here.
+    // A response delimited by the connection's end completes here; its last byte is the
+    // last data seen, not the FIN (which may come much later).
+    if (this.res.lastDataUs >= 0) this.nowUs = this.res.lastDataUs;
     let outcome: void | Error;
     try {
       outcome = this.res.parser.finish();
@@ -313,41 +360,98 @@ class HttpConnection implements StreamHandler {
     this.sink.notice(kind, this.info, detail);
   }
 
-  private findMessageStart(half: HalfParser, buf: Buffer, start: number, end: number): number {
+  /**
+   * Looks for the start of a message in the carried tail of earlier skipped bytes followed by
+   * buf[start, end): at the start of either, or after a newline. Found: the parser is reset
+   * (and fed the carried part the message starts in) and the offset in buf to parse from is
+   * returned. Not found: everything is skipped, a short tail is carried, -1.
+   */
+  private findMessageStart(half: HalfParser, buf: Buffer, start: number, end: number, tsUs: number): number {
+    const carry = half.carry;
     // latin1 keeps one character per byte, so string offsets are byte offsets.
-    const text = buf.toString('latin1', start, Math.min(end, start + 65536));
-    const match = (half.type === REQUEST ? requestStart : responseStart).exec(text);
-    if (match === null) return -1;
+    const text = carry + buf.toString('latin1', start, end);
+    const request = half.type === REQUEST;
+    const match = (request ? requestStart : responseStart).exec(text);
+    let at = match === null ? -1 : match.index + (text[match.index] === '\n' ? 1 : 0);
+    if (carry.length > 0 && (at < 0 || at > carry.length)) {
+      // The chunk's own start is a candidate too (segments often begin a message).
+      const here = request ? requestStartHere : responseStartHere;
+      here.lastIndex = carry.length;
+      if (here.test(text)) at = carry.length;
+    }
+    if (at < 0) {
+      this.stats.bytesSkipped += end - start;
+      // Carry the tail from the last place a message could start, if it is short enough to
+      // be the beginning of a start line.
+      const newline = text.lastIndexOf('\n');
+      const from = newline >= carry.length ? newline + 1 : text.length <= SYNC_CARRY ? 0 : carry.length;
+      if (text.length - from <= SYNC_CARRY) {
+        if (from >= carry.length) half.carryUs = tsUs;
+        half.carry = text.slice(from);
+      } else {
+        half.carry = '';
+      }
+      return -1;
+    }
     this.stats.resyncs++;
-    return start + match.index + (text[match.index] === '\n' ? 1 : 0);
+    half.syncing = false;
+    half.carry = '';
+    half.reset();
+    if (at < carry.length) {
+      // The message began in bytes skipped earlier: give them back to the parser.
+      this.stats.bytesSkipped -= carry.length - at;
+      half.startUs = half.carryUs;
+      half.parser.execute(Buffer.from(carry.slice(at), 'latin1'), 0, carry.length - at);
+      return start;
+    }
+    this.stats.bytesSkipped += at - carry.length;
+    return start + (at - carry.length);
   }
 
   private resync(half: HalfParser): void {
     half.syncing = true;
+    half.carry = '';
     half.reset();
   }
 
-  private parseFailed(half: HalfParser, err: Error, buf: Buffer, start: number): void {
-    if (half.dead) return;
+  /**
+   * A parse error in `half`; `head` is the start of the line it failed on. Returns false
+   * when the connection turned out not to speak HTTP (parsing stops), true after a resync.
+   */
+  private parseFailed(half: HalfParser, err: Error, head: string): boolean {
+    if (half.dead) return false;
     const code = (err as { code?: string }).code ?? err.message;
-    if (half.type === REQUEST) {
-      const firstMessage = this.requestCount === 0 && this.current === null && !this.info.midstream;
-      if (firstMessage && !requestStart.test(buf.toString('latin1', start, start + 24))) {
-        this.stats.nonHttpConnections++;
-        this.notify('nonHttp', 'first bytes are not an HTTP request');
-        this.req.dead = true;
-        this.res.dead = true;
-        return;
-      }
-      this.stats.parseErrors++;
+    const request = half.type === REQUEST;
+    // Failing on the very first line of a connection whose start was seen, on bytes that do
+    // not even begin like HTTP: the connection is not HTTP (TLS, SSH, HTTP/2 ...). A first
+    // message that began like HTTP and broke later is an ordinary parse error.
+    const nothingYet = !this.info.midstream && this.requestCount === 0 && this.current === null &&
+      this.awaiting.length === 0 && this.responseCount === 0;
+    if (nothingYet && half.parser.state === firstLineState(half.type) &&
+        !(request ? requestLineStart : responseLineStart).test(head)) {
+      this.stats.nonHttpConnections++;
+      this.notify('nonHttp', `first bytes are not an HTTP ${request ? 'request' : 'response'}`);
+      this.req.dead = true;
+      this.res.dead = true;
+      return false;
+    }
+    this.stats.parseErrors++;
+    if (request) {
       this.notify('parseError', `request: ${code}`);
       this.requestLost('parseError', code);
     } else {
-      this.stats.parseErrors++;
       this.notify('parseError', `response: ${code}`);
-      this.responseBroken('parseError');
+      // Broken on its status line the parser looks idle, but a response was coming: it goes
+      // to the oldest request, which would otherwise take the next response for its own.
+      if (half.parser.state === firstLineState(half.type)) {
+        this.response = null;
+        if (this.awaiting.length > 0) this.answerHead(null, 'parseError');
+      } else {
+        this.responseBroken('parseError');
+      }
     }
     this.resync(half);
+    return true;
   }
 
   /** The request in progress cannot be completed. */
@@ -410,6 +514,7 @@ class HttpConnection implements StreamHandler {
       message.versionMinor = info.versionMinor;
       message.headers = info.headers;
       message.chunked = isChunked(info.headers);
+      parser.isChunked = message.chunked; // http-parser-js only knows "Transfer-Encoding: chunked"
       if (info.upgrade) {
         this.stats.upgradedConnections++;
         this.notify('upgrade', `${message.method} ${message.url.slice(0, 200)}`);
@@ -420,10 +525,9 @@ class HttpConnection implements StreamHandler {
         return true;
       }
       if (this.awaiting.length >= this.options.maxPending) {
-        this.awaiting.shift();
-        this.stats.responsesMissing.overflow++;
-        this.stats.lost.pipelineOverflow++;
-        this.sink.lost('pipelineOverflow', this.info, 'too many requests awaiting responses');
+        // The oldest request stops waiting for its response. It was already reported through
+        // request() (or lost()), so it is not lost again: its exchange goes out without one.
+        this.answerHead(null, 'overflow');
       }
       const pending: Pending = { request: message, complete: false, lost: false, response: null, missing: null, answered: false };
       this.current = pending;
@@ -476,6 +580,7 @@ class HttpConnection implements StreamHandler {
       message.versionMinor = info.versionMinor;
       message.headers = info.headers;
       message.chunked = isChunked(info.headers);
+      parser.isChunked = message.chunked; // http-parser-js only knows "Transfer-Encoding: chunked"
       this.response = message;
       this.res.body = new BodyCollector(this.options.keepResponseBodies, this.options.hashBodies, this.options.maxBodyBytes);
       const head = this.awaiting.length > 0 ? this.awaiting[0] : null;
@@ -489,7 +594,9 @@ class HttpConnection implements StreamHandler {
         this.res.dead = true;
         return true;
       }
-      return method === 'HEAD' ? 1 : 0;
+      // No body after HEAD, 1xx, 204 or 304, whatever Content-Length says (RFC 9110 §6.4.1).
+      const status = info.statusCode;
+      return method === 'HEAD' || status === 204 || status === 304 || (status >= 100 && status < 200) ? 1 : 0;
     };
     parser[kOnBody] = (chunk, offset, length) => {
       this.res.body?.add(chunk, offset, length);
@@ -511,6 +618,7 @@ class HttpConnection implements StreamHandler {
     response.endUs = this.nowUs;
     this.res.body?.fill(response);
     this.res.body = null;
+    this.responseCount++;
     if (response.statusCode >= 100 && response.statusCode < 200 && response.statusCode !== 101) {
       this.stats.informationalResponses++;
       return;
@@ -521,9 +629,21 @@ class HttpConnection implements StreamHandler {
   }
 }
 
+function firstLineState(type: string): string {
+  return type === REQUEST ? 'REQUEST_LINE' : 'RESPONSE_LINE';
+}
+
+/** True when chunked is the final transfer coding (RFC 9112 §6.1), over all the
+ * Transfer-Encoding headers: "gzip, chunked" is chunked, "chunked, gzip" is not. */
 function isChunked(headers: string[]): boolean {
-  const te = headerValue(headers, 'transfer-encoding');
-  return te !== null && te.toLowerCase().includes('chunked');
+  let last: string | null = null;
+  for (let i = 0; i < headers.length; i += 2) {
+    const name = headers[i];
+    if (name.length === 17 && name.toLowerCase() === 'transfer-encoding') last = headers[i + 1];
+  }
+  if (last === null) return false;
+  const comma = last.lastIndexOf(',');
+  return last.slice(comma + 1).trim().toLowerCase() === 'chunked';
 }
 
 export class HttpStage implements StreamFactory {

@@ -18,6 +18,10 @@ export interface HeaderInfo {
 export interface Parser {
   state: string;
   line: string;
+  /** Where execute() stopped in the chunk (after an error: just past what it consumed). */
+  offset: number;
+  /** Read after kOnHeadersComplete returns: true sends the body through the chunked states. */
+  isChunked: boolean;
   execute(chunk: Buffer, start: number, length: number): number | Error;
   finish(): void | Error;
   reinitialize(type: string): void;
@@ -37,6 +41,8 @@ export const kOnMessageComplete = HTTPParser.kOnMessageComplete;
 
 /** Longest line (request line, header, chunk size, trailer) we accept. */
 export const MAX_LINE = 64 * 1024;
+/** Most bytes one message head (start line + headers), or one trailer section, may take. */
+export const MAX_HEAD = 80 * 1024;
 
 export class HttpParseError extends Error {
   constructor(readonly code: string, message: string) {
@@ -50,12 +56,45 @@ interface ParserInternals {
   consumeLine(): string | undefined;
   body_bytes: number | null;
   state: string;
+  line: string;
+  offset: number;
+  maxHeaderSize: number;
+  /** Bytes of the current head, and of its trailer section, consumed so far. */
+  headBytes: number;
+  trailerBytes: number;
 }
 
-function SafeParser(this: unknown, type: string): void {
+const headStates: Record<string, boolean> = { REQUEST_LINE: true, RESPONSE_LINE: true, HEADER: true };
+const consumeLine = (HTTPParser.prototype as unknown as ParserInternals).consumeLine;
+
+function SafeParser(this: ParserInternals, type: string): void {
   (HTTPParser as unknown as (this: unknown, type: string) => void).call(this, type);
+  // http-parser-js adds every byte of an execute() call to its header count when the call
+  // ends between messages, bodies of completed messages included, and never counts a head
+  // that completes within the call: a large body segment made the next, normal head fail,
+  // while a 100 KB header split over two segments passed. We count heads ourselves instead.
+  this.maxHeaderSize = Infinity;
+  this.headBytes = 0;
+  this.trailerBytes = 0;
 }
 SafeParser.prototype = Object.create(HTTPParser.prototype);
+// nextRequest() re-runs the constructor through reinitialize; keep it ours.
+SafeParser.prototype.reinitialize = SafeParser;
+SafeParser.prototype.consumeLine = function (this: ParserInternals): string | undefined {
+  const before = this.offset;
+  const line = consumeLine.call(this);
+  if (headStates[this.state]) {
+    this.headBytes += this.offset - before;
+    if (this.headBytes > MAX_HEAD) throw new HttpParseError('HPE_HEADER_OVERFLOW', `message head longer than ${MAX_HEAD} bytes`);
+  } else if (this.state === 'BODY_CHUNKTRAILERS') {
+    this.trailerBytes += this.offset - before;
+    if (this.trailerBytes > MAX_HEAD) throw new HttpParseError('HPE_HEADER_OVERFLOW', `trailers longer than ${MAX_HEAD} bytes`);
+  }
+  if ((line === undefined ? this.line.length : line.length) > MAX_LINE) {
+    throw new HttpParseError('HPE_LINE_TOO_LONG', `line longer than ${MAX_LINE} bytes`);
+  }
+  return line;
+};
 SafeParser.prototype.BODY_CHUNKHEAD = function (this: ParserInternals): void {
   const line = this.consumeLine();
   if (line === undefined) return;
@@ -91,6 +130,19 @@ export function checkContentLength(headers: string[]): void {
       throw new HttpParseError('HPE_INVALID_CONTENT_LENGTH', `invalid Content-Length ${JSON.stringify(headers[i + 1].slice(0, 40))}`);
     }
   }
+}
+
+const methodNames = new Set(methods);
+const methodPrefixes = new Set(methods.flatMap((m) => Array.from({ length: m.length }, (_, i) => m.slice(0, i + 1))));
+
+/** True unless `line`, the unfinished first line of a message, already cannot be a request
+ * line (type REQUEST) or a status line (RESPONSE). Lets non-HTTP streams fail at once
+ * instead of after 64 KiB without a newline. */
+export function couldStartMessage(type: string, line: string): boolean {
+  if (line.length === 0 || line === '\r') return true;
+  if (type === RESPONSE) return line.length <= 5 ? 'HTTP/'.startsWith(line) : line.startsWith('HTTP/');
+  const space = line.indexOf(' ');
+  return space < 0 ? methodPrefixes.has(line) : methodNames.has(line.slice(0, space));
 }
 
 /** True when the parser sits between messages (nothing of the next one consumed yet). */

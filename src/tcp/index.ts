@@ -186,6 +186,8 @@ export class Reassembler {
     bufferedBytes: 0,
   };
   private readonly table = new Map<number, Connection>();
+  /** Halves holding out-of-order bytes, in the order they started holding them. */
+  private readonly holders = new Map<HalfStream, Connection>();
   private readonly options: ReassemblyOptions;
   private nextId = 1;
   private nowUs = 0;
@@ -344,9 +346,12 @@ export class Reassembler {
     if (acked <= half.next) return;
     if (half.finAt >= 0 && acked > half.finAt) acked = half.finAt; // the FIN takes one number
     if (acked <= half.next || acked - half.next > this.options.maxWindow) return;
-    const firstBuffered = half.segments.length > 0 ? half.segments[0].start : Infinity;
-    this.stats.ackedUnseen++;
-    this.gapTo(conn, dir, Math.min(acked, firstBuffered), tsUs);
+    // Every hole below the acknowledgement is lost, not only the first.
+    while (half.next < acked && !conn.closed) {
+      const firstBuffered = half.segments.length > 0 ? half.segments[0].start : Infinity;
+      this.stats.ackedUnseen++;
+      this.gapTo(conn, dir, Math.min(acked, firstBuffered), tsUs);
+    }
     this.finishIfDone(conn, dir, tsUs);
   }
 
@@ -378,7 +383,14 @@ export class Reassembler {
         this.drain(conn, dir, tsUs);
         return;
       }
-      this.compareWithBuffered(half, start, end, buf, offset);
+      // Compare only with the buffered run that drain() is about to deliver: segments
+      // beyond it are compared on a later round, so each conflict is counted once.
+      let runEnd = start;
+      for (const s of half.segments) {
+        if (s.start > runEnd) break;
+        if (s.end > runEnd) runEnd = s.end;
+      }
+      this.compareWithBuffered(half, start, Math.min(end, runEnd), buf, offset);
       this.drain(conn, dir, tsUs);
     }
   }
@@ -415,6 +427,7 @@ export class Reassembler {
       this.stats.retransmittedBytes += end - start;
       return;
     }
+    if (half.buffered === 0) this.holders.set(half, conn);
     for (const piece of pieces) {
       half.buffered += piece.data.length;
       this.stats.bufferedBytes += piece.data.length;
@@ -422,14 +435,24 @@ export class Reassembler {
       while (i > 0 && half.segments[i - 1].start > piece.start) i--;
       half.segments.splice(i, 0, piece);
     }
-    if (half.buffered > this.options.maxBufferedPerDirection ||
-        this.stats.bufferedBytes > this.options.maxBufferedTotal) {
+    if (half.buffered > this.options.maxBufferedPerDirection) {
       // Give up waiting for the hole: declare it lost and deliver what follows it.
       this.stats.bufferEvictions++;
-      while (half.segments.length > 0 &&
-             (half.buffered > this.options.maxBufferedPerDirection / 2 ||
-              this.stats.bufferedBytes > this.options.maxBufferedTotal)) {
+      while (half.segments.length > 0 && half.buffered > this.options.maxBufferedPerDirection / 2) {
         this.gapTo(conn, dir, half.segments[0].start, tsUs);
+      }
+    }
+    if (this.stats.bufferedBytes > this.options.maxBufferedTotal) {
+      // Over the total: the holes that have been open longest give way first, so that one
+      // stale hole cannot make every other connection's ordinary reordering a loss.
+      this.stats.bufferEvictions++;
+      for (const [h, c] of this.holders) {
+        const d: Direction = h === c.halves[ToServer] ? ToServer : ToClient;
+        while (h.segments.length > 0 && this.stats.bufferedBytes > this.options.maxBufferedTotal) {
+          this.gapTo(c, d, h.segments[0].start, tsUs);
+        }
+        this.finishIfDone(c, d, tsUs);
+        if (this.stats.bufferedBytes <= this.options.maxBufferedTotal) break;
       }
     }
   }
@@ -452,6 +475,7 @@ export class Reassembler {
       half.next = s.end;
       conn.handler.data(dir, s.data, skip, s.data.length, tsUs);
     }
+    if (half.buffered === 0) this.holders.delete(half);
   }
 
   /** Declares the bytes up to `offset` lost, then delivers what became contiguous. */
@@ -489,6 +513,7 @@ export class Reassembler {
       this.stats.bufferedBytes -= half.buffered;
       half.buffered = 0;
       half.segments = [];
+      this.holders.delete(half);
     }
     conn.handler.close(reason, tsUs);
   }
