@@ -1,0 +1,352 @@
+/**
+ * Capture stage: packets from a live interface or a pcap/pcapng file, delivered
+ * in batches (no JS call per packet).
+ *
+ * Batch format: consecutive records, each a 16-byte little-endian header
+ * `u32 ts_sec, u32 ts_usec, u32 caplen, u32 wirelen` followed by `caplen` bytes of
+ * packet data (starting at the link-layer header given by `linkType`), no padding.
+ * Iterate with {@link RecordCursor} (allocation-free) or {@link forEachRecord}.
+ */
+import { loadAddon, NativeDevice, NativeLiveHandle, NativeOfflineHandle } from './native';
+
+export { findRepoRoot, addonPath } from './native';
+
+export const RECORD_HEADER_BYTES = 16;
+
+/** Link types as returned by pcap_datalink() (DLT_* values). */
+export const LinkType = {
+  NULL: 0,
+  ETHERNET: 1,
+  RAW: 12, // DLT_RAW on Linux (LINKTYPE_RAW 101 in files maps to it)
+  LOOP: 108,
+  LINUX_SLL: 113,
+  IPV4: 228,
+  IPV6: 229,
+  LINUX_SLL2: 276,
+} as const;
+
+export interface CaptureStats {
+  /** Packets delivered (live: handed to the JS queue; offline: read from the file). */
+  packets: number;
+  /** Sum of the original (wire) lengths of `packets`. */
+  bytes: number;
+  /**
+   * Kernel counters from pcap_stats() (live only; 0 for files). Note that on `lo` the kernel
+   * sees every packet twice (outgoing + incoming copy; libpcap discards the outgoing one), so
+   * kernelReceived is about twice `packets` there.
+   */
+  kernelReceived: number;
+  kernelDropped: number;
+  ifDropped: number;
+  /** Live only: packets taken from the kernel but dropped because the JS thread fell behind. */
+  queueDropped: number;
+}
+
+export interface PacketSource {
+  /** DLT_* link type of every record's data (see {@link LinkType}). */
+  readonly linkType: number;
+  readonly live: boolean;
+  /** Live only: pcap_activate() warning, if any (e.g. promiscuous mode not supported). */
+  readonly warning?: string;
+  /**
+   * Begin delivery. onBatch receives a batch buffer (record format above) and its record count.
+   * onEnd is called once when the file is exhausted or after close() (live: after the last
+   * batch captured before close() was delivered); err if reading/capturing failed.
+   *
+   * Buffer ownership: for files the batch is a view of ONE reused buffer that is overwritten by
+   * the next read — consumers must copy whatever they keep beyond the onBatch call. Live
+   * batches are fresh buffers owned by the JS side, but consumers should not rely on that.
+   * An exception thrown by onBatch is reported as an uncaught exception.
+   */
+  start(onBatch: (batch: Buffer, count: number) => void, onEnd: (err?: Error) => void): void;
+  /** Offline only: stop/continue reading (backpressure). No-ops for live. */
+  pause(): void;
+  resume(): void;
+  stats(): CaptureStats;
+  /** Stop capturing/reading and release the handle. Idempotent; safe inside onBatch. */
+  close(): void;
+}
+
+export interface LiveOptions {
+  device: string;
+  filter?: string;
+  /** Default 262144. */
+  snaplen?: number;
+  /** Default false. */
+  promiscuous?: boolean;
+  /** Kernel ring buffer in bytes, default 64 MiB. */
+  bufferSize?: number;
+  /** Packet-buffer timeout (bounds delivery latency), default 10 ms. */
+  timeoutMs?: number;
+  /** Default false. */
+  immediate?: boolean;
+  /** Target batch size in bytes, default 1 MiB. */
+  batchBytes?: number;
+  /** Max bytes queued for the JS thread before batches are dropped (queueDropped), default 256 MiB. */
+  maxQueuedBytes?: number;
+}
+
+class LiveSource implements PacketSource {
+  readonly live = true;
+  readonly linkType: number;
+  readonly warning?: string;
+  private started = false;
+  private ended = false;
+
+  constructor(private readonly handle: NativeLiveHandle) {
+    this.linkType = handle.linkType;
+    this.warning = handle.warning;
+  }
+
+  start(onBatch: (batch: Buffer, count: number) => void, onEnd: (err?: Error) => void): void {
+    if (this.started) throw new Error('capture already started');
+    if (this.handle.closed) throw new Error('capture source is closed');
+    this.started = true;
+    this.handle.start(onBatch, (err?: Error) => {
+      if (this.ended) return;
+      this.ended = true;
+      this.handle.close(); // no-op after close(); releases the handle after a capture error
+      onEnd(err);
+    });
+  }
+
+  pause(): void {}
+  resume(): void {}
+
+  stats(): CaptureStats {
+    const s = this.handle.stats();
+    return {
+      packets: s.packets,
+      bytes: s.bytes,
+      kernelReceived: s.kernelReceived,
+      kernelDropped: s.kernelDropped,
+      ifDropped: s.ifDropped,
+      queueDropped: s.queueDropped,
+    };
+  }
+
+  close(): void {
+    this.handle.close();
+  }
+}
+
+/** Bytes of the reused buffer an offline source reads into. */
+export const OFFLINE_BATCH_BYTES = 1024 * 1024;
+const OFFLINE_MAX_BATCH_BYTES = 256 * 1024 * 1024;
+
+class FileSource implements PacketSource {
+  readonly live = false;
+  readonly linkType: number;
+  private buf = Buffer.allocUnsafe(OFFLINE_BATCH_BYTES);
+  private onBatch?: (batch: Buffer, count: number) => void;
+  private onEnd?: (err?: Error) => void;
+  private paused = false;
+  private scheduled = false;
+  private ended = false;
+  private closed = false;
+
+  constructor(private readonly handle: NativeOfflineHandle) {
+    this.linkType = handle.linkType;
+  }
+
+  start(onBatch: (batch: Buffer, count: number) => void, onEnd: (err?: Error) => void): void {
+    if (this.onBatch) throw new Error('capture already started');
+    if (this.closed) throw new Error('capture source is closed');
+    this.onBatch = onBatch;
+    this.onEnd = onEnd;
+    this.schedule();
+  }
+
+  pause(): void {
+    this.paused = true;
+  }
+
+  resume(): void {
+    if (!this.paused) return;
+    this.paused = false;
+    this.schedule();
+  }
+
+  stats(): CaptureStats {
+    const s = this.handle.stats();
+    return { packets: s.packets, bytes: s.bytes, kernelReceived: 0, kernelDropped: 0, ifDropped: 0, queueDropped: 0 };
+  }
+
+  close(): void {
+    if (this.closed) return;
+    this.closed = true;
+    this.handle.close();
+    if (this.onEnd && !this.ended) {
+      this.ended = true;
+      const onEnd = this.onEnd;
+      process.nextTick(() => onEnd());
+    }
+  }
+
+  private schedule(): void {
+    if (this.scheduled || this.paused || this.ended || !this.onBatch) return;
+    this.scheduled = true;
+    setImmediate(this.step);
+  }
+
+  private readonly step = (): void => {
+    this.scheduled = false;
+    if (this.ended || this.paused) return;
+    let n: number;
+    try {
+      n = this.readBatch();
+    } catch (err) {
+      this.finish(err instanceof Error ? err : new Error(String(err)));
+      return;
+    }
+    if (n === 0) {
+      this.finish();
+      return;
+    }
+    let ok = false;
+    try {
+      this.onBatch!(this.buf.subarray(0, n), this.handle.lastCount);
+      ok = true;
+    } finally {
+      if (!ok) this.close();
+    }
+    this.schedule();
+  };
+
+  private readBatch(): number {
+    for (;;) {
+      try {
+        return this.handle.readInto(this.buf);
+      } catch (err) {
+        // A single record larger than the buffer (possible for some link types): grow and retry.
+        if (err instanceof RangeError && this.buf.length < OFFLINE_MAX_BATCH_BYTES) {
+          this.buf = Buffer.allocUnsafe(this.buf.length * 2);
+          continue;
+        }
+        throw err;
+      }
+    }
+  }
+
+  private finish(err?: Error): void {
+    if (this.ended) return;
+    this.ended = true;
+    this.closed = true;
+    this.handle.close();
+    this.onEnd!(err);
+  }
+}
+
+/** Opens a live capture (needs root or CAP_NET_RAW+CAP_NET_ADMIN). Throws on any pcap error. */
+export function openLive(opts: LiveOptions): PacketSource {
+  const addon = loadAddon();
+  return new LiveSource(new addon.LiveHandle({ ...opts }));
+}
+
+/**
+ * Opens a pcap or pcapng file (timestamps in microseconds), optionally with a BPF filter.
+ * Batches are read synchronously into one reused 1 MiB buffer, yielding to the event loop
+ * (setImmediate) between batches; pause()/resume() apply backpressure.
+ */
+export function openFile(path: string, filter?: string): PacketSource {
+  const addon = loadAddon();
+  return new FileSource(new addon.OfflineHandle(path, filter));
+}
+
+export type Device = NativeDevice;
+
+/** Interfaces libpcap can capture on (pcap_findalldevs). */
+export function listDevices(): Device[] {
+  return loadAddon().listDevices();
+}
+
+/** libpcap version string. */
+export function libVersion(): string {
+  return loadAddon().libVersion();
+}
+
+/**
+ * Allocation-free iteration over a batch:
+ * ```ts
+ * const c = new RecordCursor();
+ * c.reset(batch, count);
+ * while (c.next()) use(c.tsUs, batch, c.offset, c.caplen, c.wirelen);
+ * ```
+ */
+const EMPTY = Buffer.alloc(0);
+
+export class RecordCursor {
+  /** The batch being iterated. */
+  buf: Buffer = EMPTY;
+  /** Index of the current record (-1 before the first next()). */
+  index = -1;
+  /** Timestamp, microseconds since the epoch (tsSec * 1e6 + tsUsec). */
+  tsUs = 0;
+  tsSec = 0;
+  tsUsec = 0;
+  /** Offset of the current record's packet data in `buf`. */
+  offset = 0;
+  /** Captured bytes of the current record (data is buf[offset, offset + caplen)). */
+  caplen = 0;
+  /** Original length of the packet on the wire. */
+  wirelen = 0;
+  private pos = 0;
+  private remaining = 0;
+
+  reset(batch: Buffer, count: number): this {
+    this.buf = batch;
+    this.remaining = count;
+    this.pos = 0;
+    this.index = -1;
+    this.offset = 0;
+    this.caplen = 0;
+    return this;
+  }
+
+  next(): boolean {
+    if (this.remaining <= 0) return false;
+    const b = this.buf;
+    const p = this.pos;
+    if (p + RECORD_HEADER_BYTES > b.length) throw new RangeError(`corrupt batch: record header at ${p} past end ${b.length}`);
+    const sec = b.readUInt32LE(p);
+    const usec = b.readUInt32LE(p + 4);
+    const caplen = b.readUInt32LE(p + 8);
+    const start = p + RECORD_HEADER_BYTES;
+    if (start + caplen > b.length) throw new RangeError(`corrupt batch: record data at ${start}+${caplen} past end ${b.length}`);
+    this.tsSec = sec;
+    this.tsUsec = usec;
+    this.tsUs = sec * 1e6 + usec;
+    this.caplen = caplen;
+    this.wirelen = b.readUInt32LE(p + 12);
+    this.offset = start;
+    this.pos = start + caplen;
+    this.remaining--;
+    this.index++;
+    return true;
+  }
+
+  /** The current record's data as a view into the batch (allocates a Buffer object; copy to keep). */
+  data(): Buffer {
+    return this.buf.subarray(this.offset, this.offset + this.caplen);
+  }
+}
+
+
+/** Calls fn for every record of a batch; data is batch[offset, offset + caplen). */
+export function forEachRecord(
+  batch: Buffer,
+  count: number,
+  fn: (tsUs: number, batch: Buffer, offset: number, caplen: number, wirelen: number) => void,
+): void {
+  let p = 0;
+  for (let i = 0; i < count; i++) {
+    if (p + RECORD_HEADER_BYTES > batch.length) throw new RangeError(`corrupt batch: record header at ${p} past end ${batch.length}`);
+    const tsUs = batch.readUInt32LE(p) * 1e6 + batch.readUInt32LE(p + 4);
+    const caplen = batch.readUInt32LE(p + 8);
+    const wirelen = batch.readUInt32LE(p + 12);
+    const start = p + RECORD_HEADER_BYTES;
+    if (start + caplen > batch.length) throw new RangeError(`corrupt batch: record data at ${start}+${caplen} past end ${batch.length}`);
+    fn(tsUs, batch, start, caplen, wirelen);
+    p = start + caplen;
+  }
+}

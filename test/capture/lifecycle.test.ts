@@ -1,0 +1,310 @@
+/** Handle lifecycle: close inside onBatch, open/close churn, GC finalizers, errors, process exit, queue drops. */
+import { strict as assert } from 'assert';
+import { spawn, spawnSync } from 'child_process';
+import * as path from 'path';
+import { describe, it } from 'node:test';
+import { openLive } from '../../src/capture';
+import { loadAddon } from '../../src/capture/native';
+import { delay, forceGc, isRoot, openFdCount, rssMiB, sh, startTcpdump, tmpDir, udpBurst, udpSink } from './helpers';
+
+const addon = loadAddon();
+const CAPTURE_JS = path.resolve(__dirname, '../../src/capture/index.js');
+
+/** Runs a node script in a child; resolves with its exit status, output and wall time. */
+function runChild(script: string, timeoutMs: number, opts: { uid?: number } = {}): Promise<{ code: number | null; signal: string | null; out: string; ms: number }> {
+  return new Promise((resolve) => {
+    const t0 = Date.now();
+    const child = spawn(process.execPath, ['-e', script], {
+      stdio: ['ignore', 'pipe', 'pipe'],
+      env: { ...process.env, CAPTURE_JS },
+      ...(opts.uid !== undefined ? { uid: opts.uid, gid: opts.uid } : {}),
+    });
+    let out = '';
+    child.stdout.on('data', (d) => (out += d));
+    child.stderr.on('data', (d) => (out += d));
+    const timer = setTimeout(() => child.kill('SIGKILL'), timeoutMs);
+    child.on('exit', (code, signal) => {
+      clearTimeout(timer);
+      resolve({ code, signal, out, ms: Date.now() - t0 });
+    });
+  });
+}
+
+async function settleGc(): Promise<void> {
+  for (let i = 0; i < 4; i++) {
+    forceGc();
+    await new Promise((r) => setImmediate(r));
+    await delay(10);
+  }
+}
+
+describe('errors', { skip: !isRoot && 'needs root' }, () => {
+  it('missing device, bad filter, bad options', () => {
+    assert.throws(() => openLive({ device: 'nosuchdev0' }), /cannot capture on "nosuchdev0": No such device exists/);
+    assert.throws(() => openLive({ device: 'lo', filter: 'port 99999999' }), /invalid capture filter "port 99999999": .*port/);
+    assert.throws(() => openLive({ device: 'lo', filter: 'tcp and and' }), /invalid capture filter/);
+    assert.throws(() => openLive({ device: 'lo', snaplen: 10 }), RangeError);
+    assert.throws(() => openLive({ device: 'lo', timeoutMs: -1 }), RangeError);
+    assert.throws(() => openLive({ device: 42 as unknown as string }), TypeError);
+    assert.throws(() => new addon.LiveHandle(undefined as unknown as { device: string }), TypeError);
+  });
+
+  it('start twice / start after close throw; close before start is fine', () => {
+    const a = openLive({ device: 'lo', bufferSize: 1 << 20 });
+    a.start(() => {}, () => {});
+    assert.throws(() => a.start(() => {}, () => {}), /already started/);
+    a.close();
+    const b = openLive({ device: 'lo', bufferSize: 1 << 20 });
+    b.close();
+    b.close();
+    assert.throws(() => b.start(() => {}, () => {}), /closed/);
+    assert.equal(b.stats().packets, 0);
+  });
+
+  it('a non-root user gets a clear permission error', async (t) => {
+    const r = await runChild(
+      `try { require(process.env.CAPTURE_JS).openLive({ device: 'lo' }); console.log('OPENED'); } catch (e) { console.log('ERR ' + e.message); }`,
+      10_000,
+      { uid: 65534 },
+    );
+    if (!/^ERR cannot capture/m.test(r.out) && !/OPENED/.test(r.out)) {
+      t.skip(`uid 65534 cannot load the build here: ${r.out.slice(0, 200)}`);
+      return;
+    }
+    assert.match(r.out, /ERR cannot capture on "lo": You don't have permission.*needs root or CAP_NET_RAW/);
+  });
+});
+
+describe('lifecycle', { skip: !isRoot && 'needs root' }, () => {
+  it('close() inside onBatch: no batch after onEnd, onEnd once', async () => {
+    const sink = await udpSink();
+    const src = openLive({ device: 'lo', filter: `udp port ${sink.port}`, bufferSize: 8 << 20, batchBytes: 8192 });
+    let batches = 0;
+    let afterClose = 0;
+    let closed = false;
+    let ends = 0;
+    const ended = new Promise<void>((resolve) =>
+      src.start(
+        () => {
+          assert.equal(ends, 0);
+          batches++;
+          if (closed) afterClose++;
+          if (batches === 1) {
+            src.close();
+            closed = true;
+            src.close();
+          }
+        },
+        (err) => {
+          assert.equal(err, undefined);
+          ends++;
+          resolve();
+        },
+      ),
+    );
+    await udpBurst(sink.port, 3000, 200);
+    await ended;
+    await delay(50);
+    sink.close();
+    assert.equal(ends, 1);
+    assert.ok(batches >= 1);
+    // Batches already queued when close() ran are still delivered (before onEnd).
+    assert.equal(batches, 1 + afterClose);
+  });
+
+  it('1000 offline + 100 live open/close cycles and 30 started captures leak neither fds nor RSS', async () => {
+    const dir = tmpDir();
+    const pcap = path.join(dir, 'small.pcap');
+    const sink = await udpSink();
+    const td = await startTcpdump(['-i', 'lo', '-n', '--immediate-mode', '-s', '2048', '-w', pcap, `udp port ${sink.port}`]);
+    await udpBurst(sink.port, 20, 100, 20);
+    await delay(200);
+    await td.stop();
+    const buf = Buffer.alloc(64 * 1024);
+    const cycle = (): void => {
+      for (let i = 0; i < 1000; i++) {
+        const h = new addon.OfflineHandle(pcap, i % 2 ? 'udp' : undefined);
+        while (h.readInto(buf) > 0);
+        h.close();
+      }
+    };
+    cycle(); // warm-up
+    await settleGc();
+    const fd0 = openFdCount();
+    const rss0 = rssMiB();
+    cycle();
+    for (let i = 0; i < 100; i++) {
+      const h = new addon.LiveHandle({ device: 'lo', bufferSize: 1 << 20, filter: i % 2 ? 'udp' : undefined });
+      h.stats();
+      h.close();
+    }
+    for (let i = 0; i < 30; i++) {
+      const src = openLive({ device: 'lo', filter: `udp port ${sink.port}`, bufferSize: 1 << 20 });
+      let n = 0;
+      const ended = new Promise<void>((r) => src.start((_b, c) => (n += c), () => r()));
+      await udpBurst(sink.port, 50, 100, 50);
+      if (i % 3 === 0) await delay(15);
+      src.close();
+      await ended;
+      assert.ok(n <= 50);
+    }
+    await settleGc();
+    const fd1 = openFdCount();
+    const rss1 = rssMiB();
+    sink.close();
+    await sh('rm', ['-rf', dir]);
+    assert.ok(fd1 <= fd0 + 1, `fds ${fd0} -> ${fd1}`);
+    console.log(`churn: fds ${fd0} -> ${fd1}, RSS ${rss0.toFixed(1)} -> ${rss1.toFixed(1)} MiB`);
+    assert.ok(rss1 - rss0 < 40, `RSS ${rss0.toFixed(1)} -> ${rss1.toFixed(1)} MiB`);
+  });
+
+  it('unclosed, unreferenced handles are released by GC finalizers', async () => {
+    const dir = tmpDir();
+    const pcap = path.join(dir, 'f.pcap');
+    // A minimal valid pcap: header only.
+    const hdr = Buffer.alloc(24);
+    hdr.writeUInt32LE(0xa1b2c3d4, 0);
+    hdr.writeUInt16LE(2, 4);
+    hdr.writeUInt16LE(4, 6);
+    hdr.writeUInt32LE(65535, 16);
+    hdr.writeUInt32LE(1, 20);
+    require('fs').writeFileSync(pcap, hdr);
+    await settleGc();
+    const fd0 = openFdCount();
+    (() => {
+      for (let i = 0; i < 300; i++) new addon.OfflineHandle(pcap);
+      for (let i = 0; i < 10; i++) new addon.LiveHandle({ device: 'lo', bufferSize: 1 << 20 });
+    })();
+    assert.ok(openFdCount() >= fd0 + 300);
+    await settleGc();
+    await delay(100);
+    await settleGc();
+    assert.ok(openFdCount() <= fd0 + 1, `fds ${fd0} -> ${openFdCount()}`);
+    await sh('rm', ['-rf', dir]);
+  });
+
+  it('an interface that disappears mid-capture ends the capture with onEnd(err)', async (t) => {
+    const dev = `stcap${process.pid % 10000}`;
+    try {
+      await sh('ip', ['link', 'add', dev, 'type', 'veth', 'peer', 'name', `${dev}p`]);
+      await sh('ip', ['link', 'set', dev, 'up']);
+    } catch (e) {
+      t.skip(`cannot create a veth pair here: ${(e as Error).message.split('\n')[0]}`);
+      return;
+    }
+    try {
+      const src = openLive({ device: dev, bufferSize: 1 << 20 });
+      let ends = 0;
+      const ended = new Promise<Error | undefined>((r) =>
+        src.start(
+          () => {},
+          (err) => {
+            ends++;
+            r(err);
+          },
+        ),
+      );
+      await delay(100);
+      await sh('ip', ['link', 'del', dev]);
+      const err = await ended;
+      assert.ok(err instanceof Error);
+      assert.match(err.message, new RegExp(`capture on "${dev}" failed: .+`));
+      src.close(); // already released; idempotent
+      await delay(20);
+      assert.equal(ends, 1);
+    } finally {
+      await sh('ip', ['link', 'del', dev]).catch(() => undefined);
+    }
+  });
+
+  it('queue overflow drops whole batches and counts them, never blocking the capture thread', async () => {
+    const sink = await udpSink();
+    const N = 20_000;
+    const src = openLive({ device: 'lo', filter: `udp port ${sink.port}`, snaplen: 256, batchBytes: 4096, maxQueuedBytes: 16 * 1024 });
+    let delivered = 0;
+    const ended = new Promise<void>((r) => src.start((_b, c) => (delivered += c), () => r()));
+    // Traffic from another process while this JS thread is blocked.
+    const sender = runChild(
+      `const s = require('dgram').createSocket('udp4'); const m = Buffer.alloc(64); let i = 0;
+       (function pump() { for (let k = 0; k < 500 && i < ${N}; k++, i++) s.send(m, ${sink.port}, '127.0.0.1'); if (i < ${N}) setImmediate(pump); else setTimeout(() => s.close(), 100); })();`,
+      15_000,
+    );
+    await delay(20);
+    const until = Date.now() + 1500;
+    while (Date.now() < until); // block the JS thread: batches pile up in the queue
+    await sender;
+    await delay(200);
+    src.close();
+    await ended;
+    sink.close();
+    const s = src.stats();
+    console.log("queue overflow stats", JSON.stringify(s), "delivered", delivered);
+    assert.ok(s.queueDropped > 0, JSON.stringify(s));
+    assert.equal(s.packets, delivered);
+    assert.equal(s.packets + s.queueDropped + s.kernelDropped / 2 >= N * 0.99, true, JSON.stringify(s));
+  });
+});
+
+describe('process lifetime', { skip: !isRoot && 'needs root' }, () => {
+  it('a started capture keeps the process alive; close() lets it exit', async () => {
+    const closing = await runChild(
+      `const c = require(process.env.CAPTURE_JS); const s = c.openLive({ device: 'lo', bufferSize: 1 << 20 });
+       s.start(() => {}, (e) => console.log('END', e === undefined)); setTimeout(() => s.close(), 200);`,
+      10_000,
+    );
+    assert.equal(closing.code, 0, closing.out);
+    assert.match(closing.out, /END true/);
+    assert.ok(closing.ms < 5000);
+
+    const forever = await runChild(
+      `const c = require(process.env.CAPTURE_JS); const s = c.openLive({ device: 'lo', bufferSize: 1 << 20 }); s.start(() => {}, () => {}); console.log('STARTED');`,
+      1500,
+    );
+    assert.equal(forever.signal, 'SIGKILL', 'still running after 1.5 s');
+    assert.match(forever.out, /STARTED/);
+
+    const exits = await runChild(
+      `const c = require(process.env.CAPTURE_JS); const s = c.openLive({ device: 'lo', bufferSize: 1 << 20 });
+       s.start(() => {}, () => {}); setTimeout(() => process.exit(3), 100);`,
+      10_000,
+    );
+    assert.equal(exits.code, 3, exits.out);
+  });
+
+  it('worker threads terminated mid-capture tear down cleanly', async () => {
+    const r = await runChild(
+      `const { Worker } = require('worker_threads');
+       const src = "const c = require(process.env.CAPTURE_JS); const dgram = require('dgram');" +
+         "const rx = dgram.createSocket('udp4'); rx.bind(0, '127.0.0.1', () => { const port = rx.address().port;" +
+         "const s = c.openLive({ device: 'lo', filter: 'udp port ' + port, bufferSize: 1 << 20, batchBytes: 8192 });" +
+         "let n = 0; s.start((b, k) => { n += k; }, () => {}); const tx = dgram.createSocket('udp4');" +
+         "setInterval(() => { for (let i = 0; i < 200; i++) tx.send('x', port, '127.0.0.1'); }, 1);" +
+         "require('worker_threads').parentPort.postMessage('started'); });";
+       let rounds = 0;
+       (function go() {
+         const w = new Worker(src, { eval: true });
+         w.on('message', () => setTimeout(() => w.terminate().then(() => (++rounds < 8 ? go() : console.log('ROUNDS ' + rounds))), 20 + rounds * 5));
+       })();`,
+      15_000,
+    );
+    assert.equal(r.code, 0, r.out);
+    assert.match(r.out, /ROUNDS 8/);
+  });
+
+  it('an exception thrown by onBatch is an uncaught exception', async () => {
+    const r = await runChild(
+      `const c = require(process.env.CAPTURE_JS); const dgram = require('dgram');
+       const rx = dgram.createSocket('udp4'); rx.bind(0, '127.0.0.1', () => {
+         const port = rx.address().port;
+         const s = c.openLive({ device: 'lo', filter: 'udp port ' + port, bufferSize: 1 << 20 });
+         process.on('uncaughtException', (e) => { console.log('UNCAUGHT ' + e.message); s.close(); rx.close(); });
+         s.start(() => { throw new Error('boom'); }, () => console.log('END'));
+         setTimeout(() => { const tx = dgram.createSocket('udp4'); tx.send('x', port, '127.0.0.1', () => tx.close()); }, 50);
+       });`,
+      10_000,
+    );
+    assert.equal(r.code, 0, r.out);
+    assert.match(r.out, /UNCAUGHT boom/);
+    assert.match(r.out, /END/);
+  });
+});

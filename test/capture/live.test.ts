@@ -1,0 +1,166 @@
+/** Live capture on `lo`, checked against a tcpdump running on the same filter at the same time. */
+import { strict as assert } from 'assert';
+import { describe, it } from 'node:test';
+import { CaptureStats, LinkType, openLive, PacketSource, RecordCursor } from '../../src/capture';
+import { delay, httpLoad, isRoot, startHttpServer, startTcpdump, udpBurst, udpSink } from './helpers';
+
+interface Collected {
+  count: number;
+  batches: number;
+  maxBatch: number;
+  reversals: number;
+  minTs: number;
+  maxTs: number;
+  /** Records whose data failed `check`. */
+  bad: number;
+  ended: Promise<Error | undefined>;
+}
+
+function collect(src: PacketSource, check?: (batch: Buffer, c: RecordCursor) => boolean): Collected {
+  const c = new RecordCursor();
+  let resolveEnd!: (e: Error | undefined) => void;
+  const col: Collected = {
+    count: 0,
+    batches: 0,
+    maxBatch: 0,
+    reversals: 0,
+    minTs: Infinity,
+    maxTs: 0,
+    bad: 0,
+    ended: new Promise((r) => (resolveEnd = r)),
+  };
+  let last = 0;
+  let ended = false;
+  src.start(
+    (batch, count) => {
+      assert.ok(!ended, 'no batch after onEnd');
+      col.batches++;
+      col.maxBatch = Math.max(col.maxBatch, batch.length);
+      c.reset(batch, count);
+      while (c.next()) {
+        col.count++;
+        if (c.tsUs < last) col.reversals++;
+        last = c.tsUs;
+        col.minTs = Math.min(col.minTs, c.tsUs);
+        col.maxTs = Math.max(col.maxTs, c.tsUs);
+        if (check && !check(batch, c)) col.bad++;
+      }
+    },
+    (err) => {
+      assert.ok(!ended, 'onEnd once');
+      ended = true;
+      resolveEnd(err);
+    },
+  );
+  return col;
+}
+
+function assertStatsAddUp(s: CaptureStats, delivered: number): void {
+  assert.equal(s.packets, delivered, 'stats.packets == records delivered');
+  assert.equal(s.queueDropped, 0);
+  // lo: the kernel counts the outgoing and the incoming copy of every packet.
+  assert.ok(s.kernelReceived >= s.packets + s.queueDropped, JSON.stringify(s));
+  assert.ok(s.kernelReceived - s.kernelDropped >= s.packets + s.queueDropped, JSON.stringify(s));
+}
+
+describe('live capture on lo', { skip: !isRoot && 'needs root' }, () => {
+  it('captures the same 20k UDP packets as tcpdump, intact, in order, in the time window', async () => {
+    const N = 20_000;
+    const PAYLOAD = 64;
+    const sink = await udpSink();
+    const filter = `udp port ${sink.port}`;
+    const td = await startTcpdump(['-i', 'lo', '-n', '-B', '65536', '-w', '/dev/null', filter]);
+    const src = openLive({ device: 'lo', filter });
+    assert.equal(src.live, true);
+    assert.equal(src.linkType, LinkType.ETHERNET);
+    const col = collect(src, (b, c) => {
+      // Ethernet(14) + IPv4(20) + UDP(8) + payload of 'u'.
+      const p = c.offset + 42;
+      return c.caplen === 42 + PAYLOAD && c.wirelen === c.caplen && b.readUInt16BE(c.offset + 12) === 0x0800 && b[p] === 0x75 && b[p + PAYLOAD - 1] === 0x75;
+    });
+    const t0 = Date.now() * 1000;
+    await udpBurst(sink.port, N, PAYLOAD, 500);
+    const t1 = Date.now() * 1000;
+    await delay(1200); // tcpdump's 1 s packet-buffer timeout
+    src.close();
+    const err = await col.ended;
+    const tdr = await td.stop();
+    sink.close();
+    assert.equal(err, undefined);
+    const s = src.stats();
+    assert.equal(col.count, tdr.captured, `shadowtap ${col.count} vs tcpdump ${tdr.captured} (${tdr.stderr.trim()})`);
+    assert.ok(col.count >= N * 0.99, `captured ${col.count} of ${N}`);
+    assert.equal(col.bad, 0, 'record data intact');
+    assert.equal(col.reversals, 0, 'timestamps non-decreasing');
+    assert.ok(col.minTs >= t0 - 50_000 && col.maxTs <= t1 + 50_000, `timestamps ${col.minTs}..${col.maxTs} within ${t0}..${t1}`);
+    assert.ok(col.batches >= 1 && col.maxBatch <= 1024 * 1024);
+    assertStatsAddUp(s, col.count);
+    assert.equal(s.bytes, col.count * (42 + PAYLOAD));
+    assert.equal(s.kernelDropped, 0);
+    assert.equal(s.kernelReceived, tdr.receivedByFilter, 'kernel saw the same packets for both');
+  });
+
+  it('captures the same HTTP/TCP traffic as tcpdump', async () => {
+    const server = await startHttpServer();
+    const filter = `tcp port ${server.port}`;
+    const td = await startTcpdump(['-i', 'lo', '-n', '-B', '65536', '-w', '/dev/null', filter]);
+    const src = openLive({ device: 'lo', filter, bufferSize: 32 << 20, batchBytes: 256 * 1024 });
+    const col = collect(src);
+    await httpLoad(server.port, 3000, 8, (i) => (i % 300 === 0 ? `/big?n=${300_000}` : `/x/${i}`));
+    await server.close();
+    await delay(1200);
+    src.close();
+    assert.equal(await col.ended, undefined);
+    const tdr = await td.stop();
+    assert.ok(col.count > 6000, `count ${col.count}`);
+    assert.equal(col.count, tdr.captured);
+    assert.ok(col.maxBatch <= 256 * 1024 + 16 + 65536 + 100, 'batch size honoured');
+    assertStatsAddUp(src.stats(), col.count);
+  });
+
+  it('delivers a lone packet within the timeout bound, and onEnd after close', async () => {
+    const sink = await udpSink();
+    const src = openLive({ device: 'lo', filter: `udp port ${sink.port}`, timeoutMs: 10, bufferSize: 4 << 20 });
+    const lat: number[] = [];
+    let sentAt = 0;
+    let resolveBatch!: () => void;
+    let got = new Promise<void>((r) => (resolveBatch = r));
+    let ended = 0;
+    src.start(
+      () => {
+        lat.push(Date.now() - sentAt);
+        resolveBatch();
+      },
+      () => ended++,
+    );
+    await delay(50);
+    for (let i = 0; i < 5; i++) {
+      sentAt = Date.now();
+      await udpBurst(sink.port, 1);
+      await got;
+      got = new Promise<void>((r) => (resolveBatch = r));
+      await delay(30);
+    }
+    src.close();
+    src.close();
+    await delay(50);
+    sink.close();
+    assert.equal(ended, 1);
+    assert.equal(lat.length, 5);
+    assert.ok(Math.max(...lat) < 150, `latencies ${lat}`);
+  });
+
+  it('captures on "any" with the Linux cooked link type', async () => {
+    const sink = await udpSink();
+    const src = openLive({ device: 'any', filter: `udp port ${sink.port}`, bufferSize: 4 << 20 });
+    assert.ok(src.linkType === LinkType.LINUX_SLL || src.linkType === LinkType.LINUX_SLL2, `linkType ${src.linkType}`);
+    const col = collect(src);
+    await udpBurst(sink.port, 100);
+    await delay(100);
+    src.close();
+    await col.ended;
+    sink.close();
+    // "any" sees lo traffic once per direction.
+    assert.ok(col.count >= 100, `count ${col.count}`);
+  });
+});
