@@ -69,7 +69,7 @@ export function fillerBytes(n: number): Buffer {
 
 type Responder = (req: http.IncomingMessage, res: http.ServerResponse, body: Buffer, rec: RecordedRequest) => void;
 
-function recordingServer(respond: Responder): Promise<RecordingServer> {
+function recordingServer(respond: Responder, host = '127.0.0.1'): Promise<RecordingServer> {
   const requests: RecordedRequest[] = [];
   const sockets = new Set<Socket>();
   const connIds = new WeakMap<Socket, number>();
@@ -127,7 +127,7 @@ function recordingServer(respond: Responder): Promise<RecordingServer> {
 
   return new Promise((resolve, reject) => {
     server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
+    server.listen(0, host, () => {
       const port = (server.address() as AddressInfo).port;
       resolve({
         port,
@@ -162,7 +162,7 @@ function recordingServer(respond: Responder): Promise<RecordingServer> {
  * `Expect: 100-continue` is handled by node's default (no 'checkContinue' listener):
  * it writes "HTTP/1.1 100 Continue" immediately, then the final answer comes after the body.
  */
-export function startProduction(): Promise<RecordingServer> {
+export function startProduction(host = '127.0.0.1'): Promise<RecordingServer> {
   return recordingServer((req, res, body, rec) => {
     const url = req.url ?? '/';
     const qpos = url.indexOf('?');
@@ -229,7 +229,7 @@ export function startProduction(): Promise<RecordingServer> {
     rec.status = 200;
     res.setHeader('Content-Type', 'application/json');
     res.end(JSON.stringify({ method: req.method, url, bodySize: body.length }) + '\n');
-  });
+  }, host);
 }
 
 /**
@@ -237,12 +237,12 @@ export function startProduction(): Promise<RecordingServer> {
  * trailers, body sha256/size, arrival time) and answers every request `200 ok`
  * (Content-Length: 2; HEAD gets no body), whatever the path.
  */
-export function startShadow(): Promise<RecordingServer> {
+export function startShadow(host = '127.0.0.1'): Promise<RecordingServer> {
   return recordingServer((_req, res, _body, rec) => {
     rec.status = 200;
     res.setHeader('Content-Type', 'text/plain');
     res.end('ok');
-  });
+  }, host);
 }
 
 /** Case-insensitive lookup of the first header value in a [name, value] list. */
