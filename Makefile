@@ -1,14 +1,21 @@
-# shadowtap — build, test, demo, bench. Needs the Debian packages listed in .ci/run.
+# shadowtap — build, test, demo, bench. On a fresh Debian machine (as root) the first
+# target installs what is missing: Debian packages, then npm ci.
+SYSTEM_PACKAGES := libpcap-dev tcpdump tshark wrk nginx-light iproute2 g++ make python3
 NODE_GYP := node_modules/.bin/node-gyp
 TSC := node_modules/.bin/tsc
 ADDON := native/build/Release/shadowtap_pcap.node
 
-.PHONY: all build deps native ts test test-unit test-e2e demo bench clean
+.PHONY: all build deps system-deps native ts test demo bench clean
 
 all: build
 
-node_modules/.package-lock.json: package.json package-lock.json
-	npm ci
+system-deps:
+	@dpkg -s $(SYSTEM_PACKAGES) >/dev/null 2>&1 || { \
+	  echo "installing Debian packages: $(SYSTEM_PACKAGES)"; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $(SYSTEM_PACKAGES) >/dev/null; }
+
+node_modules/.package-lock.json: package.json package-lock.json | system-deps
+	npm ci --no-audit --no-fund
 
 deps: node_modules/.package-lock.json
 
@@ -18,6 +25,7 @@ $(ADDON): native/binding.gyp $(wildcard native/src/*) | deps
 native: $(ADDON)
 
 ts: deps
+	rm -rf dist
 	$(TSC) -p .
 
 build: native ts

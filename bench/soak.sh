@@ -1,0 +1,38 @@
+#!/usr/bin/env bash
+# Soak: shadowtap mirrors a production nginx on loopback under flat-out wrk load for N minutes;
+# its resident memory is sampled every 10 s and the accounting is checked at the end.
+# Usage: bash bench/soak.sh [minutes]    (needs wrk, nginx, root)
+source "$(dirname "$0")/lib.sh"
+MINUTES=${1:-10}
+PROD=20280; SHADOW=20281
+rm -f "$OUT"/soak-prod.log "$OUT"/soak-shadow.log
+ACCESS_LOG="$OUT/soak-prod.log" start_nginx soak-prod $PROD
+ACCESS_LOG="$OUT/soak-shadow.log" start_nginx soak-shadow $SHADOW
+$SHADOWTAP run -i lo -p $PROD -s http://127.0.0.1:$SHADOW --summary-json "$OUT/soak-summary.json" \
+  --stats-interval 60 >"$OUT/soak-run.log" 2>&1 &
+ST=$!
+for _ in $(seq 50); do grep -q 'capture started' "$OUT/soak-run.log" && break; sleep 0.1; done
+wrk -t1 -c64 -d"${MINUTES}m" "http://127.0.0.1:$PROD/api/items?id=3" >"$OUT/wrk-soak.txt" &
+WRK=$!
+echo "minute rss_mb" | tee "$OUT/soak-rss.txt"
+start=$(date +%s)
+while kill -0 $WRK 2>/dev/null; do
+  rss=$(awk '/VmRSS/ {printf "%.1f", $2/1024}' /proc/$ST/status)
+  echo "$(awk -v s=$(( $(date +%s) - start )) 'BEGIN {printf "%.2f", s/60}') $rss" | tee -a "$OUT/soak-rss.txt"
+  sleep 10
+done
+sleep 1
+kill -TERM $ST; wait $ST || true
+node -e '
+  const s = require(process.argv[1]);
+  const fs = require("fs");
+  const lines = (f) => fs.readFileSync(f, "utf8").split("\n").filter(Boolean).length;
+  const rss = fs.readFileSync(process.argv[2], "utf8").trim().split("\n").slice(1).map((l) => +l.split(" ")[1]);
+  const nr = Object.values(s.notReplayed).reduce((a, b) => a + b, 0);
+  console.log(`requests: production served ${lines(process.argv[3])}, seen ${s.seen}, replayed ${s.replayed}, ` +
+    `not replayed ${JSON.stringify(s.notReplayed)}; balances: ${s.seen === s.replayed + nr}`);
+  console.log(`capture: ${s.capture.packets} packets, kernel drops ${s.capture.kernelDropped}, queue drops ${s.capture.queueDropped}`);
+  const third = Math.max(1, Math.floor(rss.length / 3));
+  const avg = (a) => (a.reduce((x, y) => x + y, 0) / a.length).toFixed(1);
+  console.log(`rss MB: first third avg ${avg(rss.slice(0, third))}, last third avg ${avg(rss.slice(-third))}, max ${Math.max(...rss)}`);
+' "$OUT/soak-summary.json" "$OUT/soak-rss.txt" "$OUT/soak-prod.log" | tee "$OUT/soak.txt"
