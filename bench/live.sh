@@ -6,7 +6,7 @@ source "$(dirname "$0")/lib.sh"
 SECONDS_PER_RATE=${1:-10}; shift || true
 RATES=${*:-"10000 20000 30000 max"}
 PROD=20180; SHADOW=20181
-CONNS=400
+CONNS=200
 printf "%-8s %10s %10s %10s %10s %10s %8s %8s %s\n" target wrk_req/s prod_served st_seen replayed shadow_got kdrop qdrop notReplayed | tee "$OUT/live-bench.txt"
 for rate in $RATES; do
   rm -f "$OUT"/prod-access.log "$OUT"/shadow-access.log
@@ -24,7 +24,7 @@ for rate in $RATES; do
     script="$OUT/pace.lua"
     awk -v c=$CONNS -v r="$rate" 'BEGIN { printf "function delay() return %d end\n", c * 1000 / r - 1 }' >"$script"
   fi
-  wrk -t1 -c$CONNS -d"${SECONDS_PER_RATE}s" -s "$script" "http://127.0.0.1:$PROD/api/items?id=7" >"$OUT/wrk-live.txt"
+  wrk -t2 -c$CONNS -d"${SECONDS_PER_RATE}s" -s "$script" "http://127.0.0.1:$PROD/api/items?id=7" >"$OUT/wrk-live.txt"
   sleep 1
   kill -TERM $ST; wait $ST || true
   for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done; wait 2>/dev/null || true
