@@ -7,23 +7,12 @@
  * packet data (starting at the link-layer header given by `linkType`), no padding.
  * Iterate with {@link RecordCursor} (allocation-free) or {@link forEachRecord}.
  */
-import { loadAddon, NativeDevice, NativeLiveHandle, NativeOfflineHandle } from './native';
+import { loadAddon, NativeDevice, NativeLiveHandle, NativeLiveOptions, NativeOfflineHandle } from './native';
 
 export { findRepoRoot, addonPath } from './native';
 
 export const RECORD_HEADER_BYTES = 16;
 
-/** Link types as returned by pcap_datalink() (DLT_* values). */
-export const LinkType = {
-  NULL: 0,
-  ETHERNET: 1,
-  RAW: 12, // DLT_RAW on Linux (LINKTYPE_RAW 101 in files maps to it)
-  LOOP: 108,
-  LINUX_SLL: 113,
-  IPV4: 228,
-  IPV6: 229,
-  LINUX_SLL2: 276,
-} as const;
 
 export interface CaptureStats {
   /** Packets delivered (live: handed to the JS queue; offline: read from the file). */
@@ -43,7 +32,7 @@ export interface CaptureStats {
 }
 
 export interface PacketSource {
-  /** DLT_* link type of every record's data (see {@link LinkType}). */
+  /** DLT_* link type of every record's data (decoded by src/decode). */
   readonly linkType: number;
   readonly live: boolean;
   /** Live only: pcap_activate() warning, if any (e.g. promiscuous mode not supported). */
@@ -67,24 +56,7 @@ export interface PacketSource {
   close(): void;
 }
 
-export interface LiveOptions {
-  device: string;
-  filter?: string;
-  /** Default 262144. */
-  snaplen?: number;
-  /** Default false. */
-  promiscuous?: boolean;
-  /** Kernel ring buffer in bytes, default 64 MiB. */
-  bufferSize?: number;
-  /** Packet-buffer timeout (bounds delivery latency), default 10 ms. */
-  timeoutMs?: number;
-  /** Default false. */
-  immediate?: boolean;
-  /** Target batch size in bytes, default 1 MiB. */
-  batchBytes?: number;
-  /** Max bytes queued for the JS thread before batches are dropped (queueDropped), default 256 MiB. */
-  maxQueuedBytes?: number;
-}
+export type LiveOptions = Omit<NativeLiveOptions, 'copyBelowBytes'>;
 
 class LiveSource implements PacketSource {
   readonly live = true;

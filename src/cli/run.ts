@@ -9,8 +9,9 @@ import { openSource } from './source';
 
 export function run(cfg: RunConfig, log: Logger = createLogger(cfg.logLevel)): Promise<number> {
   const ledger = new RequestLedger();
-  const replayer = new Replayer(cfg.replay);
-  let source: ReturnType<typeof openSource>;
+  const source = openSource(cfg.source);
+  // A live capture never waits for the shadow (a full queue drops, counted); a file does.
+  const replayer = new Replayer({ ...cfg.replay, whenFull: source.live ? 'drop' : 'wait' });
   let waitingForRoom = false;
 
   const settle = (outcome: string): void => {
@@ -24,7 +25,6 @@ export function run(cfg: RunConfig, log: Logger = createLogger(cfg.logLevel)): P
     request: (req) => {
       ledger.seenPending();
       replayer.submit(req, settle);
-      // Files can wait for the shadow; a live capture never does (the queue drops instead).
       if (!source.live && !replayer.hasRoom && !waitingForRoom) {
         waitingForRoom = true;
         source.pause();
@@ -38,7 +38,6 @@ export function run(cfg: RunConfig, log: Logger = createLogger(cfg.logLevel)): P
     }, `connection ${conn.id}: ${kind}`),
   };
   const pipeline = new PacketPipeline(sink, { tcp: cfg.tcp, http: cfg.http });
-  source = openSource(cfg.source);
 
   const summary = () => ({
     ...ledger.snapshot(),

@@ -73,21 +73,11 @@ export function decodePacket(
   let ipOffset: number;
   let ethertype = -1; // -1: take the IP version from the first nibble
   switch (linkType) {
-    case LinkType.ETHERNET: {
-      if (caplen < 14) return 'truncated';
-      let p = offset + 12;
-      ethertype = buf.readUInt16BE(p);
-      while (isVlanTag(ethertype)) {
-        p += 4;
-        if (p + 2 > end) return 'truncated';
-        ethertype = buf.readUInt16BE(p);
-      }
-      ipOffset = p + 2;
-      break;
-    }
+    case LinkType.ETHERNET:
     case LinkType.LINUX_SLL: {
-      if (caplen < 16) return 'truncated';
-      let p = offset + 14;
+      // The ethertype (protocol) field, then VLAN tags of 4 bytes each, each ending in the next type.
+      let p = offset + (linkType === LinkType.ETHERNET ? 12 : 14);
+      if (p + 2 > end) return 'truncated';
       ethertype = buf.readUInt16BE(p);
       while (isVlanTag(ethertype)) {
         p += 4;

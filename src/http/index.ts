@@ -208,10 +208,15 @@ interface Pending {
   answered: boolean;
 }
 
-function newMessage(startUs: number): HttpMessage {
+/** The fields requests and responses share, from the parsed head; the message started at the
+ * half's first byte (or now). */
+function newMessage(half: HalfParser, info: HeaderInfo, nowUs: number): HttpMessage {
+  const chunked = isChunked(info.headers);
+  half.parser.isChunked = chunked; // http-parser-js only knows "Transfer-Encoding: chunked"
+  const startUs = half.startUs < 0 ? nowUs : half.startUs;
   return {
-    versionMajor: 1, versionMinor: 1, headers: [], trailers: [], body: null, bodySize: 0,
-    bodyTruncated: false, bodySha256: null, chunked: false, startUs, endUs: startUs,
+    versionMajor: info.versionMajor, versionMinor: info.versionMinor, headers: info.headers, trailers: [],
+    body: null, bodySize: 0, bodyTruncated: false, bodySha256: null, chunked, startUs, endUs: startUs,
   };
 }
 
@@ -505,16 +510,11 @@ class HttpConnection implements StreamHandler {
     parser[kOnHeadersComplete] = (info: HeaderInfo) => {
       checkContentLength(info.headers);
       this.dropAnswersLostInGap();
-      const message = newMessage(this.req.startUs < 0 ? this.nowUs : this.req.startUs) as HttpRequest;
+      const message = newMessage(this.req, info, this.nowUs) as HttpRequest;
       message.conn = this.info;
       message.index = this.requestCount++;
       message.method = methods[info.method];
       message.url = info.url;
-      message.versionMajor = info.versionMajor;
-      message.versionMinor = info.versionMinor;
-      message.headers = info.headers;
-      message.chunked = isChunked(info.headers);
-      parser.isChunked = message.chunked; // http-parser-js only knows "Transfer-Encoding: chunked"
       if (info.upgrade) {
         this.stats.upgradedConnections++;
         this.notify('upgrade', `${message.method} ${message.url.slice(0, 200)}`);
@@ -573,14 +573,9 @@ class HttpConnection implements StreamHandler {
     const parser = this.res.parser;
     parser[kOnHeadersComplete] = (info: HeaderInfo) => {
       checkContentLength(info.headers);
-      const message = newMessage(this.res.startUs < 0 ? this.nowUs : this.res.startUs) as HttpResponse;
+      const message = newMessage(this.res, info, this.nowUs) as HttpResponse;
       message.statusCode = info.statusCode;
       message.statusMessage = info.statusMessage;
-      message.versionMajor = info.versionMajor;
-      message.versionMinor = info.versionMinor;
-      message.headers = info.headers;
-      message.chunked = isChunked(info.headers);
-      parser.isChunked = message.chunked; // http-parser-js only knows "Transfer-Encoding: chunked"
       this.response = message;
       this.res.body = new BodyCollector(this.options.keepResponseBodies, this.options.hashBodies, this.options.maxBodyBytes);
       const head = this.awaiting.length > 0 ? this.awaiting[0] : null;

@@ -28,6 +28,9 @@ export interface ReplayOptions {
   marker: { name: string; value: string } | null;
   /** Bytes of each shadow response body to keep (0: drain and discard). */
   keepResponseBytes: number;
+  /** When full: 'drop' refuses new requests (live capture); 'wait' queues them anyway and
+   * the caller stops feeding while hasRoom is false (a file can wait). */
+  whenFull: 'drop' | 'wait';
 }
 
 export const defaultReplayOptions: ReplayOptions = {
@@ -39,6 +42,7 @@ export const defaultReplayOptions: ReplayOptions = {
   keepHost: false,
   marker: { name: 'x-shadowtap', value: '1' },
   keepResponseBytes: 0,
+  whenFull: 'drop',
 };
 
 export interface ShadowResponse {
@@ -175,6 +179,10 @@ class Target {
     return this.inFlight + this.queue.length - this.queueHead;
   }
 
+  get hasRoom(): boolean {
+    return this.queue.length - this.queueHead < this.options.queueSize && this.queuedBytes < this.options.queueBytes;
+  }
+
   /** Queues the job, or returns false when the queue is full. */
   offer(job: Job): boolean {
     const bytes = job.request.bodySize;
@@ -183,7 +191,8 @@ class Target {
       this.send(job);
       return true;
     }
-    if (waiting >= this.options.queueSize || this.queuedBytes + bytes > this.options.queueBytes) {
+    const full = waiting >= this.options.queueSize || this.queuedBytes + bytes > this.options.queueBytes;
+    if (full && this.options.whenFull === 'drop') {
       this.stats.queueFull++;
       return false;
     }
@@ -350,9 +359,9 @@ export class Replayer {
     return n;
   }
 
-  /** True when a new request would find room on every target. */
+  /** True when every target's queue is below its limits. */
   get hasRoom(): boolean {
-    return this.targets.every((t) => t.busy < this.options.queueSize);
+    return this.targets.every((t) => t.hasRoom);
   }
 
   stats(): TargetStats[] {

@@ -1,7 +1,8 @@
 /** Live capture on `lo`, checked against a tcpdump running on the same filter at the same time. */
 import { strict as assert } from 'assert';
 import { describe, it } from 'node:test';
-import { CaptureStats, LinkType, openLive, PacketSource, RecordCursor } from '../../src/capture';
+import { CaptureStats, openLive, PacketSource, RecordCursor } from '../../src/capture';
+import { LinkType } from '../../src/decode';
 import { delay, httpLoad, isRoot, startHttpServer, startTcpdump, udpBurst, udpSink } from './helpers';
 
 interface Collected {

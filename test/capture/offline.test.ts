@@ -7,7 +7,8 @@ import * as fs from 'fs';
 import * as path from 'path';
 import { after, before, describe, it } from 'node:test';
 import { loadAddon } from '../../src/capture/native';
-import { forEachRecord, LinkType, openFile, RecordCursor, RECORD_HEADER_BYTES } from '../../src/capture';
+import { forEachRecord, openFile, RecordCursor, RECORD_HEADER_BYTES } from '../../src/capture';
+import { LinkType } from '../../src/decode';
 import { capinfosCount, delay, httpLoad, sh, startHttpServer, startTcpdump, tcpdumpCount, tmpDir, tsharkFrames } from './helpers';
 
 const addon = loadAddon();

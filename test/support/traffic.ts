@@ -4,6 +4,7 @@
 import * as crypto from 'node:crypto';
 import * as net from 'node:net';
 import { EMPTY_SHA256 } from './servers';
+import { rng } from './packets';
 
 export type Header = [string, string];
 
@@ -65,20 +66,10 @@ export interface MixOptions {
 // ---------------------------------------------------------------------------
 // PRNG and deterministic bytes
 
-function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 class Rng {
   private r: () => number;
-  constructor(seed: number) { this.r = mulberry32(seed); }
+  constructor(seed: number) { this.r = rng(seed); }
   next(): number { return this.r(); }
   int(lo: number, hi: number): number { return lo + Math.floor(this.r() * (hi - lo + 1)); }
   chance(p: number): boolean { return this.r() < p; }
