@@ -61,9 +61,13 @@ export class PacketPipeline {
   }
 }
 
-/** The BPF filter for the given ports and/or raw expression. */
-export function captureFilter(ports: number[], filter: string | undefined): string | undefined {
-  const portPart = ports.length === 0 ? undefined : `tcp and (${ports.map((p) => `port ${p}`).join(' or ')})`;
-  if (filter !== undefined && portPart !== undefined) return `(${filter}) and ${portPart}`;
-  return filter ?? portPart;
+/** BPF filters for the given ports and/or raw expression, best first: the port part also
+ * matching frames with one or two VLAN tags (a trunk port, where a plain "tcp port" misses
+ * them), then without, for link types that carry no VLAN tags. */
+export function captureFilters(ports: number[], filter: string | undefined): Array<string | undefined> {
+  if (ports.length === 0) return [filter];
+  const tcp = `tcp and (${ports.map((p) => `port ${p}`).join(' or ')})`;
+  const withVlan = `(${tcp}) or (vlan and ((${tcp}) or (vlan and ${tcp})))`;
+  const and = (portPart: string) => (filter === undefined ? portPart : `(${filter}) and (${portPart})`);
+  return [and(withVlan), and(tcp)];
 }

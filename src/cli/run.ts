@@ -3,7 +3,7 @@
 import type { RunConfig } from '../config';
 import type { HttpSink } from '../http';
 import { Replayer } from '../replay';
-import { Logger, RequestLedger, createLogger, writeJsonFile } from '../report';
+import { LogLimiter, Logger, RequestLedger, createLogger, writeJsonFile } from '../report';
 import { PacketPipeline } from './pipeline';
 import { openSource } from './source';
 
@@ -13,6 +13,8 @@ export function run(cfg: RunConfig, log: Logger = createLogger(cfg.logLevel)): P
   // A live capture never waits for the shadow (a full queue drops, counted); a file does.
   const replayer = new Replayer({ ...cfg.replay, whenFull: source.live ? 'drop' : 'wait' });
   let waitingForRoom = false;
+  // One line per connection and kind of trouble, and no more than 20 such lines a second.
+  const notices = new LogLimiter(20);
 
   const settle = (outcome: string): void => {
     ledger.settle(outcome);
@@ -32,10 +34,13 @@ export function run(cfg: RunConfig, log: Logger = createLogger(cfg.logLevel)): P
     },
     exchange: () => {},
     lost: (reason) => ledger.seenAndNotReplayed(reason),
-    notice: (kind, conn, detail) => log.warn({
-      kind, conn: conn.id, client: `${conn.client.address}:${conn.client.port}`,
-      server: `${conn.server.address}:${conn.server.port}`, detail,
-    }, `connection ${conn.id}: ${kind}`),
+    notice: (kind, conn, detail) => {
+      if (!notices.allow()) return;
+      log.warn({
+        kind, conn: conn.id, client: `${conn.client.address}:${conn.client.port}`,
+        server: `${conn.server.address}:${conn.server.port}`, detail, suppressedBefore: notices.suppressed,
+      }, `connection ${conn.id}: ${kind}`);
+    },
   };
   const pipeline = new PacketPipeline(sink, { tcp: cfg.tcp, http: cfg.http });
 
@@ -44,6 +49,7 @@ export function run(cfg: RunConfig, log: Logger = createLogger(cfg.logLevel)): P
     capture: source.stats(),
     ...pipeline.stats(),
     shadows: replayer.stats(),
+    logLinesSuppressed: notices.suppressed,
   });
   const statsTimer = cfg.statsIntervalMs > 0
     ? setInterval(() => log.info({ stats: summary() }, 'stats'), cfg.statsIntervalMs)

@@ -9,6 +9,30 @@ export function createLogger(level: string): Logger {
   return pino({ level, base: { svc: 'shadowtap' }, timestamp: pino.stdTimeFunctions.isoTime });
 }
 
+/** Lets at most `perSecond` repetitive log lines through each second; counts the rest. */
+export class LogLimiter {
+  suppressed = 0;
+  private windowStart = 0;
+  private inWindow = 0;
+
+  constructor(private readonly perSecond: number, private readonly now: () => number = Date.now) {}
+
+  /** True if a line may be logged now. */
+  allow(): boolean {
+    const t = this.now();
+    if (t - this.windowStart >= 1000) {
+      this.windowStart = t;
+      this.inWindow = 0;
+    }
+    if (this.inWindow < this.perSecond) {
+      this.inWindow++;
+      return true;
+    }
+    this.suppressed++;
+    return false;
+  }
+}
+
 /** Every request seen ends in exactly one bucket: replayed, or a named reason. */
 export class RequestLedger {
   seen = 0;

@@ -751,4 +751,38 @@ describe('http: CLI read over a pcap file', () => {
   });
 });
 
+describe('http: CLI read over VLAN-tagged frames', () => {
+  it('--port matches frames with no, one (802.1Q) and two (QinQ) VLAN tags', (t) => {
+    const main = path.join(__dirname, '..', '..', 'src', 'cli', 'main.js');
+    const native = path.join(__dirname, '..', '..', 'src', 'capture', 'native.js');
+    const probe = spawnSync(process.execPath, ['-e', `require(${JSON.stringify(native)}).loadAddon()`], { encoding: 'utf8', timeout: 30_000 });
+    if (probe.status !== 0) {
+      t.skip(`capture addon unavailable: ${(probe.stderr || '').trim().split('\n')[0]}`);
+      return;
+    }
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'shadowtap-vlan-'));
+    try {
+      const tagSets = [[], [{ vid: 10 }], [{ tpid: 0x88a8, vid: 20 }, { vid: 30 }]];
+      const frames = tagSets.flatMap((vlans, i) => {
+        const conv = new Conversation({ clientPort: 40000 + i, startUs: 1_700_000_000_000_000 + i * 1000 });
+        conv.handshake();
+        conv.send(C2S, get(`/tags/${vlans.length}`));
+        conv.send(S2C, ok('fine'));
+        conv.close(C2S);
+        return conv.segs.map((seg) => conv.frame(seg, LinkType.ETHERNET, { vlans }));
+      });
+      const file = path.join(dir, 'vlan.pcap');
+      writePcap(file, LinkType.ETHERNET, frames);
+      const res = spawnSync(process.execPath, [main, 'read', '--file', file, '--port', '80'], { encoding: 'utf8', timeout: 30_000 });
+      assert.equal(res.status, 0, res.stderr);
+      const lines = res.stdout.trim().split('\n').map((l) => JSON.parse(l));
+      assert.deepEqual(lines.map((l) => [l.url, l.status]).sort(), [['/tags/0', 200], ['/tags/1', 200], ['/tags/2', 200]]);
+      const other = spawnSync(process.execPath, [main, 'read', '--file', file, '--port', '81'], { encoding: 'utf8', timeout: 30_000 });
+      assert.equal(other.stdout, '', 'another port matches nothing');
+    } finally {
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
+
 void runScenario;

@@ -1,0 +1,27 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { LogLimiter, RequestLedger } from '../../src/report';
+
+test('ledger: every request in one bucket; pending until settled', () => {
+  const ledger = new RequestLedger();
+  ledger.seenPending();
+  ledger.seenPending();
+  ledger.seenAndNotReplayed('incomplete');
+  assert.equal(ledger.pending, 2);
+  ledger.settle('replayed');
+  ledger.settle('queueFull');
+  assert.deepEqual(ledger.snapshot(), { seen: 3, replayed: 1, notReplayed: { incomplete: 1, queueFull: 1 }, pending: 0 });
+});
+
+test('log limiter: at most N lines per second, the rest counted', () => {
+  let now = 1_000_000;
+  const limiter = new LogLimiter(3, () => now);
+  const first = Array.from({ length: 5 }, () => limiter.allow());
+  assert.deepEqual(first, [true, true, true, false, false]);
+  assert.equal(limiter.suppressed, 2);
+  now += 999;
+  assert.equal(limiter.allow(), false);
+  now += 1;
+  assert.equal(limiter.allow(), true);
+  assert.equal(limiter.suppressed, 3);
+});
