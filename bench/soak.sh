@@ -23,16 +23,18 @@ while kill -0 $WRK 2>/dev/null; do
 done
 sleep 1
 kill -TERM $ST; wait $ST || true
+SERVED=$(wc -l <"$OUT/soak-prod.log"); SHADOW_GOT=$(wc -l <"$OUT/soak-shadow.log")
 node -e '
   const s = require(process.argv[1]);
   const fs = require("fs");
-  const lines = (f) => fs.readFileSync(f, "utf8").split("\n").filter(Boolean).length;
-  const rss = fs.readFileSync(process.argv[2], "utf8").trim().split("\n").slice(1).map((l) => +l.split(" ")[1]);
+  const [served, shadowGot] = [+process.argv[3], +process.argv[4]];
+  const rss = fs.readFileSync(process.argv[2], "utf8").trim().split("\n").slice(2).map((l) => +l.split(" ")[1]);
   const nr = Object.values(s.notReplayed).reduce((a, b) => a + b, 0);
-  console.log(`requests: production served ${lines(process.argv[3])}, seen ${s.seen}, replayed ${s.replayed}, ` +
+  console.log(`requests: production served ${served}, seen ${s.seen}, replayed ${s.replayed}, shadow got ${shadowGot}, ` +
     `not replayed ${JSON.stringify(s.notReplayed)}; balances: ${s.seen === s.replayed + nr}`);
   console.log(`capture: ${s.capture.packets} packets, kernel drops ${s.capture.kernelDropped}, queue drops ${s.capture.queueDropped}`);
   const third = Math.max(1, Math.floor(rss.length / 3));
   const avg = (a) => (a.reduce((x, y) => x + y, 0) / a.length).toFixed(1);
-  console.log(`rss MB: first third avg ${avg(rss.slice(0, third))}, last third avg ${avg(rss.slice(-third))}, max ${Math.max(...rss)}`);
-' "$OUT/soak-summary.json" "$OUT/soak-rss.txt" "$OUT/soak-prod.log" | tee "$OUT/soak.txt"
+  console.log(`rss MB after warm-up: first third avg ${avg(rss.slice(0, third))}, last third avg ${avg(rss.slice(-third))}, max ${Math.max(...rss)}`);
+' "$OUT/soak-summary.json" "$OUT/soak-rss.txt" "$SERVED" "$SHADOW_GOT" | tee "$OUT/soak.txt"
+rm -f "$OUT"/soak-prod.log "$OUT"/soak-shadow.log
