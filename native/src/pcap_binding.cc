@@ -434,6 +434,7 @@ class LiveHandle : public Napi::ObjectWrap<LiveHandle> {
     int bufferSize = static_cast<int>(
         OptNumber(o, "bufferSize", 64.0 * 1024 * 1024, 65536, 2047.0 * 1024 * 1024));
     int timeoutMs = static_cast<int>(OptNumber(o, "timeoutMs", 10, 0, 60000));
+    timeoutMs_ = timeoutMs;
     bool immediate = OptBool(o, "immediate", false);
     double batchBytes = OptNumber(o, "batchBytes", 1024.0 * 1024, 4096, 1024.0 * 1024 * 1024);
     double maxQueued = OptNumber(o, "maxQueuedBytes", 256.0 * 1024 * 1024, 0,
@@ -798,6 +799,18 @@ class LiveHandle : public Napi::ObjectWrap<LiveHandle> {
         lastStats = now;
       }
     }
+    // Stopping: packets already taken by the kernel may still sit in a ring block it has not
+    // handed over; it does so within the timeout, so keep reading that long once more.
+    // Non-blocking: with no traffic at all a blocking read would wait forever.
+    char nbErr[PCAP_ERRBUF_SIZE];
+    if (err.empty() && timeoutMs_ > 0 && pcap_setnonblock(p_, 1, nbErr) == 0) {
+      const auto until = Clock::now() + std::chrono::milliseconds(2 * timeoutMs_ + 5);
+      while (Clock::now() < until) {
+        int r = pcap_dispatch(p_, -1, &LiveHandle::OnPacket, reinterpret_cast<u_char*>(this));
+        if (r == PCAP_ERROR) break;
+        if (r <= 0) std::this_thread::sleep_for(std::chrono::milliseconds(1));
+      }
+    }
     if (cur_ && cur_->count) Flush();
     FreeBatch(cur_);
     cur_ = nullptr;
@@ -883,6 +896,7 @@ class LiveHandle : public Napi::ObjectWrap<LiveHandle> {
 
   napi_env env_ = nullptr;
   std::string device_;
+  int timeoutMs_ = 10;
   pcap_t* p_ = nullptr;
   int linkType_ = 0;
   int snaplen_ = 0;

@@ -101,6 +101,24 @@ describe('live capture on lo', { skip: !isRoot && 'needs root' }, () => {
     assert.equal(s.kernelReceived, tdr.receivedByFilter, 'kernel saw the same packets for both');
   });
 
+  it('close() right after traffic still delivers every packet the kernel took', async () => {
+    // Packets sit in a ring block the kernel hands over only when it fills or times out;
+    // close() must wait for that block rather than drop it.
+    const N = 50;
+    const sink = await udpSink();
+    const filter = `udp port ${sink.port}`;
+    for (const timeoutMs of [10, 200]) {
+      const src = openLive({ device: 'lo', filter, timeoutMs });
+      const col = collect(src);
+      await delay(50);
+      await udpBurst(sink.port, N, 16, N);
+      src.close();
+      assert.equal(await col.ended, undefined);
+      assert.equal(col.count, N, `timeout ${timeoutMs} ms: ${col.count} of ${N} delivered`);
+    }
+    sink.close();
+  });
+
   it('captures the same HTTP/TCP traffic as tcpdump', async () => {
     const server = await startHttpServer();
     const filter = `tcp port ${server.port}`;
