@@ -2,6 +2,8 @@
 # target installs what is missing: Debian packages, then npm ci.
 SYSTEM_PACKAGES := libpcap-dev tcpdump tshark wrk nginx-light iproute2 g++ make python3
 NODE_GYP := node_modules/.bin/node-gyp
+# Build against the headers of the node that runs us (no download: only npm and apt are reachable).
+NODEDIR ?= $(shell node -p "require('path').resolve(process.execPath, '..', '..')")
 TSC := node_modules/.bin/tsc
 ADDON := native/build/Release/shadowtap_pcap.node
 
@@ -20,7 +22,7 @@ node_modules/.package-lock.json: package.json package-lock.json | system-deps
 deps: node_modules/.package-lock.json
 
 $(ADDON): native/binding.gyp $(wildcard native/src/*) | deps
-	$(NODE_GYP) rebuild -C native
+	$(NODE_GYP) rebuild -C native --nodedir=$(NODEDIR)
 
 native: $(ADDON)
 
