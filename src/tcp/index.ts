@@ -115,6 +115,9 @@ class Connection {
   readonly halves: [HalfStream, HalfStream] = [new HalfStream(), new HalfStream()];
   handler!: StreamHandler;
   bucketNext: Connection | null = null;
+  /** Neighbours in the table's order of last activity. */
+  older: Connection | null = null;
+  newer: Connection | null = null;
   lastSeenUs = 0;
   closed = false;
   constructor(
@@ -186,6 +189,9 @@ export class Reassembler {
     bufferedBytes: 0,
   };
   private readonly table = new Map<number, Connection>();
+  /** Connections from least to most recently active: eviction and expiry take the oldest. */
+  private oldest: Connection | null = null;
+  private newest: Connection | null = null;
   /** Halves holding out-of-order bytes, in the order they started holding them. */
   private readonly holders = new Map<HalfStream, Connection>();
   private readonly options: ReassemblyOptions;
@@ -230,6 +236,10 @@ export class Reassembler {
       dir = conn.directionOf(p);
     }
     conn.lastSeenUs = tsUs;
+    if (conn !== this.newest) {
+      this.forget(conn);
+      this.remember(conn);
+    }
     this.segment(conn, dir as Direction, p, tsUs);
   }
 
@@ -285,6 +295,7 @@ export class Reassembler {
     const conn = new Connection(info, hash, clientAddr, serverAddr, clientPort, serverPort);
     conn.bucketNext = this.table.get(hash) ?? null;
     this.table.set(hash, conn);
+    this.remember(conn);
     this.stats.connectionsOpened++;
     this.stats.connectionsActive++;
     if (midstream) this.stats.connectionsMidstream++;
@@ -507,6 +518,7 @@ export class Reassembler {
     }
     conn.closed = true;
     this.unlink(conn);
+    this.forget(conn);
     this.stats.connectionsActive--;
     this.stats.closed[reason]++;
     for (const half of conn.halves) {
@@ -533,26 +545,35 @@ export class Reassembler {
     }
   }
 
+  /** Appends `conn` as the most recently active. */
+  private remember(conn: Connection): void {
+    conn.older = this.newest;
+    conn.newer = null;
+    if (this.newest !== null) this.newest.newer = conn;
+    else this.oldest = conn;
+    this.newest = conn;
+  }
+
+  private forget(conn: Connection): void {
+    if (conn.older !== null) conn.older.newer = conn.newer;
+    else if (this.oldest === conn) this.oldest = conn.newer;
+    if (conn.newer !== null) conn.newer.older = conn.older;
+    else if (this.newest === conn) this.newest = conn.older;
+    conn.older = null;
+    conn.newer = null;
+  }
+
+  /** At the connection cap: the least recently active connection makes room. */
   private evictOldest(tsUs: number): void {
-    // Map iteration follows insertion order: the first bucket holds an early connection.
-    for (const head of this.table.values()) {
-      let last = head;
-      while (last.bucketNext !== null) last = last.bucketNext;
-      this.closeConnection(last, 'evicted', tsUs);
-      return;
-    }
+    if (this.oldest !== null) this.closeConnection(this.oldest, 'evicted', tsUs);
   }
 
   private sweep(): void {
     const idleUs = this.options.idleTimeoutMs * 1000;
     this.nextSweepUs = this.nowUs + Math.min(1_000_000, idleUs);
     const cutoff = this.nowUs - idleUs;
-    const expired: Connection[] = [];
-    for (const head of this.table.values()) {
-      for (let c: Connection | null = head; c !== null; c = c.bucketNext) {
-        if (c.lastSeenUs < cutoff) expired.push(c);
-      }
+    while (this.oldest !== null && this.oldest.lastSeenUs < cutoff) {
+      this.closeConnection(this.oldest, 'expired', this.nowUs);
     }
-    for (const c of expired) this.closeConnection(c, 'expired', this.nowUs);
   }
 }
