@@ -713,17 +713,22 @@ describe('http: accounting invariant', () => {
   });
 });
 
+/** The built CLI, or null (with the test skipped) when the capture addon, built and rebuilt
+ * (e.g. with sanitizers) elsewhere, cannot be loaded in a plain child process. */
+function cliMainOrSkip(t: { skip(message: string): void }): string | null {
+  const native = path.join(__dirname, '..', '..', 'src', 'capture', 'native.js');
+  const probe = spawnSync(process.execPath, ['-e', `require(${JSON.stringify(native)}).loadAddon()`], { encoding: 'utf8', timeout: 30_000 });
+  if (probe.status !== 0) {
+    t.skip(`capture addon unavailable: ${(probe.stderr || '').trim().split('\n')[0]}`);
+    return null;
+  }
+  return path.join(__dirname, '..', '..', 'src', 'cli', 'main.js');
+}
+
 describe('http: CLI read over a pcap file', () => {
   it('shadowtap read --file prints one JSON line per exchange (Linux cooked v2 and Ethernet)', (t) => {
-    const main = path.join(__dirname, '..', '..', 'src', 'cli', 'main.js');
-    // The capture addon is built (and rebuilt, e.g. with sanitizers) elsewhere: skip if it
-    // cannot be loaded in a plain child process.
-    const native = path.join(__dirname, '..', '..', 'src', 'capture', 'native.js');
-    const probe = spawnSync(process.execPath, ['-e', `require(${JSON.stringify(native)}).loadAddon()`], { encoding: 'utf8', timeout: 30_000 });
-    if (probe.status !== 0) {
-      t.skip(`capture addon unavailable: ${(probe.stderr || '').trim().split('\n')[0]}`);
-      return;
-    }
+    const main: string | null = cliMainOrSkip(t);
+    if (main === null) return;
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'shadowtap-read-'));
     try {
       for (const linkType of [LinkType.ETHERNET, LinkType.LINUX_SLL2, LinkType.NULL]) {
@@ -753,13 +758,8 @@ describe('http: CLI read over a pcap file', () => {
 
 describe('http: CLI read over VLAN-tagged frames', () => {
   it('--port matches frames with no, one (802.1Q) and two (QinQ) VLAN tags', (t) => {
-    const main = path.join(__dirname, '..', '..', 'src', 'cli', 'main.js');
-    const native = path.join(__dirname, '..', '..', 'src', 'capture', 'native.js');
-    const probe = spawnSync(process.execPath, ['-e', `require(${JSON.stringify(native)}).loadAddon()`], { encoding: 'utf8', timeout: 30_000 });
-    if (probe.status !== 0) {
-      t.skip(`capture addon unavailable: ${(probe.stderr || '').trim().split('\n')[0]}`);
-      return;
-    }
+    const main: string | null = cliMainOrSkip(t);
+    if (main === null) return;
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'shadowtap-vlan-'));
     try {
       const tagSets = [[], [{ vid: 10 }], [{ tpid: 0x88a8, vid: 20 }, { vid: 30 }]];
