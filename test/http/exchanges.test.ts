@@ -1,6 +1,6 @@
 import { strict as assert } from 'node:assert';
 import { createHash } from 'node:crypto';
-import { spawnSync } from 'node:child_process';
+import { spawnSync, type SpawnSyncReturns } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
@@ -740,7 +740,7 @@ describe('http: CLI read over a pcap file', () => {
         const file = path.join(dir, `t${linkType}.pcap`);
         writePcap(file, linkType, conv.frames(conv.segs, linkType));
         const summary = path.join(dir, `s${linkType}.json`);
-        const res = spawnSync(process.execPath, [main, 'read', '--file', file, '--port', '80', '--summary-json', summary], { encoding: 'utf8', timeout: 30_000 });
+        const res: SpawnSyncReturns<string> = spawnSync(process.execPath, [main, 'read', '--file', file, '--port', '80', '--summary-json', summary], { encoding: 'utf8', timeout: 30_000 });
         assert.equal(res.status, 0, res.stderr);
         const lines = res.stdout.trim().split('\n').map((l) => JSON.parse(l));
         assert.deepEqual(lines.map((l) => [l.method, l.url, l.status, l.reqBodySize]), [['GET', '/cli', 200, 0], ['POST', '/cli2', 201, 4]]);
@@ -773,7 +773,7 @@ describe('http: CLI read over VLAN-tagged frames', () => {
       });
       const file = path.join(dir, 'vlan.pcap');
       writePcap(file, LinkType.ETHERNET, frames);
-      const res = spawnSync(process.execPath, [main, 'read', '--file', file, '--port', '80'], { encoding: 'utf8', timeout: 30_000 });
+      const res: SpawnSyncReturns<string> = spawnSync(process.execPath, [main, 'read', '--file', file, '--port', '80'], { encoding: 'utf8', timeout: 30_000 });
       assert.equal(res.status, 0, res.stderr);
       const lines = res.stdout.trim().split('\n').map((l) => JSON.parse(l));
       assert.deepEqual(lines.map((l) => [l.url, l.status]).sort(), [['/tags/0', 200], ['/tags/1', 200], ['/tags/2', 200]]);
