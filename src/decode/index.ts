@@ -209,6 +209,10 @@ function decodeTcp(buf: Buffer, tcp: number, ipEnd: number, end: number, out: Tc
 /** Formats an address held in `buf` at `offset` (4 or 16 bytes). Cold path. */
 export function formatAddress(buf: Buffer, offset: number, length: number): string {
   if (length === 4) return `${buf[offset]}.${buf[offset + 1]}.${buf[offset + 2]}.${buf[offset + 3]}`;
+  // IPv4-mapped addresses keep their dotted tail (RFC 5952 §5).
+  let mapped = buf.readUInt16BE(offset + 10) === 0xffff;
+  for (let i = 0; i < 10 && mapped; i++) mapped = buf[offset + i] === 0;
+  if (mapped) return `::ffff:${formatAddress(buf, offset + 12, 4)}`;
   const groups: string[] = [];
   for (let i = 0; i < 16; i += 2) groups.push(buf.readUInt16BE(offset + i).toString(16));
   // Compress the longest run of zero groups, as RFC 5952 asks.

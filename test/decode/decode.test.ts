@@ -309,5 +309,7 @@ describe('formatAddress', () => {
     assert.equal(v6('1:0:0:2:0:0:0:0'), '1:0:0:2::');
     const buf = Buffer.concat([Buffer.alloc(5, 0xff), addressBytes('2001:db8::1')]);
     assert.equal(formatAddress(buf, 5, 16), '2001:db8::1', 'at an offset');
+    assert.equal(v6('::ffff:c000:0201'), '::ffff:192.0.2.1', 'IPv4-mapped keeps the dotted quad');
+    assert.equal(v6('::fffe:c000:0201'), '::fffe:c000:201', 'only ::ffff: is mapped');
   });
 });
