@@ -2,7 +2,7 @@
 
 import type { RunConfig } from '../config';
 import type { HttpSink } from '../http';
-import { Replayer } from '../replay';
+import { Replayer, ReplayOutcome, ShadowResponse } from '../replay';
 import { LogLimiter, Logger, RequestLedger, createLogger, writeJsonFile } from '../report';
 import { PacketPipeline } from './pipeline';
 import { openSource } from './source';
@@ -15,9 +15,15 @@ export function run(cfg: RunConfig, log: Logger = createLogger(cfg.logLevel)): P
   let waitingForRoom = false;
   // One line per connection and kind of trouble, and no more than 20 such lines a second.
   const notices = new LogLimiter(20);
+  const shadowTrouble = new LogLimiter(5);
 
-  const settle = (outcome: string): void => {
+  const settle = (outcome: ReplayOutcome, responses: ShadowResponse[]): void => {
     ledger.settle(outcome);
+    if ((outcome === 'shadowError' || outcome === 'shadowTimeout') && shadowTrouble.allow()) {
+      const failed = responses.find((r) => r.outcome === outcome);
+      log.warn({ outcome, target: failed?.target, error: failed?.error, suppressedBefore: shadowTrouble.suppressed },
+        `shadow ${outcome === 'shadowTimeout' ? 'timed out' : 'failed'}`);
+    }
     if (waitingForRoom && replayer.hasRoom) {
       waitingForRoom = false;
       source.resume();
@@ -49,7 +55,7 @@ export function run(cfg: RunConfig, log: Logger = createLogger(cfg.logLevel)): P
     capture: source.stats(),
     ...pipeline.stats(),
     shadows: replayer.stats(),
-    logLinesSuppressed: notices.suppressed,
+    logLinesSuppressed: notices.suppressed + shadowTrouble.suppressed,
   });
   const statsTimer = cfg.statsIntervalMs > 0
     ? setInterval(() => log.info({ stats: summary() }, 'stats'), cfg.statsIntervalMs)

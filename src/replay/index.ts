@@ -158,6 +158,9 @@ class Target {
   private idleWaiters: Array<() => void> = [];
   /** Set at shutdown: requests still in flight are being aborted. */
   aborting = false;
+  /** Calls in flight, oldest first. */
+  private readonly calls = new Set<ShadowCall>();
+  private timer: NodeJS.Timeout | null = null;
 
   constructor(readonly origin: string, private readonly options: ReplayOptions) {
     const url = new URL(origin);
@@ -165,8 +168,8 @@ class Target {
     this.pool = new Pool(url.origin, {
       connections: options.concurrency,
       pipelining: 1,
-      headersTimeout: options.timeoutMs,
-      bodyTimeout: options.timeoutMs,
+      headersTimeout: options.timeoutMs + 1000,
+      bodyTimeout: options.timeoutMs + 1000,
       connectTimeout: Math.min(options.timeoutMs, 10_000),
     });
     this.stats = {
@@ -245,12 +248,31 @@ class Target {
     this.stats.sent++;
     const req = job.request;
     const body = req.body !== null && req.body.length > 0 ? req.body : null;
-    this.pool.dispatch({ origin: this.stats.target, method: req.method, path: req.url, headers: job.headers, body },
-      new ShadowCall(this, job, this.options.keepResponseBytes));
+    const call = new ShadowCall(this, job, this.options.keepResponseBytes, performance.now() + this.options.timeoutMs);
+    this.calls.add(call);
+    if (this.timer === null) {
+      this.timer = setInterval(() => this.expire(), Math.max(5, Math.min(100, this.options.timeoutMs / 10)));
+    }
+    this.pool.dispatch({ origin: this.stats.target, method: req.method, path: req.url, headers: job.headers, body }, call);
+  }
+
+  /** Times out the calls past their deadline. All share one timeout, so the set (in start
+   * order) is also in deadline order. undici's own timers are coarse (about 1 s). */
+  private expire(): void {
+    const now = performance.now();
+    for (const call of this.calls) {
+      if (call.deadline > now) break;
+      call.timeOut(this.options.timeoutMs);
+    }
+    if (this.calls.size === 0 && this.timer !== null) {
+      clearInterval(this.timer);
+      this.timer = null;
+    }
   }
 
   /** Called once per sent job by its ShadowCall. */
-  settled(job: Job, r: ShadowResponse): void {
+  settled(call: ShadowCall, job: Job, r: ShadowResponse): void {
+    this.calls.delete(call);
     this.inFlight--;
     this.stats.inFlight = this.inFlight;
     if (r.outcome === 'replayed') {
@@ -277,10 +299,20 @@ class ShadowCall {
   private kept = 0;
   private size = 0;
   private done = false;
+  private controller: { abort(reason: Error): void } | null = null;
 
-  constructor(private readonly target: Target, private readonly job: Job, private readonly keep: number) {}
+  constructor(private readonly target: Target, private readonly job: Job, private readonly keep: number,
+              readonly deadline: number) {}
 
-  onRequestStart(): void {}
+  onRequestStart(controller: { abort(reason: Error): void }): void {
+    this.controller = controller;
+  }
+
+  timeOut(timeoutMs: number): void {
+    if (this.done) return;
+    this.finish('shadowTimeout', `no complete answer within ${timeoutMs} ms`);
+    this.controller?.abort(new Error('shadow timeout'));
+  }
 
   onResponseStart(_c: unknown, statusCode: number, headers: Record<string, string | string[]>): void {
     this.statusCode = statusCode;
@@ -311,7 +343,7 @@ class ShadowCall {
     if (this.done) return;
     this.done = true;
     const replayed = outcome === 'replayed';
-    this.target.settled(this.job, {
+    this.target.settled(this, this.job, {
       target: this.target.stats.target,
       statusCode: replayed ? this.statusCode : null,
       headers: replayed ? this.headers : null,
