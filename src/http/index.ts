@@ -231,6 +231,11 @@ class HalfParser {
   lastDataUs = -1;
   /** While syncing: the tail of the skipped bytes that may begin a message line. */
   carry = '';
+  /** While syncing: bytes skipped so far, and whether they may be the rest of a message
+   * whose start fell into a gap between messages. (Not after a mid-stream start: those
+   * bytes may belong to a request already counted on an evicted or expired connection.) */
+  skipped = 0;
+  headUnseen = false;
   carryUs = 0;
   body: BodyCollector | null = null;
   constructor(readonly type: string, syncing: boolean) {
@@ -323,7 +328,12 @@ class HttpConnection implements StreamHandler {
     if (half.dead) return;
     this.notify('gap', `${bytes} bytes lost ${dir === ToServer ? 'client→server' : 'server→client'}`);
     if (dir === ToServer) {
-      if (!half.syncing && !half.idle) this.requestLost('incomplete', `${bytes} bytes missing`);
+      if (!half.syncing) {
+        // Mid-message: that request is lost now. Between messages: what follows the gap may be
+        // the rest of a request whose start fell into it, counted once a boundary proves it.
+        half.headUnseen = half.idle;
+        if (!half.idle) this.requestLost('incomplete', `${bytes} bytes missing`);
+      }
     } else {
       if (!half.syncing && !half.idle) this.responseBroken('gap');
       this.responseGapUs = tsUs;
@@ -386,6 +396,7 @@ class HttpConnection implements StreamHandler {
     }
     if (at < 0) {
       this.stats.bytesSkipped += end - start;
+      half.skipped += end - start;
       // Carry the tail from the last place a message could start, if it is short enough to
       // be the beginning of a start line.
       const newline = text.lastIndexOf('\n');
@@ -399,7 +410,15 @@ class HttpConnection implements StreamHandler {
       return -1;
     }
     this.stats.resyncs++;
+    const skipped = half.skipped - Math.max(0, carry.length - at) + Math.max(0, at - carry.length);
+    if (half.type === REQUEST && half.headUnseen && skipped > 0) {
+      // A message boundary after skipped bytes: they were the rest of a request whose start
+      // was never captured. Seen in part, so counted.
+      this.stats.lost.incomplete++;
+      this.sink.lost('incomplete', this.info, `${skipped} bytes of a request whose start was not captured`);
+    }
     half.syncing = false;
+    half.headUnseen = false;
     half.carry = '';
     half.reset();
     if (at < carry.length) {
@@ -416,6 +435,7 @@ class HttpConnection implements StreamHandler {
   private resync(half: HalfParser): void {
     half.syncing = true;
     half.carry = '';
+    half.skipped = 0;
     half.reset();
   }
 

@@ -439,6 +439,36 @@ describe('http: loss and resynchronisation', () => {
       [['/1', null, 'gap'], ['/2', 'two', null]]);
   });
 
+  it('a gap swallowing the start of a request: its tail counts it as lost once, the next parses', () => {
+    const conv = conversation();
+    conv.handshake();
+    conv.send(C2S, get('/1'));
+    conv.send(S2C, ok('one'));
+    const second = conv.send(C2S, post('/2', 'B'.repeat(3000)), 1000); // head in the first segment
+    conv.send(S2C, ok('two'));
+    conv.send(C2S, get('/3'));
+    conv.send(S2C, ok('three'));
+    const { sink, stats } = playAll(conv, conv.segs.filter((s) => s !== second[0]));
+    assert.deepEqual(sink.requests.map((r) => r.url), ['/1', '/3']);
+    assert.deepEqual(sink.losts.map((l) => l.reason), ['incomplete']);
+    assert.match(sink.losts[0].detail, /start was not captured/);
+    assert.equal(stats.http.lost.incomplete, 1);
+    assertAccounting(sink, 3);
+  });
+
+  it('two gaps inside one request body count that request once', () => {
+    const conv = conversation();
+    conv.handshake();
+    const body = conv.send(C2S, post('/big', 'Z'.repeat(6000)), 1000);
+    conv.send(S2C, ok('big'));
+    conv.send(C2S, get('/next'));
+    conv.send(S2C, ok('next'));
+    const { sink } = playAll(conv, conv.segs.filter((s) => s !== body[2] && s !== body[4]));
+    assert.deepEqual(sink.requests.map((r) => r.url), ['/next']);
+    assert.deepEqual(sink.losts.map((l) => l.reason), ['incomplete']);
+    assertAccounting(sink, 2);
+  });
+
   it('capture starting mid-body: resync at the next request, mid-stream info', () => {
     const conv = conversation();
     conv.handshake();
