@@ -3,8 +3,6 @@
 
 import { Command, Option } from 'commander';
 import { ConfigError, Flags, readConfig, runConfig } from '../config';
-import { read } from './read';
-import { run } from './run';
 
 const collect = (value: string, previous: string[] = []): string[] => [...previous, value];
 
@@ -49,14 +47,16 @@ async function main(argv: string[]): Promise<number> {
     .option('--stats-interval <seconds>', 'log the counters this often (0: never)', '10')
     .option('--log-level <level>', 'pino log level', 'info')
     .action((opts: Flags) => {
-      result = run(runConfig(opts));
+      const cfg = runConfig(opts);
+      result = import('./run').then((m) => m.run(cfg)); // undici and pino only load when needed
     });
 
   sourceOptions(program.command('read'), false)
     .description('print one JSON line per HTTP exchange in a capture file')
     .action((opts: Flags) => {
       if (opts.file === undefined) throw new ConfigError('--file', 'required');
-      result = read(readConfig(opts));
+      const cfg = readConfig(opts);
+      result = import('./read').then((m) => m.read(cfg));
     });
 
   await program.parseAsync(argv);
