@@ -1,0 +1,222 @@
+/**
+ * Latency distributions per endpoint and side, in microseconds.
+ *
+ * Backed by hdr-histogram-js's Int32Histogram (pure JS, no WebAssembly): range 1 µs .. 1 hour,
+ * 2 significant digits (every recorded value is kept to within 1%; values below 256 µs exactly).
+ * Dense counts make the size fixed (about 13 KB) whatever the data: with one histogram per
+ * endpoint and side, memory must not depend on how spread out latencies are.
+ *
+ * Besides the HDR counts we keep the exact sum, min and max, so mean and max are exact and
+ * percentiles are clamped into [min, max].
+ */
+import { Int32Histogram, JsHistogram, decodeFromCompressedBase64, encodeIntoCompressedBase64 } from 'hdr-histogram-js';
+
+export const MIN_US = 1;
+export const MAX_US = 3_600_000_000; // 1 hour
+const DIGITS = 2;
+
+function newHdr(): Int32Histogram {
+  const h = new Int32Histogram(MIN_US, MAX_US, DIGITS);
+  h.autoResize = false;
+  return h;
+}
+
+/** Plot bucket upper bounds: 1-1.5-2-3-5-7 per decade (rounded to whole µs, deduplicated), up to 1 h. */
+const PLOT_BOUNDS: number[] = (() => {
+  const out: number[] = [];
+  for (let d = 0, scale = 1; d < 10; d++, scale *= 10) {
+    for (const f of [1, 1.5, 2, 3, 5, 7]) {
+      const b = Math.round(f * scale);
+      if (b < MAX_US && (out.length === 0 || b > out[out.length - 1])) out.push(b);
+    }
+  }
+  out.push(MAX_US);
+  return out;
+})();
+
+export interface LatencySummary {
+  count: number;
+  p50: number;
+  p90: number;
+  p99: number;
+  max: number;
+  mean: number;
+}
+
+interface LatencyJson {
+  v: 1;
+  unit: 'us';
+  /** HdrHistogram V2 compressed encoding, base64 (interoperable with other HdrHistogram tools). */
+  hdr: string;
+  sum: number;
+  min: number;
+  max: number;
+  underflows: number;
+  overflows: number;
+  invalid: number;
+}
+
+export class LatencyHistogram {
+  private hdr: Int32Histogram = newHdr();
+  private sum = 0;
+  private min = Infinity;
+  private max = -Infinity;
+  /** Values below 1 µs (incl. 0 and negatives), recorded as 1 µs. */
+  underflows = 0;
+  /** Values above 1 hour (incl. +Infinity), recorded as 1 hour. */
+  overflows = 0;
+  /** NaN values: not recorded. */
+  invalid = 0;
+
+  get count(): number {
+    return this.hdr.totalCount;
+  }
+
+  record(us: number): void {
+    let v = us;
+    if (!(v >= MIN_US)) {
+      if (v !== v) {
+        this.invalid++;
+        return;
+      }
+      this.underflows++;
+      v = MIN_US;
+    } else if (v > MAX_US) {
+      this.overflows++;
+      v = MAX_US;
+    }
+    this.sum += v;
+    if (v < this.min) this.min = v;
+    if (v > this.max) this.max = v;
+    this.hdr.recordValue(Math.round(v));
+  }
+
+  /** Value (µs) at percentile p ∈ [0, 100] (nearest rank); 0 when empty. Within 1/128 (2 significant digits), clamped to [min, max]. */
+  percentile(p: number): number {
+    if (!(p >= 0 && p <= 100)) throw new RangeError(`percentile must be in [0, 100]: ${p}`);
+    return this.valuesAt([p])[0];
+  }
+
+  summary(): LatencySummary {
+    const count = this.count;
+    if (count === 0) return { count: 0, p50: 0, p90: 0, p99: 0, max: 0, mean: 0 };
+    const [p50, p90, p99] = this.valuesAt([50, 90, 99]);
+    return { count, p50, p90, p99, max: this.max, mean: this.sum / count };
+  }
+
+  /**
+   * Percentiles for ascending ps in one scan over the HDR buckets between min and max
+   * (hdr-histogram-js's getValueAtPercentile scans the whole packed array once per call).
+   * Same definition as HdrHistogram: rank ⌈p/100·n⌉ (at least 1), forgiving float error.
+   */
+  private valuesAt(ps: number[]): number[] {
+    const out = new Array<number>(ps.length).fill(0);
+    const n = this.count;
+    if (n === 0) return out;
+    const h = this.hdr;
+    const from = h.countsArrayIndex(Math.round(this.min));
+    const to = Math.min(h.countsArrayLength - 1, h.countsArrayIndex(Math.round(this.max)));
+    let k = 0;
+    let seen = 0;
+    for (let i = from; i <= to && k < ps.length; i++) {
+      const c = h.getCountAtIndex(i);
+      if (c === 0) continue;
+      seen += c;
+      while (k < ps.length) {
+        const rank = Math.max(1, Math.ceil((ps[k] / 100) * n * (1 - 1e-12)));
+        if (seen < rank) break;
+        const v = ps[k] === 0 ? h.lowestEquivalentValue(h.valueFromIndex(i)) : h.highestEquivalentValue(h.valueFromIndex(i));
+        out[k++] = v < this.min ? this.min : v > this.max ? this.max : v;
+      }
+    }
+    for (; k < ps.length; k++) out[k] = this.max;
+    return out;
+  }
+
+  merge(other: LatencyHistogram): void {
+    if (other.count > 0) this.hdr.add(other.hdr);
+    this.sum += other.sum;
+    if (other.min < this.min) this.min = other.min;
+    if (other.max > this.max) this.max = other.max;
+    this.underflows += other.underflows;
+    this.overflows += other.overflows;
+    this.invalid += other.invalid;
+  }
+
+  /** Conservative estimate of the bytes held by the counts (from hdr-histogram-js). */
+  get estimatedFootprintInBytes(): number {
+    return this.hdr.estimatedFootprintInBytes;
+  }
+
+  toJSON(): LatencyJson {
+    return {
+      v: 1,
+      unit: 'us',
+      hdr: encodeIntoCompressedBase64(this.hdr),
+      sum: this.sum,
+      min: this.count > 0 ? this.min : 0,
+      max: this.count > 0 ? this.max : 0,
+      underflows: this.underflows,
+      overflows: this.overflows,
+      invalid: this.invalid,
+    };
+  }
+
+  static fromJSON(json: unknown): LatencyHistogram {
+    if (typeof json !== 'object' || json === null) throw new TypeError('latency histogram JSON: not an object');
+    const j = json as Record<string, unknown>;
+    if (j.v !== 1 || j.unit !== 'us' || typeof j.hdr !== 'string') {
+      throw new TypeError('latency histogram JSON: expected { v: 1, unit: "us", hdr: string, … }');
+    }
+    const num = (k: string): number => {
+      const x = j[k];
+      if (typeof x !== 'number' || !Number.isFinite(x) || x < 0) throw new TypeError(`latency histogram JSON: bad ${k}`);
+      return x;
+    };
+    let decoded: JsHistogram;
+    try {
+      decoded = decodeFromCompressedBase64(j.hdr, 32, false) as unknown as JsHistogram;
+    } catch (e) {
+      throw new TypeError(`latency histogram JSON: bad hdr payload (${(e as Error).message})`);
+    }
+    const h = new LatencyHistogram();
+    if (decoded.totalCount > 0) h.hdr.add(decoded);
+    h.sum = num('sum');
+    h.underflows = num('underflows');
+    h.overflows = num('overflows');
+    h.invalid = num('invalid');
+    if (h.count > 0) {
+      h.min = num('min');
+      h.max = num('max');
+    }
+    return h;
+  }
+
+  /**
+   * Counts for plotting on a log scale: bounds 1-1.5-2-3-5-7 per decade up to 1 h (57 at most),
+   * trimmed to the first..last non-empty bucket; each count covers (previous upToUs, upToUs].
+   * Values are placed by their HDR bucket (exact below 256 µs, within 1/128 above).
+   */
+  buckets(): Array<{ upToUs: number; count: number }> {
+    if (this.count === 0) return [];
+    const counts = new Array<number>(PLOT_BOUNDS.length).fill(0);
+    const h = this.hdr;
+    const from = h.countsArrayIndex(Math.max(MIN_US, Math.floor(this.min)));
+    const to = Math.min(h.countsArrayLength - 1, h.countsArrayIndex(Math.round(this.max)));
+    let b = 0;
+    for (let i = from; i <= to; i++) {
+      const c = h.getCountAtIndex(i);
+      if (c === 0) continue;
+      const v = h.valueFromIndex(i);
+      while (PLOT_BOUNDS[b] < v) b++;
+      counts[b] += c;
+    }
+    let first = 0;
+    while (counts[first] === 0) first++;
+    let last = counts.length - 1;
+    while (counts[last] === 0) last--;
+    const out: Array<{ upToUs: number; count: number }> = [];
+    for (let i = first; i <= last; i++) out.push({ upToUs: PLOT_BOUNDS[i], count: counts[i] });
+    return out;
+  }
+}
