@@ -264,6 +264,9 @@ class HttpConnection implements StreamHandler {
   /** Capture time of the last gap in the response stream; -1 if none since idle. */
   private responseGapUs = -1;
   private noticed = 0;
+  /** Requests that stopped waiting at maxPending whose responses are still to come: those
+   * responses are skipped, not paired with the requests behind them. */
+  private overflowed = 0;
 
   constructor(
     private readonly info: ConnectionInfo,
@@ -328,16 +331,21 @@ class HttpConnection implements StreamHandler {
     if (half.dead) return;
     this.notify('gap', `${bytes} bytes lost ${dir === ToServer ? 'client→server' : 'server→client'}`);
     if (dir === ToServer) {
+      // Bytes skipped since an earlier gap between messages are still the tail of a request
+      // whose start was not captured: a second gap must not forget them.
+      const tailSeen = half.syncing && half.headUnseen ? half.skipped : 0;
       if (!half.syncing) {
         // Mid-message: that request is lost now. Between messages: what follows the gap may be
         // the rest of a request whose start fell into it, counted once a boundary proves it.
         half.headUnseen = half.idle;
         if (!half.idle) this.requestLost('incomplete', `${bytes} bytes missing`);
       }
-    } else {
-      if (!half.syncing && !half.idle) this.responseBroken('gap');
-      this.responseGapUs = tsUs;
+      this.resync(half);
+      half.skipped = tailSeen;
+      return;
     }
+    if (!half.syncing && !half.idle) this.responseBroken('gap');
+    this.responseGapUs = tsUs;
     this.resync(half);
   }
 
@@ -359,6 +367,13 @@ class HttpConnection implements StreamHandler {
 
   close(reason: CloseReason, tsUs: number): void {
     this.nowUs = tsUs;
+    const req = this.req;
+    if (!req.dead && req.syncing && req.headUnseen && req.skipped > 0) {
+      // The connection's end is a boundary too: the tail seen after a gap was a request's.
+      this.stats.lost.incomplete++;
+      this.sink.lost('incomplete', this.info, `${req.skipped} bytes of a request whose start was not captured`);
+      req.headUnseen = false;
+    }
     if (!this.req.dead && !this.req.syncing && !this.req.idle) {
       this.requestLost(reason === 'evicted' ? 'evicted' : 'incomplete', `connection closed (${reason})`);
     }
@@ -470,7 +485,7 @@ class HttpConnection implements StreamHandler {
       // to the oldest request, which would otherwise take the next response for its own.
       if (half.parser.state === firstLineState(half.type)) {
         this.response = null;
-        if (this.awaiting.length > 0) this.answerHead(null, 'parseError');
+        this.responseEnded(null, 'parseError');
       } else {
         this.responseBroken('parseError');
       }
@@ -487,6 +502,7 @@ class HttpConnection implements StreamHandler {
       pending.lost = true;
     } else {
       // Headers never completed, but the server may still answer what it received.
+      if (this.awaiting.length >= this.options.maxPending) this.overflow();
       this.awaiting.push({ request: null as unknown as HttpRequest, complete: false, lost: true, response: null, missing: null, answered: false });
     }
     this.req.startUs = -1;
@@ -498,8 +514,24 @@ class HttpConnection implements StreamHandler {
   private responseBroken(why: ResponseMissing): void {
     if (this.response !== null || !this.res.idle) {
       this.response = null;
-      if (this.awaiting.length > 0) this.answerHead(null, why);
+      this.responseEnded(null, why);
     }
+  }
+
+  /** A response (or a broken one) ended: it answers the oldest request still waiting, unless
+   * it answers one that stopped waiting at maxPending. */
+  private responseEnded(response: HttpResponse | null, why: ResponseMissing | null): void {
+    if (this.overflowed > 0) {
+      this.overflowed--;
+      return;
+    }
+    if (response !== null || this.awaiting.length > 0) this.answerHead(response, why);
+  }
+
+  /** The oldest request stops waiting for its response, which is then skipped when it comes. */
+  private overflow(): void {
+    this.answerHead(null, 'overflow');
+    this.overflowed++;
   }
 
   /** Pairs `response` (or its absence) with the oldest request awaiting one. */
@@ -547,7 +579,7 @@ class HttpConnection implements StreamHandler {
       if (this.awaiting.length >= this.options.maxPending) {
         // The oldest request stops waiting for its response. It was already reported through
         // request() (or lost()), so it is not lost again: its exchange goes out without one.
-        this.answerHead(null, 'overflow');
+        this.overflow();
       }
       const pending: Pending = { request: message, complete: false, lost: false, response: null, missing: null, answered: false };
       this.current = pending;
@@ -581,6 +613,7 @@ class HttpConnection implements StreamHandler {
    * requests completed before that gap lost their responses in it. */
   private dropAnswersLostInGap(): void {
     if (this.responseGapUs < 0) return;
+    this.overflowed = 0; // the client had those answers too
     while (this.awaiting.length > 0) {
       const head = this.awaiting[0];
       if (!head.lost && !(head.complete && head.request.endUs <= this.responseGapUs)) break;
@@ -639,7 +672,7 @@ class HttpConnection implements StreamHandler {
       return;
     }
     this.stats.responses++;
-    this.answerHead(response, null);
+    this.responseEnded(response, null);
     if (this.awaiting.length === 0) this.responseGapUs = -1;
   }
 }

@@ -113,6 +113,22 @@ export function unreplayableReason(req: HttpRequest): string | null {
   return null;
 }
 
+const headerToken = /^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/;
+/** Bytes a header value cannot carry (undici refuses them, as Node's http does). */
+const badHeaderValue = /[^\t\x20-\x7e\x80-\xff]/;
+
+/** Why a header list (as shadowHeaders() builds it) cannot be sent, or null. */
+export function unsendableHeaders(headers: string[]): string | null {
+  let hosts = 0;
+  for (let i = 0; i < headers.length; i += 2) {
+    const name = headers[i];
+    if (!headerToken.test(name)) return `header name not a token: ${JSON.stringify(name.slice(0, 40))}`;
+    if (badHeaderValue.test(headers[i + 1])) return `header ${name} has bytes a header cannot carry`;
+    if (name.length === 4 && name.toLowerCase() === 'host' && ++hosts > 1) return 'more than one Host header';
+  }
+  return null;
+}
+
 /** One request on its way to every target; done() runs once all targets settled. */
 class Fanout {
   private readonly results: ShadowResponse[];
@@ -372,11 +388,13 @@ export class Replayer {
     if (this.closing) return done('shutdown', []);
     if (req.bodyTruncated) return done('bodyTooLarge', []);
     if (unreplayableReason(req) !== null) return done('unreplayable', []);
+    // The lists differ only in Host (a valid host:port): the first one speaks for all.
+    const lists = this.targets.map((t) => shadowHeaders(req.headers, this.options.keepHost ? null : t.host, this.options.marker));
+    if (unsendableHeaders(lists[0]) !== null) return done('unreplayable', []);
     const fanout = new Fanout(req, this.targets.length, done);
     for (let i = 0; i < this.targets.length; i++) {
       const target = this.targets[i];
-      const headers = shadowHeaders(req.headers, this.options.keepHost ? null : target.host, this.options.marker);
-      const job = new Job(fanout, i, headers);
+      const job = new Job(fanout, i, lists[i]);
       if (!target.offer(job)) job.finish({
         target: target.stats.target, statusCode: null, headers: null, body: null, bodySize: 0,
         latencyUs: 0, outcome: 'queueFull', error: 'queue full',

@@ -93,6 +93,25 @@ interface Segment {
   data: Buffer;
 }
 
+/** What one buffered segment counts against the caps at least: a segment's bookkeeping costs
+ * memory too, so that a flood of tiny out-of-order segments cannot hold a hundred times the
+ * cap (nor make every insertion scan millions of them). */
+const MIN_SEGMENT_COST = 256;
+
+const segmentCost = (length: number): number => (length > MIN_SEGMENT_COST ? length : MIN_SEGMENT_COST);
+
+/** Index of the first of `segments` (sorted, disjoint) that ends after `offset`. */
+function firstEndingAfter(segments: Segment[], offset: number): number {
+  let lo = 0;
+  let hi = segments.length;
+  while (lo < hi) {
+    const mid = (lo + hi) >>> 1;
+    if (segments[mid].end <= offset) lo = mid + 1;
+    else hi = mid;
+  }
+  return lo;
+}
+
 class HalfStream {
   started = false;
   /** Sequence number of stream offset 0. */
@@ -104,6 +123,8 @@ class HalfStream {
   finished = false;
   segments: Segment[] = [];
   buffered = 0;
+  /** What the buffered segments count against the caps (see MIN_SEGMENT_COST). */
+  charged = 0;
 
   offsetOf(seq: number): number {
     // Signed 32-bit distance from the next expected byte handles wraparound.
@@ -194,6 +215,8 @@ export class Reassembler {
   private newest: Connection | null = null;
   /** Halves holding out-of-order bytes, in the order they started holding them. */
   private readonly holders = new Map<HalfStream, Connection>();
+  /** Sum of every half's `charged`. */
+  private charged = 0;
   private readonly options: ReassemblyOptions;
   private nextId = 1;
   private nowUs = 0;
@@ -408,7 +431,9 @@ export class Reassembler {
 
   /** Counts conflicts where [start,end) (data at buf[offset]) overlaps buffered segments. */
   private compareWithBuffered(half: HalfStream, start: number, end: number, buf: Buffer, offset: number): void {
-    for (const s of half.segments) {
+    const segments = half.segments;
+    for (let i = firstEndingAfter(segments, start); i < segments.length; i++) {
+      const s = segments[i];
       if (s.start >= end) break;
       const from = Math.max(start, s.start);
       const to = Math.min(end, s.end);
@@ -426,7 +451,9 @@ export class Reassembler {
     // Keep only the parts no buffered segment covers yet.
     const pieces: Segment[] = [];
     let from = start;
-    for (const s of half.segments) {
+    const segments = half.segments;
+    for (let i = firstEndingAfter(segments, start); i < segments.length; i++) {
+      const s = segments[i];
       if (s.end <= from) continue;
       if (s.start >= end) break;
       if (s.start > from) pieces.push(this.copySegment(from, s.start, buf, offset + (from - start)));
@@ -440,30 +467,32 @@ export class Reassembler {
     }
     if (half.buffered === 0) this.holders.set(half, conn);
     for (const piece of pieces) {
+      const cost = segmentCost(piece.data.length);
       half.buffered += piece.data.length;
+      half.charged += cost;
       this.stats.bufferedBytes += piece.data.length;
-      let i = half.segments.length;
-      while (i > 0 && half.segments[i - 1].start > piece.start) i--;
-      half.segments.splice(i, 0, piece);
+      this.charged += cost;
+      // A piece overlaps nothing buffered: it goes before the first segment ending after its start.
+      half.segments.splice(firstEndingAfter(half.segments, piece.start), 0, piece);
     }
-    if (half.buffered > this.options.maxBufferedPerDirection) {
+    if (half.charged > this.options.maxBufferedPerDirection) {
       // Give up waiting for the hole: declare it lost and deliver what follows it.
       this.stats.bufferEvictions++;
-      while (half.segments.length > 0 && half.buffered > this.options.maxBufferedPerDirection / 2) {
+      while (half.segments.length > 0 && half.charged > this.options.maxBufferedPerDirection / 2) {
         this.gapTo(conn, dir, half.segments[0].start, tsUs);
       }
     }
-    if (this.stats.bufferedBytes > this.options.maxBufferedTotal) {
+    if (this.charged > this.options.maxBufferedTotal) {
       // Over the total: the holes that have been open longest give way first, so that one
       // stale hole cannot make every other connection's ordinary reordering a loss.
       this.stats.bufferEvictions++;
       for (const [h, c] of this.holders) {
         const d: Direction = h === c.halves[ToServer] ? ToServer : ToClient;
-        while (h.segments.length > 0 && this.stats.bufferedBytes > this.options.maxBufferedTotal) {
+        while (h.segments.length > 0 && this.charged > this.options.maxBufferedTotal) {
           this.gapTo(c, d, h.segments[0].start, tsUs);
         }
         this.finishIfDone(c, d, tsUs);
-        if (this.stats.bufferedBytes <= this.options.maxBufferedTotal) break;
+        if (this.charged <= this.options.maxBufferedTotal) break;
       }
     }
   }
@@ -479,8 +508,11 @@ export class Reassembler {
     const half = conn.halves[dir];
     while (half.segments.length > 0 && half.segments[0].start <= half.next && !conn.closed) {
       const s = half.segments.shift()!;
+      const cost = segmentCost(s.data.length);
       half.buffered -= s.data.length;
+      half.charged -= cost;
       this.stats.bufferedBytes -= s.data.length;
+      this.charged -= cost;
       if (s.end <= half.next) continue;
       const skip = half.next - s.start;
       half.next = s.end;
@@ -523,7 +555,9 @@ export class Reassembler {
     this.stats.closed[reason]++;
     for (const half of conn.halves) {
       this.stats.bufferedBytes -= half.buffered;
+      this.charged -= half.charged;
       half.buffered = 0;
+      half.charged = 0;
       half.segments = [];
       this.holders.delete(half);
     }

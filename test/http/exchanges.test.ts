@@ -6,7 +6,8 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { describe, it } from 'node:test';
 import { C2S, Conversation, LinkType, S2C, Seg, randInt, rng, writePcap } from '../support/packets';
-import { Scenario, ScenarioResult, Step, guarded, newPipeline, play, runScenario } from './scenario';
+import { RecordingSink, Scenario, ScenarioResult, Step, guarded, newPipeline, play, runScenario } from './scenario';
+import { HttpStage } from '../../src/http';
 
 const get = (p: string, extra = ''): string => `GET ${p} HTTP/1.1\r\nHost: example.test\r\n${extra}\r\n`;
 const post = (p: string, body: string, extra = ''): string =>
@@ -469,6 +470,37 @@ describe('http: loss and resynchronisation', () => {
     assertAccounting(sink, 2);
   });
 
+  it('a gap swallowing the start of a request, then a second gap in its tail: still counted once', () => {
+    const conv = conversation();
+    conv.handshake();
+    conv.send(C2S, get('/1'));
+    conv.send(S2C, ok('one'));
+    const second = conv.send(C2S, post('/2', 'B'.repeat(4000)), 1000); // head in the first segment
+    conv.send(S2C, ok('two'));
+    conv.send(C2S, get('/3'));
+    conv.send(S2C, ok('three'));
+    // Start lost, second segment seen, the rest (third to fifth) lost: /3 begins right after.
+    const lost = new Set([second[0], second[2], second[3], second[4]]);
+    const { sink } = playAll(conv, conv.segs.filter((s) => !lost.has(s)));
+    assert.deepEqual(sink.requests.map((r) => r.url), ['/1', '/3']);
+    assert.deepEqual(sink.losts.map((l) => l.reason), ['incomplete']);
+    assertAccounting(sink, 3);
+  });
+
+  it('a gap swallowing the start of the last request, its tail seen, then the connection ends: counted once', () => {
+    const conv = conversation();
+    conv.handshake();
+    conv.send(C2S, get('/1'));
+    conv.send(S2C, ok('one'));
+    const second = conv.send(C2S, post('/2', 'B'.repeat(3000)), 1000);
+    conv.send(S2C, ok('two'));
+    conv.close(C2S);
+    const { sink } = playAll(conv, conv.segs.filter((s) => s !== second[0]));
+    assert.deepEqual(sink.requests.map((r) => r.url), ['/1']);
+    assert.deepEqual(sink.losts.map((l) => l.reason), ['incomplete']);
+    assertAccounting(sink, 2);
+  });
+
   it('capture starting mid-body: resync at the next request, mid-stream info', () => {
     const conv = conversation();
     conv.handshake();
@@ -740,6 +772,36 @@ describe('http: accounting invariant', () => {
     assert.equal(sink.requests.length, 10);
     assert.ok(stats.http.responsesMissing.overflow >= 7);
     assert.deepEqual(sink.exchanges.map((e) => e.request.url), Array.from({ length: 10 }, (_, i) => `/q${i}`));
+  });
+});
+
+describe('http: pairing and memory under pipelining overflow', () => {
+  it('responses to requests that overflowed maxPending are not paired with later requests', () => {
+    const conv = conversation();
+    conv.handshake();
+    for (let i = 0; i < 10; i++) conv.send(C2S, get(`/q${i}`));
+    for (let i = 0; i < 10; i++) conv.send(S2C, ok(`/q${i}`));
+    const { sink } = playAll(conv, conv.segs, { http: { maxPending: 3 } });
+    assertAccounting(sink, 10);
+    for (const e of sink.exchanges) {
+      if (e.response !== null) assert.equal(e.response.body!.toString(), e.request.url, `response paired with ${e.request.url}`);
+    }
+    // The last requests, still awaiting when their responses came, have them.
+    assert.deepEqual(sink.exchanges.slice(-3).map((e) => e.response?.body?.toString()), ['/q7', '/q8', '/q9']);
+  });
+
+  it('malformed requests with no response do not pile up without bound on one connection', () => {
+    const sink = new RecordingSink();
+    const stage = new HttpStage(sink, { maxPending: 8 });
+    const info = { id: 1, client: { address: '192.0.2.10', port: 43210 }, server: { address: '192.0.2.80', port: 80 },
+      ipVersion: 4, midstream: false, openedUs: 0 };
+    const conn = stage.open(info);
+    const junk = Buffer.from('GET x\r\n'.repeat(10_000), 'latin1');
+    conn.data(0, junk, 0, junk.length, 1);
+    assert.equal(sink.losts.length, 10_000);
+    const awaiting = (conn as unknown as { awaiting: unknown[] }).awaiting;
+    assert.ok(awaiting.length <= 8, `${awaiting.length} placeholders held for one connection`);
+    conn.close('fin', 2);
   });
 });
 

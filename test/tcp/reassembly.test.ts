@@ -727,6 +727,27 @@ describe('tcp: memory caps', () => {
   });
 });
 
+describe('tcp: tiny segments', () => {
+  it('a flood of one-byte segments behind a hole counts more than its bytes against the cap', () => {
+    const { rec, r } = setup({ maxBufferedPerDirection: 1 << 20 });
+    const conv = new Conversation();
+    const hs = conv.handshake();
+    const data = randomBytes(rng(5), 60_001);
+    const segs = conv.send(C2S, data, 1);
+    const started = Date.now();
+    // The first byte lost; then the rest, in descending order (every insertion at the front).
+    feed(r, conv, [...hs, ...segs.slice(1).reverse()]);
+    const elapsed = Date.now() - started;
+    assert.ok(r.stats.bufferEvictions >= 1, 'the cap was hit');
+    assert.ok(elapsed < 5000, `took ${elapsed} ms`);
+    r.flush();
+    const c = rec.conns[0];
+    const gapTotal = c.gaps(ToServer).reduce((a, b) => a + b, 0);
+    assert.equal(gapTotal + c.bytes(ToServer).length, data.length);
+    assertDrained(r);
+  });
+});
+
 describe('tcp: scale', () => {
   it('5,000 interleaved connections, each request and response intact', () => {
     const rand = rng(77);
