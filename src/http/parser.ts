@@ -31,6 +31,10 @@ export interface Parser {
   [HTTPParser.kOnMessageComplete]: () => void;
 }
 
+// One character per byte, every byte kept: the stock 'ascii' clears the top bit of bytes over
+// 0x7f, which would change raw UTF-8 or latin1 in a target or header value before replay.
+(HTTPParser as unknown as { encoding: string }).encoding = 'latin1';
+
 export const REQUEST = HTTPParser.REQUEST;
 export const RESPONSE = HTTPParser.RESPONSE;
 export const methods: readonly string[] = (HTTPParser as unknown as { methods: string[] }).methods;
