@@ -328,6 +328,14 @@ export class Reassembler {
 
   private segment(conn: Connection, dir: Direction, p: TcpPacket, tsUs: number): void {
     const flags = p.flags;
+    if ((flags & TcpFlag.RST) !== 0) {
+      // The endpoints ignore a reset far outside the window (RFC 5961); so do we.
+      const sender = conn.halves[dir];
+      if (sender.started && Math.abs(sender.offsetOf(p.seq) - sender.next) > this.options.maxWindow) {
+        this.stats.outOfWindow++;
+        return;
+      }
+    }
     if ((flags & TcpFlag.ACK) !== 0) this.acknowledged(conn, (1 - dir) as Direction, p.ack, tsUs);
     if (conn.closed) return;
     if ((flags & TcpFlag.RST) !== 0) {

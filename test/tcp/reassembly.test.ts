@@ -454,6 +454,23 @@ describe('tcp: sequence wraparound', () => {
 });
 
 describe('tcp: lifecycle', () => {
+  it('a reset far outside the window is ignored and counted; the stream goes on', () => {
+    const { rec, r } = setup();
+    const conv = new Conversation();
+    const hs = conv.handshake();
+    const first = conv.send(C2S, 'POST / HTTP/1.1\r\nContent-Length: 1000\r\n\r\n' + 'a'.repeat(500), 600);
+    const forged = { ...conv.rst(C2S), seq: (conv.seqAt(C2S, 0) + 0x40000000) >>> 0 };
+    const rest = conv.send(C2S, 'a'.repeat(500), 600);
+    feed(r, conv, [...hs, ...first, forged, ...rest]);
+    const c = rec.conns[0];
+    assert.equal(c.closed, null, 'still open');
+    assert.equal(r.stats.outOfWindow, 1);
+    assert.equal(r.stats.closed.rst, 0);
+    assert.deepEqual(c.bytes(ToServer), conv.stream(C2S));
+    assert.deepEqual(c.shape(ToServer), ['d1041']);
+  });
+
+
   it('RST closes with reason rst; buffered data is delivered with a gap first', () => {
     const { rec, r } = setup();
     const conv = new Conversation();
