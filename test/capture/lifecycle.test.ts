@@ -6,6 +6,7 @@ import { describe, it } from 'node:test';
 import { openLive } from '../../src/capture';
 import { loadAddon } from '../../src/capture/native';
 import { delay, forceGc, isRoot, openFdCount, rssMiB, sh, startTcpdump, tmpDir, udpBurst, udpSink } from './helpers';
+import { LinkType, writePcap } from '../support/packets';
 
 const addon = loadAddon();
 const CAPTURE_JS = path.resolve(__dirname, '../../src/capture/index.js');
@@ -161,14 +162,7 @@ describe('lifecycle', { skip: !isRoot && 'needs root' }, () => {
   it('unclosed, unreferenced handles are released by GC finalizers', async () => {
     const dir = tmpDir();
     const pcap = path.join(dir, 'f.pcap');
-    // A minimal valid pcap: header only.
-    const hdr = Buffer.alloc(24);
-    hdr.writeUInt32LE(0xa1b2c3d4, 0);
-    hdr.writeUInt16LE(2, 4);
-    hdr.writeUInt16LE(4, 6);
-    hdr.writeUInt32LE(65535, 16);
-    hdr.writeUInt32LE(1, 20);
-    require('fs').writeFileSync(pcap, hdr);
+    writePcap(pcap, LinkType.ETHERNET, []); // a minimal valid pcap: header only
     await settleGc();
     const fd0 = openFdCount();
     (() => {
