@@ -322,6 +322,8 @@ class ShadowCall {
 
   onRequestStart(controller: { abort(reason: Error): void }): void {
     this.controller = controller;
+    // Timed out while undici still held it (say, connecting): it must not go out after all.
+    if (this.done) controller.abort(new Error('shadow timeout'));
   }
 
   timeOut(timeoutMs: number): void {
