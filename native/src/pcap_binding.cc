@@ -17,8 +17,6 @@
 #include <napi.h>
 #include <pcap/pcap.h>
 
-#include <arpa/inet.h>
-#include <netinet/in.h>
 #include <pthread.h>
 #include <signal.h>
 #include <sys/socket.h>
@@ -943,54 +941,6 @@ void LiveCallJs(Napi::Env env, Napi::Function cb, LiveHandle* self, Batch* b) {
 // Free functions
 // ============================================================================
 
-std::string SockaddrToString(const struct sockaddr* sa) {
-  if (!sa) return "";
-  char buf[INET6_ADDRSTRLEN];
-  if (sa->sa_family == AF_INET) {
-    auto* in = reinterpret_cast<const struct sockaddr_in*>(sa);
-    if (inet_ntop(AF_INET, &in->sin_addr, buf, sizeof buf)) return buf;
-  } else if (sa->sa_family == AF_INET6) {
-    auto* in6 = reinterpret_cast<const struct sockaddr_in6*>(sa);
-    if (inet_ntop(AF_INET6, &in6->sin6_addr, buf, sizeof buf)) return buf;
-  }
-  return "";
-}
-
-Napi::Value ListDevices(const Napi::CallbackInfo& info) {
-  Napi::Env env = info.Env();
-  pcap_if_t* all = nullptr;
-  char errbuf[PCAP_ERRBUF_SIZE];
-  errbuf[0] = '\0';
-  if (pcap_findalldevs(&all, errbuf) != 0) {
-    throw Napi::Error::New(env, std::string("pcap_findalldevs: ") + errbuf);
-  }
-  Napi::Array out = Napi::Array::New(env);
-  uint32_t i = 0;
-  for (pcap_if_t* d = all; d; d = d->next) {
-    Napi::Object o = Napi::Object::New(env);
-    o.Set("name", d->name ? d->name : "");
-    if (d->description) {
-      o.Set("description", d->description);
-    } else {
-      o.Set("description", env.Null());
-    }
-    Napi::Array addrs = Napi::Array::New(env);
-    uint32_t j = 0;
-    for (pcap_addr_t* a = d->addresses; a; a = a->next) {
-      std::string s = SockaddrToString(a->addr);
-      if (!s.empty()) addrs.Set(j++, s);
-    }
-    o.Set("addresses", addrs);
-    o.Set("flags", Napi::Number::New(env, d->flags));
-    o.Set("loopback", Napi::Boolean::New(env, (d->flags & PCAP_IF_LOOPBACK) != 0));
-    o.Set("up", Napi::Boolean::New(env, (d->flags & PCAP_IF_UP) != 0));
-    o.Set("running", Napi::Boolean::New(env, (d->flags & PCAP_IF_RUNNING) != 0));
-    out.Set(i++, o);
-  }
-  pcap_freealldevs(all);
-  return out;
-}
-
 Napi::Value LibVersion(const Napi::CallbackInfo& info) {
   return Napi::String::New(info.Env(), pcap_lib_version());
 }
@@ -1003,7 +953,6 @@ Napi::Object InitModule(Napi::Env env, Napi::Object exports) {
   });
   exports.Set("OfflineHandle", OfflineHandle::Init(env));
   exports.Set("LiveHandle", LiveHandle::Init(env));
-  exports.Set("listDevices", Napi::Function::New(env, ListDevices, "listDevices"));
   exports.Set("libVersion", Napi::Function::New(env, LibVersion, "libVersion"));
   exports.Set("RECORD_HEADER_BYTES", Napi::Number::New(env, kRecordHeader));
   return exports;

@@ -7,7 +7,8 @@
  * packet data (starting at the link-layer header given by `linkType`), no padding.
  * Iterate with {@link RecordCursor} (allocation-free) or {@link forEachRecord}.
  */
-import { loadAddon, NativeDevice, NativeLiveHandle, NativeLiveOptions, NativeOfflineHandle } from './native';
+import { Cap } from 'cap';
+import { loadAddon, NativeLiveHandle, NativeLiveOptions, NativeOfflineHandle } from './native';
 
 export { findRepoRoot, addonPath } from './native';
 
@@ -225,11 +226,22 @@ export function openFile(path: string, filter?: string): PacketSource {
   return new FileSource(new addon.OfflineHandle(path, filter));
 }
 
-export type Device = NativeDevice;
+/** A capture interface: what libpcap lists (through the `cap` package, which is sound for
+ * this, unlike for capturing). */
+export interface Device {
+  name: string;
+  description: string | null;
+  addresses: Array<{ address: string; netmask: string | null }>;
+  loopback: boolean;
+}
 
-/** Interfaces libpcap can capture on (pcap_findalldevs). */
 export function listDevices(): Device[] {
-  return loadAddon().listDevices();
+  return Cap.deviceList().map((d) => ({
+    name: d.name,
+    description: d.description ?? null,
+    addresses: (d.addresses ?? []).map((a) => ({ address: a.addr, netmask: a.netmask ?? null })),
+    loopback: (d.flags ?? '').includes('PCAP_IF_LOOPBACK'),
+  }));
 }
 
 /** libpcap version string. */

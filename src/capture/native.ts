@@ -80,22 +80,10 @@ export interface NativeOfflineHandle {
   close(): void;
 }
 
-export interface NativeDevice {
-  name: string;
-  description: string | null;
-  /** IPv4/IPv6 addresses, textual. */
-  addresses: string[];
-  /** PCAP_IF_* flags. */
-  flags: number;
-  loopback: boolean;
-  up: boolean;
-  running: boolean;
-}
 
 export interface NativeAddon {
   OfflineHandle: new (path: string, filter?: string) => NativeOfflineHandle;
   LiveHandle: new (opts: NativeLiveOptions) => NativeLiveHandle;
-  listDevices(): NativeDevice[];
   libVersion(): string;
   RECORD_HEADER_BYTES: number;
 }

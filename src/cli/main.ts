@@ -59,6 +59,13 @@ async function main(argv: string[]): Promise<number> {
       result = import('./read').then((m) => m.read(cfg));
     });
 
+  program.command('devices')
+    .description('list the interfaces libpcap can capture on, with their addresses')
+    .option('--json', 'print them as one JSON array')
+    .action((opts: Flags) => {
+      result = import('./devices').then((m) => m.devices(opts.json === true));
+    });
+
   await program.parseAsync(argv);
   return result;
 }
