@@ -7,7 +7,6 @@
  * packet data (starting at the link-layer header given by `linkType`), no padding.
  * Iterate with {@link RecordCursor} (allocation-free) or {@link forEachRecord}.
  */
-import { Cap } from 'cap';
 import { loadAddon, NativeLiveHandle, NativeLiveOptions, NativeOfflineHandle } from './native';
 
 export { findRepoRoot, addonPath } from './native';
@@ -236,6 +235,9 @@ export interface Device {
 }
 
 export function listDevices(): Device[] {
+  // Loaded here only: cap is not context-aware, so it cannot load in worker threads, where
+  // the rest of this stage runs fine.
+  const { Cap } = require('cap') as typeof import('cap');
   return Cap.deviceList().map((d) => ({
     name: d.name,
     description: d.description ?? null,
