@@ -198,6 +198,15 @@ class BodyCollector {
   }
 }
 
+const NO_BODY = Buffer.alloc(0);
+
+function fillEmptyBody(message: HttpMessage, keep: boolean, hashing: boolean): void {
+  message.bodySize = 0;
+  message.bodyTruncated = false;
+  if (hashing) message.bodySha256 = EMPTY_SHA256;
+  if (keep) message.body = NO_BODY;
+}
+
 /** A request whose headers were seen, waiting for completion and for its response. */
 interface Pending {
   request: HttpRequest;
@@ -238,6 +247,8 @@ class HalfParser {
   headUnseen = false;
   carryUs = 0;
   body: BodyCollector | null = null;
+  /** Between a message's head and its end: body bytes belong to it. */
+  collecting = false;
   constructor(readonly type: string, syncing: boolean) {
     this.parser = createParser(type);
     this.syncing = syncing;
@@ -248,6 +259,7 @@ class HalfParser {
   reset(): void {
     this.parser.reinitialize(this.type);
     this.body = null;
+    this.collecting = false;
     this.startUs = -1;
   }
 }
@@ -584,11 +596,11 @@ class HttpConnection implements StreamHandler {
       const pending: Pending = { request: message, complete: false, lost: false, response: null, missing: null, answered: false };
       this.current = pending;
       this.awaiting.push(pending);
-      this.req.body = new BodyCollector(this.options.keepRequestBodies, this.options.hashBodies, this.options.maxBodyBytes);
+      this.req.collecting = true;
       return 0;
     };
     parser[kOnBody] = (chunk, offset, length) => {
-      this.req.body?.add(chunk, offset, length);
+      if (this.req.collecting) this.bodyOf(this.req, this.options.keepRequestBodies).add(chunk, offset, length);
     };
     parser[kOnHeaders] = (trailers) => {
       if (this.current !== null) this.current.request.trailers = trailers;
@@ -599,8 +611,7 @@ class HttpConnection implements StreamHandler {
       if (pending === null) return;
       const request = pending.request;
       request.endUs = this.nowUs;
-      this.req.body?.fill(request);
-      this.req.body = null;
+      this.fillBody(this.req, request, this.options.keepRequestBodies);
       this.req.startUs = this.nowUs; // a pipelined successor starts in this chunk, if at all
       pending.complete = true;
       this.stats.requests++;
@@ -630,7 +641,7 @@ class HttpConnection implements StreamHandler {
       message.statusCode = info.statusCode;
       message.statusMessage = info.statusMessage;
       this.response = message;
-      this.res.body = new BodyCollector(this.options.keepResponseBodies, this.options.hashBodies, this.options.maxBodyBytes);
+      this.res.collecting = true;
       const head = this.awaiting.length > 0 ? this.awaiting[0] : null;
       const method = head !== null && !head.lost ? head.request.method : '';
       if (info.upgrade || info.statusCode === 101 || (method === 'CONNECT' && info.statusCode >= 200 && info.statusCode < 300)) {
@@ -647,7 +658,7 @@ class HttpConnection implements StreamHandler {
       return method === 'HEAD' || status === 204 || status === 304 || (status >= 100 && status < 200) ? 1 : 0;
     };
     parser[kOnBody] = (chunk, offset, length) => {
-      this.res.body?.add(chunk, offset, length);
+      if (this.res.collecting) this.bodyOf(this.res, this.options.keepResponseBodies).add(chunk, offset, length);
     };
     parser[kOnHeaders] = (trailers) => {
       if (this.response !== null) this.response.trailers = trailers;
@@ -659,13 +670,25 @@ class HttpConnection implements StreamHandler {
     };
   }
 
+  /** The half's body collector, made when the first body byte arrives (most messages have none). */
+  private bodyOf(half: HalfParser, keep: boolean): BodyCollector {
+    if (half.body === null) half.body = new BodyCollector(keep, this.options.hashBodies, this.options.maxBodyBytes);
+    return half.body;
+  }
+
+  private fillBody(half: HalfParser, message: HttpMessage, keep: boolean): void {
+    if (half.body !== null) half.body.fill(message);
+    else fillEmptyBody(message, keep, this.options.hashBodies);
+    half.body = null;
+    half.collecting = false;
+  }
+
   private completeResponse(): void {
     const response = this.response;
     this.response = null;
     if (response === null) return;
     response.endUs = this.nowUs;
-    this.res.body?.fill(response);
-    this.res.body = null;
+    this.fillBody(this.res, response, this.options.keepResponseBodies);
     this.responseCount++;
     if (response.statusCode >= 100 && response.statusCode < 200 && response.statusCode !== 101) {
       this.stats.informationalResponses++;
