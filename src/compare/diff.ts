@@ -225,12 +225,6 @@ function mapLike(e: Record<string, unknown>, ke: string[], ka: string[]): boolea
 
 type Json = unknown;
 
-function typeName(v: Json): string {
-  if (v === null) return 'null';
-  if (Array.isArray(v)) return 'array';
-  return typeof v;
-}
-
 /** JSON with object keys sorted, for multiset comparison and deep equality of cut subtrees. */
 export function canonicalJson(v: Json): string {
   if (v === null || typeof v !== 'object') {

@@ -6,7 +6,7 @@ import type { CloseReason, ConnectionInfo, Direction, StreamFactory, StreamHandl
 import { ToServer } from '../tcp';
 import {
   HeaderInfo, HttpParseError, MAX_LINE, Parser, REQUEST, RESPONSE, checkContentLength, couldStartMessage, createParser,
-  headerValue, isIdle, kOnBody, kOnHeaders, kOnHeadersComplete, kOnMessageComplete, methods,
+  isIdle, kOnBody, kOnHeaders, kOnHeadersComplete, kOnMessageComplete, methods,
 } from './parser';
 
 export { headerValue } from './parser';

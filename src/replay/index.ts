@@ -300,8 +300,9 @@ class Target {
     } else if (r.outcome === 'shadowError') {
       this.stats.errors++;
     }
-    job.finish(r);
+    // The queue moves first, so that whoever job.finish() tells sees the room it made.
     this.next();
+    job.finish(r);
   }
 }
 
