@@ -20,7 +20,7 @@ export interface HttpMessage {
   /** The de-chunked body, when the stage keeps bodies; null otherwise. */
   body: Buffer | null;
   bodySize: number;
-  /** The body exceeded maxBodyBytes: `body` holds only its start. */
+  /** The body exceeded its cap (maxBodyBytes / maxResponseBodyBytes): `body` holds only its start. */
   bodyTruncated: boolean;
   /** Hex sha256 of the whole de-chunked body, when hashing is on. */
   bodySha256: string | null;
@@ -73,8 +73,10 @@ export interface HttpOptions {
   keepRequestBodies: boolean;
   keepResponseBodies: boolean;
   hashBodies: boolean;
-  /** Bytes of one body kept in memory; a longer body is marked truncated. */
+  /** Bytes of one request body kept in memory; a longer body is marked truncated. */
   maxBodyBytes: number;
+  /** The same for response bodies (kept only with keepResponseBodies). */
+  maxResponseBodyBytes: number;
   /** Requests on one connection awaiting their responses. */
   maxPending: number;
 }
@@ -84,6 +86,7 @@ export const defaultHttpOptions: HttpOptions = {
   keepResponseBodies: false,
   hashBodies: false,
   maxBodyBytes: 16 << 20,
+  maxResponseBodyBytes: 1 << 20,
   maxPending: 1024,
 };
 
@@ -600,7 +603,7 @@ class HttpConnection implements StreamHandler {
       return 0;
     };
     parser[kOnBody] = (chunk, offset, length) => {
-      if (this.req.collecting) this.bodyOf(this.req, this.options.keepRequestBodies).add(chunk, offset, length);
+      if (this.req.collecting) this.bodyOf(this.req, this.options.keepRequestBodies, this.options.maxBodyBytes).add(chunk, offset, length);
     };
     parser[kOnHeaders] = (trailers) => {
       if (this.current !== null) this.current.request.trailers = trailers;
@@ -658,7 +661,7 @@ class HttpConnection implements StreamHandler {
       return method === 'HEAD' || status === 204 || status === 304 || (status >= 100 && status < 200) ? 1 : 0;
     };
     parser[kOnBody] = (chunk, offset, length) => {
-      if (this.res.collecting) this.bodyOf(this.res, this.options.keepResponseBodies).add(chunk, offset, length);
+      if (this.res.collecting) this.bodyOf(this.res, this.options.keepResponseBodies, this.options.maxResponseBodyBytes).add(chunk, offset, length);
     };
     parser[kOnHeaders] = (trailers) => {
       if (this.response !== null) this.response.trailers = trailers;
@@ -671,8 +674,8 @@ class HttpConnection implements StreamHandler {
   }
 
   /** The half's body collector, made when the first body byte arrives (most messages have none). */
-  private bodyOf(half: HalfParser, keep: boolean): BodyCollector {
-    if (half.body === null) half.body = new BodyCollector(keep, this.options.hashBodies, this.options.maxBodyBytes);
+  private bodyOf(half: HalfParser, keep: boolean, max: number): BodyCollector {
+    if (half.body === null) half.body = new BodyCollector(keep, this.options.hashBodies, max);
     return half.body;
   }
 

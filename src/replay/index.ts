@@ -51,13 +51,15 @@ export interface ShadowResponse {
   headers: Record<string, string | string[] | undefined> | null;
   body: Buffer | null;
   bodySize: number;
-  /** Wall-clock time from sending to the last body byte, in microseconds. */
+  /** Wall-clock time from writing the request on a connected socket to the last body byte, in µs. */
   latencyUs: number;
   outcome: ReplayOutcome;
   error: string | null;
 }
 
-export type ReplayDone = (outcome: ReplayOutcome, responses: ShadowResponse[]) => void;
+/** Runs once per submitted request; `responses` holds one entry per target the request was
+ * handed to (none when it was refused before reaching any). */
+export type ReplayDone = (outcome: ReplayOutcome, responses: ShadowResponse[], request: HttpRequest) => void;
 
 export interface TargetStats {
   target: string;
@@ -148,7 +150,7 @@ class Fanout {
         break;
       }
     }
-    this.done(outcome, this.results);
+    this.done(outcome, this.results, this.request);
   }
 }
 
@@ -309,7 +311,9 @@ class Target {
 /** undici dispatch handler for one request to one target: collects the response without
  * streams or promises, and settles its job exactly once. */
 class ShadowCall {
-  private readonly started = process.hrtime.bigint();
+  /** From dispatch until the request goes out on a connected socket, then from there: the
+   * latency excludes connecting and pool queueing, as production's (from capture) does. */
+  private started = process.hrtime.bigint();
   private statusCode: number | null = null;
   private headers: ShadowResponse['headers'] = null;
   private chunks: Buffer[] = [];
@@ -323,6 +327,7 @@ class ShadowCall {
 
   onRequestStart(controller: { abort(reason: Error): void }): void {
     this.controller = controller;
+    this.started = process.hrtime.bigint();
     // Timed out while undici still held it (say, connecting): it must not go out after all.
     if (this.done) controller.abort(new Error('shadow timeout'));
   }
@@ -388,12 +393,12 @@ export class Replayer {
 
   /** Replays `req` to every target; `done` is called exactly once with the outcome. */
   submit(req: HttpRequest, done: ReplayDone): void {
-    if (this.closing) return done('shutdown', []);
-    if (req.bodyTruncated) return done('bodyTooLarge', []);
-    if (unreplayableReason(req) !== null) return done('unreplayable', []);
+    if (this.closing) return done('shutdown', [], req);
+    if (req.bodyTruncated) return done('bodyTooLarge', [], req);
+    if (unreplayableReason(req) !== null) return done('unreplayable', [], req);
     // The lists differ only in Host (a valid host:port): the first one speaks for all.
     const lists = this.targets.map((t) => shadowHeaders(req.headers, this.options.keepHost ? null : t.host, this.options.marker));
-    if (unsendableHeaders(lists[0]) !== null) return done('unreplayable', []);
+    if (unsendableHeaders(lists[0]) !== null) return done('unreplayable', [], req);
     const fanout = new Fanout(req, this.targets.length, done);
     for (let i = 0; i < this.targets.length; i++) {
       const target = this.targets[i];
