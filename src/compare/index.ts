@@ -1,0 +1,401 @@
+// Production's response vs each shadow's: joins the two halves of every replayed exchange,
+// diffs them, groups by endpoint, learns noise (from a baseline target and from production's
+// answers to repeated requests) and keeps latency and error statistics. Bounded throughout.
+
+import type { Exchange, HttpRequest, HttpResponse } from '../http';
+import type { ReplayOutcome, ShadowResponse } from '../replay';
+import { DiffOptions, FieldDiff, defaultDiffOptions, diffResponses } from './diff';
+import { EndpointClassifier, RouteOverride } from './endpoints';
+import { RepeatCache, requestKey } from './noise';
+import { CompareCounters, EndpointResults, FieldTable, RESULTS_VERSION, ResultsJson, ShadowEndpoint, SideStats } from './results';
+
+export { defaultDiffOptions } from './diff';
+export type { DiffOptions, FieldDiff } from './diff';
+export type { RouteOverride } from './endpoints';
+export { LatencyHistogram } from './latency';
+export type { LatencySummary } from './latency';
+export * from './results';
+
+export interface CompareOptions {
+  diff: DiffOptions;
+  routes: RouteOverride[];
+  maxEndpoints: number;
+  /** Distinct diff paths counted per endpoint and target. */
+  maxFieldsPerEndpoint: number;
+  maxSignaturesPerEndpoint: number;
+  /** Requests waiting for their other half (production response or shadow answers). */
+  maxPendingJoins: number;
+  /** Repeated-request noise: responses remembered, their bytes, and the largest body kept. */
+  repeatEntries: number;
+  repeatBytes: number;
+  repeatMaxBody: number;
+  /** Share of one core the diffs may use (0 < x ≤ 1). */
+  cpuShare: number;
+  /** Exchanges waiting to be diffed; beyond it they are skipped as 'busy'. */
+  maxQueued: number;
+  /** The first exchanges of a run are compared but not timed: cold code paths and fresh
+   * connections on every side make their latencies tell of the start, not the service. */
+  latencyWarmup: number;
+}
+
+export function defaultCompareOptions(): CompareOptions {
+  return {
+    diff: defaultDiffOptions(),
+    routes: [],
+    maxEndpoints: 1000,
+    maxFieldsPerEndpoint: 200,
+    maxSignaturesPerEndpoint: 256,
+    maxPendingJoins: 100_000,
+    repeatEntries: 10_000,
+    repeatBytes: 32 << 20,
+    repeatMaxBody: 256 << 10,
+    cpuShare: 0.5,
+    maxQueued: 5000,
+    latencyWarmup: 200,
+  };
+}
+
+/** What a sample writer gets: one mismatched exchange, unredacted (the writer redacts). */
+export interface MismatchSample {
+  target: string;
+  endpoint: string;
+  request: HttpRequest;
+  production: HttpResponse;
+  shadow: ShadowResponse;
+  diffs: FieldDiff[];
+}
+
+export interface SampleSink {
+  /** Whether one more sample would be written (the writer's own caps). */
+  readonly hasRoom: boolean;
+  write(sample: MismatchSample): void;
+}
+
+interface Join {
+  exchange: Exchange | null;
+  responses: ShadowResponse[] | null;
+}
+
+/** Lets work take `share` of wall time on average, with up to 50 ms of credit. */
+class CpuBudget {
+  private credit = 50;
+  private last = performance.now();
+  constructor(private readonly share: number) {}
+  allow(): boolean {
+    const now = performance.now();
+    this.credit = Math.min(50, this.credit + (now - this.last) * this.share);
+    this.last = now;
+    return this.credit > 0;
+  }
+  spend(ms: number): void {
+    this.credit -= ms;
+  }
+  /** Milliseconds until there is credit again. */
+  get wait(): number {
+    return Math.max(1, -this.credit / this.share);
+  }
+}
+
+/** A diff waiting its turn. */
+interface Work {
+  ep: EndpointResults;
+  ex: Exchange;
+  responses: ShadowResponse[];
+}
+
+const SAMPLES_PER_FIELD = 3;
+/** Longest stretch of diffing before other events (shadow answers, capture) get their turn. */
+const SLICE_MS = 4;
+
+export class CompareStage {
+  readonly counters: CompareCounters = {
+    exchanges: 0, latencyWarmup: 0, joinOverflow: 0, endpointOverflow: 0, diffsTruncated: 0, decodeErrors: 0,
+    samplesWritten: 0, samplesDropped: 0, repeatCacheEvictions: 0, cpuMs: 0,
+  };
+  private readonly joins = new Map<HttpRequest, Join>();
+  private readonly endpoints = new Map<string, EndpointResults>();
+  private readonly classifier: EndpointClassifier;
+  private readonly repeats: RepeatCache;
+  private readonly budget: CpuBudget;
+  private readonly bodylessDiff: DiffOptions;
+  private readonly shadowTargets: string[];
+  private readonly startedAt = new Date().toISOString();
+  private queue: Work[] = [];
+  private queueHead = 0;
+  private scheduled = false;
+
+  /**
+   * `targets` are the replay targets in order; `baseline`, when given, is one of them (a second
+   * production instance): it is compared with production to learn noise, not judged.
+   */
+  constructor(
+    private readonly targets: string[],
+    private readonly baseline: string | null,
+    private readonly options: CompareOptions = defaultCompareOptions(),
+    private readonly samples: SampleSink | null = null,
+  ) {
+    this.shadowTargets = targets.filter((t) => t !== baseline);
+    this.classifier = new EndpointClassifier(options.routes, { maxEndpoints: options.maxEndpoints });
+    this.repeats = new RepeatCache(options.repeatEntries, options.repeatBytes, options.repeatMaxBody);
+    this.budget = new CpuBudget(options.cpuShare);
+    this.bodylessDiff = { ...options.diff, ignorePaths: new Set([...options.diff.ignorePaths, 'body']) };
+  }
+
+  /** Production's side: the request with its captured response (or why there is none). */
+  exchange(ex: Exchange): void {
+    const join = this.joins.get(ex.request);
+    if (join !== undefined && join.responses !== null) {
+      this.joins.delete(ex.request);
+      this.compare(ex, join.responses);
+    } else {
+      this.wait(ex.request).exchange = ex;
+    }
+  }
+
+  /** The replay side: each target's response in target order (fewer, or none, when the
+   * request was not sent). */
+  replayed(req: HttpRequest, responses: ShadowResponse[]): void {
+    const join = this.joins.get(req);
+    if (join !== undefined && join.exchange !== null) {
+      this.joins.delete(req);
+      this.compare(join.exchange, responses);
+    } else {
+      this.wait(req).responses = responses;
+    }
+  }
+
+  get pendingJoins(): number {
+    return this.joins.size;
+  }
+
+  /** Exchanges waiting to be diffed. */
+  get queued(): number {
+    return this.queue.length - this.queueHead;
+  }
+
+  private wait(req: HttpRequest): Join {
+    let join = this.joins.get(req);
+    if (join !== undefined) return join;
+    if (this.joins.size >= this.options.maxPendingJoins) {
+      // The oldest join gives up: its request stays accounted for by the ledger, uncompared.
+      const oldest = this.joins.keys().next().value as HttpRequest;
+      this.joins.delete(oldest);
+      this.counters.joinOverflow++;
+    }
+    join = { exchange: null, responses: null };
+    this.joins.set(req, join);
+    return join;
+  }
+
+  private endpoint(req: HttpRequest): EndpointResults {
+    const before = this.classifier.overflowed;
+    const key = this.classifier.classify(req.method, req.url);
+    if (this.classifier.overflowed !== before) this.counters.endpointOverflow++;
+    let e = this.endpoints.get(key);
+    if (e === undefined) {
+      e = new EndpointResults(key, this.shadowTargets, this.baseline !== null, this.options.maxFieldsPerEndpoint, this.options.maxSignaturesPerEndpoint);
+      this.endpoints.set(key, e);
+    }
+    return e;
+  }
+
+  /** Latency and errors at once (they cost little); the diffs are queued and done in slices
+   * so that shadow answers keep being timed promptly. */
+  private compare(ex: Exchange, responses: ShadowResponse[]): void {
+    this.counters.exchanges++;
+    const req = ex.request;
+    const prod = ex.response;
+    const ep = this.endpoint(req);
+    const timed = this.counters.exchanges > this.options.latencyWarmup;
+    if (!timed) this.counters.latencyWarmup++;
+    if (prod !== null) recordSide(ep.production, prod.statusCode, null, timed ? prod.endUs - req.startUs : -1);
+    else ep.production.missing++;
+    let diffable = false;
+    for (let i = 0; i < this.targets.length; i++) {
+      const r: ShadowResponse | undefined = responses[i];
+      const sent = r !== undefined && (r.outcome === 'replayed' || r.outcome === 'shadowError' || r.outcome === 'shadowTimeout');
+      const isBaseline = this.targets[i] === this.baseline;
+      const shadow = isBaseline ? null : ep.shadows[this.shadowTargets.indexOf(this.targets[i])];
+      if (sent) recordSide(shadow === null ? (ep.baseline as SideStats) : shadow.side, r.statusCode, r.outcome, timed ? r.latencyUs : -1);
+      if (shadow === null) {
+        if (sent && r.outcome === 'replayed' && prod !== null) diffable = true;
+        continue;
+      }
+      if (!sent) shadow.skipped.notReplayed++;
+      else if (r.outcome !== 'replayed') shadow.skipped.shadowFailed++;
+      else if (prod === null) shadow.skipped.productionMissing++;
+      else diffable = true;
+    }
+    if (prod !== null) diffable = true; // production's own repeats teach noise
+    if (!diffable) return;
+    if (this.queue.length - this.queueHead >= this.options.maxQueued) {
+      this.skipBusy(ep, responses);
+      return;
+    }
+    this.queue.push({ ep, ex, responses });
+    this.schedule(0);
+  }
+
+  /** Diffs everything still queued, budget or not (at the end of a run). */
+  flush(): void {
+    while (this.queueHead < this.queue.length) this.diffNext();
+    this.queue = [];
+    this.queueHead = 0;
+  }
+
+  private schedule(delayMs: number): void {
+    if (this.scheduled) return;
+    this.scheduled = true;
+    const go = (): void => {
+      this.scheduled = false;
+      this.slice();
+    };
+    if (delayMs > 0) setTimeout(go, delayMs).unref();
+    else setImmediate(go).unref();
+  }
+
+  private slice(): void {
+    const until = performance.now() + SLICE_MS;
+    while (this.queueHead < this.queue.length) {
+      if (!this.budget.allow()) return this.schedule(this.budget.wait);
+      this.diffNext();
+      if (performance.now() >= until) break;
+    }
+    if (this.queueHead < this.queue.length) {
+      if (this.queueHead > 1024) {
+        this.queue = this.queue.slice(this.queueHead);
+        this.queueHead = 0;
+      }
+      this.schedule(0);
+    } else {
+      this.queue = [];
+      this.queueHead = 0;
+    }
+  }
+
+  private diffNext(): void {
+    const w = this.queue[this.queueHead];
+    this.queue[this.queueHead++] = undefined as unknown as Work;
+    const started = performance.now();
+    this.diffAll(w.ep, w.ex, w.responses);
+    const spent = performance.now() - started;
+    this.budget.spend(spent);
+    this.counters.cpuMs += spent;
+  }
+
+  private skipBusy(ep: EndpointResults, responses: ShadowResponse[]): void {
+    for (let i = 0; i < this.targets.length; i++) {
+      if (this.targets[i] === this.baseline) continue;
+      const r = responses[i];
+      if (r !== undefined && r.outcome === 'replayed') ep.shadows[this.shadowTargets.indexOf(this.targets[i])].skipped.busy++;
+    }
+  }
+
+  private diffAll(ep: EndpointResults, ex: Exchange, responses: ShadowResponse[]): void {
+    const req = ex.request;
+    const prod = ex.response;
+    if (prod === null) return;
+    this.learnFromRepeat(ep, req, prod);
+    for (let i = 0; i < this.targets.length; i++) {
+      const r: ShadowResponse | undefined = responses[i];
+      if (r === undefined || r.outcome !== 'replayed') continue;
+      if (this.targets[i] === this.baseline) {
+        const d = diffResponses(production(prod), shadowSide(r), bodiesKept(prod, r) ? this.options.diff : this.bodylessDiff);
+        ep.noise.fromBaseline++;
+        addPaths(ep.noise.fields, d.diffs);
+      } else {
+        this.diffOne(ep, ep.shadows[this.shadowTargets.indexOf(this.targets[i])], req, prod, r);
+      }
+    }
+  }
+
+  private diffOne(ep: EndpointResults, shadow: ShadowEndpoint, req: HttpRequest, prod: HttpResponse, r: ShadowResponse): void {
+    const kept = bodiesKept(prod, r);
+    if (!kept) shadow.bodiesNotCompared++;
+    const d = diffResponses(production(prod), shadowSide(r), kept ? this.options.diff : this.bodylessDiff);
+    shadow.compared++;
+    this.counters.diffsTruncated += d.truncated;
+    this.counters.decodeErrors += d.decodeErrors.length;
+    if (d.diffs.length === 0) return;
+    shadow.mismatched++;
+    const paths = addPaths(shadow.fields, d.diffs);
+    shadow.addSignature(paths);
+    if (this.samples === null) return;
+    let wanted = false;
+    for (const p of paths) {
+      const f = shadow.fields.fields.get(p);
+      if (f !== undefined && f.samples < SAMPLES_PER_FIELD) wanted = true;
+    }
+    if (!wanted) return;
+    if (!this.samples.hasRoom) {
+      this.counters.samplesDropped++;
+      return;
+    }
+    for (const p of paths) {
+      const f = shadow.fields.fields.get(p);
+      if (f !== undefined) f.samples++;
+    }
+    this.samples.write({ target: shadow.target, endpoint: ep.key, request: req, production: prod, shadow: r, diffs: d.diffs });
+    this.counters.samplesWritten++;
+  }
+
+  /** Production answering the same request twice, differently: those paths are noise. */
+  private learnFromRepeat(ep: EndpointResults, req: HttpRequest, prod: HttpResponse): void {
+    if (prod.statusCode >= 500) return; // an outage is not noise
+    const previous = this.repeats.swap(requestKey(req), prod);
+    this.counters.repeatCacheEvictions = this.repeats.evictions;
+    if (previous === null || prod.body === null || prod.bodyTruncated) return;
+    const d = diffResponses({ status: previous.status, headers: previous.headers, body: previous.body }, production(prod), this.options.diff);
+    ep.noise.fromRepeats++;
+    addPaths(ep.noise.fields, d.diffs);
+  }
+
+  results(accounting: Record<string, unknown>, complete: boolean): ResultsJson {
+    return {
+      version: RESULTS_VERSION,
+      startedAt: this.startedAt,
+      updatedAt: new Date().toISOString(),
+      complete,
+      shadows: this.shadowTargets,
+      baseline: this.baseline,
+      counters: { ...this.counters },
+      accounting,
+      endpoints: [...this.endpoints.values()].map((e) => e.toJSON()),
+    };
+  }
+}
+
+/** Counts an attempt on one side; a latency below 0 is not recorded (warm-up). */
+function recordSide(side: SideStats, status: number | null, outcome: ReplayOutcome | null, latencyUs: number): void {
+  side.attempts++;
+  if (outcome === 'shadowTimeout') side.timeouts++;
+  else if (outcome === 'shadowError') side.connectionErrors++;
+  else {
+    if (status !== null && status >= 500) side.status5xx++;
+    if (latencyUs >= 0) side.latency.record(latencyUs);
+  }
+}
+
+/** Both bodies held whole (else only status and headers compare). */
+function bodiesKept(prod: HttpResponse, r: ShadowResponse): boolean {
+  return !prod.bodyTruncated && r.body !== null && r.bodySize <= r.body.length;
+}
+
+function production(r: HttpResponse) {
+  return { status: r.statusCode, headers: r.headers, body: r.body ?? EMPTY };
+}
+
+function shadowSide(r: ShadowResponse) {
+  return { status: r.statusCode as number, headers: r.headers ?? {}, body: r.body ?? EMPTY };
+}
+
+const EMPTY = Buffer.alloc(0);
+
+/** Counts each distinct path once; returns them sorted. */
+function addPaths(table: FieldTable, diffs: FieldDiff[]): string[] {
+  const seen = new Map<string, FieldDiff['kind']>();
+  for (const d of diffs) if (!seen.has(d.path)) seen.set(d.path, d.kind);
+  const paths = [...seen.keys()].sort();
+  for (const p of paths) table.add(p, seen.get(p) as FieldDiff['kind']);
+  return paths;
+}

@@ -1,0 +1,67 @@
+// Production's answers to identical requests, remembered so that what varies between them
+// can be learned as noise without any baseline. Bounded by entries and bytes (LRU).
+
+import type { HttpRequest, HttpResponse } from '../http';
+import { hash } from 'node:crypto';
+
+export interface RememberedResponse {
+  status: number;
+  headers: string[];
+  body: Buffer;
+}
+
+/** Identity of a request: method, Host, target and body. Two requests with the same key
+ * should get the same answer from a deterministic service. */
+export function requestKey(req: HttpRequest): string {
+  let host = '';
+  for (let i = 0; i < req.headers.length; i += 2) {
+    if (req.headers[i].length === 4 && req.headers[i].toLowerCase() === 'host') {
+      host = req.headers[i + 1];
+      break;
+    }
+  }
+  const body = req.body !== null && req.body.length > 0 ? ' ' + hash('sha1', req.body, 'base64') : '';
+  return `${req.method} ${host} ${req.url}${body}`;
+}
+
+const ENTRY_OVERHEAD = 256;
+
+export class RepeatCache {
+  private readonly entries = new Map<string, RememberedResponse>();
+  private bytes = 0;
+  evictions = 0;
+
+  constructor(private readonly maxEntries: number, private readonly maxBytes: number, private readonly maxBodyBytes: number) {}
+
+  get size(): number {
+    return this.entries.size;
+  }
+
+  /** Remembers `response` as the latest answer to `key`; returns the previous one, if any. */
+  swap(key: string, response: HttpResponse): RememberedResponse | null {
+    const previous = this.entries.get(key) ?? null;
+    if (previous !== null) {
+      this.entries.delete(key);
+      this.bytes -= cost(key, previous);
+    }
+    const body = response.body;
+    if (body === null || response.bodyTruncated || body.length > this.maxBodyBytes) {
+      if (body !== null && body.length > this.maxBodyBytes) this.evictions++;
+      return previous;
+    }
+    const entry: RememberedResponse = { status: response.statusCode, headers: response.headers, body };
+    this.entries.set(key, entry);
+    this.bytes += cost(key, entry);
+    while (this.entries.size > this.maxEntries || this.bytes > this.maxBytes) {
+      const [oldKey, old] = this.entries.entries().next().value as [string, RememberedResponse];
+      this.entries.delete(oldKey);
+      this.bytes -= cost(oldKey, old);
+      this.evictions++;
+    }
+    return previous;
+  }
+}
+
+function cost(key: string, r: RememberedResponse): number {
+  return ENTRY_OVERHEAD + key.length * 2 + r.body.length;
+}

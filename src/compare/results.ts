@@ -1,0 +1,218 @@
+// Counters a comparison run accumulates per endpoint, and their JSON form (results.json).
+// Everything is bounded: fields per endpoint and diff signatures are capped, overflow counted.
+
+import type { DiffKind } from './diff';
+import { LatencyHistogram } from './latency';
+
+export const RESULTS_VERSION = 1;
+
+/** One side of an exchange: production, the baseline, or a shadow. */
+export class SideStats {
+  /** Requests answered or failed on this side (not counting requests never sent). */
+  attempts = 0;
+  status5xx = 0;
+  timeouts = 0;
+  connectionErrors = 0;
+  /** Production only: requests whose response was not captured. */
+  missing = 0;
+  readonly latency = new LatencyHistogram();
+
+  toJSON(): SideJson {
+    return {
+      attempts: this.attempts, status5xx: this.status5xx, timeouts: this.timeouts,
+      connectionErrors: this.connectionErrors, missing: this.missing, latency: this.latency.toJSON(),
+    };
+  }
+}
+
+export interface SideJson {
+  attempts: number;
+  status5xx: number;
+  timeouts: number;
+  connectionErrors: number;
+  missing: number;
+  latency: ReturnType<LatencyHistogram['toJSON']>;
+}
+
+export interface FieldCount {
+  /** Exchanges with at least one difference at this path. */
+  diffs: number;
+  kinds: Partial<Record<DiffKind, number>>;
+  /** Samples written for this path. */
+  samples: number;
+}
+
+/** Difference counts by generalised path, capped; diffs on paths beyond the cap are counted. */
+export class FieldTable {
+  readonly fields = new Map<string, FieldCount>();
+  /** Path occurrences that found the table full. */
+  overflow = 0;
+
+  constructor(private readonly max: number) {}
+
+  /** Counts one exchange's differences at `path` (call once per path per exchange). */
+  add(path: string, kind: DiffKind): FieldCount | null {
+    let f = this.fields.get(path);
+    if (f === undefined) {
+      if (this.fields.size >= this.max) {
+        this.overflow++;
+        return null;
+      }
+      f = { diffs: 0, kinds: {}, samples: 0 };
+      this.fields.set(path, f);
+    }
+    f.diffs++;
+    f.kinds[kind] = (f.kinds[kind] ?? 0) + 1;
+    return f;
+  }
+
+  toJSON(): FieldsJson {
+    const fields: FieldsJson['fields'] = {};
+    for (const [path, f] of this.fields) fields[path] = { diffs: f.diffs, kinds: f.kinds };
+    return { fields, overflow: this.overflow };
+  }
+}
+
+export interface FieldsJson {
+  fields: Record<string, { diffs: number; kinds: Partial<Record<DiffKind, number>> }>;
+  overflow: number;
+}
+
+/** Why an exchange was not compared (its request may still have been replayed). */
+export type SkipReason =
+  | 'notReplayed'        // the request never reached this target (queue full, unreplayable, …)
+  | 'shadowFailed'       // the target timed out or the connection failed (counted as an error)
+  | 'productionMissing'  // production's response was not captured
+  | 'busy';              // the comparison CPU budget was spent
+
+/** One shadow target's view of one endpoint. */
+export class ShadowEndpoint {
+  readonly side = new SideStats();
+  compared = 0;
+  /** Compared exchanges with at least one difference. */
+  mismatched = 0;
+  /** Compared exchanges whose bodies were too large to keep: status and headers only. */
+  bodiesNotCompared = 0;
+  readonly skipped: Record<SkipReason, number> = { notReplayed: 0, shadowFailed: 0, productionMissing: 0, busy: 0 };
+  readonly fields: FieldTable;
+  /** Sorted '\n'-joined paths of a mismatched exchange → count: lets a report recount the
+   * mismatch rate over any subset of paths (those it flags). */
+  readonly signatures = new Map<string, number>();
+  signaturesOverflow = 0;
+
+  constructor(readonly target: string, maxFields: number, private readonly maxSignatures: number) {
+    this.fields = new FieldTable(maxFields);
+  }
+
+  addSignature(paths: string[]): void {
+    const sig = paths.join('\n');
+    const n = this.signatures.get(sig);
+    if (n !== undefined) this.signatures.set(sig, n + 1);
+    else if (this.signatures.size < this.maxSignatures) this.signatures.set(sig, 1);
+    else this.signaturesOverflow++;
+  }
+
+  toJSON(): ShadowEndpointJson {
+    return {
+      target: this.target, ...this.side.toJSON(), compared: this.compared, mismatched: this.mismatched,
+      bodiesNotCompared: this.bodiesNotCompared, skipped: { ...this.skipped }, ...this.fields.toJSON(),
+      signatures: Object.fromEntries(this.signatures), signaturesOverflow: this.signaturesOverflow,
+    };
+  }
+}
+
+export interface ShadowEndpointJson extends SideJson, FieldsJson {
+  target: string;
+  compared: number;
+  mismatched: number;
+  bodiesNotCompared: number;
+  skipped: Record<SkipReason, number>;
+  signatures: Record<string, number>;
+  signaturesOverflow: number;
+}
+
+/** Differences production shows against itself: what varies on identical requests. */
+export class NoiseStats {
+  /** Pairs compared: production vs baseline, and production vs production on a repeated request. */
+  fromBaseline = 0;
+  fromRepeats = 0;
+  readonly fields: FieldTable;
+  constructor(maxFields: number) {
+    this.fields = new FieldTable(maxFields);
+  }
+  get comparisons(): number {
+    return this.fromBaseline + this.fromRepeats;
+  }
+  toJSON(): NoiseJson {
+    return { comparisons: this.comparisons, fromBaseline: this.fromBaseline, fromRepeats: this.fromRepeats, ...this.fields.toJSON() };
+  }
+}
+
+export interface NoiseJson extends FieldsJson {
+  comparisons: number;
+  fromBaseline: number;
+  fromRepeats: number;
+}
+
+export class EndpointResults {
+  readonly production = new SideStats();
+  readonly baseline: SideStats | null;
+  readonly noise: NoiseStats;
+  readonly shadows: ShadowEndpoint[];
+
+  constructor(readonly key: string, shadowTargets: string[], hasBaseline: boolean, maxFields: number, maxSignatures: number) {
+    this.baseline = hasBaseline ? new SideStats() : null;
+    this.noise = new NoiseStats(maxFields);
+    this.shadows = shadowTargets.map((t) => new ShadowEndpoint(t, maxFields, maxSignatures));
+  }
+
+  toJSON(): EndpointJson {
+    return {
+      key: this.key, production: this.production.toJSON(), baseline: this.baseline?.toJSON() ?? null,
+      noise: this.noise.toJSON(), shadows: this.shadows.map((s) => s.toJSON()),
+    };
+  }
+}
+
+export interface EndpointJson {
+  key: string;
+  production: SideJson;
+  baseline: SideJson | null;
+  noise: NoiseJson;
+  shadows: ShadowEndpointJson[];
+}
+
+export interface CompareCounters {
+  /** Exchanges handed to the comparison (production side complete and every target settled). */
+  exchanges: number;
+  /** Exchanges at the start of the run compared but not timed. */
+  latencyWarmup: number;
+  /** Joins dropped because too many requests waited for their other half. */
+  joinOverflow: number;
+  /** Exchanges folded into '{other}' endpoints once the endpoint budget was spent. */
+  endpointOverflow: number;
+  /** Diffs beyond maxDiffs per exchange (not recorded). */
+  diffsTruncated: number;
+  /** Content-Encoding failures (the body compared as received). */
+  decodeErrors: number;
+  samplesWritten: number;
+  samplesDropped: number;
+  /** Repeated-request noise checks left out: response too large to keep, or cache full. */
+  repeatCacheEvictions: number;
+  /** Milliseconds spent comparing. */
+  cpuMs: number;
+}
+
+export interface ResultsJson {
+  version: typeof RESULTS_VERSION;
+  startedAt: string;
+  updatedAt: string;
+  /** True once the run has ended and everything is written. */
+  complete: boolean;
+  shadows: string[];
+  baseline: string | null;
+  counters: CompareCounters;
+  /** The run's request accounting (seen, replayed, notReplayed …) at this moment. */
+  accounting: Record<string, unknown>;
+  endpoints: EndpointJson[];
+}

@@ -1,0 +1,144 @@
+// Masks credentials and personal data before anything leaves the process as text: log lines,
+// samples, reports, recordings. What reaches the shadow is decided elsewhere.
+
+import { createHmac } from 'node:crypto';
+
+export interface RedactOptions {
+  /** Header names (lower case) whose values are always masked. */
+  headers: ReadonlySet<string>;
+  /** Header, query parameter and JSON key names matching this are masked too. */
+  sensitiveName: RegExp;
+  /** With a key, values become a keyed hash ('[h:…]', equal values stay equal); without, '[redacted]'. */
+  hashKey: Buffer | null;
+}
+
+export const defaultSensitiveHeaders: ReadonlySet<string> = new Set([
+  'authorization', 'proxy-authorization', 'cookie', 'set-cookie', 'x-api-key', 'api-key', 'apikey',
+  'x-auth-token', 'x-access-token', 'x-csrf-token', 'x-xsrf-token', 'x-amz-security-token',
+]);
+
+/** Names that carry secrets or personal data, wherever they appear (header, query, JSON key). */
+export const defaultSensitiveName =
+  /passw|passwd|pwd|secret|token|api[-_]?key|^key$|auth(?!or)|cookie|session|signature|^sig$|card|cvv|cvc|ssn|iban|^pin$|^code$/i;
+
+export const MASK = '[redacted]';
+
+export function defaultRedactOptions(): RedactOptions {
+  return { headers: defaultSensitiveHeaders, sensitiveName: defaultSensitiveName, hashKey: null };
+}
+
+/** 13–19 digits, optionally grouped by spaces or dashes: a payment card number if Luhn agrees. */
+const cardCandidate = /\b\d(?:[ -]?\d){12,18}\b/g;
+const bearer = /\b(Bearer|Basic|Token)\s+[A-Za-z0-9._~+/=-]{8,}/gi;
+
+function luhn(digits: string): boolean {
+  let sum = 0;
+  for (let i = digits.length - 1, double = false; i >= 0; i--, double = !double) {
+    let d = digits.charCodeAt(i) - 48;
+    if (double && (d *= 2) > 9) d -= 9;
+    sum += d;
+  }
+  return sum % 10 === 0;
+}
+
+export class Redactor {
+  constructor(readonly options: RedactOptions = defaultRedactOptions()) {}
+
+  /** The replacement for a secret value. */
+  mask(value: string): string {
+    const key = this.options.hashKey;
+    if (key === null) return MASK;
+    return `[h:${createHmac('sha256', key).update(value).digest('hex').slice(0, 16)}]`;
+  }
+
+  isSensitiveHeader(name: string): boolean {
+    const lower = name.toLowerCase();
+    return this.options.headers.has(lower) || this.options.sensitiveName.test(lower);
+  }
+
+  /** A header list [name, value, …] with sensitive values masked. */
+  headerList(headers: readonly string[]): string[] {
+    const out = headers.slice();
+    for (let i = 0; i + 1 < out.length; i += 2) {
+      out[i + 1] = this.isSensitiveHeader(out[i]) ? this.mask(out[i + 1]) : this.text(out[i + 1]);
+    }
+    return out;
+  }
+
+  /** A header object (as undici gives it) with sensitive values masked. */
+  headerObject(headers: Record<string, string | string[] | undefined>): Record<string, string | string[]> {
+    const out: Record<string, string | string[]> = {};
+    for (const [name, v] of Object.entries(headers)) {
+      if (v === undefined) continue;
+      const one = (x: string): string => (this.isSensitiveHeader(name) ? this.mask(x) : this.text(x));
+      out[name] = Array.isArray(v) ? v.map(one) : one(v);
+    }
+    return out;
+  }
+
+  /** A request target with sensitive query parameter values masked. */
+  url(target: string): string {
+    const q = target.indexOf('?');
+    if (q < 0) return this.text(target);
+    const hash = target.indexOf('#', q);
+    const query = target.slice(q + 1, hash < 0 ? undefined : hash);
+    const parts = query.split('&').map((pair) => {
+      const eq = pair.indexOf('=');
+      if (eq < 0) return pair;
+      let name = pair.slice(0, eq);
+      try {
+        name = decodeURIComponent(name);
+      } catch { /* keep it raw */ }
+      return this.options.sensitiveName.test(name) ? `${pair.slice(0, eq)}=${this.mask(pair.slice(eq + 1))}` : pair;
+    });
+    return this.text(target.slice(0, q + 1) + parts.join('&') + (hash < 0 ? '' : target.slice(hash)));
+  }
+
+  /** Free text with bearer credentials and card numbers masked. */
+  text(s: string): string {
+    if (s.length < 13 && !/Bearer|Basic|Token/i.test(s)) return s;
+    let out = s.replace(bearer, (_m, scheme: string) => `${scheme} ${this.mask(_m)}`);
+    out = out.replace(cardCandidate, (m) => {
+      const digits = m.replace(/[ -]/g, '');
+      return luhn(digits) ? this.mask(digits) : m;
+    });
+    return out;
+  }
+
+  /** A parsed JSON value with values under sensitive keys masked (a copy; the input is untouched). */
+  json(value: unknown, depth = 0): unknown {
+    if (typeof value === 'string') return this.text(value);
+    if (typeof value !== 'object' || value === null || depth > 64) return value;
+    if (Array.isArray(value)) return value.map((v) => this.json(v, depth + 1));
+    const out: Record<string, unknown> = {};
+    for (const [k, v] of Object.entries(value)) {
+      out[k] = this.options.sensitiveName.test(k) && v !== null && typeof v !== 'object' ? this.mask(String(v)) : this.json(v, depth + 1);
+    }
+    return out;
+  }
+
+  /** A body for display: JSON redacted by key, anything else as redacted text. */
+  bodyText(text: string): string {
+    const t = text.trimStart();
+    if (t.startsWith('{') || t.startsWith('[')) {
+      try {
+        return JSON.stringify(this.json(JSON.parse(text)));
+      } catch { /* not JSON after all */ }
+    }
+    return this.text(text);
+  }
+
+  /** True when a diff path (header.x / $.a.b) names something sensitive. */
+  isSensitivePath(path: string): boolean {
+    if (path.startsWith('header.')) return this.isSensitiveHeader(path.slice(7));
+    const m = /([^.[\]{}]+)[\]}]*$/.exec(path);
+    return m !== null && this.options.sensitiveName.test(m[1]);
+  }
+
+  /** A diff value for display, masked when its path is sensitive. */
+  value(path: string, v: unknown): unknown {
+    if (v === undefined) return v;
+    if (this.isSensitivePath(path)) return typeof v === 'object' && v !== null ? this.json(v) : this.mask(String(v));
+    return this.json(v);
+  }
+}
