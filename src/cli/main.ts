@@ -2,7 +2,7 @@
 // The shadowtap command line.
 
 import { Command, Option } from 'commander';
-import { ConfigError, Flags, readConfig, runConfig } from '../config';
+import { ConfigError, Flags, readConfig, runConfig, thresholdsConfig } from '../config';
 
 const collect = (value: string, previous: string[] = []): string[] => [...previous, value];
 
@@ -18,6 +18,21 @@ function sourceOptions(cmd: Command, live: boolean): Command {
     .option('--max-buffer-mb <n>', 'out-of-order bytes held per connection direction', '4')
     .option('--max-total-buffer-mb <n>', 'out-of-order bytes held over all connections', '256')
     .option('--max-body-mb <n>', 'request body kept for replay; longer bodies are not replayed', '16');
+}
+
+function thresholdOptions(cmd: Command): Command {
+  return cmd
+    .option('--min-diffs <n>', 'differing exchanges a field needs before it can be flagged', '5')
+    .option('--min-excess <percent>', 'flag a field when its difference rate (95% lower bound) exceeds its noise rate (95% upper bound) by more than this', '1')
+    .option('--min-relative-excess <percent>', '… and by at least this share of its own difference rate', '20')
+    .option('--latency-reference <side>', 'judge shadow latency against the baseline (default; needs run --baseline) or production (timed from the capture, a different instrument)', 'baseline')
+    .option('--min-noise-samples <n>', 'noise comparisons an endpoint needs to use its own noise rates (else pooled over endpoints)', '20')
+    .option('--min-requests <n>', 'compared exchanges an endpoint needs to be judged', '20')
+    .option('--max-mismatch <percent>', 'largest share of an endpoint\'s exchanges that may differ at flagged fields', '1')
+    .option('--max-error-increase <points>', 'largest rise in error rate (5xx, timeouts, connection errors), in percentage points', '1')
+    .option('--min-latency-samples <n>', 'latencies each side needs on an endpoint before its p99 is judged', '100')
+    .option('--max-p99-ratio <x>', 'largest shadow p99 / reference p99', '1.5')
+    .option('--min-p99-delta-ms <ms>', 'p99 slowdowns up to this many ms never fail', '10');
 }
 
 async function main(argv: string[]): Promise<number> {
@@ -46,6 +61,18 @@ async function main(argv: string[]): Promise<number> {
     .addOption(new Option('--promisc', 'put the interface in promiscuous mode'))
     .option('--stats-interval <seconds>', 'log the counters this often (0: never)', '10')
     .option('--log-level <level>', 'pino log level', 'info')
+    .option('-o, --out <dir>', 'keep the comparison here: results.json (updated as the run goes) and samples.jsonl')
+    .option('--baseline <url>', 'a second production instance: also replayed to, compared with production to learn noise')
+    .option('--no-compare', 'mirror only: keep no response bodies and compare nothing')
+    .option('--compare-body-kb <n>', 'response body bytes kept per side for comparison; longer bodies compare status and headers only', '1024')
+    .option('--ignore-field <path>', 'never compare this field: $.a.b, $.items[*].ts, header.<name>, status, body (repeatable)', collect)
+    .option('--ignore-header <name>', 'never compare this header (added to the defaults; repeatable)', collect)
+    .option('--unordered-array <path>', 'compare the array at this path as a multiset (repeatable)', collect)
+    .option('--tolerance <path=n>', 'numbers at this path (or * for all) equal within n (repeatable)', collect)
+    .option('--route <pattern>', 'endpoint pattern overriding the learned template, "[METHOD] /users/:id" (repeatable)', collect)
+    .option('--max-endpoints <n>', 'distinct endpoints tracked; the rest are grouped as {other}', '1000')
+    .option('--latency-warmup <n>', 'the first n exchanges are compared but not timed (cold start)', '200')
+    .option('--compare-cpu <percent>', 'share of one core the comparison may use; beyond it exchanges are counted as busy', '50')
     .action((opts: Flags) => {
       const cfg = runConfig(opts);
       result = import('./run').then((m) => m.run(cfg)); // undici and pino only load when needed
@@ -57,6 +84,25 @@ async function main(argv: string[]): Promise<number> {
       if (opts.file === undefined) throw new ConfigError('--file', 'required');
       const cfg = readConfig(opts);
       result = import('./read').then((m) => m.read(cfg));
+    });
+
+  thresholdOptions(program.command('report'))
+    .description('summarise a run\'s comparison (the DIR given to run --out): terminal table, HTML or JSON')
+    .argument('<dir>', 'the run\'s --out directory')
+    .option('--html <file>', 'also write a self-contained HTML report here')
+    .option('--json', 'print the analysis as one JSON object instead of the table')
+    .action((dir: string, opts: Flags) => {
+      const thresholds = thresholdsConfig(opts);
+      result = import('./report').then((m) => m.report(dir, thresholds, { html: opts.html as string | undefined, json: opts.json === true }));
+    });
+
+  thresholdOptions(program.command('verdict'))
+    .description('exit 0 when the shadow is fit to promote, 1 when not (with the reasons)')
+    .argument('<dir>', 'the run\'s --out directory')
+    .option('--json', 'print the verdict as JSON')
+    .action((dir: string, opts: Flags) => {
+      const thresholds = thresholdsConfig(opts);
+      result = import('./report').then((m) => m.verdict(dir, thresholds, opts.json === true));
     });
 
   program.command('devices')

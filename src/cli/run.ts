@@ -1,11 +1,29 @@
 // `shadowtap run`: capture production traffic and mirror every request to the shadow(s).
 
-import type { RunConfig } from '../config';
-import type { HttpSink } from '../http';
+import { ConfigError, RunConfig } from '../config';
+import { CompareStage } from '../compare';
+import type { HttpRequest, HttpSink } from '../http';
 import { Replayer, ReplayOutcome, ShadowResponse } from '../replay';
 import { LogLimiter, Logger, RequestLedger, createLogger, writeJsonFile } from '../report';
+import { OutputDir } from '../report/outdir';
+import { Redactor } from '../traffic/redact';
 import { PacketPipeline } from './pipeline';
 import { openSource } from './source';
+
+function hasHeader(headers: string[], lowerName: string): boolean {
+  for (let i = 0; i < headers.length; i += 2) {
+    if (headers[i].length === lowerName.length && headers[i].toLowerCase() === lowerName) return true;
+  }
+  return false;
+}
+
+function openOutput(dir: string): OutputDir {
+  try {
+    return new OutputDir(dir, new Redactor());
+  } catch (err) {
+    throw new ConfigError('--out', (err as Error).message);
+  }
+}
 
 export function run(cfg: RunConfig, log: Logger = createLogger(cfg.logLevel)): Promise<number> {
   const ledger = new RequestLedger();
@@ -17,8 +35,18 @@ export function run(cfg: RunConfig, log: Logger = createLogger(cfg.logLevel)): P
   const notices = new LogLimiter(20);
   const shadowTrouble = new LogLimiter(5);
 
-  const settle = (outcome: ReplayOutcome, responses: ShadowResponse[]): void => {
+  const output = cfg.outDir !== undefined ? openOutput(cfg.outDir) : null;
+  const compare = cfg.compare !== null
+    ? new CompareStage(cfg.replay.targets, cfg.baseline, cfg.compare, output)
+    : null;
+
+  const ownMarker = cfg.replay.marker ? cfg.replay.marker.name.toLowerCase() : null;
+  let ownReplaysIgnored = 0;
+  const ownRequests = new WeakSet<HttpRequest>();
+
+  const settle = (outcome: ReplayOutcome, responses: ShadowResponse[], req: HttpRequest): void => {
     ledger.settle(outcome);
+    if (compare !== null) compare.replayed(req, responses);
     if ((outcome === 'shadowError' || outcome === 'shadowTimeout') && shadowTrouble.allow()) {
       const failed = responses.find((r) => r.outcome === outcome);
       log.warn({ outcome, target: failed?.target, error: failed?.error, suppressedBefore: shadowTrouble.suppressed },
@@ -31,6 +59,13 @@ export function run(cfg: RunConfig, log: Logger = createLogger(cfg.logLevel)): P
   };
   const sink: HttpSink = {
     request: (req) => {
+      // shadowtap's own replays, captured on their way to a shadow that shares the port:
+      // replaying them again would feed back without end.
+      if (ownMarker !== null && hasHeader(req.headers, ownMarker)) {
+        ownReplaysIgnored++;
+        ownRequests.add(req);
+        return;
+      }
       ledger.seenPending();
       replayer.submit(req, settle);
       if (!source.live && !replayer.hasRoom && !waitingForRoom) {
@@ -38,7 +73,10 @@ export function run(cfg: RunConfig, log: Logger = createLogger(cfg.logLevel)): P
         source.pause();
       }
     },
-    exchange: () => {},
+    exchange: (ex) => {
+      if (ownRequests.delete(ex.request)) return;
+      compare?.exchange(ex);
+    },
     lost: (reason) => ledger.seenAndNotReplayed(reason),
     notice: (kind, conn, detail) => {
       if (!notices.allow()) return;
@@ -55,11 +93,25 @@ export function run(cfg: RunConfig, log: Logger = createLogger(cfg.logLevel)): P
     capture: source.stats(),
     ...pipeline.stats(),
     shadows: replayer.stats(),
+    ...(compare !== null ? { compare: { ...compare.counters, pendingJoins: compare.pendingJoins, queued: compare.queued } } : {}),
+    ownReplaysIgnored,
     logLinesSuppressed: notices.suppressed + shadowTrouble.suppressed,
   });
+  const accounting = () => ({ ...ledger.snapshot(), shadows: replayer.stats() });
+  const writeResults = (complete: boolean): void => {
+    if (output === null || compare === null) return;
+    try {
+      output.writeResults(compare.results(accounting(), complete));
+    } catch (err) {
+      log.error({ err: (err as Error).message, dir: cfg.outDir }, 'cannot write comparison results');
+    }
+  };
   const statsTimer = cfg.statsIntervalMs > 0
     ? setInterval(() => log.info({ stats: summary() }, 'stats'), cfg.statsIntervalMs)
     : undefined;
+  // Results on disk stay at most a few seconds behind the run.
+  const resultsTimer = output !== null ? setInterval(() => writeResults(false), 5000) : undefined;
+  writeResults(false);
 
   return new Promise((resolve) => {
     let stopping = false;
@@ -81,6 +133,10 @@ export function run(cfg: RunConfig, log: Logger = createLogger(cfg.logLevel)): P
         log.info({ pending: ledger.pending }, 'draining replay queue');
         replayer.drain(cfg.drainTimeoutMs).then(() => {
           if (statsTimer) clearInterval(statsTimer);
+          if (resultsTimer) clearInterval(resultsTimer);
+          compare?.flush();
+          writeResults(true);
+          output?.close();
           process.off('SIGINT', onSignal);
           process.off('SIGTERM', onSignal);
           const final = summary();

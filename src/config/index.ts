@@ -1,7 +1,11 @@
 // One validated configuration object per command, built from flags. Stages never read
 // flags or the environment; they receive the parts of this object that concern them.
 
+import type { CompareOptions, RouteOverride } from '../compare';
+import { defaultCompareOptions } from '../compare';
 import type { HttpOptions } from '../http';
+import type { Thresholds } from '../report/analysis';
+import { defaultThresholds } from '../report/analysis';
 import type { ReplayOptions } from '../replay';
 import type { ReassemblyOptions } from '../tcp';
 
@@ -32,6 +36,12 @@ export interface ReadConfig {
 
 export interface RunConfig extends ReadConfig {
   replay: Partial<ReplayOptions> & { targets: string[] };
+  /** Null when comparison is off (--no-compare). */
+  compare: CompareOptions | null;
+  /** The baseline target (also in replay.targets), or null. */
+  baseline: string | null;
+  /** Directory for results.json and samples.jsonl. */
+  outDir?: string;
   statsIntervalMs: number;
   drainTimeoutMs: number;
   logLevel: string;
@@ -109,16 +119,94 @@ export function readConfig(flags: Flags): ReadConfig {
   };
 }
 
-function shadowUrl(raw: string): string {
+function originUrl(raw: string, flag: string): string {
   let url: URL;
   try {
     url = new URL(raw);
   } catch {
-    throw new ConfigError('--shadow', `not a URL: ${JSON.stringify(raw)}`);
+    throw new ConfigError(flag, `not a URL: ${JSON.stringify(raw)}`);
   }
-  if (url.protocol !== 'http:' && url.protocol !== 'https:') throw new ConfigError('--shadow', `needs http:// or https://, got ${raw}`);
-  if (url.pathname !== '/' || url.search !== '') throw new ConfigError('--shadow', `give an origin only (no path): ${raw}`);
+  if (url.protocol !== 'http:' && url.protocol !== 'https:') throw new ConfigError(flag, `needs http:// or https://, got ${raw}`);
+  if (url.pathname !== '/' || url.search !== '') throw new ConfigError(flag, `give an origin only (no path): ${raw}`);
   return url.origin;
+}
+
+const list = (v: unknown): string[] => (v === undefined ? [] : Array.isArray(v) ? v.map(String) : [String(v)]);
+
+/** A JSON path option: '$.a.b', '$.items[*].ts', 'header.x-foo', 'status' or 'body'. */
+function fieldPath(raw: string, flag: string): string {
+  if (raw === 'status' || raw === 'body' || /^header\.[!#$%&'*+.^_`|~0-9a-z-]+$/.test(raw) || /^\$([.[].*)?$/.test(raw)) return raw;
+  throw new ConfigError(flag, `not a field path ('$.a.b', '$.items[*].c', 'header.<name>', 'status', 'body'): ${JSON.stringify(raw)}`);
+}
+
+function routes(flags: Flags): RouteOverride[] {
+  return list(flags.route).map((raw) => {
+    const m = /^(?:([A-Za-z]+)\s+)?(\/\S*)$/.exec(raw.trim());
+    if (m === null) throw new ConfigError('--route', `expected "[METHOD] /path/:param/*", got ${JSON.stringify(raw)}`);
+    return m[1] === undefined ? { pattern: m[2] } : { method: m[1].toUpperCase(), pattern: m[2] };
+  });
+}
+
+function compare(flags: Flags): CompareOptions | null {
+  if (flags.compare === false) return null;
+  const c = defaultCompareOptions();
+  const ignorePaths = new Set(list(flags.ignoreField).map((p) => fieldPath(p, '--ignore-field')));
+  const ignoreHeaders = new Set(c.diff.ignoreHeaders);
+  for (const h of list(flags.ignoreHeader)) ignoreHeaders.add(h.toLowerCase());
+  const tolerance = new Map<string, number>();
+  for (const raw of list(flags.tolerance)) {
+    const eq = raw.lastIndexOf('=');
+    const n = Number(raw.slice(eq + 1));
+    if (eq < 0 || !(n >= 0)) throw new ConfigError('--tolerance', `expected PATH=NUMBER (PATH may be *), got ${JSON.stringify(raw)}`);
+    const path = raw.slice(0, eq);
+    tolerance.set(path === '*' ? '*' : fieldPath(path, '--tolerance'), n);
+  }
+  return {
+    ...c,
+    diff: {
+      ...c.diff,
+      ignorePaths,
+      ignoreHeaders,
+      numericTolerance: tolerance,
+      unorderedArrays: new Set(list(flags.unorderedArray).map((p) => fieldPath(p, '--unordered-array'))),
+    },
+    routes: routes(flags),
+    maxEndpoints: int(flags, 'maxEndpoints', '--max-endpoints', c.maxEndpoints, 1, 100_000),
+    latencyWarmup: int(flags, 'latencyWarmup', '--latency-warmup', c.latencyWarmup, 0, 1e9),
+    cpuShare: int(flags, 'compareCpu', '--compare-cpu', c.cpuShare * 100, 1, 100) / 100,
+  };
+}
+
+function fraction(flags: Flags, key: string, flag: string, def: number, max: number): number {
+  const v = flags[key];
+  if (v === undefined) return def;
+  const n = Number(v);
+  if (!(n >= 0 && n <= max)) throw new ConfigError(flag, `expected a number from 0 to ${max}, got ${JSON.stringify(v)}`);
+  return n;
+}
+
+function latencyReference(v: unknown): Thresholds['latencyReference'] {
+  if (v === undefined) return defaultThresholds.latencyReference;
+  if (v === 'baseline' || v === 'production') return v;
+  throw new ConfigError('--latency-reference', `expected baseline or production, got ${JSON.stringify(v)}`);
+}
+
+/** Thresholds for report and verdict; rates are given in percent on the command line. */
+export function thresholdsConfig(flags: Flags): Thresholds {
+  const d = defaultThresholds;
+  return {
+    minDiffs: int(flags, 'minDiffs', '--min-diffs', d.minDiffs, 1, 1e9),
+    minExcess: fraction(flags, 'minExcess', '--min-excess', d.minExcess * 100, 100) / 100,
+    minRelativeExcess: fraction(flags, 'minRelativeExcess', '--min-relative-excess', d.minRelativeExcess * 100, 100) / 100,
+    latencyReference: latencyReference(flags.latencyReference),
+    minNoiseSamples: int(flags, 'minNoiseSamples', '--min-noise-samples', d.minNoiseSamples, 1, 1e9),
+    minRequests: int(flags, 'minRequests', '--min-requests', d.minRequests, 1, 1e9),
+    maxMismatchRate: fraction(flags, 'maxMismatch', '--max-mismatch', d.maxMismatchRate * 100, 100) / 100,
+    maxErrorIncrease: fraction(flags, 'maxErrorIncrease', '--max-error-increase', d.maxErrorIncrease * 100, 100) / 100,
+    minLatencySamples: int(flags, 'minLatencySamples', '--min-latency-samples', d.minLatencySamples, 1, 1e9),
+    maxP99Ratio: fraction(flags, 'maxP99Ratio', '--max-p99-ratio', d.maxP99Ratio, 1e6),
+    minP99DeltaMs: fraction(flags, 'minP99DeltaMs', '--min-p99-delta-ms', d.minP99DeltaMs, 1e9),
+  };
 }
 
 function marker(flags: Flags): ReplayOptions['marker'] {
@@ -135,15 +223,30 @@ export function runConfig(flags: Flags): RunConfig {
   const base = readConfig(flags);
   const shadows = (flags.shadow as string[] | undefined) ?? [];
   if (shadows.length === 0) throw new ConfigError('--shadow', 'at least one shadow target is required');
+  const targets = shadows.map((x) => originUrl(x, '--shadow'));
+  const baseline = flags.baseline === undefined ? null : originUrl(String(flags.baseline), '--baseline');
+  if (baseline !== null && targets.includes(baseline)) throw new ConfigError('--baseline', 'the baseline must not also be a shadow');
+  const cmp = compare(flags);
+  if (cmp === null && (baseline !== null || flags.out !== undefined)) {
+    throw new ConfigError('--no-compare', '--baseline and --out need the comparison');
+  }
+  const responseKb = int(flags, 'compareBodyKb', '--compare-body-kb', 1024, 0, 1 << 20);
   const logLevel = (flags.logLevel as string | undefined) ?? 'info';
   if (!['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'].includes(logLevel)) {
     throw new ConfigError('--log-level', `unknown level ${logLevel}`);
   }
   return {
     ...base,
-    http: { ...base.http, keepRequestBodies: true, hashBodies: false },
+    http: {
+      ...base.http, keepRequestBodies: true, hashBodies: false,
+      keepResponseBodies: cmp !== null, maxResponseBodyBytes: responseKb << 10,
+    },
+    compare: cmp === null ? null : { ...cmp, diff: { ...cmp.diff, maxBodyBytes: Math.max(16 << 20, (responseKb << 10) * 8) } },
+    baseline,
+    outDir: flags.out as string | undefined,
     replay: {
-      targets: shadows.map(shadowUrl),
+      targets: baseline === null ? targets : [...targets, baseline],
+      keepResponseBytes: cmp === null ? 0 : responseKb << 10,
       concurrency: int(flags, 'concurrency', '--concurrency', 64, 1, 10_000),
       queueSize: int(flags, 'queueSize', '--queue-size', 10_000, 1, 10_000_000),
       queueBytes: int(flags, 'queueMb', '--queue-mb', 256, 1, 65536) << 20,

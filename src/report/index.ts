@@ -68,8 +68,8 @@ export class RequestLedger {
 }
 
 /** Writes JSON atomically (temp file, then rename), so readers never see half a summary. */
-export function writeJsonFile(path: string, value: unknown): void {
+export function writeJsonFile(path: string, value: unknown, mode = 0o644): void {
   const tmp = `${path}.tmp-${process.pid}`;
-  writeFileSync(tmp, `${JSON.stringify(value, null, 2)}\n`);
+  writeFileSync(tmp, `${JSON.stringify(value, null, 2)}\n`, { mode });
   renameSync(tmp, path);
 }

@@ -1,0 +1,283 @@
+// From a run's raw comparison counts (results.json) to judgements: which fields regressed
+// (difference rate clearly above noise), error and latency changes per endpoint, and the
+// verdict for going live. Pure: the same results and thresholds give the same analysis.
+
+import { LatencyHistogram, LatencySummary, ResultsJson, EndpointJson, ShadowEndpointJson, SideJson, RESULTS_VERSION } from '../compare';
+
+export interface Thresholds {
+  /** A field needs at least this many differing exchanges to be flagged. */
+  minDiffs: number;
+  /** Flagged when the 95% lower bound of its difference rate exceeds the 95% upper bound of
+   * its noise rate by more than this. */
+  minExcess: number;
+  /** … and the difference rate must exceed the noise rate by at least this share of itself
+   * (time-derived fields differ a little more often across hosts than across repeats). */
+  minRelativeExcess: number;
+  /** Noise comparisons an endpoint needs before its own noise rates are used (else pooled). */
+  minNoiseSamples: number;
+  /** Compared exchanges an endpoint needs to be judged. */
+  minRequests: number;
+  /** Verdict: largest share of an endpoint's exchanges that may differ at flagged fields. */
+  maxMismatchRate: number;
+  /** Verdict: largest rise of the error rate (5xx, timeouts, connection errors), shadow minus production. */
+  maxErrorIncrease: number;
+  /** Latencies a side needs on an endpoint before its p99 is judged. */
+  minLatencySamples: number;
+  /** What shadow latency is judged against. 'baseline' (default) needs a --baseline run:
+   * shadow and baseline are timed the same way, by shadowtap as their client, whereas
+   * production's latency comes from capture timestamps on the production host. */
+  latencyReference: 'baseline' | 'production';
+  /** Verdict: shadow p99 may be at most this many times the reference p99 … */
+  maxP99Ratio: number;
+  /** … unless it is slower by no more than this many milliseconds. */
+  minP99DeltaMs: number;
+}
+
+export const defaultThresholds: Thresholds = {
+  minDiffs: 5,
+  minExcess: 0.01,
+  minRelativeExcess: 0.2,
+  minNoiseSamples: 20,
+  minRequests: 20,
+  maxMismatchRate: 0.01,
+  maxErrorIncrease: 0.01,
+  minLatencySamples: 100,
+  latencyReference: 'baseline',
+  maxP99Ratio: 1.5,
+  minP99DeltaMs: 10,
+};
+
+export interface FieldAnalysis {
+  path: string;
+  /** What was judged: 'presence' (the field missing or extra) or 'value' (any other change). */
+  basis: 'presence' | 'value';
+
+  diffs: number;
+  /** Share of compared exchanges that differ here. */
+  rate: number;
+  noiseDiffs: number;
+  noiseComparisons: number;
+  noiseRate: number;
+  /** Noise from other endpoints too (this one had too few noise comparisons). */
+  noisePooled: boolean;
+  flagged: boolean;
+  kinds: Record<string, number>;
+}
+
+export interface SideAnalysis extends LatencySummary {
+  attempts: number;
+  errors: number;
+  errorRate: number;
+  status5xx: number;
+  timeouts: number;
+  connectionErrors: number;
+  /** Plot data: counts per latency bucket (µs upper bounds). */
+  buckets: Array<{ upToUs: number; count: number }>;
+}
+
+export interface EndpointAnalysis {
+  key: string;
+  /** Requests production answered (or failed to) on this endpoint. */
+  traffic: number;
+  compared: number;
+  judged: boolean;
+  /** Share of compared exchanges differing at a flagged field. */
+  mismatchRate: number;
+  /** Share of compared exchanges differing anywhere (noise included). */
+  rawMismatchRate: number;
+  skipped: Record<string, number>;
+  bodiesNotCompared: number;
+  noise: { comparisons: number; fromBaseline: number; fromRepeats: number };
+  fields: FieldAnalysis[];
+  fieldsOverflow: number;
+  production: SideAnalysis;
+  shadow: SideAnalysis;
+  baseline: SideAnalysis | null;
+  /** What the shadow's latency was judged against (null: not judged, no baseline). */
+  latencyReference: 'baseline' | 'production' | null;
+  /** Shadow p99 / reference p99 (0 when the reference is empty). */
+  p99Ratio: number;
+  /** Why this endpoint fails the verdict (empty when it passes or is not judged). */
+  problems: string[];
+}
+
+export interface TargetAnalysis {
+  target: string;
+  compared: number;
+  mismatched: number;
+  flaggedFields: number;
+  endpoints: EndpointAnalysis[];
+}
+
+export interface Analysis {
+  version: number;
+  startedAt: string;
+  updatedAt: string;
+  complete: boolean;
+  baseline: string | null;
+  thresholds: Thresholds;
+  counters: ResultsJson['counters'];
+  accounting: Record<string, unknown>;
+  verdict: { pass: boolean; reasons: string[]; notes: string[] };
+  targets: TargetAnalysis[];
+}
+
+/** Wilson score interval for k successes in n trials, 95% (z = 1.96). */
+export function wilson(k: number, n: number): { low: number; high: number } {
+  if (n === 0) return { low: 0, high: 1 };
+  const z = 1.96;
+  const p = k / n;
+  const z2 = z * z;
+  const centre = p + z2 / (2 * n);
+  const spread = z * Math.sqrt((p * (1 - p)) / n + z2 / (4 * n * n));
+  const denom = 1 + z2 / n;
+  return { low: Math.max(0, (centre - spread) / denom), high: Math.min(1, (centre + spread) / denom) };
+}
+
+/** Noise per path pooled over endpoints: over those where the path was seen to vary. */
+type NoiseCounts = { counts: { diffs: number; kinds: Partial<Record<string, number>> } | undefined; comparisons: number };
+
+class PooledNoise {
+  private readonly byPath = new Map<string, { counts: { diffs: number; kinds: Record<string, number> }; comparisons: number }>();
+  private total = 0;
+  constructor(endpoints: EndpointJson[]) {
+    for (const e of endpoints) {
+      this.total += e.noise.comparisons;
+      for (const [path, f] of Object.entries(e.noise.fields)) {
+        const p = this.byPath.get(path) ?? { counts: { diffs: 0, kinds: {} }, comparisons: 0 };
+        p.counts.diffs += f.diffs;
+        for (const [k, n] of Object.entries(f.kinds)) p.counts.kinds[k] = (p.counts.kinds[k] ?? 0) + (n ?? 0);
+        p.comparisons += e.noise.comparisons;
+        this.byPath.set(path, p);
+      }
+    }
+  }
+  get(path: string): NoiseCounts {
+    return this.byPath.get(path) ?? { counts: undefined, comparisons: this.total };
+  }
+}
+
+function side(j: SideJson, countsTimeouts: boolean): SideAnalysis {
+  const h = LatencyHistogram.fromJSON(j.latency);
+  const errors = j.status5xx + (countsTimeouts ? j.timeouts + j.connectionErrors : 0);
+  return {
+    ...h.summary(), attempts: j.attempts, errors, errorRate: j.attempts > 0 ? errors / j.attempts : 0,
+    status5xx: j.status5xx, timeouts: j.timeouts, connectionErrors: j.connectionErrors, buckets: h.buckets(),
+  };
+}
+
+const pct = (x: number): string => `${(x * 100).toFixed(1)}%`;
+const ms = (us: number): string => `${(us / 1000).toFixed(1)} ms`;
+
+function endpoint(e: EndpointJson, s: ShadowEndpointJson, pooled: PooledNoise, t: Thresholds): EndpointAnalysis {
+  const ownNoise = e.noise.comparisons >= t.minNoiseSamples;
+  const fields: FieldAnalysis[] = Object.entries(s.fields).map(([path, f]) => {
+    const noise = ownNoise ? { counts: e.noise.fields[path], comparisons: e.noise.comparisons } : pooled.get(path);
+    // A field that varies in value is not thereby allowed to vanish: presence differences
+    // (missing/extra) are judged against presence noise only, the rest against all noise.
+    const presence = (f.kinds.missing ?? 0) + (f.kinds.extra ?? 0);
+    const noisePresence = (noise.counts?.kinds.missing ?? 0) + (noise.counts?.kinds.extra ?? 0);
+    const noiseAll = noise.counts?.diffs ?? 0;
+    const judge = (diffs: number, noiseDiffs: number): boolean => {
+      if (diffs < t.minDiffs) return false;
+      const rate = diffs / s.compared;
+      const noiseRate = noise.comparisons > 0 ? noiseDiffs / noise.comparisons : 0;
+      // With no noise evidence at all the noise rate counts as 0: the report says so.
+      const noiseHigh = noise.comparisons > 0 ? wilson(noiseDiffs, noise.comparisons).high : 0;
+      return wilson(diffs, s.compared).low - noiseHigh > t.minExcess && rate - noiseRate >= t.minRelativeExcess * rate;
+    };
+    const byPresence = judge(presence, noisePresence);
+    const flagged = byPresence || judge(f.diffs - presence, noiseAll);
+    // The noise shown is the one the field was judged by (presence noise when its presence changed).
+    const basis = byPresence || (!flagged && presence * 2 > f.diffs) ? 'presence' : 'value';
+    const noiseDiffs = basis === 'presence' ? noisePresence : noiseAll;
+    return {
+      path, basis, diffs: f.diffs, rate: s.compared > 0 ? f.diffs / s.compared : 0, noiseDiffs,
+      noiseComparisons: noise.comparisons, noiseRate: noise.comparisons > 0 ? noiseDiffs / noise.comparisons : 0,
+      noisePooled: !ownNoise, flagged, kinds: f.kinds as Record<string, number>,
+    };
+  });
+  fields.sort((a, b) => Number(b.flagged) - Number(a.flagged) || b.diffs - a.diffs || a.path.localeCompare(b.path));
+  const flagged = new Set(fields.filter((f) => f.flagged).map((f) => f.path));
+  let flaggedMismatches = s.signaturesOverflow; // unknown paths: counted against the shadow
+  for (const [sig, n] of Object.entries(s.signatures)) {
+    if (sig.split('\n').some((p) => flagged.has(p))) flaggedMismatches += n;
+  }
+  const production = side(e.production, false);
+  const shadow = side(s, true);
+  const baseline = e.baseline !== null ? side(e.baseline, true) : null;
+  const useBaseline = t.latencyReference === 'baseline';
+  const reference = useBaseline ? baseline : production;
+  const judged = s.compared >= t.minRequests;
+  const mismatchRate = s.compared > 0 ? Math.min(1, flaggedMismatches / s.compared) : 0;
+  const p99Ratio = reference !== null && reference.p99 > 0 ? shadow.p99 / reference.p99 : 0;
+  const problems: string[] = [];
+  if (judged) {
+    if (mismatchRate > t.maxMismatchRate) {
+      const names = fields.filter((f) => f.flagged).slice(0, 5).map((f) => f.path).join(', ');
+      problems.push(`${pct(mismatchRate)} of ${s.compared} exchanges differ at flagged fields (${names}); at most ${pct(t.maxMismatchRate)} allowed`);
+    }
+    const rise = shadow.errorRate - production.errorRate;
+    if (rise > t.maxErrorIncrease) {
+      problems.push(`error rate ${pct(shadow.errorRate)} on the shadow vs ${pct(production.errorRate)} in production (+${(rise * 100).toFixed(1)} points; at most +${(t.maxErrorIncrease * 100).toFixed(1)})`);
+    }
+    if (reference !== null && reference.count >= t.minLatencySamples && shadow.count >= t.minLatencySamples && shadow.p99 > reference.p99 * t.maxP99Ratio &&
+        shadow.p99 - reference.p99 > t.minP99DeltaMs * 1000) {
+      problems.push(`p99 latency ${ms(shadow.p99)} on the shadow vs ${ms(reference.p99)} on ${useBaseline ? 'the baseline' : 'production'} (×${p99Ratio.toFixed(2)}; at most ×${t.maxP99Ratio})`);
+    }
+  }
+  return {
+    key: e.key, traffic: e.production.attempts + e.production.missing, compared: s.compared, judged, mismatchRate,
+    rawMismatchRate: s.compared > 0 ? s.mismatched / s.compared : 0, skipped: s.skipped, bodiesNotCompared: s.bodiesNotCompared,
+    noise: { comparisons: e.noise.comparisons, fromBaseline: e.noise.fromBaseline, fromRepeats: e.noise.fromRepeats },
+    fields, fieldsOverflow: s.overflow, production, shadow, baseline, latencyReference: reference === null ? null : useBaseline ? 'baseline' : 'production',
+    p99Ratio, problems,
+  };
+}
+
+export function validateResults(raw: unknown): ResultsJson {
+  const r = raw as ResultsJson;
+  if (typeof r !== 'object' || r === null || r.version !== RESULTS_VERSION || !Array.isArray(r.endpoints) || !Array.isArray(r.shadows)) {
+    throw new Error(`not a shadowtap results file (version ${RESULTS_VERSION} expected)`);
+  }
+  return r;
+}
+
+export function analyze(results: ResultsJson, thresholds: Thresholds = defaultThresholds): Analysis {
+  const pooled = new PooledNoise(results.endpoints);
+  const reasons: string[] = [];
+  const notes: string[] = [];
+  let judgedCompared = 0;
+  const targets = results.shadows.map((target, i): TargetAnalysis => {
+    const endpoints = results.endpoints
+      .map((e) => endpoint(e, e.shadows[i], pooled, thresholds))
+      .sort((a, b) => b.problems.length - a.problems.length || b.traffic - a.traffic || a.key.localeCompare(b.key));
+    for (const e of endpoints) {
+      if (e.judged) judgedCompared += e.compared;
+      for (const p of e.problems) reasons.push(`${results.shadows.length > 1 ? `${target} ` : ''}${e.key}: ${p}`);
+    }
+    const unjudged = endpoints.filter((e) => !e.judged && e.traffic > 0).length;
+    if (unjudged > 0) notes.push(`${unjudged} endpoint(s) with fewer than ${thresholds.minRequests} compared exchanges were not judged`);
+    return {
+      target,
+      compared: endpoints.reduce((n, e) => n + e.compared, 0),
+      mismatched: results.endpoints.reduce((n, e) => n + e.shadows[i].mismatched, 0),
+      flaggedFields: endpoints.reduce((n, e) => n + e.fields.filter((f) => f.flagged).length, 0),
+      endpoints,
+    };
+  });
+  if (judgedCompared === 0) reasons.push(`no endpoint had ${thresholds.minRequests} compared exchanges: not enough traffic to judge`);
+  if (!results.complete) notes.push('the run is still going: these are the results so far');
+  if (results.endpoints.every((e) => e.noise.comparisons === 0)) {
+    notes.push('no noise was learned (no --baseline and no repeated requests): every difference counts');
+  }
+  if (thresholds.latencyReference === 'baseline' && results.baseline === null) {
+    notes.push('latency not judged: no --baseline (shadow and baseline are timed alike by shadowtap; production is timed from the capture) — or judge against production with --latency-reference production');
+  }
+  if (results.counters.endpointOverflow > 0) notes.push(`${results.counters.endpointOverflow} exchanges beyond the endpoint cap were grouped as {other}`);
+  return {
+    version: results.version, startedAt: results.startedAt, updatedAt: results.updatedAt, complete: results.complete,
+    baseline: results.baseline, thresholds, counters: results.counters, accounting: results.accounting,
+    verdict: { pass: reasons.length === 0, reasons, notes }, targets,
+  };
+}

@@ -1,0 +1,116 @@
+// A run's comparison output directory: results.json (rewritten atomically as the run goes,
+// complete at exit) and samples.jsonl (bounded, redacted mismatch samples).
+
+import { closeSync, mkdirSync, openSync, readFileSync, writeSync } from 'node:fs';
+import { join } from 'node:path';
+import type { MismatchSample, ResultsJson, SampleSink } from '../compare';
+import { bodyText, decodeBody } from '../compare/body';
+import { headerValue } from '../compare/diff';
+import { Redactor } from '../traffic/redact';
+import { writeJsonFile } from './index';
+
+export const RESULTS_FILE = 'results.json';
+export const SAMPLES_FILE = 'samples.jsonl';
+
+export interface SampleLimits {
+  maxSamples: number;
+  maxBytes: number;
+  /** Body text shown per message. */
+  maxBodyChars: number;
+}
+
+export const defaultSampleLimits: SampleLimits = { maxSamples: 1000, maxBytes: 16 << 20, maxBodyChars: 4096 };
+
+export interface SampleLine {
+  target: string;
+  endpoint: string;
+  request: { method: string; url: string; headers: string[]; body: string | null };
+  production: { status: number; headers: string[]; body: string | null; latencyMs: number };
+  shadow: { status: number | null; headers: Record<string, string | string[]>; body: string | null; latencyMs: number };
+  diffs: Array<{ path: string; at: string; kind: string; expected?: unknown; actual?: unknown }>;
+}
+
+function shownBody(body: Buffer | null, contentType: string | null, contentEncoding: string | null, max: number, redact: Redactor): string | null {
+  if (body === null || body.length === 0) return null;
+  const decoded = decodeBody(body, contentEncoding, 8 << 20).body;
+  const text = bodyText(decoded.subarray(0, max * 4), contentType);
+  const cut = text.length > max ? `${text.slice(0, max)}… (${decoded.length} bytes)` : text;
+  return redact.bodyText(cut);
+}
+
+export class OutputDir implements SampleSink {
+  private readonly samplesFd: number;
+  private samples = 0;
+  private bytes = 0;
+
+  constructor(readonly dir: string, private readonly redactor: Redactor, private readonly limits: SampleLimits = defaultSampleLimits) {
+    mkdirSync(dir, { recursive: true, mode: 0o700 });
+    // Samples of production traffic: owner-only, started afresh for each run.
+    this.samplesFd = openSync(join(dir, SAMPLES_FILE), 'w', 0o600);
+  }
+
+  get hasRoom(): boolean {
+    return this.samples < this.limits.maxSamples && this.bytes < this.limits.maxBytes;
+  }
+
+  write(s: MismatchSample): void {
+    const r = this.redactor;
+    const max = this.limits.maxBodyChars;
+    const req = s.request;
+    const prod = s.production;
+    const sh = s.shadow;
+    const line: SampleLine = {
+      target: s.target,
+      endpoint: s.endpoint,
+      request: {
+        method: req.method, url: r.url(req.url), headers: r.headerList(req.headers),
+        body: shownBody(req.body, headerValue(req.headers, 'content-type'), headerValue(req.headers, 'content-encoding'), max, r),
+      },
+      production: {
+        status: prod.statusCode, headers: r.headerList(prod.headers),
+        body: shownBody(prod.body, headerValue(prod.headers, 'content-type'), headerValue(prod.headers, 'content-encoding'), max, r),
+        latencyMs: (prod.endUs - req.startUs) / 1000,
+      },
+      shadow: {
+        status: sh.statusCode, headers: r.headerObject(sh.headers ?? {}),
+        body: shownBody(sh.body, headerValue(sh.headers ?? {}, 'content-type'), headerValue(sh.headers ?? {}, 'content-encoding'), max, r),
+        latencyMs: sh.latencyUs / 1000,
+      },
+      diffs: s.diffs.map((d) => ({ path: d.path, at: d.at, kind: d.kind, expected: r.value(d.at, d.expected), actual: r.value(d.at, d.actual) })),
+    };
+    const text = `${JSON.stringify(line)}\n`;
+    writeSync(this.samplesFd, text);
+    this.samples++;
+    this.bytes += Buffer.byteLength(text);
+  }
+
+  writeResults(results: ResultsJson): void {
+    writeJsonFile(join(this.dir, RESULTS_FILE), results, 0o600);
+  }
+
+  close(): void {
+    closeSync(this.samplesFd);
+  }
+}
+
+export function readResults(dir: string): unknown {
+  return JSON.parse(readFileSync(join(dir, RESULTS_FILE), 'utf8'));
+}
+
+/** Samples as written (a line cut short by a crash is skipped). */
+export function readSamples(dir: string): SampleLine[] {
+  let text: string;
+  try {
+    text = readFileSync(join(dir, SAMPLES_FILE), 'utf8');
+  } catch {
+    return [];
+  }
+  const out: SampleLine[] = [];
+  for (const line of text.split('\n')) {
+    if (line === '') continue;
+    try {
+      out.push(JSON.parse(line) as SampleLine);
+    } catch { /* torn last line */ }
+  }
+  return out;
+}

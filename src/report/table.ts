@@ -1,0 +1,58 @@
+// The comparison as a terminal table: one row per endpoint, flagged fields and the verdict below.
+
+import type { Analysis, EndpointAnalysis } from './analysis';
+
+const pct = (x: number): string => `${(x * 100).toFixed(1)}%`;
+const ms = (us: number): string => (us >= 100_000 ? (us / 1000).toFixed(0) : (us / 1000).toFixed(1));
+
+function table(header: string[], rows: string[][], rightAligned: Set<number>): string {
+  const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i].length)));
+  const line = (cells: string[]): string =>
+    cells.map((c, i) => (rightAligned.has(i) ? c.padStart(widths[i]) : c.padEnd(widths[i]))).join('  ').trimEnd();
+  return [line(header), line(widths.map((w) => '-'.repeat(w))), ...rows.map(line)].join('\n');
+}
+
+function endpointRow(e: EndpointAnalysis): string[] {
+  const flagged = e.fields.filter((f) => f.flagged).length;
+  const status = !e.judged ? 'few' : e.problems.length > 0 ? 'FAIL' : 'ok';
+  const sides = e.baseline !== null ? [e.production, e.baseline, e.shadow] : [e.production, e.shadow];
+  return [
+    e.key, String(e.traffic), String(e.compared), pct(e.mismatchRate), pct(e.rawMismatchRate), String(e.noise.comparisons),
+    String(flagged), `${pct(e.production.errorRate)}/${pct(e.shadow.errorRate)}`,
+    sides.map((x) => ms(x.p50)).join('/'), sides.map((x) => ms(x.p99)).join('/'), status,
+  ];
+}
+
+export function renderTable(a: Analysis, maxFieldsShown = 10): string {
+  const out: string[] = [];
+  const acc = a.accounting as { seen?: number; replayed?: number };
+  out.push(`shadowtap comparison — ${a.complete ? 'complete' : 'in progress'}, ${a.startedAt} … ${a.updatedAt}`);
+  if (acc.seen !== undefined) out.push(`requests seen ${acc.seen}, replayed ${acc.replayed}; exchanges compared per target below`);
+  if (a.baseline !== null) out.push(`baseline (noise and latency reference): ${a.baseline}`);
+  const sidesLabel = a.baseline !== null ? 'p/b/s' : 'p/s';
+  for (const t of a.targets) {
+    out.push('', `shadow ${t.target}: ${t.compared} compared, ${t.mismatched} with any difference, ${t.flaggedFields} flagged field(s)`, '');
+    out.push(table(
+      ['endpoint', 'traffic', 'compared', 'mismatch', 'raw diff', 'noise n', 'flagged', 'errors p/s',
+        `p50 ms ${sidesLabel}`, `p99 ms ${sidesLabel}`, ''],
+      t.endpoints.map(endpointRow),
+      new Set([1, 2, 3, 4, 5, 6, 7, 8, 9]),
+    ));
+    const fieldRows: string[][] = [];
+    for (const e of t.endpoints) {
+      for (const f of e.fields.filter((x) => x.flagged).slice(0, maxFieldsShown)) {
+        fieldRows.push([e.key, f.path, f.basis === 'presence' ? 'presence' : Object.keys(f.kinds).join(','), `${f.diffs}/${e.compared}`, pct(f.rate),
+          `${pct(f.noiseRate)}${f.noisePooled ? '*' : ''}`]);
+      }
+    }
+    if (fieldRows.length > 0) {
+      out.push('', 'flagged fields (difference rate clearly above noise; * = noise pooled over endpoints):', '');
+      out.push(table(['endpoint', 'field', 'kind', 'diffs', 'rate', 'noise'], fieldRows, new Set([3, 4, 5])));
+    }
+  }
+  out.push('', 'columns: p = production (timed from the capture), b = baseline, s = shadow (both timed by shadowtap as their client)');
+  out.push('', `verdict: ${a.verdict.pass ? 'PASS — fit to promote' : 'FAIL — not fit to promote'}`);
+  for (const r of a.verdict.reasons) out.push(`  - ${r}`);
+  for (const n of a.verdict.notes) out.push(`  note: ${n}`);
+  return `${out.join('\n')}\n`;
+}
