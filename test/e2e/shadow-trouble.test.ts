@@ -10,8 +10,8 @@ import type { AddressInfo } from 'node:net';
 import { startProduction, type RecordingServer } from '../support/servers';
 import { captureSkipReason, freePort, startCli } from '../support/tools';
 
-async function mirrorTo(shadowUrl: string, extra: string[], requests: number) {
-  const prod: RecordingServer = await startProduction();
+async function mirrorTo(shadowUrl: string, extra: string[], requests: number, production?: RecordingServer) {
+  const prod: RecordingServer = production ?? await startProduction();
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'shadowtap-trouble-'));
   const summaryPath = path.join(dir, 'summary.json');
   const cli = startCli(['run', '--interface', 'lo', '--port', String(prod.port), '--shadow', shadowUrl,
@@ -70,4 +70,25 @@ test('a slow shadow: requests beyond the timeout count as shadowTimeout, none is
     await new Promise<void>((r) => slow.close(() => r()));
   }
   assert.ok(answered >= 10);
+});
+
+test('a shadow listening on production\'s port elsewhere: shadowtap\'s own replays are captured but never replayed again', { timeout: 60_000 }, async (t) => {
+  const why = captureSkipReason([]);
+  if (why) { t.skip(why); return; }
+  const prod: RecordingServer = await startProduction('127.0.0.1');
+  let received = 0;
+  const shadow = http.createServer((req, res) => { received++; req.resume(); res.end('shadow'); });
+  await new Promise<void>((r, reject) => { shadow.once('error', reject); shadow.listen(prod.port, '127.0.0.2', () => r()); });
+  try {
+    // `--port` matches both production (127.0.0.1) and the shadow (127.0.0.2): a feedback loop
+    // unless the marker header gives the replays away.
+    const { summary } = await mirrorTo(`http://127.0.0.2:${prod.port}`, [], 100, prod);
+    assert.equal(summary.seen, 100);
+    assert.equal(summary.replayed, 100);
+    assert.equal(summary.ownReplaysIgnored, 100);
+    assert.equal(received, 100);
+  } finally {
+    shadow.closeAllConnections();
+    await new Promise<void>((r) => shadow.close(() => r()));
+  }
 });
