@@ -31,8 +31,9 @@ export interface CompareOptions {
   repeatMaxBody: number;
   /** Share of one core the diffs may use (0 < x ≤ 1). */
   cpuShare: number;
-  /** Exchanges waiting to be diffed; beyond it they are skipped as 'busy'. */
+  /** Exchanges (and their body bytes) waiting to be diffed; beyond, they are skipped as 'busy'. */
   maxQueued: number;
+  maxQueuedBytes: number;
   /** The first exchanges of a run are compared but not timed: cold code paths and fresh
    * connections on every side make their latencies tell of the start, not the service. */
   latencyWarmup: number;
@@ -51,6 +52,7 @@ export function defaultCompareOptions(): CompareOptions {
     repeatMaxBody: 256 << 10,
     cpuShare: 0.5,
     maxQueued: 5000,
+    maxQueuedBytes: 64 << 20,
     latencyWarmup: 200,
   };
 }
@@ -76,23 +78,48 @@ interface Join {
   responses: ShadowResponse[] | null;
 }
 
-/** Lets work take `share` of wall time on average, with up to 50 ms of credit. */
+/**
+ * Lets diffs take `share` of wall time on average (up to 50 ms of credit), and only time the
+ * event loop would otherwise spend idle: the rest of the loop's work (capture, replay) comes
+ * first, and when it leaves less than 10% idle, diffs wait (and the queue overflows as 'busy').
+ */
 class CpuBudget {
   private credit = 50;
   private last = performance.now();
-  constructor(private readonly share: number) {}
+  private rate: number;
+  private elu = performance.eventLoopUtilization();
+  private windowStart = this.last;
+  private spentInWindow = 0;
+
+  constructor(private readonly share: number) {
+    this.rate = share;
+  }
+
   allow(): boolean {
     const now = performance.now();
-    this.credit = Math.min(50, this.credit + (now - this.last) * this.share);
+    if (now - this.windowStart >= 100) this.resample(now);
+    this.credit = Math.min(50, this.credit + (now - this.last) * this.rate);
     this.last = now;
     return this.credit > 0;
   }
+
   spend(ms: number): void {
     this.credit -= ms;
+    this.spentInWindow += ms;
   }
+
   /** Milliseconds until there is credit again. */
   get wait(): number {
-    return Math.max(1, -this.credit / this.share);
+    return Math.min(100, Math.max(1, -this.credit / Math.max(this.rate, 0.01)));
+  }
+
+  private resample(now: number): void {
+    const busy = performance.eventLoopUtilization(this.elu).utilization;
+    this.elu = performance.eventLoopUtilization();
+    const others = busy - this.spentInWindow / (now - this.windowStart);
+    this.rate = Math.max(0, Math.min(this.share, 0.9 - others));
+    this.windowStart = now;
+    this.spentInWindow = 0;
   }
 }
 
@@ -101,15 +128,20 @@ interface Work {
   ep: EndpointResults;
   ex: Exchange;
   responses: ShadowResponse[];
+  bytes: number;
 }
 
 const SAMPLES_PER_FIELD = 3;
+/** Noise comparisons per endpoint made every time; beyond, one in NOISE_SAMPLING (rates stay
+ * unbiased, the CPU cost of learning noise falls tenfold). */
+const NOISE_FULL = 200;
+const NOISE_SAMPLING = 10;
 /** Longest stretch of diffing before other events (shadow answers, capture) get their turn. */
 const SLICE_MS = 4;
 
 export class CompareStage {
   readonly counters: CompareCounters = {
-    exchanges: 0, latencyWarmup: 0, joinOverflow: 0, endpointOverflow: 0, diffsTruncated: 0, decodeErrors: 0,
+    exchanges: 0, latencyWarmup: 0, busy: 0, joinOverflow: 0, endpointOverflow: 0, diffsTruncated: 0, decodeErrors: 0,
     samplesWritten: 0, samplesDropped: 0, repeatCacheEvictions: 0, cpuMs: 0,
   };
   private readonly joins = new Map<HttpRequest, Join>();
@@ -122,6 +154,7 @@ export class CompareStage {
   private readonly startedAt = new Date().toISOString();
   private queue: Work[] = [];
   private queueHead = 0;
+  private queuedBytes = 0;
   private scheduled = false;
 
   /**
@@ -228,11 +261,14 @@ export class CompareStage {
     }
     if (prod !== null) diffable = true; // production's own repeats teach noise
     if (!diffable) return;
-    if (this.queue.length - this.queueHead >= this.options.maxQueued) {
+    let bytes = prod?.body?.length ?? 0;
+    for (const r of responses) bytes += r.body?.length ?? 0;
+    if (this.queue.length - this.queueHead >= this.options.maxQueued || this.queuedBytes + bytes > this.options.maxQueuedBytes) {
       this.skipBusy(ep, responses);
       return;
     }
-    this.queue.push({ ep, ex, responses });
+    this.queuedBytes += bytes;
+    this.queue.push({ ep, ex, responses, bytes });
     this.schedule(0);
   }
 
@@ -276,6 +312,7 @@ export class CompareStage {
   private diffNext(): void {
     const w = this.queue[this.queueHead];
     this.queue[this.queueHead++] = undefined as unknown as Work;
+    this.queuedBytes -= w.bytes;
     const started = performance.now();
     this.diffAll(w.ep, w.ex, w.responses);
     const spent = performance.now() - started;
@@ -287,7 +324,10 @@ export class CompareStage {
     for (let i = 0; i < this.targets.length; i++) {
       if (this.targets[i] === this.baseline) continue;
       const r = responses[i];
-      if (r !== undefined && r.outcome === 'replayed') ep.shadows[this.shadowTargets.indexOf(this.targets[i])].skipped.busy++;
+      if (r !== undefined && r.outcome === 'replayed') {
+        ep.shadows[this.shadowTargets.indexOf(this.targets[i])].skipped.busy++;
+        this.counters.busy++;
+      }
     }
   }
 
@@ -295,11 +335,13 @@ export class CompareStage {
     const req = ex.request;
     const prod = ex.response;
     if (prod === null) return;
-    this.learnFromRepeat(ep, req, prod);
+    const learnNoise = ep.noise.comparisons < NOISE_FULL || ++ep.noiseSampleTick % NOISE_SAMPLING === 0;
+    if (learnNoise) this.learnFromRepeat(ep, req, prod);
     for (let i = 0; i < this.targets.length; i++) {
       const r: ShadowResponse | undefined = responses[i];
       if (r === undefined || r.outcome !== 'replayed') continue;
       if (this.targets[i] === this.baseline) {
+        if (!learnNoise) continue;
         const d = diffResponses(production(prod), shadowSide(r), bodiesKept(prod, r) ? this.options.diff : this.bodylessDiff);
         ep.noise.fromBaseline++;
         addPaths(ep.noise.fields, d.diffs);

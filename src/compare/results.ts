@@ -159,6 +159,8 @@ export class EndpointResults {
   readonly baseline: SideStats | null;
   readonly noise: NoiseStats;
   readonly shadows: ShadowEndpoint[];
+  /** Counts exchanges past the first noise comparisons, to sample the rest (see CompareStage). */
+  noiseSampleTick = 0;
 
   constructor(readonly key: string, shadowTargets: string[], hasBaseline: boolean, maxFields: number, maxSignatures: number) {
     this.baseline = hasBaseline ? new SideStats() : null;
@@ -187,6 +189,8 @@ export interface CompareCounters {
   exchanges: number;
   /** Exchanges at the start of the run compared but not timed. */
   latencyWarmup: number;
+  /** Shadow answers left undiffed because the diff queue was full (per target). */
+  busy: number;
   /** Joins dropped because too many requests waited for their other half. */
   joinOverflow: number;
   /** Exchanges folded into '{other}' endpoints once the endpoint budget was spent. */
