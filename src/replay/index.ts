@@ -1,9 +1,11 @@
-// Sends captured requests to the shadow targets through undici keep-alive pools.
+// Sends captured requests to the shadow targets through undici keep-alive pools (or, with
+// preserveConnections, one connection per captured connection: lanes).
 // The capture path never waits here: submit() either queues (bounded by count and bytes)
 // or refuses at once, and every submission ends in exactly one outcome.
 
-import { Pool, errors } from 'undici';
+import { Client, Pool, errors } from 'undici';
 import type { HttpRequest } from '../http';
+import type { ConnectionInfo } from '../tcp';
 
 export type ReplayOutcome =
   | 'replayed'
@@ -12,7 +14,9 @@ export type ReplayOutcome =
   | 'unreplayable'
   | 'shadowError'
   | 'shadowTimeout'
-  | 'shutdown';
+  | 'shutdown'
+  /** Beyond --rate, in live capture (a file waits instead). */
+  | 'rateLimited';
 
 export interface ReplayOptions {
   targets: string[];
@@ -31,6 +35,17 @@ export interface ReplayOptions {
   /** When full: 'drop' refuses new requests (live capture); 'wait' queues them anyway and
    * the caller stops feeding while hasRoom is false (a file can wait). */
   whenFull: 'drop' | 'wait';
+  /** Requests per second at most towards each target, or null for no ceiling. Beyond it,
+   * 'drop' refuses at once ('rateLimited'); 'wait' holds requests back in the queue. */
+  ratePerSecond: number | null;
+  /** Requests of one captured connection go to each target in capture order, one after
+   * another, over a connection of their own (a lane). Lanes per target are capped at
+   * `concurrency` (each carries one request at a time, so in-flight stays bounded as with
+   * the pool); beyond, the oldest idle lane is closed, and when none is idle the connection's
+   * requests wait for one (counted against queueSize/queueBytes like any queued request). */
+  preserveConnections: boolean;
+  /** A lane idle this long is closed (its connection too). */
+  laneIdleMs: number;
 }
 
 export const defaultReplayOptions: ReplayOptions = {
@@ -43,6 +58,9 @@ export const defaultReplayOptions: ReplayOptions = {
   marker: { name: 'x-shadowtap', value: '1' },
   keepResponseBytes: 0,
   whenFull: 'drop',
+  ratePerSecond: null,
+  preserveConnections: false,
+  laneIdleMs: 30_000,
 };
 
 export interface ShadowResponse {
@@ -68,9 +86,13 @@ export interface TargetStats {
   errors: number;
   timeouts: number;
   queueFull: number;
+  /** Refused beyond --rate. */
+  rateLimited: number;
   byStatusClass: Record<string, number>;
   inFlight: number;
   queued: number;
+  /** Lanes open (preserveConnections). */
+  lanes: number;
 }
 
 /** Header names a proxy must not forward (RFC 9110 §7.6.1), plus Expect, which undici
@@ -165,6 +187,53 @@ class Job {
   }
 }
 
+/** Token bucket for --rate: `rate` tokens a second, at most `burst` held. The burst is
+ * max(1, rate/20), 50 ms worth of requests: enough to absorb timer jitter and the batching
+ * of capture delivery (10 ms by default) without letting the shadow see a real spike. */
+class TokenBucket {
+  private tokens: number;
+  private last = performance.now();
+  readonly burst: number;
+  constructor(private readonly rate: number) {
+    this.burst = Math.max(1, rate / 20);
+    this.tokens = this.burst;
+  }
+  private refill(): void {
+    const now = performance.now();
+    this.tokens = Math.min(this.burst, this.tokens + ((now - this.last) * this.rate) / 1000);
+    this.last = now;
+  }
+  take(): boolean {
+    this.refill();
+    if (this.tokens < 1) return false;
+    this.tokens -= 1;
+    return true;
+  }
+  /** Gives back a token taken for a request that did not go out after all. */
+  refund(): void {
+    this.tokens = Math.min(this.burst, this.tokens + 1);
+  }
+  /** Milliseconds until the next token. */
+  waitMs(): number {
+    this.refill();
+    return this.tokens >= 1 ? 0 : ((1 - this.tokens) * 1000) / this.rate;
+  }
+}
+
+/** With preserveConnections: one captured connection's requests to one target, sent one
+ * after another in capture order over one undici Client (a single connection). */
+class Lane {
+  readonly jobs: Job[] = [];
+  sending = false;
+  closed = false;
+  /** When the lane last became idle (performance.now()). */
+  idleSince = 0;
+  constructor(readonly conn: ConnectionInfo, readonly client: Client) {}
+  get idle(): boolean {
+    return !this.sending && this.jobs.length === 0;
+  }
+}
+
 class Target {
   readonly stats: TargetStats;
   readonly pool: Pool;
@@ -179,76 +248,280 @@ class Target {
   /** Calls in flight, oldest first. */
   private readonly calls = new Set<ShadowCall>();
   private timer: NodeJS.Timeout | null = null;
+  /** --rate: null when unlimited. */
+  private readonly bucket: TokenBucket | null;
+  /** In 'wait' mode the bucket paces sending: the timer that runs when the next token is due. */
+  private pacer: NodeJS.Timeout | null = null;
+  // preserveConnections only:
+  private readonly lanes = new Map<ConnectionInfo, Lane>();
+  /** Idle lanes, in the order they became idle (the oldest first). */
+  private readonly idleLanes = new Set<Lane>();
+  /** Connections waiting for a lane (every lane busy and at the cap), in arrival order. */
+  private readonly homeless = new Map<ConnectionInfo, Job[]>();
+  /** Lanes whose next job waits for a token ('wait' mode with a rate), in order. */
+  private readonly paced = new Set<Lane>();
+  /** Jobs waiting in lanes or for a lane. */
+  private laneWaiting = 0;
+  private sweeper: NodeJS.Timeout | null = null;
+  private readonly clientOptions: Client.Options;
 
   constructor(readonly origin: string, private readonly options: ReplayOptions) {
     const url = new URL(origin);
     this.host = url.host;
-    this.pool = new Pool(url.origin, {
-      connections: options.concurrency,
-      pipelining: 1,
+    this.clientOptions = {
       headersTimeout: options.timeoutMs + 1000,
       bodyTimeout: options.timeoutMs + 1000,
       connectTimeout: Math.min(options.timeoutMs, 10_000),
-    });
+    };
+    this.pool = new Pool(url.origin, { ...this.clientOptions, connections: options.concurrency, pipelining: 1 });
+    this.bucket = options.ratePerSecond !== null && options.ratePerSecond > 0 ? new TokenBucket(options.ratePerSecond) : null;
     this.stats = {
-      target: url.origin, sent: 0, responses: 0, errors: 0, timeouts: 0, queueFull: 0,
-      byStatusClass: {}, inFlight: 0, queued: 0,
+      target: url.origin, sent: 0, responses: 0, errors: 0, timeouts: 0, queueFull: 0, rateLimited: 0,
+      byStatusClass: {}, inFlight: 0, queued: 0, lanes: 0,
     };
   }
 
+  /** Jobs accepted but not yet sent. */
+  private get waiting(): number {
+    return this.queue.length - this.queueHead + this.laneWaiting;
+  }
+
   get busy(): number {
-    return this.inFlight + this.queue.length - this.queueHead;
+    return this.inFlight + this.waiting;
   }
 
   get hasRoom(): boolean {
-    return this.queue.length - this.queueHead < this.options.queueSize && this.queuedBytes < this.options.queueBytes;
+    return this.waiting < this.options.queueSize && this.queuedBytes < this.options.queueBytes;
   }
 
-  /** Queues the job, or returns false when the queue is full. */
-  offer(job: Job): boolean {
+  /** In 'wait' mode with a rate, takes a token to send now (false: none yet, the pacer is
+   * set). Otherwise always true: 'drop' mode took its token when the job was accepted. */
+  private paceOk(): boolean {
+    if (this.bucket === null || this.options.whenFull !== 'wait') return true;
+    if (this.bucket.take()) return true;
+    if (this.pacer === null) {
+      this.pacer = setTimeout(() => {
+        this.pacer = null;
+        this.pump();
+      }, Math.max(1, Math.ceil(this.bucket.waitMs())));
+    }
+    return false;
+  }
+
+  /** Queues or sends the job; returns null, or the outcome it is refused with. */
+  offer(job: Job): ReplayOutcome | null {
+    // A live capture refuses what goes beyond the rate at once, before it takes queue room.
+    if (this.bucket !== null && this.options.whenFull === 'drop' && !this.bucket.take()) {
+      this.stats.rateLimited++;
+      return 'rateLimited';
+    }
+    const refused = this.options.preserveConnections ? this.offerToLane(job) : this.offerToPool(job);
+    if (refused !== null && this.bucket !== null && this.options.whenFull === 'drop') this.bucket.refund();
+    return refused;
+  }
+
+  private full(bytes: number): boolean {
+    return this.waiting >= this.options.queueSize || this.queuedBytes + bytes > this.options.queueBytes;
+  }
+
+  private offerToPool(job: Job): ReplayOutcome | null {
     const bytes = job.request.bodySize;
     const waiting = this.queue.length - this.queueHead;
-    if (this.inFlight < this.options.concurrency && waiting === 0) {
-      this.send(job);
-      return true;
+    if (this.inFlight < this.options.concurrency && waiting === 0 && this.paceOk()) {
+      this.send(job, null);
+      return null;
     }
-    const full = waiting >= this.options.queueSize || this.queuedBytes + bytes > this.options.queueBytes;
-    if (full && this.options.whenFull === 'drop') {
+    if (this.full(bytes) && this.options.whenFull === 'drop') {
       this.stats.queueFull++;
-      return false;
+      return 'queueFull';
     }
     this.queue.push(job);
     this.queuedBytes += bytes;
-    this.stats.queued = waiting + 1;
-    return true;
+    this.stats.queued = this.waiting;
+    return null;
   }
 
-  private next(): void {
-    while (this.inFlight < this.options.concurrency && this.queueHead < this.queue.length) {
-      const job = this.queue[this.queueHead];
-      this.queue[this.queueHead++] = undefined as unknown as Job;
-      this.queuedBytes -= job.request.bodySize;
-      if (this.queueHead > 1024 && this.queueHead * 2 > this.queue.length) {
-        this.queue.splice(0, this.queueHead);
-        this.queueHead = 0;
-      }
-      this.send(job);
+  private offerToLane(job: Job): ReplayOutcome | null {
+    const conn = job.request.conn;
+    const bytes = job.request.bodySize;
+    const waitingForLane = this.homeless.get(conn);
+    let lane = waitingForLane === undefined ? this.lanes.get(conn) ?? this.openLane(conn) : null;
+    // An idle lane sends at once; anything else waits, and waiting counts against the limits.
+    if (!(lane !== null && lane !== undefined && lane.idle) && this.full(bytes) && this.options.whenFull === 'drop') {
+      this.stats.queueFull++;
+      return 'queueFull';
     }
-    this.stats.queued = this.queue.length - this.queueHead;
+    this.laneWaiting++;
+    this.queuedBytes += bytes;
+    if (lane === null || lane === undefined) {
+      if (waitingForLane !== undefined) waitingForLane.push(job);
+      else this.homeless.set(conn, [job]);
+    } else {
+      // Capture order: requests arrive in index order, but hold to it whatever happens.
+      let i = lane.jobs.length;
+      while (i > 0 && lane.jobs[i - 1].request.index > job.request.index) i--;
+      lane.jobs.splice(i, 0, job);
+      this.idleLanes.delete(lane);
+      this.pumpLane(lane);
+    }
+    this.stats.queued = this.waiting;
+    return null;
+  }
+
+  /** A lane for `conn`, or null when every lane is busy and their number is at the cap
+   * (concurrency): then the oldest idle lane, if any, is closed to make room. */
+  private openLane(conn: ConnectionInfo): Lane | null {
+    if (this.lanes.size >= this.options.concurrency) {
+      const oldest = this.idleLanes.values().next();
+      if (oldest.done === true) return null;
+      this.closeLane(oldest.value);
+    }
+    // The Client keeps its socket as long as the lane lives (unless the shadow closes it
+    // first, when the lane goes on over a new connection, as a client would).
+    const client = new Client(this.stats.target, {
+      ...this.clientOptions, pipelining: 1,
+      keepAliveTimeout: this.options.laneIdleMs, keepAliveMaxTimeout: this.options.laneIdleMs,
+    });
+    const lane = new Lane(conn, client);
+    lane.idleSince = performance.now();
+    this.lanes.set(conn, lane);
+    this.stats.lanes = this.lanes.size;
+    if (this.sweeper === null) {
+      this.sweeper = setInterval(() => this.sweepLanes(), Math.max(10, Math.min(5000, this.options.laneIdleMs / 4)));
+      this.sweeper.unref();
+    }
+    return lane;
+  }
+
+  private closeLane(lane: Lane): void {
+    lane.closed = true;
+    this.lanes.delete(lane.conn);
+    this.idleLanes.delete(lane);
+    this.paced.delete(lane);
+    this.stats.lanes = this.lanes.size;
+    lane.client.close().catch(() => {});
+    if (this.lanes.size === 0 && this.sweeper !== null) {
+      clearInterval(this.sweeper);
+      this.sweeper = null;
+    }
+  }
+
+  /** Closes lanes idle for laneIdleMs. */
+  private sweepLanes(): void {
+    const cutoff = performance.now() - this.options.laneIdleMs;
+    for (const lane of this.idleLanes) {
+      if (lane.idleSince > cutoff) break;
+      this.closeLane(lane);
+    }
+  }
+
+  /** Sends the lane's next job if it has one and nothing in flight. */
+  private pumpLane(lane: Lane): void {
+    if (lane.closed || lane.sending || lane.jobs.length === 0) return;
+    if (this.bucket !== null && this.options.whenFull === 'wait') {
+      // Paced lanes go in the order they became ready.
+      this.paced.add(lane);
+      this.pump();
+      return;
+    }
+    this.sendFromLane(lane);
+  }
+
+  private sendFromLane(lane: Lane): void {
+    const job = lane.jobs.shift() as Job;
+    this.laneWaiting--;
+    this.queuedBytes -= job.request.bodySize;
+    this.stats.queued = this.waiting;
+    lane.sending = true;
+    this.send(job, lane);
+  }
+
+  /** The lane's job settled: its next one goes, or it becomes idle (and, when connections
+   * wait for a lane, makes room for the first of them). */
+  private laneSettled(lane: Lane): void {
+    lane.sending = false;
+    if (lane.closed) return;
+    if (lane.jobs.length > 0) return this.pumpLane(lane);
+    const first = this.homeless.entries().next();
+    if (first.done !== true) {
+      const [conn, jobs] = first.value;
+      this.homeless.delete(conn);
+      this.closeLane(lane);
+      const next = this.openLane(conn) as Lane; // room was just made
+      next.jobs.push(...jobs);
+      this.pumpLane(next);
+      return;
+    }
+    lane.idleSince = performance.now();
+    this.idleLanes.add(lane);
+  }
+
+  /** Sends what waits, as far as concurrency (and, in 'wait' mode, the rate) allows. */
+  private pump(): void {
+    if (this.options.preserveConnections) {
+      for (const lane of this.paced) {
+        if (!this.paceOk()) break;
+        this.paced.delete(lane);
+        if (lane.closed || lane.sending || lane.jobs.length === 0) {
+          this.bucket?.refund();
+          continue;
+        }
+        this.sendFromLane(lane);
+      }
+    } else {
+      while (this.inFlight < this.options.concurrency && this.queueHead < this.queue.length && this.paceOk()) {
+        const job = this.queue[this.queueHead];
+        this.queue[this.queueHead++] = undefined as unknown as Job;
+        this.queuedBytes -= job.request.bodySize;
+        if (this.queueHead > 1024 && this.queueHead * 2 > this.queue.length) {
+          this.queue.splice(0, this.queueHead);
+          this.queueHead = 0;
+        }
+        this.send(job, null);
+      }
+    }
+    this.stats.queued = this.waiting;
     if (this.busy === 0) for (const wake of this.idleWaiters.splice(0)) wake();
   }
 
   /** Ends every waiting job with `outcome` (used at shutdown). */
   abandonQueued(outcome: ReplayOutcome): void {
+    const jobs: Job[] = [];
     while (this.queueHead < this.queue.length) {
-      const job = this.queue[this.queueHead];
+      jobs.push(this.queue[this.queueHead]);
       this.queue[this.queueHead++] = undefined as unknown as Job;
-      job.finish(this.result(outcome, null, 0, 'not sent before shutdown'));
     }
     this.queue.length = 0;
     this.queueHead = 0;
+    for (const lane of this.lanes.values()) jobs.push(...lane.jobs.splice(0));
+    for (const waiting of this.homeless.values()) jobs.push(...waiting);
+    this.homeless.clear();
+    this.paced.clear();
+    if (this.pacer !== null) {
+      clearTimeout(this.pacer);
+      this.pacer = null;
+    }
+    this.laneWaiting = 0;
     this.queuedBytes = 0;
     this.stats.queued = 0;
+    for (const job of jobs) job.finish(this.result(outcome, null, 0, 'not sent before shutdown'));
+  }
+
+  /** Closes the pool and every lane; with `abort`, requests in flight are cut off. */
+  close(abort: boolean): Promise<unknown> {
+    if (this.sweeper !== null) {
+      clearInterval(this.sweeper);
+      this.sweeper = null;
+    }
+    const dispatchers: Array<Pool | Client> = [this.pool];
+    for (const lane of this.lanes.values()) {
+      lane.closed = true;
+      dispatchers.push(lane.client);
+    }
+    this.lanes.clear();
+    this.idleLanes.clear();
+    this.stats.lanes = 0;
+    return Promise.all(dispatchers.map((d) => (abort ? d.destroy() : d.close())));
   }
 
   whenIdle(): Promise<void> {
@@ -260,18 +533,19 @@ class Target {
     return { target: this.stats.target, statusCode, headers: null, body: null, bodySize: 0, latencyUs, outcome, error };
   }
 
-  private send(job: Job): void {
+  private send(job: Job, lane: Lane | null): void {
     this.inFlight++;
     this.stats.inFlight = this.inFlight;
     this.stats.sent++;
     const req = job.request;
     const body = req.body !== null && req.body.length > 0 ? req.body : null;
-    const call = new ShadowCall(this, job, this.options.keepResponseBytes, performance.now() + this.options.timeoutMs);
+    const call = new ShadowCall(this, job, lane, this.options.keepResponseBytes, performance.now() + this.options.timeoutMs);
     this.calls.add(call);
     if (this.timer === null) {
       this.timer = setInterval(() => this.expire(), Math.max(5, Math.min(100, this.options.timeoutMs / 10)));
     }
-    this.pool.dispatch({ origin: this.stats.target, method: req.method, path: req.url, headers: job.headers, body }, call);
+    (lane === null ? this.pool : lane.client).dispatch(
+      { origin: this.stats.target, method: req.method, path: req.url, headers: job.headers, body }, call);
   }
 
   /** Times out the calls past their deadline. All share one timeout, so the set (in start
@@ -289,7 +563,7 @@ class Target {
   }
 
   /** Called once per sent job by its ShadowCall. */
-  settled(call: ShadowCall, job: Job, r: ShadowResponse): void {
+  settled(call: ShadowCall, job: Job, lane: Lane | null, r: ShadowResponse): void {
     this.calls.delete(call);
     this.inFlight--;
     this.stats.inFlight = this.inFlight;
@@ -303,7 +577,11 @@ class Target {
       this.stats.errors++;
     }
     // The queue moves first, so that whoever job.finish() tells sees the room it made.
-    this.next();
+    // A lane's next request is dispatched a microtask later: never from inside undici's own
+    // callback (it errors the rest of its queue after calling us) nor before a timed-out
+    // request has been aborted.
+    if (lane !== null) queueMicrotask(() => this.laneSettled(lane));
+    this.pump();
     job.finish(r);
   }
 }
@@ -322,8 +600,8 @@ class ShadowCall {
   private done = false;
   private controller: { abort(reason: Error): void } | null = null;
 
-  constructor(private readonly target: Target, private readonly job: Job, private readonly keep: number,
-              readonly deadline: number) {}
+  constructor(private readonly target: Target, private readonly job: Job, private readonly lane: Lane | null,
+              private readonly keep: number, readonly deadline: number) {}
 
   onRequestStart(controller: { abort(reason: Error): void }): void {
     this.controller = controller;
@@ -367,7 +645,7 @@ class ShadowCall {
     if (this.done) return;
     this.done = true;
     const replayed = outcome === 'replayed';
-    this.target.settled(this, this.job, {
+    this.target.settled(this, this.job, this.lane, {
       target: this.target.stats.target,
       statusCode: replayed ? this.statusCode : null,
       headers: replayed ? this.headers : null,
@@ -403,9 +681,10 @@ export class Replayer {
     for (let i = 0; i < this.targets.length; i++) {
       const target = this.targets[i];
       const job = new Job(fanout, i, lists[i]);
-      if (!target.offer(job)) job.finish({
+      const refused = target.offer(job);
+      if (refused !== null) job.finish({
         target: target.stats.target, statusCode: null, headers: null, body: null, bodySize: 0,
-        latencyUs: 0, outcome: 'queueFull', error: 'queue full',
+        latencyUs: 0, outcome: refused, error: refused === 'rateLimited' ? 'beyond the rate ceiling' : 'queue full',
       });
     }
   }
@@ -427,7 +706,7 @@ export class Replayer {
   }
 
   /** Stops accepting, waits up to timeoutMs for queued and in-flight requests, then ends
-   * the rest with 'shutdown' and closes the pools. */
+   * the rest with 'shutdown' and closes the pools and lanes. */
   async drain(timeoutMs: number): Promise<void> {
     this.closing = true;
     let timer: NodeJS.Timeout | undefined;
@@ -438,7 +717,7 @@ export class Replayer {
       t.abandonQueued('shutdown');
       t.aborting = t.busy > 0;
     }
-    await Promise.all(this.targets.map((t) => (t.aborting ? t.pool.destroy() : t.pool.close())));
+    await Promise.all(this.targets.map((t) => t.close(t.aborting)));
     await Promise.all(this.targets.map((t) => t.whenIdle()));
   }
 }

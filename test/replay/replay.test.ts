@@ -4,13 +4,10 @@ import type { AddressInfo } from 'node:net';
 import { after, before, describe, it } from 'node:test';
 import type { HttpRequest } from '../../src/http';
 import { ReplayOutcome, Replayer } from '../../src/replay';
+import { fakeRequest } from '../support/requests';
 
 function request(method: string, url: string, headers: string[], body: Buffer | null = null): HttpRequest {
-  return {
-    conn: { id: 1, client: { address: '127.0.0.1', port: 1 }, server: { address: '127.0.0.1', port: 2 }, ipVersion: 4, midstream: false, openedUs: 0 },
-    index: 0, method, url, versionMajor: 1, versionMinor: 1, headers, trailers: [], body, bodySize: body?.length ?? 0,
-    bodyTruncated: false, bodySha256: null, chunked: false, startUs: 0, endUs: 0,
-  };
+  return fakeRequest(url, { method, headers, body });
 }
 
 describe('replay: outcomes', () => {
