@@ -2,7 +2,8 @@
 // The shadowtap command line.
 
 import { Command, Option } from 'commander';
-import { ConfigError, Flags, readConfig, runConfig, thresholdsConfig } from '../config';
+import { applyConfigSources, readConfigFile } from '../config/file';
+import { ConfigError, Flags, readConfig, recordConfig, replayFileConfig, runConfig, thresholdsConfig } from '../config';
 
 const collect = (value: string, previous: string[] = []): string[] => [...previous, value];
 
@@ -18,6 +19,55 @@ function sourceOptions(cmd: Command, live: boolean): Command {
     .option('--max-buffer-mb <n>', 'out-of-order bytes held per connection direction', '4')
     .option('--max-total-buffer-mb <n>', 'out-of-order bytes held over all connections', '256')
     .option('--max-body-mb <n>', 'request body kept for replay; longer bodies are not replayed', '16');
+}
+
+/** Live capture tuning (run, record). */
+function captureOptions(cmd: Command): Command {
+  return cmd
+    .option('--snaplen <bytes>', 'capture snapshot length', '262144')
+    .option('--buffer-mb <n>', 'kernel capture buffer', '64')
+    .option('--pcap-timeout-ms <ms>', 'capture delivery timeout (latency bound)', '10')
+    .addOption(new Option('--promisc', 'put the interface in promiscuous mode'));
+}
+
+/** The shadows and how requests reach them (run, replay). */
+function replayOptions(cmd: Command): Command {
+  return cmd
+    .option('-s, --shadow <url>', 'shadow origin, e.g. http://10.0.0.5:8080 (repeatable: every request goes to each)', collect)
+    .option('--keep-host', 'send the captured Host header instead of the shadow\'s host:port')
+    .option('--marker <header>', 'header added to replayed requests, "name: value"', 'x-shadowtap: 1')
+    .option('--no-marker', 'add no marker header')
+    .option('--concurrency <n>', 'requests in flight per shadow', '64')
+    .option('--queue-size <n>', 'requests waiting per shadow; beyond it they are dropped and counted (run) or wait (replay)', '10000')
+    .option('--queue-mb <n>', 'request body bytes waiting per shadow', '256')
+    .option('--timeout-ms <ms>', 'per-request shadow timeout', '10000')
+    .option('--rate <n>', 'requests per second at most towards each shadow (beyond: dropped and counted live, delayed from a file)')
+    .option('--preserve-connections', 'requests from one captured client connection go to each shadow in their original order over one dedicated connection')
+    .option('--drain-timeout-ms <ms>', 'at exit, how long to wait for queued requests', '5000');
+}
+
+function trafficOptions(cmd: Command): Command {
+  return cmd
+    .option('--allow-writes', 'replay every method (by default only GET, HEAD and OPTIONS reach the shadow)')
+    .option('--methods <list>', 'replay only these methods, e.g. GET,HEAD,POST (instead of --allow-writes)')
+    .option('--rule <rule>', 'allow|deny with conditions method:LIST path:REGEX host:REGEX header:NAME[=REGEX]; first match decides (repeatable, in order)', collect)
+    .option('--default-action <action>', 'allow or deny requests no rule matches', 'allow')
+    .option('--sample <percent>', 'mirror this share of requests', '100')
+    .option('--sample-by <key>', 'sample consistently by header:NAME, cookie:NAME or query:NAME (a session is mirrored whole or not at all)')
+    .option('--set-header <header>', 'set this header on replayed requests, "name: value" (repeatable)', collect)
+    .option('--remove-header <name>', 'remove this header from replayed requests (repeatable)', collect)
+    .option('--rename-header <old:new>', 'rename a header on replayed requests (repeatable)', collect)
+    .option('--rewrite-path <regex=>replacement>', 'rewrite the request target (repeatable, applied in order)', collect)
+    .option('--map-header <name=file>', 'replace this header\'s production values by the shadow values in file (lines "prod shadow")', collect)
+    .option('--forward-client', 'append the captured client address to X-Forwarded-For');
+}
+
+function redactOptions(cmd: Command): Command {
+  return cmd
+    .option('--redact-header <name>', 'also mask this header in logs, samples, reports and recordings (repeatable)', collect)
+    .option('--redact-query <name>', 'also mask this query parameter (repeatable)', collect)
+    .option('--redact-field <path>', 'also mask this JSON body field, e.g. $.user.ssn (repeatable)', collect)
+    .option('--redact-key-file <file>', 'mask as a keyed hash with this key (equal values stay equal) instead of [redacted]');
 }
 
 function thresholdOptions(cmd: Command): Command {
@@ -44,21 +94,8 @@ async function main(argv: string[]): Promise<number> {
 
   let result: Promise<number> = Promise.resolve(0);
 
-  sourceOptions(program.command('run'), true)
+  redactOptions(trafficOptions(captureOptions(replayOptions(sourceOptions(program.command('run'), true)))))
     .description('capture production traffic and replay every request to the shadow target(s)')
-    .option('-s, --shadow <url>', 'shadow origin, e.g. http://10.0.0.5:8080 (repeatable: every request goes to each)', collect)
-    .option('--keep-host', 'send the captured Host header instead of the shadow\'s host:port')
-    .option('--marker <header>', 'header added to replayed requests, "name: value"', 'x-shadowtap: 1')
-    .option('--no-marker', 'add no marker header')
-    .option('--concurrency <n>', 'requests in flight per shadow', '64')
-    .option('--queue-size <n>', 'requests waiting per shadow; beyond it they are dropped and counted', '10000')
-    .option('--queue-mb <n>', 'request body bytes waiting per shadow', '256')
-    .option('--timeout-ms <ms>', 'per-request shadow timeout', '10000')
-    .option('--drain-timeout-ms <ms>', 'at exit, how long to wait for queued requests', '5000')
-    .option('--snaplen <bytes>', 'capture snapshot length', '262144')
-    .option('--buffer-mb <n>', 'kernel capture buffer', '64')
-    .option('--pcap-timeout-ms <ms>', 'capture delivery timeout (latency bound)', '10')
-    .addOption(new Option('--promisc', 'put the interface in promiscuous mode'))
     .option('--stats-interval <seconds>', 'log the counters this often (0: never)', '10')
     .option('--log-level <level>', 'pino log level', 'info')
     .option('-o, --out <dir>', 'keep the comparison here: results.json (updated as the run goes) and samples.jsonl')
@@ -86,6 +123,30 @@ async function main(argv: string[]): Promise<number> {
       result = import('./read').then((m) => m.read(cfg));
     });
 
+  redactOptions(captureOptions(sourceOptions(program.command('record'), true)))
+    .description('capture production exchanges (requests and production\'s response summary) to a recording file')
+    .option('--output <path>', 'the recording file (JSON lines; rotated parts are PATH.1, PATH.2, …)')
+    .option('--no-redact', 'record requests byte for byte, secrets included (the file is then yours to protect)')
+    .option('--max-file-mb <n>', 'start the next part when the current file would exceed this', '256')
+    .option('--max-files <n>', 'parts kept; the oldest is deleted beyond', '10')
+    .option('--stats-interval <seconds>', 'log the counters this often (0: never)', '10')
+    .option('--log-level <level>', 'pino log level', 'info')
+    .action((opts: Flags) => {
+      const cfg = recordConfig(opts);
+      result = import('./record').then((m) => m.record(cfg));
+    });
+
+  trafficOptions(replayOptions(sourceOptions(program.command('replay'), false)))
+    .description('replay a recording (or a pcap/pcapng file) to the shadow(s) at the recorded pace')
+    .option('--speed <x>', 'pacing factor: 2 is twice as fast as recorded; 0 as fast as the shadows take it', '1')
+    .option('--loop <n>', 'passes over the file; each starts once the previous one\'s last request was sent', '1')
+    .option('--stats-interval <seconds>', 'log the counters this often (0: never)', '10')
+    .option('--log-level <level>', 'pino log level', 'info')
+    .action((opts: Flags) => {
+      const cfg = replayFileConfig(opts);
+      result = import('./replay-file').then((m) => m.replayFile(cfg));
+    });
+
   thresholdOptions(program.command('report'))
     .description('summarise a run\'s comparison (the DIR given to run --out): terminal table, HTML or JSON')
     .argument('<dir>', 'the run\'s --out directory')
@@ -111,6 +172,14 @@ async function main(argv: string[]): Promise<number> {
     .action((opts: Flags) => {
       result = import('./devices').then((m) => m.devices(opts.json === true));
     });
+
+  // Every command takes --config FILE; values come from flags, then SHADOWTAP_* variables,
+  // then the file, then the defaults.
+  for (const cmd of program.commands) cmd.option('--config <file>', 'read option values from this YAML/JSON file (flags and SHADOWTAP_* variables win)');
+  program.hook('preAction', (_program, cmd) => {
+    const file = cmd.opts().config as string | undefined;
+    applyConfigSources(cmd, file === undefined ? null : readConfigFile(file), process.env, (o) => o.parseArg === collect);
+  });
 
   await program.parseAsync(argv);
   return result;

@@ -6,7 +6,7 @@ import type { HttpRequest, HttpSink } from '../http';
 import { Replayer, ReplayOutcome, ShadowResponse } from '../replay';
 import { LogLimiter, Logger, RequestLedger, createLogger, writeJsonFile } from '../report';
 import { OutputDir } from '../report/outdir';
-import { Redactor } from '../traffic/redact';
+import { Redactor, TrafficPolicy } from '../traffic';
 import { PacketPipeline } from './pipeline';
 import { openSource } from './source';
 
@@ -17,9 +17,9 @@ function hasHeader(headers: string[], lowerName: string): boolean {
   return false;
 }
 
-function openOutput(dir: string): OutputDir {
+function openOutput(dir: string, redactor: Redactor): OutputDir {
   try {
-    return new OutputDir(dir, new Redactor());
+    return new OutputDir(dir, redactor);
   } catch (err) {
     throw new ConfigError('--out', (err as Error).message);
   }
@@ -35,21 +35,27 @@ export function run(cfg: RunConfig, log: Logger = createLogger(cfg.logLevel)): P
   const notices = new LogLimiter(20);
   const shadowTrouble = new LogLimiter(5);
 
-  const output = cfg.outDir !== undefined ? openOutput(cfg.outDir) : null;
+  const redactor = new Redactor(cfg.redact);
+  const policy = new TrafficPolicy(cfg.traffic);
+  const output = cfg.outDir !== undefined ? openOutput(cfg.outDir, redactor) : null;
   const compare = cfg.compare !== null
     ? new CompareStage(cfg.replay.targets, cfg.baseline, cfg.compare, output)
     : null;
 
   const ownMarker = cfg.replay.marker ? cfg.replay.marker.name.toLowerCase() : null;
   let ownReplaysIgnored = 0;
-  const ownRequests = new WeakSet<HttpRequest>();
+  /** Requests not handed to the replay (own replays, filtered): their exchanges are not compared. */
+  const notMirrored = new WeakSet<HttpRequest>();
+  /** Rewritten copies sent to the shadows → the captured request they stand for. */
+  const captured = new WeakMap<HttpRequest, HttpRequest>();
 
   const settle = (outcome: ReplayOutcome, responses: ShadowResponse[], req: HttpRequest): void => {
     ledger.settle(outcome);
-    if (compare !== null) compare.replayed(req, responses);
+    if (compare !== null) compare.replayed(captured.get(req) ?? req, responses);
     if ((outcome === 'shadowError' || outcome === 'shadowTimeout') && shadowTrouble.allow()) {
       const failed = responses.find((r) => r.outcome === outcome);
-      log.warn({ outcome, target: failed?.target, error: failed?.error, suppressedBefore: shadowTrouble.suppressed },
+      const error = failed?.error ? redactor.text(failed.error) : null;
+      log.warn({ outcome, target: failed?.target, error, suppressedBefore: shadowTrouble.suppressed },
         `shadow ${outcome === 'shadowTimeout' ? 'timed out' : 'failed'}`);
     }
     if (waitingForRoom && replayer.hasRoom) {
@@ -63,18 +69,26 @@ export function run(cfg: RunConfig, log: Logger = createLogger(cfg.logLevel)): P
       // replaying them again would feed back without end.
       if (ownMarker !== null && hasHeader(req.headers, ownMarker)) {
         ownReplaysIgnored++;
-        ownRequests.add(req);
+        notMirrored.add(req);
+        return;
+      }
+      const why = policy.decide(req);
+      if (why !== null) {
+        ledger.seenAndNotReplayed(why);
+        notMirrored.add(req);
         return;
       }
       ledger.seenPending();
-      replayer.submit(req, settle);
+      const shadowRequest = policy.rewrite(req);
+      if (shadowRequest !== req) captured.set(shadowRequest, req);
+      replayer.submit(shadowRequest, settle);
       if (!source.live && !replayer.hasRoom && !waitingForRoom) {
         waitingForRoom = true;
         source.pause();
       }
     },
     exchange: (ex) => {
-      if (ownRequests.delete(ex.request)) return;
+      if (notMirrored.delete(ex.request)) return;
       compare?.exchange(ex);
     },
     lost: (reason) => ledger.seenAndNotReplayed(reason),
@@ -82,7 +96,7 @@ export function run(cfg: RunConfig, log: Logger = createLogger(cfg.logLevel)): P
       if (!notices.allow()) return;
       log.warn({
         kind, conn: conn.id, client: `${conn.client.address}:${conn.client.port}`,
-        server: `${conn.server.address}:${conn.server.port}`, detail, suppressedBefore: notices.suppressed,
+        server: `${conn.server.address}:${conn.server.port}`, detail: redactor.text(detail), suppressedBefore: notices.suppressed,
       }, `connection ${conn.id}: ${kind}`);
     },
   };
@@ -94,6 +108,7 @@ export function run(cfg: RunConfig, log: Logger = createLogger(cfg.logLevel)): P
     ...pipeline.stats(),
     shadows: replayer.stats(),
     ...(compare !== null ? { compare: { ...compare.counters, pendingJoins: compare.pendingJoins, queued: compare.queued } } : {}),
+    traffic: policy.stats,
     ownReplaysIgnored,
     logLinesSuppressed: notices.suppressed + shadowTrouble.suppressed,
   });

@@ -1,6 +1,7 @@
 // One validated configuration object per command, built from flags. Stages never read
 // flags or the environment; they receive the parts of this object that concern them.
 
+import { readFileSync } from 'node:fs';
 import type { CompareOptions, RouteOverride } from '../compare';
 import { defaultCompareOptions } from '../compare';
 import type { HttpOptions } from '../http';
@@ -8,6 +9,7 @@ import type { Thresholds } from '../report/analysis';
 import { defaultThresholds } from '../report/analysis';
 import type { ReplayOptions } from '../replay';
 import type { ReassemblyOptions } from '../tcp';
+import { RedactOptions, RuleError, SAFE_METHODS, TrafficOptions, defaultRedactOptions, parseRule, parseSampleKey, readValueMap } from '../traffic';
 
 export class ConfigError extends Error {
   constructor(readonly key: string, message: string) {
@@ -42,6 +44,8 @@ export interface RunConfig extends ReadConfig {
   baseline: string | null;
   /** Directory for results.json and samples.jsonl. */
   outDir?: string;
+  traffic: TrafficOptions;
+  redact: RedactOptions;
   statsIntervalMs: number;
   drainTimeoutMs: number;
   logLevel: string;
@@ -131,7 +135,7 @@ function originUrl(raw: string, flag: string): string {
   return url.origin;
 }
 
-const list = (v: unknown): string[] => (v === undefined ? [] : Array.isArray(v) ? v.map(String) : [String(v)]);
+const list_ = (v: unknown): string[] => (v === undefined ? [] : Array.isArray(v) ? v.map(String) : [String(v)]);
 
 /** A JSON path option: '$.a.b', '$.items[*].ts', 'header.x-foo', 'status' or 'body'. */
 function fieldPath(raw: string, flag: string): string {
@@ -140,7 +144,7 @@ function fieldPath(raw: string, flag: string): string {
 }
 
 function routes(flags: Flags): RouteOverride[] {
-  return list(flags.route).map((raw) => {
+  return list_(flags.route).map((raw) => {
     const m = /^(?:([A-Za-z]+)\s+)?(\/\S*)$/.exec(raw.trim());
     if (m === null) throw new ConfigError('--route', `expected "[METHOD] /path/:param/*", got ${JSON.stringify(raw)}`);
     return m[1] === undefined ? { pattern: m[2] } : { method: m[1].toUpperCase(), pattern: m[2] };
@@ -150,11 +154,11 @@ function routes(flags: Flags): RouteOverride[] {
 function compare(flags: Flags): CompareOptions | null {
   if (flags.compare === false) return null;
   const c = defaultCompareOptions();
-  const ignorePaths = new Set(list(flags.ignoreField).map((p) => fieldPath(p, '--ignore-field')));
+  const ignorePaths = new Set(list_(flags.ignoreField).map((p) => fieldPath(p, '--ignore-field')));
   const ignoreHeaders = new Set(c.diff.ignoreHeaders);
-  for (const h of list(flags.ignoreHeader)) ignoreHeaders.add(h.toLowerCase());
+  for (const h of list_(flags.ignoreHeader)) ignoreHeaders.add(h.toLowerCase());
   const tolerance = new Map<string, number>();
-  for (const raw of list(flags.tolerance)) {
+  for (const raw of list_(flags.tolerance)) {
     const eq = raw.lastIndexOf('=');
     const n = Number(raw.slice(eq + 1));
     if (eq < 0 || !(n >= 0)) throw new ConfigError('--tolerance', `expected PATH=NUMBER (PATH may be *), got ${JSON.stringify(raw)}`);
@@ -168,7 +172,7 @@ function compare(flags: Flags): CompareOptions | null {
       ignorePaths,
       ignoreHeaders,
       numericTolerance: tolerance,
-      unorderedArrays: new Set(list(flags.unorderedArray).map((p) => fieldPath(p, '--unordered-array'))),
+      unorderedArrays: new Set(list_(flags.unorderedArray).map((p) => fieldPath(p, '--unordered-array'))),
     },
     routes: routes(flags),
     maxEndpoints: int(flags, 'maxEndpoints', '--max-endpoints', c.maxEndpoints, 1, 100_000),
@@ -219,11 +223,194 @@ function marker(flags: Flags): ReplayOptions['marker'] {
   return { name, value };
 }
 
-export function runConfig(flags: Flags): RunConfig {
-  const base = readConfig(flags);
+/** `--rule`-style parsing with the flag named in the error. */
+function parsed<T>(flag: string, raw: string, parse: (x: string) => T): T {
+  try {
+    return parse(raw);
+  } catch (e) {
+    if (e instanceof RuleError) throw new ConfigError(flag, e.message);
+    throw e;
+  }
+}
+
+const headerName = /^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/;
+
+function headerNameFlag(flag: string, raw: string): string {
+  if (!headerName.test(raw)) throw new ConfigError(flag, `not a header name: ${JSON.stringify(raw)}`);
+  return raw;
+}
+
+function nameValue(flag: string, raw: string, sep: string): [string, string] {
+  const at = raw.indexOf(sep);
+  if (at <= 0) throw new ConfigError(flag, `expected NAME${sep}VALUE, got ${JSON.stringify(raw)}`);
+  return [headerNameFlag(flag, raw.slice(0, at).trim()), raw.slice(at + sep.length).trim()];
+}
+
+function traffic(flags: Flags): TrafficOptions {
+  let methods: ReadonlySet<string> | null = SAFE_METHODS;
+  if (flags.allowWrites === true) {
+    if (flags.methods !== undefined) throw new ConfigError('--allow-writes', 'give --allow-writes or --methods, not both');
+    methods = null;
+  } else if (flags.methods !== undefined) {
+    const list = list_(flags.methods).flatMap((m) => m.split(',')).map((m) => m.trim().toUpperCase()).filter((m) => m !== '');
+    for (const m of list) if (!/^[A-Z-]+$/.test(m)) throw new ConfigError('--methods', `not a method: ${JSON.stringify(m)}`);
+    if (list.length === 0) throw new ConfigError('--methods', 'an empty list mirrors nothing');
+    methods = new Set(list);
+  }
+  const defaultAction = (flags.defaultAction as string | undefined) ?? 'allow';
+  if (defaultAction !== 'allow' && defaultAction !== 'deny') throw new ConfigError('--default-action', `allow or deny, got ${JSON.stringify(defaultAction)}`);
+  const sample = flags.sample === undefined ? 100 : Number(flags.sample);
+  if (!(sample >= 0 && sample <= 100)) throw new ConfigError('--sample', `a percentage from 0 to 100, got ${JSON.stringify(flags.sample)}`);
+  const paths = list_(flags.rewritePath).map((raw): [RegExp, string] => {
+    const at = raw.indexOf('=>');
+    if (at <= 0) throw new ConfigError('--rewrite-path', `expected REGEX=>REPLACEMENT, got ${JSON.stringify(raw)}`);
+    try {
+      return [new RegExp(raw.slice(0, at)), raw.slice(at + 2)];
+    } catch (e) {
+      throw new ConfigError('--rewrite-path', (e as Error).message);
+    }
+  });
+  const valueMaps = new Map<string, Map<string, string>>();
+  for (const raw of list_(flags.mapHeader)) {
+    const [name, file] = nameValue('--map-header', raw, '=');
+    valueMaps.set(name.toLowerCase(), parsed('--map-header', file, readValueMap));
+  }
+  return {
+    methods,
+    rules: list_(flags.rule).map((r) => parsed('--rule', r, parseRule)),
+    defaultAction,
+    samplePercent: sample,
+    sampleBy: flags.sampleBy === undefined ? null : parsed('--sample-by', String(flags.sampleBy), parseSampleKey),
+    rewrites: {
+      setHeaders: list_(flags.setHeader).map((raw) => nameValue('--set-header', raw, ':')),
+      removeHeaders: new Set(list_(flags.removeHeader).map((h) => headerNameFlag('--remove-header', h).toLowerCase())),
+      renameHeaders: new Map(list_(flags.renameHeader).map((raw) => {
+        const [from, to] = nameValue('--rename-header', raw, ':');
+        return [from.toLowerCase(), headerNameFlag('--rename-header', to)];
+      })),
+      paths,
+      headerValueMaps: valueMaps,
+      forwardClient: flags.forwardClient === true,
+    },
+  };
+}
+
+export function redactConfig(flags: Flags): RedactOptions {
+  const d = defaultRedactOptions();
+  let hashKey: Buffer | null = null;
+  if (flags.redactKeyFile !== undefined) {
+    try {
+      hashKey = readFileSync(String(flags.redactKeyFile));
+    } catch (e) {
+      throw new ConfigError('--redact-key-file', (e as Error).message);
+    }
+    if (hashKey.length < 16) throw new ConfigError('--redact-key-file', 'the key must be at least 16 bytes');
+  }
+  return {
+    ...d,
+    headers: new Set([...d.headers, ...list_(flags.redactHeader).map((h) => headerNameFlag('--redact-header', h).toLowerCase())]),
+    queryParams: new Set(list_(flags.redactQuery)),
+    bodyPaths: new Set(list_(flags.redactField).map((p) => {
+      if (!/^\$([.[].*)?$/.test(p)) throw new ConfigError('--redact-field', `not a JSON path ('$.a.b', '$.items[*].c'): ${JSON.stringify(p)}`);
+      return p;
+    })),
+    hashKey,
+  };
+}
+
+function logLevelFlag(flags: Flags): string {
+  const logLevel = (flags.logLevel as string | undefined) ?? 'info';
+  if (!['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'].includes(logLevel)) {
+    throw new ConfigError('--log-level', `unknown level ${logLevel}`);
+  }
+  return logLevel;
+}
+
+/** The replay flags `run` and `replay` share: the shadows and how requests reach them. */
+export function replayFlags(flags: Flags): Partial<ReplayOptions> & { targets: string[] } {
   const shadows = (flags.shadow as string[] | undefined) ?? [];
   if (shadows.length === 0) throw new ConfigError('--shadow', 'at least one shadow target is required');
-  const targets = shadows.map((x) => originUrl(x, '--shadow'));
+  return {
+    targets: shadows.map((x) => originUrl(x, '--shadow')),
+    concurrency: int(flags, 'concurrency', '--concurrency', 64, 1, 10_000),
+    queueSize: int(flags, 'queueSize', '--queue-size', 10_000, 1, 10_000_000),
+    queueBytes: int(flags, 'queueMb', '--queue-mb', 256, 1, 65536) * MiB,
+    timeoutMs: int(flags, 'timeoutMs', '--timeout-ms', 10_000, 1, 600_000),
+    keepHost: flags.keepHost === true,
+    marker: marker(flags),
+    ratePerSecond: flags.rate === undefined ? null : int(flags, 'rate', '--rate', 0, 1, 10_000_000),
+    preserveConnections: flags.preserveConnections === true,
+  };
+}
+
+const MiB = 1 << 20;
+
+export interface RecordConfig extends ReadConfig {
+  /** The recording file; rotated parts are output.1, output.2, … */
+  output: string;
+  /** Mask secrets in what is written (default); false: requests byte for byte. */
+  redact: RedactOptions | null;
+  maxFileBytes: number;
+  maxFiles: number;
+  statsIntervalMs: number;
+  logLevel: string;
+}
+
+export function recordConfig(flags: Flags): RecordConfig {
+  const base = readConfig(flags);
+  const output = flags.output as string | undefined;
+  if (output === undefined || output === '') throw new ConfigError('--output', 'required');
+  return {
+    ...base,
+    // Whole request bodies (to record), production's response only hashed.
+    http: { ...base.http, keepRequestBodies: true, keepResponseBodies: false, hashBodies: true },
+    output,
+    redact: flags.redact === false ? null : redactConfig(flags),
+    maxFileBytes: int(flags, 'maxFileMb', '--max-file-mb', 256, 1, 1 << 20) * MiB,
+    maxFiles: int(flags, 'maxFiles', '--max-files', 10, 1, 1_000_000),
+    statsIntervalMs: int(flags, 'statsInterval', '--stats-interval', 10, 0, 86400) * 1000,
+    logLevel: logLevelFlag(flags),
+  };
+}
+
+export interface ReplayFileConfig extends ReadConfig {
+  file: string;
+  traffic: TrafficOptions;
+  replay: Partial<ReplayOptions> & { targets: string[] };
+  /** Pacing factor: 2 sends twice as fast as recorded; 0 sends as fast as the shadows take it. */
+  speed: number;
+  /** Passes over the file. */
+  loop: number;
+  drainTimeoutMs: number;
+  statsIntervalMs: number;
+  logLevel: string;
+}
+
+export function replayFileConfig(flags: Flags): ReplayFileConfig {
+  if (flags.file === undefined) throw new ConfigError('--file', 'required');
+  const base = readConfig(flags);
+  const speed = flags.speed === undefined ? 1 : Number(flags.speed);
+  if (!(Number.isFinite(speed) && speed >= 0 && speed <= 1e6)) {
+    throw new ConfigError('--speed', `expected a number from 0 (as fast as possible) to 1000000, got ${JSON.stringify(flags.speed)}`);
+  }
+  return {
+    ...base,
+    http: { ...base.http, keepRequestBodies: true, keepResponseBodies: false, hashBodies: false },
+    file: String(flags.file),
+    traffic: traffic(flags),
+    replay: replayFlags(flags),
+    speed,
+    loop: int(flags, 'loop', '--loop', 1, 1, 1_000_000),
+    drainTimeoutMs: int(flags, 'drainTimeoutMs', '--drain-timeout-ms', 5000, 0, 600_000),
+    statsIntervalMs: int(flags, 'statsInterval', '--stats-interval', 10, 0, 86400) * 1000,
+    logLevel: logLevelFlag(flags),
+  };
+}
+
+export function runConfig(flags: Flags): RunConfig {
+  const base = readConfig(flags);
+  const shared = replayFlags(flags);
+  const targets = shared.targets;
   const baseline = flags.baseline === undefined ? null : originUrl(String(flags.baseline), '--baseline');
   if (baseline !== null && targets.includes(baseline)) throw new ConfigError('--baseline', 'the baseline must not also be a shadow');
   const cmp = compare(flags);
@@ -231,10 +418,7 @@ export function runConfig(flags: Flags): RunConfig {
     throw new ConfigError('--no-compare', '--baseline and --out need the comparison');
   }
   const responseKb = int(flags, 'compareBodyKb', '--compare-body-kb', 1024, 0, 1 << 20);
-  const logLevel = (flags.logLevel as string | undefined) ?? 'info';
-  if (!['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'].includes(logLevel)) {
-    throw new ConfigError('--log-level', `unknown level ${logLevel}`);
-  }
+  const logLevel = logLevelFlag(flags);
   return {
     ...base,
     http: {
@@ -244,15 +428,12 @@ export function runConfig(flags: Flags): RunConfig {
     compare: cmp === null ? null : { ...cmp, diff: { ...cmp.diff, maxBodyBytes: Math.max(16 << 20, (responseKb << 10) * 8) } },
     baseline,
     outDir: flags.out as string | undefined,
+    traffic: traffic(flags),
+    redact: redactConfig(flags),
     replay: {
+      ...shared,
       targets: baseline === null ? targets : [...targets, baseline],
       keepResponseBytes: cmp === null ? 0 : responseKb << 10,
-      concurrency: int(flags, 'concurrency', '--concurrency', 64, 1, 10_000),
-      queueSize: int(flags, 'queueSize', '--queue-size', 10_000, 1, 10_000_000),
-      queueBytes: int(flags, 'queueMb', '--queue-mb', 256, 1, 65536) << 20,
-      timeoutMs: int(flags, 'timeoutMs', '--timeout-ms', 10_000, 1, 600_000),
-      keepHost: flags.keepHost === true,
-      marker: marker(flags),
     },
     statsIntervalMs: int(flags, 'statsInterval', '--stats-interval', 10, 0, 86400) * 1000,
     drainTimeoutMs: int(flags, 'drainTimeoutMs', '--drain-timeout-ms', 5000, 0, 600_000),

@@ -10,6 +10,10 @@ export interface RedactOptions {
   sensitiveName: RegExp;
   /** With a key, values become a keyed hash ('[h:…]', equal values stay equal); without, '[redacted]'. */
   hashKey: Buffer | null;
+  /** Query parameter names (exact) masked besides those matching sensitiveName. */
+  queryParams: ReadonlySet<string>;
+  /** JSON body paths masked ('$.user.ssn', '$.items[*].card'; generalised like diff paths). */
+  bodyPaths: ReadonlySet<string>;
 }
 
 export const defaultSensitiveHeaders: ReadonlySet<string> = new Set([
@@ -24,12 +28,14 @@ export const defaultSensitiveName =
 export const MASK = '[redacted]';
 
 export function defaultRedactOptions(): RedactOptions {
-  return { headers: defaultSensitiveHeaders, sensitiveName: defaultSensitiveName, hashKey: null };
+  return { headers: defaultSensitiveHeaders, sensitiveName: defaultSensitiveName, hashKey: null, queryParams: new Set(), bodyPaths: new Set() };
 }
 
 /** 13–19 digits, optionally grouped by spaces or dashes: a payment card number if Luhn agrees. */
 const cardCandidate = /\b\d(?:[ -]?\d){12,18}\b/g;
 const bearer = /\b(Bearer|Basic|Token)\s+[A-Za-z0-9._~+/=-]{8,}/gi;
+/** `name=value` after a start, space, ?, &, ; or quote: query parameters and cookies in text. */
+const namedValue = /(^|[\s?&;,"'])([A-Za-z0-9_.-]+)=([^&;\s"',]+)/g;
 
 function luhn(digits: string): boolean {
   let sum = 0;
@@ -39,6 +45,11 @@ function luhn(digits: string): boolean {
     sum += d;
   }
   return sum % 10 === 0;
+}
+
+/** '$.items[3].card' → '$.items[*].card' (the form configured body paths take). */
+function generalise(path: string): string {
+  return path.replace(/\[\d+\]/g, '[*]');
 }
 
 export class Redactor {
@@ -89,15 +100,22 @@ export class Redactor {
       try {
         name = decodeURIComponent(name);
       } catch { /* keep it raw */ }
-      return this.options.sensitiveName.test(name) ? `${pair.slice(0, eq)}=${this.mask(pair.slice(eq + 1))}` : pair;
+      return this.sensitiveParam(name) ? `${pair.slice(0, eq)}=${this.mask(pair.slice(eq + 1))}` : pair;
     });
     return this.text(target.slice(0, q + 1) + parts.join('&') + (hash < 0 ? '' : target.slice(hash)));
   }
 
-  /** Free text with bearer credentials and card numbers masked. */
+  private sensitiveParam(name: string): boolean {
+    return this.options.sensitiveName.test(name) || this.options.queryParams.has(name);
+  }
+
+  /** Free text with bearer credentials, card numbers and secret-named `name=value` pairs
+   * (as in a query string or a cookie) masked. */
   text(s: string): string {
-    if (s.length < 13 && !/Bearer|Basic|Token/i.test(s)) return s;
+    if (s.length < 13 && !/Bearer|Basic|Token/i.test(s) && s.indexOf('=') < 0) return s;
     let out = s.replace(bearer, (_m, scheme: string) => `${scheme} ${this.mask(_m)}`);
+    out = out.replace(namedValue, (m, lead: string, name: string, value: string) =>
+      (this.sensitiveParam(name) && !value.startsWith('[') ? `${lead}${name}=${this.mask(value)}` : m));
     out = out.replace(cardCandidate, (m) => {
       const digits = m.replace(/[ -]/g, '');
       return luhn(digits) ? this.mask(digits) : m;
@@ -105,14 +123,19 @@ export class Redactor {
     return out;
   }
 
-  /** A parsed JSON value with values under sensitive keys masked (a copy; the input is untouched). */
-  json(value: unknown, depth = 0): unknown {
+  /** A parsed JSON value with values under sensitive keys or configured paths masked (a copy;
+   * the input is untouched). `path` is the generalised path of `value`. */
+  json(value: unknown, path = '$', depth = 0): unknown {
+    if (this.options.bodyPaths.has(path) && value !== null) {
+      return typeof value === 'object' ? this.mask(JSON.stringify(value)) : this.mask(String(value));
+    }
     if (typeof value === 'string') return this.text(value);
     if (typeof value !== 'object' || value === null || depth > 64) return value;
-    if (Array.isArray(value)) return value.map((v) => this.json(v, depth + 1));
+    if (Array.isArray(value)) return value.map((v) => this.json(v, `${path}[*]`, depth + 1));
     const out: Record<string, unknown> = {};
     for (const [k, v] of Object.entries(value)) {
-      out[k] = this.options.sensitiveName.test(k) && v !== null && typeof v !== 'object' ? this.mask(String(v)) : this.json(v, depth + 1);
+      out[k] = this.options.sensitiveName.test(k) && v !== null && typeof v !== 'object'
+        ? this.mask(String(v)) : this.json(v, `${path}.${k}`, depth + 1);
     }
     return out;
   }
@@ -131,6 +154,10 @@ export class Redactor {
   /** True when a diff path (header.x / $.a.b) names something sensitive. */
   isSensitivePath(path: string): boolean {
     if (path.startsWith('header.')) return this.isSensitiveHeader(path.slice(7));
+    if (path.startsWith('$') && this.options.bodyPaths.size > 0) {
+      const g = generalise(path);
+      for (const p of this.options.bodyPaths) if (g === p || g.startsWith(`${p}.`) || g.startsWith(`${p}[`)) return true;
+    }
     const m = /([^.[\]{}]+)[\]}]*$/.exec(path);
     return m !== null && this.options.sensitiveName.test(m[1]);
   }
@@ -139,6 +166,6 @@ export class Redactor {
   value(path: string, v: unknown): unknown {
     if (v === undefined) return v;
     if (this.isSensitivePath(path)) return typeof v === 'object' && v !== null ? this.json(v) : this.mask(String(v));
-    return this.json(v);
+    return this.json(v, path.startsWith('$') ? generalise(path) : '$');
   }
 }

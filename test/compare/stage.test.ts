@@ -5,6 +5,7 @@ import { CompareStage, LatencyHistogram, MismatchSample, defaultCompareOptions }
 import type { HttpRequest, HttpResponse } from '../../src/http';
 import type { ShadowResponse } from '../../src/replay';
 import { analyze, defaultThresholds } from '../../src/report/analysis';
+import { fakeRequest } from '../support/requests';
 
 const SHADOW = 'http://shadow:1';
 
@@ -16,11 +17,7 @@ function flushed(stage: CompareStage): CompareStage {
 const BASE = 'http://baseline:1';
 
 function request(url: string, startUs = 0): HttpRequest {
-  return {
-    conn: { id: 1, client: { address: '10.0.0.1', port: 5000 }, server: { address: '10.0.0.2', port: 80 }, ipVersion: 4, midstream: false, openedUs: 0 },
-    index: 0, method: 'GET', url, versionMajor: 1, versionMinor: 1, headers: ['Host', 'api'], trailers: [], body: null,
-    bodySize: 0, bodyTruncated: false, bodySha256: null, chunked: false, startUs, endUs: startUs,
-  } as HttpRequest;
+  return fakeRequest(url, { headers: ['Host', 'api'], startUs });
 }
 
 function prodResponse(body: unknown, status = 200, latencyUs = 1000, headers: string[] = []): HttpResponse {

@@ -50,7 +50,7 @@ test('planted regressions are flagged, planted noise is not; an identical shadow
     assert.ok(await badRun.waitForLine(/capture started/, 15_000), badRun.stderr());
     assert.ok(await goodRun.waitForLine(/capture started/, 15_000), goodRun.stderr());
 
-    const { sent, byEndpoint } = await driveApiMix(prod.port, { requests: REQUESTS, concurrency: 8, perSecond: 600 });
+    const { sent, byEndpoint } = await driveApiMix(prod.port, { requests: REQUESTS, concurrency: 8, perSecond: 400 });
     assert.equal(sent, REQUESTS);
     await waitFor(() => bad.requests >= sent && good.requests >= sent && baseline.requests >= sent, 60_000);
     await new Promise((r) => setTimeout(r, 300));

@@ -56,7 +56,7 @@ test('run: live mirror replays every request to the shadow faithfully and accoun
   prod = await startProduction();
   shadow = await startShadow();
   const shadowHost = `127.0.0.1:${shadow.port}`;
-  cli = startCli(['run', '--interface', 'lo', '--port', String(prod.port), '--shadow', `http://${shadowHost}`, '--summary-json', summaryPath]);
+  cli = startCli(['run', '--allow-writes', '--interface', 'lo', '--port', String(prod.port), '--shadow', `http://${shadowHost}`, '--summary-json', summaryPath]);
 
   // Wait for the capture to be live: a log line saying so, or ~1 s if no such line comes.
   const started = await Promise.race([cli.waitForLine(/capture started/i, 10_000), cli.exited.then(() => 'exited' as const)]);

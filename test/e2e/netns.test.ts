@@ -62,7 +62,7 @@ test('IPv4 and IPv6 across a veth from a test namespace: live mirror, read and t
   const pcap = path.join(dir, 'veth.pcap');
   const summaryPath = path.join(dir, 'summary.json');
   const tcpdump = await startTcpdump({ iface: HOST_IF, filter: `tcp port ${prod.port}`, file: pcap });
-  cli = startCli(['run', '--interface', HOST_IF, '--port', String(prod.port), '--shadow', `http://127.0.0.1:${shadow.port}`,
+  cli = startCli(['run', '--allow-writes', '--interface', HOST_IF, '--port', String(prod.port), '--shadow', `http://127.0.0.1:${shadow.port}`,
     '--summary-json', summaryPath, '--stats-interval', '0']);
   assert.ok(await cli.waitForLine(/capture started/, 15_000), `shadowtap did not start: ${cli.stderr()}`);
 

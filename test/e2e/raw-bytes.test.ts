@@ -45,7 +45,7 @@ test('non-ASCII bytes in the target and header values are replayed byte for byte
     await shadow.close();
     fs.rmSync(dir, { recursive: true, force: true });
   });
-  cli = startCli(['run', '--interface', 'lo', '--port', String(prod.port), '--shadow', `http://127.0.0.1:${shadow.port}`,
+  cli = startCli(['run', '--allow-writes', '--interface', 'lo', '--port', String(prod.port), '--shadow', `http://127.0.0.1:${shadow.port}`,
     '--summary-json', path.join(dir, 's.json'), '--stats-interval', '0']);
   assert.ok(await cli.waitForLine(/capture started/, 15_000), cli.stderr());
 

@@ -29,7 +29,7 @@ test('run --file replays a capture to the shadow, waiting for it rather than dro
   const shadow = await startShadow();
   servers.push(shadow);
   const summaryPath = path.join(dir, 'summary.json');
-  const run = await runCli(['run', '--file', pcap, '--port', String(prod.port), '--shadow', `http://127.0.0.1:${shadow.port}`,
+  const run = await runCli(['run', '--allow-writes', '--file', pcap, '--port', String(prod.port), '--shadow', `http://127.0.0.1:${shadow.port}`,
     '--concurrency', '2', '--queue-size', '4', '--summary-json', summaryPath, '--stats-interval', '0']);
   assert.equal(run.code, 0, run.stderr);
   const summary = JSON.parse(fs.readFileSync(summaryPath, 'utf8'));

@@ -19,7 +19,7 @@ async function main(): Promise<void> {
   const dir = mkdtempSync(join(tmpdir(), 'shadowtap-demo-'));
   const summaryPath = join(dir, 'summary.json');
   console.log(`production on 127.0.0.1:${production.port}, shadow on 127.0.0.1:${shadow.port}`);
-  const args = ['run', '--interface', 'lo', '--port', String(production.port),
+  const args = ['run', '--allow-writes', '--interface', 'lo', '--port', String(production.port),
     '--shadow', `http://127.0.0.1:${shadow.port}`, '--summary-json', summaryPath, '--stats-interval', '0'];
   console.log(`$ shadowtap ${args.join(' ')}`);
   const cli = startCli(args);

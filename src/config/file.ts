@@ -1,0 +1,124 @@
+// Option values from a config file (YAML or JSON) and the environment, under the command line:
+// flags > SHADOWTAP_* environment > file > defaults. Keys are the long flag names
+// ('shadow', 'max-body-mb', 'compare: false' for --no-compare); an unknown key is an error.
+
+import { readFileSync } from 'node:fs';
+import type { Command, Option } from 'commander';
+import { parse as parseYaml } from 'yaml';
+import { ConfigError } from './index';
+
+export const ENV_PREFIX = 'SHADOWTAP_';
+
+/** Options that may not come from a file or the environment. */
+const commandLineOnly = new Set(['config', 'help']);
+
+export interface ConfigProblem {
+  key: string;
+  message: string;
+}
+
+/** Several problems at once (every one named by its key). */
+export class ConfigErrors extends ConfigError {
+  constructor(readonly problems: ConfigProblem[]) {
+    super(problems[0].key, problems.map((p) => `${p.key}: ${p.message}`).join('\n  '));
+    this.message = problems.map((p) => `${p.key}: ${p.message}`).join('\n');
+  }
+}
+
+export function readConfigFile(path: string): Record<string, unknown> {
+  let text: string;
+  try {
+    text = readFileSync(path, 'utf8');
+  } catch (e) {
+    throw new ConfigError('--config', `cannot read ${path}: ${(e as Error).message}`);
+  }
+  let doc: unknown;
+  try {
+    doc = parseYaml(text, { prettyErrors: true, uniqueKeys: true }); // JSON is YAML too
+  } catch (e) {
+    throw new ConfigError('--config', `${path}: ${(e as Error).message}`);
+  }
+  if (doc === null || doc === undefined) return {};
+  if (typeof doc !== 'object' || Array.isArray(doc)) throw new ConfigError('--config', `${path}: expected a mapping of option names to values`);
+  return doc as Record<string, unknown>;
+}
+
+function longName(o: Option): string {
+  return (o.long ?? '').replace(/^--(no-)?/, '');
+}
+
+/** How a value from a file or the environment becomes what commander would have parsed. */
+function coerce(o: Option, value: unknown, key: string, repeatable: boolean, problems: ConfigProblem[]): unknown {
+  const scalar = (v: unknown): string | null => {
+    if (typeof v === 'string') return v;
+    if (typeof v === 'number' && Number.isFinite(v)) return String(v);
+    if (typeof v === 'boolean') return String(v);
+    problems.push({ key, message: `expected a string or number, got ${v === null ? 'null' : Array.isArray(v) ? 'a list' : typeof v}` });
+    return null;
+  };
+  if (o.isBoolean()) {
+    if (typeof value === 'boolean') return o.negate ? value : value;
+    if (value === 'true' || value === 'false') return value === 'true';
+    problems.push({ key, message: `expected true or false, got ${JSON.stringify(value)}` });
+    return undefined;
+  }
+  if (repeatable) {
+    const items = Array.isArray(value) ? value : [value];
+    const out: string[] = [];
+    for (const item of items) {
+      const s = scalar(item);
+      if (s !== null) out.push(s);
+    }
+    return out;
+  }
+  return scalar(value) ?? undefined;
+}
+
+/**
+ * Fills `cmd`'s options that the command line left at their defaults from `file` and then
+ * from the environment (SHADOWTAP_MAX_BODY_MB=32). Throws ConfigErrors naming every bad key.
+ */
+export function applyConfigSources(cmd: Command, file: Record<string, unknown> | null, env: NodeJS.ProcessEnv,
+  repeatable: (o: Option) => boolean): void {
+  const problems: ConfigProblem[] = [];
+  const byName = new Map<string, Option[]>();
+  for (const o of cmd.options) {
+    const name = longName(o);
+    if (name === '' || commandLineOnly.has(name)) continue;
+    byName.set(name, [...(byName.get(name) ?? []), o]);
+  }
+  const set = (name: string, raw: unknown, origin: 'config' | 'env', key: string): void => {
+    const options = byName.get(name);
+    if (options === undefined) {
+      problems.push({ key, message: `unknown option for \`${cmd.name()}\`` });
+      return;
+    }
+    // A switch with a --no- twin (--marker / --no-marker) takes its value from the positive form.
+    const o = options.find((x) => !x.negate) ?? options[0];
+    const attr = o.attributeName();
+    if (cmd.getOptionValueSource(attr) === 'cli') return;
+    if (origin === 'config' && cmd.getOptionValueSource(attr) === 'env') return;
+    let value: unknown;
+    if ((raw === false || raw === 'false') && options.some((x) => x.negate)) {
+      value = false; // `marker: false` is --no-marker
+    } else if (o.negate) {
+      // Only a --no-x form exists (e.g. --no-compare): `compare: false`.
+      if (typeof raw !== 'boolean' && raw !== 'true' && raw !== 'false') {
+        problems.push({ key, message: `expected true or false, got ${JSON.stringify(raw)}` });
+        return;
+      }
+      value = raw === true || raw === 'true';
+    } else {
+      value = coerce(o, raw, key, repeatable(o), problems);
+    }
+    if (value !== undefined) cmd.setOptionValueWithSource(attr, value, origin);
+  };
+  if (file !== null) for (const [k, v] of Object.entries(file)) set(k, v, 'config', k);
+  for (const [k, v] of Object.entries(env)) {
+    if (!k.startsWith(ENV_PREFIX) || v === undefined) continue;
+    const name = k.slice(ENV_PREFIX.length).toLowerCase().replace(/_/g, '-');
+    if (!byName.has(name)) continue; // other SHADOWTAP_ variables (e.g. the addon path) are not options
+    set(name, name.length > 0 && repeatable(byName.get(name)![0]) ? v.split(',') : v, 'env', k);
+  }
+  if (problems.length > 0) throw new ConfigErrors(problems);
+}
