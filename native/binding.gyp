@@ -2,7 +2,7 @@
   "targets": [
     {
       "target_name": "shadowtap_pcap",
-      "sources": ["src/pcap_binding.cc"],
+      "sources": ["src/pcap_binding.cc", "src/sd_notify.cc"],
       "include_dirs": ["<!(node -p \"require('node-addon-api').include_dir\")"],
       "defines": ["NAPI_VERSION=8", "NAPI_CPP_EXCEPTIONS"],
       "cflags!": ["-fno-exceptions"],

@@ -34,6 +34,11 @@
 #include <thread>
 #include <vector>
 
+namespace shadowtap {
+// sd_notify.cc: the systemd notification protocol.
+Napi::Value SdNotify(const Napi::CallbackInfo& info);
+}  // namespace shadowtap
+
 namespace {
 
 constexpr size_t kRecordHeader = 16;
@@ -468,7 +473,7 @@ class LiveHandle : public Napi::ObjectWrap<LiveHandle> {
       std::string msg = "cannot capture on \"" + device_ + "\": " + status;
       if (!detail.empty() && detail != status) msg += " (" + detail + ")";
       if (rc == PCAP_ERROR_PERM_DENIED) {
-        msg += "; live capture needs root or CAP_NET_RAW and CAP_NET_ADMIN";
+        msg += "; live capture needs root or CAP_NET_RAW";
       }
       pcap_close(p);
       throw Napi::Error::New(env, msg);
@@ -954,6 +959,7 @@ Napi::Object InitModule(Napi::Env env, Napi::Object exports) {
   exports.Set("OfflineHandle", OfflineHandle::Init(env));
   exports.Set("LiveHandle", LiveHandle::Init(env));
   exports.Set("libVersion", Napi::Function::New(env, LibVersion, "libVersion"));
+  exports.Set("sdNotify", Napi::Function::New(env, shadowtap::SdNotify, "sdNotify"));
   exports.Set("RECORD_HEADER_BYTES", Napi::Number::New(env, kRecordHeader));
   return exports;
 }

@@ -209,7 +209,7 @@ class FileSource implements PacketSource {
   }
 }
 
-/** Opens a live capture (needs root or CAP_NET_RAW+CAP_NET_ADMIN). Throws on any pcap error. */
+/** Opens a live capture (needs root or CAP_NET_RAW; promiscuous mode too). Throws on any pcap error. */
 export function openLive(opts: LiveOptions): PacketSource {
   const addon = loadAddon();
   return new LiveSource(new addon.LiveHandle({ ...opts }));

@@ -85,6 +85,12 @@ export interface NativeAddon {
   OfflineHandle: new (path: string, filter?: string) => NativeOfflineHandle;
   LiveHandle: new (opts: NativeLiveOptions) => NativeLiveHandle;
   libVersion(): string;
+  /**
+   * sd_notify(3): sends `state` as one datagram to $NOTIFY_SOCKET (path or @abstract).
+   * False when $NOTIFY_SOCKET is unset; throws when it is set but sending failed.
+   * (See native/src/sd_notify.cc; src/cli/systemd.ts wraps it.)
+   */
+  sdNotify(state: string): boolean;
   RECORD_HEADER_BYTES: number;
 }
 
