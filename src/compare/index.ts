@@ -201,6 +201,19 @@ export class CompareStage {
     return this.joins.size;
   }
 
+  /** Per shadow target (the baseline is not judged): exchanges diffed and those that
+   * differed anywhere (noise included), summed over endpoints. For metrics, at scrape time. */
+  shadowTotals(): Array<{ target: string; compared: number; mismatched: number }> {
+    const out = this.shadowTargets.map((target) => ({ target, compared: 0, mismatched: 0 }));
+    for (const ep of this.endpoints.values()) {
+      for (let i = 0; i < out.length; i++) {
+        out[i].compared += ep.shadows[i].compared;
+        out[i].mismatched += ep.shadows[i].mismatched;
+      }
+    }
+    return out;
+  }
+
   /** Exchanges waiting to be diffed. */
   get queued(): number {
     return this.queue.length - this.queueHead;
