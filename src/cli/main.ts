@@ -2,8 +2,8 @@
 // The shadowtap command line.
 
 import { Command, Option } from 'commander';
-import { applyConfigSources, readConfigFile } from '../config/file';
-import { ConfigError, Flags, readConfig, recordConfig, replayFileConfig, runConfig, thresholdsConfig } from '../config';
+import { applyConfigSources, readConfigFile, rereadConfigSources } from '../config/file';
+import { ConfigError, Flags, RunConfig, readConfig, recordConfig, replayFileConfig, runConfig, thresholdsConfig } from '../config';
 
 const collect = (value: string, previous: string[] = []): string[] => [...previous, value];
 
@@ -110,9 +110,11 @@ async function main(argv: string[]): Promise<number> {
     .option('--max-endpoints <n>', 'distinct endpoints tracked; the rest are grouped as {other}', '1000')
     .option('--latency-warmup <n>', 'the first n exchanges are compared but not timed (cold start)', '200')
     .option('--compare-cpu <percent>', 'share of one core the comparison may use; beyond it exchanges are counted as busy', '50')
-    .action((opts: Flags) => {
+    .option('--admin <host:port>', 'serve /metrics (Prometheus), /healthz and /readyz here ([::1]:9464 for IPv6; off: nowhere)', '127.0.0.1:9464')
+    .action((opts: Flags, cmd: Command) => {
       const cfg = runConfig(opts);
-      result = import('./run').then((m) => m.run(cfg)); // undici and pino only load when needed
+      const reload = (): RunConfig => runConfig(rereadConfigSources(cmd, process.env, (o) => o.parseArg === collect));
+      result = import('./run').then((m) => m.run(cfg, undefined, reload)); // undici and pino only load when needed
     });
 
   sourceOptions(program.command('read'), false)
@@ -166,6 +168,30 @@ async function main(argv: string[]): Promise<number> {
       result = import('./report').then((m) => m.verdict(dir, thresholds, opts.json === true));
     });
 
+  const shadow = ['http://127.0.0.1:8080'];
+  const builders: Record<string, { build: (flags: Flags) => unknown; minimal: Flags }> = {
+    run: { build: runConfig, minimal: { interface: 'lo', port: ['8080'], shadow } },
+    read: { build: readConfig, minimal: { file: 'capture.pcap' } },
+    record: { build: recordConfig, minimal: { interface: 'lo', port: ['8080'], output: 'recording' } },
+    replay: { build: replayFileConfig, minimal: { file: 'recording', shadow } },
+  };
+  program.command('check-config')
+    .description('check a configuration file: print every problem with the key that caused it; exit 1 if any')
+    .option('--command <name>', `the command the file configures: ${Object.keys(builders).join(', ')}`, 'run')
+    .action((opts: Flags) => {
+      const name = String(opts.command);
+      const target = program.commands.find((c) => c.name() === name);
+      const checked = builders[name];
+      if (target === undefined || checked === undefined) throw new ConfigError('--command', `one of ${Object.keys(builders).join(', ')}, got ${name}`);
+      if (opts.config === undefined) throw new ConfigError('--config', 'required');
+      result = import('./check-config').then((m) => {
+        const problems = m.configProblems({ cmd: target, ...checked }, String(opts.config), process.env, (o) => o.parseArg === collect);
+        for (const p of problems) process.stdout.write(`${p.key}: ${p.message}\n`);
+        process.stdout.write(problems.length === 0 ? `${opts.config}: ok\n` : `${opts.config}: ${problems.length} problem(s)\n`);
+        return problems.length === 0 ? 0 : 1;
+      });
+    });
+
   program.command('devices')
     .description('list the interfaces libpcap can capture on, with their addresses')
     .option('--json', 'print them as one JSON array')
@@ -176,13 +202,25 @@ async function main(argv: string[]): Promise<number> {
   // Every command takes --config FILE; values come from flags, then SHADOWTAP_* variables,
   // then the file, then the defaults.
   for (const cmd of program.commands) cmd.option('--config <file>', 'read option values from this YAML/JSON file (flags and SHADOWTAP_* variables win)');
+  for (const cmd of program.commands) {
+    if (['run', 'record', 'replay'].includes(cmd.name())) {
+      cmd.option('--log-to <url>', 'also ship every log line to this collector: syslog+tcp://HOST:PORT (RFC 5424, octet-counted); never blocks: queued, beyond --log-queue dropped and counted');
+      cmd.option('--log-queue <lines>', 'log lines queued for --log-to at most (also at most 4 MB); beyond, dropped and counted', '10000');
+    }
+  }
   program.hook('preAction', (_program, cmd) => {
+    if (cmd.name() === 'check-config') return; // it reads the file itself, for another command
     const file = cmd.opts().config as string | undefined;
     applyConfigSources(cmd, file === undefined ? null : readConfigFile(file), process.env, (o) => o.parseArg === collect);
   });
 
   await program.parseAsync(argv);
-  return result;
+  try {
+    return await result;
+  } finally {
+    // Lines still queued for --log-to get a moment to reach the collector (no pino loaded here).
+    await import('../report/logship').then((m) => m.closeLogShippers(2000));
+  }
 }
 
 main(process.argv).then(

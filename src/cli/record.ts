@@ -3,7 +3,7 @@
 import { ConfigError, RecordConfig } from '../config';
 import type { HttpSink } from '../http';
 import { RecordingWriter } from '../recording';
-import { LogLimiter, Logger, RequestLedger, createLogger, writeJsonFile } from '../report';
+import { LogLimiter, Logger, RequestLedger, createLogger, logShippingSummary, writeJsonFile } from '../report';
 import { Redactor } from '../traffic/redact';
 import { PacketPipeline } from './pipeline';
 import { openSource } from './source';
@@ -24,7 +24,7 @@ function openWriter(cfg: RecordConfig): RecordingWriter {
   }
 }
 
-export function record(cfg: RecordConfig, log: Logger = createLogger(cfg.logLevel)): Promise<number> {
+export function record(cfg: RecordConfig, log: Logger = createLogger(cfg.logLevel, cfg.logTo)): Promise<number> {
   const writer = openWriter(cfg);
   let source;
   try {
@@ -74,6 +74,7 @@ export function record(cfg: RecordConfig, log: Logger = createLogger(cfg.logLeve
       capture: src.stats(),
       ...pipeline.stats(),
       logLinesSuppressed: notices.suppressed,
+      ...logShippingSummary(),
     };
   };
   const statsTimer = cfg.statsIntervalMs > 0

@@ -9,7 +9,7 @@ import { RecordingReader, connectionOf, sniffFile, toHttpRequest } from '../reco
 import type { ConnectionInfo } from '../tcp';
 import { Replayer, ReplayOutcome, ShadowResponse } from '../replay';
 import { TrafficPolicy } from '../traffic';
-import { LogLimiter, Logger, RequestLedger, createLogger, writeJsonFile } from '../report';
+import { LogLimiter, Logger, RequestLedger, createLogger, logShippingSummary, writeJsonFile } from '../report';
 import { PacketPipeline, PipelineStats } from './pipeline';
 import { openSource } from './source';
 
@@ -205,7 +205,7 @@ class Progress {
   }
 }
 
-export async function replayFile(cfg: ReplayFileConfig, log: Logger = createLogger(cfg.logLevel)): Promise<number> {
+export async function replayFile(cfg: ReplayFileConfig, log: Logger = createLogger(cfg.logLevel, cfg.logTo)): Promise<number> {
   let kind: string;
   try {
     kind = sniffFile(cfg.file);
@@ -330,6 +330,7 @@ export async function replayFile(cfg: ReplayFileConfig, log: Logger = createLogg
     traffic: policy.stats,
     shadows: replayer.stats(),
     ...(feed.stats() ?? {}),
+    ...logShippingSummary(),
   });
   const statsTimer = cfg.statsIntervalMs > 0
     ? setInterval(() => log.info({ stats: summary() }, 'stats'), cfg.statsIntervalMs)

@@ -4,11 +4,13 @@ import { ConfigError, RunConfig } from '../config';
 import { CompareStage } from '../compare';
 import type { HttpRequest, HttpSink } from '../http';
 import { Replayer, ReplayOutcome, ShadowResponse } from '../replay';
-import { LogLimiter, Logger, RequestLedger, createLogger, writeJsonFile } from '../report';
+import { LogLimiter, Logger, RequestLedger, createLogger, logShippingSummary, writeJsonFile } from '../report';
+import { AdminServer, ShadowtapMetrics, formatAddress } from '../report/metrics';
 import { OutputDir } from '../report/outdir';
 import { Redactor, TrafficPolicy } from '../traffic';
 import { PacketPipeline } from './pipeline';
 import { openSource } from './source';
+import { systemd } from './systemd';
 
 function hasHeader(headers: string[], lowerName: string): boolean {
   for (let i = 0; i < headers.length; i += 2) {
@@ -25,18 +27,22 @@ function openOutput(dir: string, redactor: Redactor): OutputDir {
   }
 }
 
-export function run(cfg: RunConfig, log: Logger = createLogger(cfg.logLevel)): Promise<number> {
+/** `reload` re-reads the configuration (file and environment under the same flags) for SIGHUP. */
+export function run(cfg: RunConfig, log: Logger = createLogger(cfg.logLevel, cfg.logTo), reload?: () => RunConfig): Promise<number> {
   const ledger = new RequestLedger();
   const source = openSource(cfg.source);
   // A live capture never waits for the shadow (a full queue drops, counted); a file does.
-  const replayer = new Replayer({ ...cfg.replay, whenFull: source.live ? 'drop' : 'wait' });
+  const whenFull = source.live ? 'drop' : 'wait';
+  let replayer = new Replayer({ ...cfg.replay, whenFull });
+  /** Replayers replaced by a reload, finishing what they had. */
+  const retired: Replayer[] = [];
   let waitingForRoom = false;
   // One line per connection and kind of trouble, and no more than 20 such lines a second.
   const notices = new LogLimiter(20);
   const shadowTrouble = new LogLimiter(5);
 
   const redactor = new Redactor(cfg.redact);
-  const policy = new TrafficPolicy(cfg.traffic);
+  let policy = new TrafficPolicy(cfg.traffic);
   const output = cfg.outDir !== undefined ? openOutput(cfg.outDir, redactor) : null;
   const compare = cfg.compare !== null
     ? new CompareStage(cfg.replay.targets, cfg.baseline, cfg.compare, output)
@@ -51,6 +57,7 @@ export function run(cfg: RunConfig, log: Logger = createLogger(cfg.logLevel)): P
 
   const settle = (outcome: ReplayOutcome, responses: ShadowResponse[], req: HttpRequest): void => {
     ledger.settle(outcome);
+    admin?.metrics.observeResponses(responses);
     if (compare !== null) compare.replayed(captured.get(req) ?? req, responses);
     if ((outcome === 'shadowError' || outcome === 'shadowTimeout') && shadowTrouble.allow()) {
       const failed = responses.find((r) => r.outcome === outcome);
@@ -107,11 +114,24 @@ export function run(cfg: RunConfig, log: Logger = createLogger(cfg.logLevel)): P
     capture: source.stats(),
     ...pipeline.stats(),
     shadows: replayer.stats(),
+    ...(retired.length > 0 ? { retiredShadows: retired.map((r) => r.stats()) } : {}),
+    reloads,
     ...(compare !== null ? { compare: { ...compare.counters, pendingJoins: compare.pendingJoins, queued: compare.queued } } : {}),
     traffic: policy.stats,
     ownReplaysIgnored,
     logLinesSuppressed: notices.suppressed + shadowTrouble.suppressed,
+    ...logShippingSummary(),
   });
+  // --admin: /metrics reads summary() at scrape time (nothing counted twice on the hot path
+  // but shadow latency); /readyz follows the capture. A failed bind is logged, not fatal.
+  const adminAt = cfg.admin ?? null;
+  const admin = adminAt === null ? null
+    : new AdminServer(new ShadowtapMetrics({ stats: summary, comparison: () => compare?.shadowTotals() ?? [] }, { targets: cfg.replay.targets }));
+  if (admin !== null && adminAt !== null) {
+    admin.listen(adminAt).then(
+      (a) => log.info({ address: formatAddress(a) }, `admin server on http://${formatAddress(a)}: /metrics /healthz /readyz`),
+      (err: Error) => log.error({ err: err.message, address: formatAddress(adminAt) }, 'admin server failed to listen: no /metrics, /healthz, /readyz'));
+  }
   const accounting = () => ({ ...ledger.snapshot(), shadows: replayer.stats() });
   const writeResults = (complete: boolean): void => {
     if (output === null || compare === null) return;
@@ -128,25 +148,80 @@ export function run(cfg: RunConfig, log: Logger = createLogger(cfg.logLevel)): P
   const resultsTimer = output !== null ? setInterval(() => writeResults(false), 5000) : undefined;
   writeResults(false);
 
+  let reloads = 0;
+  /** SIGHUP: traffic policy and replay settings (targets included) take effect for the next
+   * request; captured connections, their parsers and requests in flight carry on. Settings the
+   * capture or the comparison was opened with need a restart and are kept. */
+  const applyReload = (read: () => RunConfig): void => {
+    systemd.reloading('reloading the configuration');
+    let next: RunConfig;
+    try {
+      next = read();
+    } catch (err) {
+      log.error({ err: (err as Error).message }, 'reload rejected: the running configuration stays');
+      systemd.ready('reload rejected: the running configuration stays');
+      return;
+    }
+    const same = (a: unknown, b: unknown): boolean => JSON.stringify(a) === JSON.stringify(b);
+    const kept: string[] = [];
+    for (const [what, a, b] of [
+      ['capture source and filter', cfg.source, next.source], ['reassembly limits', cfg.tcp, next.tcp], ['HTTP limits', cfg.http, next.http],
+      ['--out', cfg.outDir, next.outDir], ['comparison settings', cfg.compare, next.compare], ['--baseline', cfg.baseline, next.baseline],
+      ['log settings', [cfg.logLevel, cfg.logTo], [next.logLevel, next.logTo]], ['--admin', cfg.admin, next.admin],
+    ] as Array<[string, unknown, unknown]>) {
+      if (!same(a, b)) kept.push(what);
+    }
+    let replay = next.replay;
+    if (compare !== null && !same(cfg.replay.targets, next.replay.targets)) {
+      kept.push('shadow targets (the comparison is per target: restart to compare others)');
+      replay = { ...next.replay, targets: cfg.replay.targets };
+    }
+    policy = new TrafficPolicy(next.traffic, Math.random, policy.stats);
+    if (!same(cfg.replay, replay)) {
+      const old = replayer;
+      replayer = new Replayer({ ...replay, whenFull });
+      retired.push(old);
+      void old.drain(cfg.drainTimeoutMs);
+    }
+    cfg = { ...cfg, replay, traffic: next.traffic, statsIntervalMs: cfg.statsIntervalMs };
+    reloads++;
+    if (kept.length > 0) log.warn({ kept }, 'reload: these settings need a restart and were kept');
+    log.info({ shadows: replay.targets, reloads }, 'configuration reloaded');
+    systemd.ready(`configuration reloaded (${reloads})`);
+  };
+
   return new Promise((resolve) => {
     let stopping = false;
     const stop = (why: string): void => {
       if (stopping) return;
       stopping = true;
       log.info({ why }, 'stopping: closing capture');
+      systemd.stopping(`stopping (${why}): draining the replay queue`);
+      admin?.markStopping();
       source.close();
     };
     const onSignal = (sig: NodeJS.Signals) => stop(sig);
     process.on('SIGINT', onSignal);
     process.on('SIGTERM', onSignal);
+    const onReload = (): void => {
+      if (stopping) return;
+      if (reload === undefined) {
+        log.warn('SIGHUP: nothing to reload (no --config file or environment)');
+        return;
+      }
+      applyReload(reload);
+    };
+    process.on('SIGHUP', onReload);
 
     source.start(
       (batch, count) => pipeline.batch(source.linkType, batch, count),
       (err) => {
         if (err) log.error({ err: err.message }, 'capture failed');
+        admin?.markStopping();
+        if (!stopping) systemd.stopping(err ? `capture failed: ${err.message}` : 'capture ended: draining the replay queue');
         pipeline.finish();
         log.info({ pending: ledger.pending }, 'draining replay queue');
-        replayer.drain(cfg.drainTimeoutMs).then(() => {
+        Promise.all([replayer, ...retired].map((r) => r.drain(cfg.drainTimeoutMs))).then(() => {
           if (statsTimer) clearInterval(statsTimer);
           if (resultsTimer) clearInterval(resultsTimer);
           compare?.flush();
@@ -154,9 +229,11 @@ export function run(cfg: RunConfig, log: Logger = createLogger(cfg.logLevel)): P
           output?.close();
           process.off('SIGINT', onSignal);
           process.off('SIGTERM', onSignal);
+          process.off('SIGHUP', onReload);
           const final = summary();
           if (cfg.summaryJson !== undefined) writeJsonFile(cfg.summaryJson, final);
           log.info({ stats: final }, 'summary');
+          void admin?.close();
           resolve(err ? 1 : 0);
         });
       },
@@ -167,5 +244,10 @@ export function run(cfg: RunConfig, log: Logger = createLogger(cfg.logLevel)): P
       linkType: source.linkType,
       shadows: cfg.replay.targets,
     }, 'capture started');
+    admin?.markReady();
+    // systemd (Type=notify): ready now, watchdog pings from here on; no-ops outside systemd.
+    if (!systemd.ready(`capturing on ${cfg.source.interface ?? cfg.source.file}, mirroring to ${cfg.replay.targets.join(' ')}`) && systemd.lastError() !== null) {
+      log.warn({ err: systemd.lastError() }, 'cannot notify systemd');
+    }
   });
 }

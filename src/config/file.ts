@@ -122,3 +122,29 @@ export function applyConfigSources(cmd: Command, file: Record<string, unknown> |
   }
   if (problems.length > 0) throw new ConfigErrors(problems);
 }
+
+/**
+ * The option values as they would be now: what the command line gave, over the environment and
+ * the config file read again. Throws (ConfigErrors) without touching `cmd` when they are bad.
+ */
+export function rereadConfigSources(cmd: Command, env: NodeJS.ProcessEnv, repeatable: (o: Option) => boolean): Record<string, unknown> {
+  const saved = cmd.options.map((o) => [o.attributeName(), cmd.getOptionValue(o.attributeName()), cmd.getOptionValueSource(o.attributeName())] as const);
+  const restore = (): void => {
+    for (const [attr, value, source] of saved) cmd.setOptionValueWithSource(attr, value, source as 'default');
+  };
+  for (const o of cmd.options) {
+    const attr = o.attributeName();
+    const source = cmd.getOptionValueSource(attr);
+    if (source !== 'config' && source !== 'env') continue;
+    // A --no-x option alone defaults to true; beside its positive twin, the twin's default counts.
+    const positive = cmd.options.find((x) => x.attributeName() === attr && !x.negate);
+    cmd.setOptionValueWithSource(attr, positive !== undefined ? positive.defaultValue : true, 'default');
+  }
+  try {
+    const file = cmd.getOptionValue('config') as string | undefined;
+    applyConfigSources(cmd, file === undefined ? null : readConfigFile(file), env, repeatable);
+    return { ...cmd.opts() };
+  } finally {
+    restore();
+  }
+}

@@ -2,6 +2,8 @@
 // flags or the environment; they receive the parts of this object that concern them.
 
 import { readFileSync } from 'node:fs';
+import { isIPv6 } from 'node:net';
+import { parseLogTarget } from '../report/logship';
 import type { CompareOptions, RouteOverride } from '../compare';
 import { defaultCompareOptions } from '../compare';
 import type { HttpOptions } from '../http';
@@ -49,6 +51,10 @@ export interface RunConfig extends ReadConfig {
   statsIntervalMs: number;
   drainTimeoutMs: number;
   logLevel: string;
+  /** --admin: where /metrics, /healthz and /readyz are served; null (--admin off) or absent: nowhere. */
+  admin?: { host: string; port: number } | null;
+  /** --log-to: a collector that also receives every log line (syslog+tcp://HOST:PORT). */
+  logTo?: LogToConfig;
 }
 
 /** Raw option values as commander hands them over. */
@@ -326,6 +332,37 @@ function logLevelFlag(flags: Flags): string {
   return logLevel;
 }
 
+/** --admin HOST:PORT (IPv6 in brackets: [::1]:9464; port 0: any free port) or off. */
+export function adminFlag(raw: unknown): { host: string; port: number } | null {
+  if (raw === undefined) return { host: '127.0.0.1', port: 9464 };
+  const text = String(raw).trim();
+  if (text === 'off') return null;
+  const m = /^(?:\[([0-9A-Fa-f:.]+)\]|([A-Za-z0-9.-]+)):(\d{1,5})$/.exec(text);
+  const port = m === null ? NaN : Number(m[3]);
+  if (m === null || port > 65535 || (m[1] !== undefined && !isIPv6(m[1]))) {
+    throw new ConfigError('--admin', `expected HOST:PORT ([::1]:9464 for IPv6) or off, got ${JSON.stringify(raw)}`);
+  }
+  return { host: m[1] ?? m[2], port };
+}
+
+export interface LogToConfig {
+  /** The collector, normalised (syslog+tcp://HOST:PORT). */
+  url: string;
+  /** Lines queued for it at most (--log-queue); beyond, dropped and counted. */
+  maxLines: number;
+}
+
+/** --log-to syslog+tcp://HOST:PORT, validated here so a typo fails at start (exit 2). */
+function logToFlag(flags: Flags): { logTo?: LogToConfig } {
+  const maxLines = int(flags, 'logQueue', '--log-queue', 10_000, 1, 10_000_000);
+  if (flags.logTo === undefined) return {};
+  try {
+    return { logTo: { url: parseLogTarget(String(flags.logTo)).url, maxLines } };
+  } catch (e) {
+    throw new ConfigError('--log-to', (e as Error).message);
+  }
+}
+
 /** The replay flags `run` and `replay` share: the shadows and how requests reach them. */
 export function replayFlags(flags: Flags): Partial<ReplayOptions> & { targets: string[] } {
   const shadows = (flags.shadow as string[] | undefined) ?? [];
@@ -354,6 +391,7 @@ export interface RecordConfig extends ReadConfig {
   maxFiles: number;
   statsIntervalMs: number;
   logLevel: string;
+  logTo?: LogToConfig;
 }
 
 export function recordConfig(flags: Flags): RecordConfig {
@@ -370,6 +408,7 @@ export function recordConfig(flags: Flags): RecordConfig {
     maxFiles: int(flags, 'maxFiles', '--max-files', 10, 1, 1_000_000),
     statsIntervalMs: int(flags, 'statsInterval', '--stats-interval', 10, 0, 86400) * 1000,
     logLevel: logLevelFlag(flags),
+    ...logToFlag(flags),
   };
 }
 
@@ -384,6 +423,7 @@ export interface ReplayFileConfig extends ReadConfig {
   drainTimeoutMs: number;
   statsIntervalMs: number;
   logLevel: string;
+  logTo?: LogToConfig;
 }
 
 export function replayFileConfig(flags: Flags): ReplayFileConfig {
@@ -404,6 +444,7 @@ export function replayFileConfig(flags: Flags): ReplayFileConfig {
     drainTimeoutMs: int(flags, 'drainTimeoutMs', '--drain-timeout-ms', 5000, 0, 600_000),
     statsIntervalMs: int(flags, 'statsInterval', '--stats-interval', 10, 0, 86400) * 1000,
     logLevel: logLevelFlag(flags),
+    ...logToFlag(flags),
   };
 }
 
@@ -438,5 +479,7 @@ export function runConfig(flags: Flags): RunConfig {
     statsIntervalMs: int(flags, 'statsInterval', '--stats-interval', 10, 0, 86400) * 1000,
     drainTimeoutMs: int(flags, 'drainTimeoutMs', '--drain-timeout-ms', 5000, 0, 600_000),
     logLevel,
+    ...logToFlag(flags),
+    admin: adminFlag(flags.admin),
   };
 }

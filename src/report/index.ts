@@ -2,11 +2,36 @@
 
 import { writeFileSync, renameSync } from 'node:fs';
 import pino from 'pino';
+import { LogShipStats, LogShipper, logShipStats, parseLogTarget, registerShipper } from './logship';
 
 export type Logger = pino.Logger;
 
-export function createLogger(level: string): Logger {
-  return pino({ level, base: { svc: 'shadowtap' }, timestamp: pino.stdTimeFunctions.isoTime });
+/**
+ * pino JSON lines on stdout; with `logTo` (--log-to) every line also goes to that collector
+ * through a bounded, non-blocking in-process queue (see ./logship).
+ */
+export function createLogger(level: string, logTo?: { url: string; maxLines: number }): Logger {
+  const opts = { level, base: { svc: 'shadowtap' }, timestamp: pino.stdTimeFunctions.isoTime };
+  if (logTo === undefined) return pino(opts);
+  const stdout = pino.destination(1);
+  const shipper = new LogShipper(parseLogTarget(logTo.url), { maxLines: logTo.maxLines });
+  registerShipper(shipper);
+  const log = pino(opts, { write: (line: string) => { stdout.write(line); shipper.write(line); } });
+  shipper.events = {
+    down: (st, error) => log.warn({ logShipping: st, error }, 'log collector unreachable: lines are queued, beyond the cap dropped and counted'),
+    up: (st, outage) => {
+      if (outage === null) log.info({ logShipping: st }, 'log collector connected');
+      else log.info({ logShipping: st, outageMs: outage.ms, droppedMeanwhile: outage.droppedMeanwhile }, 'log collector reconnected');
+    },
+    closed: (st) => log.info({ logShipping: st }, 'log shipping closed'),
+  };
+  return log;
+}
+
+/** `{ logShipping: counts }` for a summary when --log-to is on, else nothing. */
+export function logShippingSummary(): { logShipping?: LogShipStats } {
+  const all = logShipStats();
+  return all.length === 0 ? {} : { logShipping: all[0] };
 }
 
 /** Lets at most `perSecond` repetitive log lines through each second; counts the rest. */

@@ -201,11 +201,12 @@ function matches(c: Condition, req: HttpRequest): boolean {
 }
 
 export class TrafficPolicy {
-  readonly stats: TrafficStats = { unsafeMethod: {}, filteredBy: {}, sampledOut: 0, sampleKeyMissing: 0, unmappedHeaderValues: 0 };
   private readonly threshold: number;
   private readonly rewriting: boolean;
 
-  constructor(readonly options: TrafficOptions, private readonly random: () => number = Math.random) {
+  /** `stats` carries the counts on when a reload replaces the policy. */
+  constructor(readonly options: TrafficOptions, private readonly random: () => number = Math.random,
+    readonly stats: TrafficStats = { unsafeMethod: {}, filteredBy: {}, sampledOut: 0, sampleKeyMissing: 0, unmappedHeaderValues: 0 }) {
     this.threshold = options.samplePercent / 100;
     const r = options.rewrites;
     this.rewriting = r.setHeaders.length > 0 || r.removeHeaders.size > 0 || r.renameHeaders.size > 0 ||

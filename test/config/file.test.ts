@@ -50,3 +50,26 @@ test('values from a config file are validated like flags, with the key named', a
   const r2 = await runCli(['run', '--config', ok]);
   assert.match(r2.stderr, /--no-compare: --baseline and --out need the comparison/);
 });
+
+test('check-config names every offending key of a broken config, and passes a good one', async () => {
+  const cases: Array<[string, string[]]> = [
+    ['prot: 8080\nshadow: http://127.0.0.1:9\ninterface: lo\nport: 1\n', ['prot']],
+    ['interface: lo\nport: 99999\nshadow: [ftp://x]\nsample: 140\n', ['port', 'shadow', 'sample']],
+    ['interface: lo\nport: 1\nshadow: http://127.0.0.1:9\nrule: ["deny colour:red"]\nrewrite-path: ["no-arrow"]\ncompare-cpu: 0\n', ['rule', 'rewrite-path', 'compare-cpu']],
+    ['interface: lo\nport: 1\nshadow: http://127.0.0.1:9\nmax-body-mb: [1]\npromisc: maybe\ntimeout-ms: -5\n', ['max-body-mb', 'promisc', 'timeout-ms']],
+    ['port: 1\n', ['interface', 'shadow']],
+    ['interface: lo\nport: 1\nshadow: http://127.0.0.1:9\nbaseline: http://127.0.0.1:9\n', ['baseline']],
+  ];
+  for (const [text, keys] of cases) {
+    const r = await runCli(['check-config', '--config', tmpFile('c.yaml', text)]);
+    assert.equal(r.code, 1, `${text}\n${r.stdout}${r.stderr}`);
+    const named = r.stdout.split('\n').filter((l) => /^[a-z-]+: /.test(l)).map((l) => l.slice(0, l.indexOf(':')));
+    assert.deepEqual(named.sort(), [...keys].sort(), `${text}\n${r.stdout}`);
+  }
+  const good = await runCli(['check-config', '--config', tmpFile('ok.yaml', 'interface: lo\nport: [8080]\nshadow: http://127.0.0.1:9\nsample: 10\n')]);
+  assert.equal(good.code, 0, good.stdout);
+  assert.match(good.stdout, /ok$/m);
+  const rec = await runCli(['check-config', '--command', 'record', '--config', tmpFile('r.yaml', 'interface: lo\nport: 1\noutput: /tmp/x.rec\nshadow: http://x\n')]);
+  assert.equal(rec.code, 1);
+  assert.match(rec.stdout, /^shadow: unknown option for `record`/m);
+});

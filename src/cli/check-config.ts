@@ -1,0 +1,76 @@
+// `shadowtap check-config --config FILE`: every problem in a configuration, each named by the
+// key that caused it, without starting anything.
+
+import type { Command } from 'commander';
+import { ConfigError, Flags } from '../config';
+import { ConfigErrors, ConfigProblem, applyConfigSources, readConfigFile } from '../config/file';
+
+export interface CheckedCommand {
+  cmd: Command;
+  /** Builds the command's configuration from flags, throwing ConfigError. */
+  build: (flags: Flags) => unknown;
+  /** A minimal valid set of flags, so that each key can be checked on its own. */
+  minimal: Flags;
+}
+
+function problemOf(e: ConfigError): ConfigProblem {
+  return { key: e.key.replace(/^--(no-)?/, ''), message: e.message.slice(e.key.length + 2) };
+}
+
+/**
+ * Structural problems (unknown keys, wrong types) come all at once from the loader. Values are
+ * then checked key by key against a minimal valid configuration, and finally all together
+ * (for what only shows in combination: a missing required key, two keys in conflict).
+ */
+export function configProblems(c: CheckedCommand, file: string, env: NodeJS.ProcessEnv,
+  repeatable: Parameters<typeof applyConfigSources>[3]): ConfigProblem[] {
+  let doc: Record<string, unknown>;
+  try {
+    doc = readConfigFile(file);
+  } catch (e) {
+    return [problemOf(e as ConfigError)];
+  }
+  const defaults: Flags = { ...c.cmd.opts() };
+  const problems: ConfigProblem[] = [];
+  const bad = new Set<string>();
+  try {
+    applyConfigSources(c.cmd, doc, env, repeatable);
+  } catch (e) {
+    if (!(e instanceof ConfigErrors)) throw e;
+    problems.push(...e.problems);
+    for (const p of e.problems) bad.add(p.key);
+    applyConfigSources(c.cmd, Object.fromEntries(Object.entries(doc).filter(([k]) => !bad.has(k))), {}, repeatable);
+  }
+  const full: Flags = { ...c.cmd.opts() };
+  const changed = Object.keys(full).filter((a) => full[a] !== defaults[a]);
+  const attempt = (flags: Flags): ConfigError | null => {
+    try {
+      c.build(flags);
+      return null;
+    } catch (e) {
+      if (e instanceof ConfigError) return e;
+      throw e;
+    }
+  };
+  const failed = new Set<string>();
+  for (const attr of changed) {
+    const e = attempt({ ...defaults, ...c.minimal, [attr]: full[attr] });
+    if (e === null) continue;
+    failed.add(attr);
+    problems.push(problemOf(e));
+  }
+  // Together: a missing key is reported, then filled from the minimal set to look further.
+  const together: Flags = { ...full };
+  for (const attr of failed) together[attr] = defaults[attr];
+  for (let i = 0; i < 20; i++) {
+    const e = attempt(together);
+    if (e === null) break;
+    const p = problemOf(e);
+    if (!problems.some((q) => q.key === p.key)) problems.push(p);
+    const option = c.cmd.options.find((o) => o.long === e.key);
+    const attr = option?.attributeName();
+    if (attr === undefined || !(attr in c.minimal) || together[attr] === c.minimal[attr]) break;
+    together[attr] = c.minimal[attr];
+  }
+  return problems;
+}
