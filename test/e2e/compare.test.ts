@@ -41,21 +41,24 @@ test('planted regressions are flagged, planted noise is not; an identical shadow
     servers.push(prod, baseline, bad, good);
     const badDir = path.join(dir, 'bad');
     const goodDir = path.join(dir, 'good');
-    // Two daemons capture the same production traffic: one mirrors to the regressed shadow and
-    // to a baseline (a second production instance: noise and the latency reference), one to
-    // the identical shadow alone (noise learned from repeated requests only).
+    // One run mirrors to the regressed shadow and to a baseline (a second production instance:
+    // noise and the latency reference); a second run, over the same request mix, mirrors to the
+    // identical shadow alone (noise learned from repeated requests only). One at a time, so
+    // that latency is measured on a machine not also busy with the other run.
     const common = ['run', '--interface', 'lo', '--port', String(prod.port), '--stats-interval', '0'];
-    const badRun = startCli([...common, '--shadow', bad.url, '--baseline', baseline.url, '--out', badDir]);
-    const goodRun = startCli([...common, '--shadow', good.url, '--out', goodDir]);
-    assert.ok(await badRun.waitForLine(/capture started/, 15_000), badRun.stderr());
-    assert.ok(await goodRun.waitForLine(/capture started/, 15_000), goodRun.stderr());
-
-    const { sent, byEndpoint } = await driveApiMix(prod.port, { requests: REQUESTS, concurrency: 8, perSecond: 400 });
-    assert.equal(sent, REQUESTS);
-    await waitFor(() => bad.requests >= sent && good.requests >= sent && baseline.requests >= sent, 60_000);
-    await new Promise((r) => setTimeout(r, 300));
-    assert.equal(await badRun.stop('SIGTERM'), 0, badRun.stderr());
-    assert.equal(await goodRun.stop('SIGTERM'), 0, goodRun.stderr());
+    const mirror = async (extra: string[], shadows: ApiServer[]) => {
+      const cli = startCli([...common, ...extra]);
+      assert.ok(await cli.waitForLine(/capture started/, 15_000), cli.stderr());
+      const before = shadows.map((x) => x.requests);
+      const mix = await driveApiMix(prod.port, { requests: REQUESTS, concurrency: 8, perSecond: 400 });
+      assert.equal(mix.sent, REQUESTS);
+      await waitFor(() => shadows.every((x, i) => x.requests - before[i] >= mix.sent), 60_000);
+      await new Promise((r) => setTimeout(r, 300));
+      assert.equal(await cli.stop('SIGTERM'), 0, cli.stderr());
+      return mix;
+    };
+    const { sent, byEndpoint } = await mirror(['--shadow', bad.url, '--baseline', baseline.url, '--out', badDir], [bad, baseline]);
+    await mirror(['--shadow', good.url, '--out', goodDir], [good]);
 
     // The regressed shadow.
     const report = await runCli(['report', badDir, '--json', '--html', path.join(dir, 'bad.html')]);
