@@ -48,7 +48,7 @@ export function run(cfg: RunConfig, log: Logger = createLogger(cfg.logLevel, cfg
     ? new CompareStage(cfg.replay.targets, cfg.baseline, cfg.compare, output)
     : null;
 
-  const ownMarker = cfg.replay.marker ? cfg.replay.marker.name.toLowerCase() : null;
+  let ownMarker = cfg.replay.marker ? cfg.replay.marker.name.toLowerCase() : null;
   let ownReplaysIgnored = 0;
   /** Requests not handed to the replay (own replays, filtered): their exchanges are not compared. */
   const notMirrored = new WeakSet<HttpRequest>();
@@ -177,13 +177,15 @@ export function run(cfg: RunConfig, log: Logger = createLogger(cfg.logLevel, cfg
       replay = { ...next.replay, targets: cfg.replay.targets };
     }
     policy = new TrafficPolicy(next.traffic, Math.random, policy.stats);
+    redactor.options = next.redact;
+    ownMarker = replay.marker ? replay.marker.name.toLowerCase() : null;
     if (!same(cfg.replay, replay)) {
       const old = replayer;
       replayer = new Replayer({ ...replay, whenFull });
       retired.push(old);
       void old.drain(cfg.drainTimeoutMs);
     }
-    cfg = { ...cfg, replay, traffic: next.traffic, statsIntervalMs: cfg.statsIntervalMs };
+    cfg = { ...cfg, replay, traffic: next.traffic, redact: next.redact };
     reloads++;
     if (kept.length > 0) log.warn({ kept }, 'reload: these settings need a restart and were kept');
     log.info({ shadows: replay.targets, reloads }, 'configuration reloaded');

@@ -53,7 +53,8 @@ function generalise(path: string): string {
 }
 
 export class Redactor {
-  constructor(readonly options: RedactOptions = defaultRedactOptions()) {}
+  /** Replaced as a whole when a reload changes the redaction settings. */
+  constructor(public options: RedactOptions = defaultRedactOptions()) {}
 
   /** The replacement for a secret value. */
   mask(value: string): string {
