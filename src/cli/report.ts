@@ -1,10 +1,10 @@
 // `shadowtap report DIR` and `shadowtap verdict DIR`: read a run's results and judge them.
 
-import { writeFileSync } from 'node:fs';
+import { chmodSync, writeFileSync } from 'node:fs';
 import { ConfigError } from '../config';
 import { Analysis, Thresholds, analyze, validateResults } from '../report/analysis';
 import { readResults, readSamples } from '../report/outdir';
-import { renderTable } from '../report/table';
+import { printable, renderTable } from '../report/table';
 
 function load(dir: string, thresholds: Thresholds): Analysis {
   let raw: unknown;
@@ -25,6 +25,7 @@ export async function report(dir: string, thresholds: Thresholds, opts: { html?:
   if (opts.html !== undefined) {
     const { renderHtml } = await import('../report/html');
     writeFileSync(opts.html, renderHtml(analysis, readSamples(dir)), { mode: 0o600 });
+    chmodSync(opts.html, 0o600); // also when it replaced an older file
   }
   process.stdout.write(opts.json ? `${JSON.stringify(analysis)}\n` : renderTable(analysis));
   return 0;
@@ -35,8 +36,8 @@ export function verdict(dir: string, thresholds: Thresholds, json: boolean): Pro
   if (json) process.stdout.write(`${JSON.stringify(a.verdict)}\n`);
   else {
     const lines = [a.verdict.pass ? 'PASS: the shadow is fit to promote' : 'FAIL: the shadow is not fit to promote'];
-    for (const r of a.verdict.reasons) lines.push(`  - ${r}`);
-    for (const n of a.verdict.notes) lines.push(`  note: ${n}`);
+    for (const r of a.verdict.reasons) lines.push(`  - ${printable(r)}`);
+    for (const n of a.verdict.notes) lines.push(`  note: ${printable(n)}`);
     process.stdout.write(`${lines.join('\n')}\n`);
   }
   return Promise.resolve(a.verdict.pass ? 0 : 1);

@@ -1,7 +1,7 @@
 // A run's comparison output directory: results.json (rewritten atomically as the run goes,
 // complete at exit) and samples.jsonl (bounded, redacted mismatch samples).
 
-import { closeSync, mkdirSync, openSync, readFileSync, writeSync } from 'node:fs';
+import { closeSync, fchmodSync, mkdirSync, openSync, readFileSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
 import type { MismatchSample, ResultsJson, SampleSink } from '../compare';
 import { bodyText, decodeBody } from '../compare/body';
@@ -33,9 +33,10 @@ export interface SampleLine {
 function shownBody(body: Buffer | null, contentType: string | null, contentEncoding: string | null, max: number, redact: Redactor): string | null {
   if (body === null || body.length === 0) return null;
   const decoded = decodeBody(body, contentEncoding, 8 << 20).body;
-  const text = bodyText(decoded.subarray(0, max * 4), contentType);
-  const cut = text.length > max ? `${text.slice(0, max)}… (${decoded.length} bytes)` : text;
-  return redact.bodyText(cut);
+  // Redacted whole first (a JSON body cut short no longer parses, and its keys would go
+  // unmasked), then cut.
+  const text = redact.bodyText(bodyText(decoded, contentType));
+  return text.length > max ? `${text.slice(0, max)}… (${decoded.length} bytes)` : text;
 }
 
 export class OutputDir implements SampleSink {
@@ -47,6 +48,12 @@ export class OutputDir implements SampleSink {
     mkdirSync(dir, { recursive: true, mode: 0o700 });
     // Samples of production traffic: owner-only, started afresh for each run.
     this.samplesFd = openSync(join(dir, SAMPLES_FILE), 'w', 0o600);
+    fchmodSync(this.samplesFd, 0o600); // the mode above applies to new files only
+  }
+
+  /** Diff values are redacted before the diff shortens them (see SampleSink). */
+  prepareValue(at: string, value: unknown): unknown {
+    return this.redactor.value(at, value);
   }
 
   get hasRoom(): boolean {

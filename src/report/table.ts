@@ -2,6 +2,12 @@
 
 import type { Analysis, EndpointAnalysis } from './analysis';
 
+/** Control characters (C0, DEL, C1) from captured data shown as \xNN: a terminal must not
+ * obey them. */
+export function printable(s: string): string {
+  return s.replace(/[\x00-\x1f\x7f-\x9f]/g, (c) => `\\x${c.charCodeAt(0).toString(16).padStart(2, '0')}`);
+}
+
 const pct = (x: number): string => `${(x * 100).toFixed(1)}%`;
 const ms = (us: number): string => (us >= 100_000 ? (us / 1000).toFixed(0) : (us / 1000).toFixed(1));
 
@@ -17,7 +23,7 @@ function endpointRow(e: EndpointAnalysis): string[] {
   const status = !e.judged ? 'few' : e.problems.length > 0 ? 'FAIL' : 'ok';
   const sides = e.baseline !== null ? [e.production, e.baseline, e.shadow] : [e.production, e.shadow];
   return [
-    e.key, String(e.traffic), String(e.compared), pct(e.mismatchRate), pct(e.rawMismatchRate), String(e.noise.comparisons),
+    printable(e.key), String(e.traffic), String(e.compared), pct(e.mismatchRate), pct(e.rawMismatchRate), String(e.noise.comparisons),
     String(flagged), `${pct(e.production.errorRate)}/${pct(e.shadow.errorRate)}`,
     sides.map((x) => ms(x.p50)).join('/'), sides.map((x) => ms(x.p99)).join('/'), status,
   ];
@@ -41,7 +47,7 @@ export function renderTable(a: Analysis, maxFieldsShown = 10): string {
     const fieldRows: string[][] = [];
     for (const e of t.endpoints) {
       for (const f of e.fields.filter((x) => x.flagged).slice(0, maxFieldsShown)) {
-        fieldRows.push([e.key, f.path, f.basis === 'presence' ? 'presence' : Object.keys(f.kinds).join(','), `${f.diffs}/${e.compared}`, pct(f.rate),
+        fieldRows.push([printable(e.key), printable(f.path), f.basis === 'presence' ? 'presence' : Object.keys(f.kinds).join(','), `${f.diffs}/${e.compared}`, pct(f.rate),
           `${pct(f.noiseRate)}${f.noisePooled ? '*' : ''}`]);
       }
     }
@@ -52,7 +58,7 @@ export function renderTable(a: Analysis, maxFieldsShown = 10): string {
   }
   out.push('', 'columns: p = production (timed from the capture), b = baseline, s = shadow (both timed by shadowtap as their client)');
   out.push('', `verdict: ${a.verdict.pass ? 'PASS — fit to promote' : 'FAIL — not fit to promote'}`);
-  for (const r of a.verdict.reasons) out.push(`  - ${r}`);
-  for (const n of a.verdict.notes) out.push(`  note: ${n}`);
+  for (const r of a.verdict.reasons) out.push(`  - ${printable(r)}`);
+  for (const n of a.verdict.notes) out.push(`  note: ${printable(n)}`);
   return `${out.join('\n')}\n`;
 }

@@ -34,6 +34,9 @@ export function defaultRedactOptions(): RedactOptions {
 /** 13–19 digits, optionally grouped by spaces or dashes: a payment card number if Luhn agrees. */
 const cardCandidate = /\b\d(?:[ -]?\d){12,18}\b/g;
 const bearer = /\b(Bearer|Basic|Token)\s+[A-Za-z0-9._~+/=-]{8,}/gi;
+/** `"name": value` in text that is JSON cut short (a value may itself be cut, so the closing
+ * quote is optional). */
+const jsonMember = /"([^"\\]{1,64})"(\s*:\s*)("(?:[^"\\]|\\.)*"?|[^,}\]\s]+)/g;
 /** `name=value` after a start, space, ?, &, ; or quote: query parameters and cookies in text. */
 const namedValue = /(^|[\s?&;,"'])([A-Za-z0-9_.-]+)=([^&;\s"',]+)/g;
 
@@ -55,6 +58,11 @@ function generalise(path: string): string {
 export class Redactor {
   /** Replaced as a whole when a reload changes the redaction settings. */
   constructor(public options: RedactOptions = defaultRedactOptions()) {}
+
+  /** A whole value (of any type) replaced by its mask. */
+  private maskValue(v: unknown): string {
+    return this.mask(typeof v === 'string' ? v : JSON.stringify(v) ?? String(v));
+  }
 
   /** The replacement for a secret value. */
   mask(value: string): string {
@@ -117,6 +125,10 @@ export class Redactor {
     let out = s.replace(bearer, (_m, scheme: string) => `${scheme} ${this.mask(_m)}`);
     out = out.replace(namedValue, (m, lead: string, name: string, value: string) =>
       (this.sensitiveParam(name) && !value.startsWith('[') ? `${lead}${name}=${this.mask(value)}` : m));
+    if (out.indexOf('":') >= 0 || out.indexOf('" :') >= 0) {
+      out = out.replace(jsonMember, (m, name: string, colon: string, value: string) =>
+        (this.sensitiveParam(name) ? `"${name}"${colon}${JSON.stringify(this.mask(value))}` : m));
+    }
     out = out.replace(cardCandidate, (m) => {
       const digits = m.replace(/[ -]/g, '');
       return luhn(digits) ? this.mask(digits) : m;
@@ -131,12 +143,13 @@ export class Redactor {
       return typeof value === 'object' ? this.mask(JSON.stringify(value)) : this.mask(String(value));
     }
     if (typeof value === 'string') return this.text(value);
-    if (typeof value !== 'object' || value === null || depth > 64) return value;
+    if (typeof value !== 'object' || value === null) return value;
+    if (depth > 64) return this.mask(JSON.stringify(value)); // too deep to look into: hidden whole
     if (Array.isArray(value)) return value.map((v) => this.json(v, `${path}[*]`, depth + 1));
     const out: Record<string, unknown> = {};
     for (const [k, v] of Object.entries(value)) {
-      out[k] = this.options.sensitiveName.test(k) && v !== null && typeof v !== 'object'
-        ? this.mask(String(v)) : this.json(v, `${path}.${k}`, depth + 1);
+      // Under a secret-named key everything goes, objects and lists included.
+      out[k] = this.options.sensitiveName.test(k) && v !== null ? this.maskValue(v) : this.json(v, `${path}.${k}`, depth + 1);
     }
     return out;
   }
@@ -159,14 +172,17 @@ export class Redactor {
       const g = generalise(path);
       for (const p of this.options.bodyPaths) if (g === p || g.startsWith(`${p}.`) || g.startsWith(`${p}[`)) return true;
     }
-    const m = /([^.[\]{}]+)[\]}]*$/.exec(path);
-    return m !== null && this.options.sensitiveName.test(m[1]);
+    // Any named step counts: $.api_keys[0] and $.session.id are secrets all the way down.
+    for (const m of path.matchAll(/[^.[\]{}"$*]+/g)) {
+      if (!/^\d+$/.test(m[0]) && this.options.sensitiveName.test(m[0])) return true;
+    }
+    return false;
   }
 
   /** A diff value for display, masked when its path is sensitive. */
   value(path: string, v: unknown): unknown {
     if (v === undefined) return v;
-    if (this.isSensitivePath(path)) return typeof v === 'object' && v !== null ? this.json(v) : this.mask(String(v));
+    if (this.isSensitivePath(path)) return v === null ? v : this.maskValue(v);
     return this.json(v, path.startsWith('$') ? generalise(path) : '$');
   }
 }

@@ -20,7 +20,17 @@ test('sensitive query parameters, bearer tokens and card numbers in text are mas
 test('JSON bodies: values under sensitive keys masked at any depth, the rest intact', () => {
   const r = new Redactor();
   const body = JSON.stringify({ user: { name: 'Ann', password: 'hunter2', author: 'kept', cards: [{ cardNumber: '4242424242424242', cvv: 123 }] } });
-  assert.deepEqual(JSON.parse(r.bodyText(body)), { user: { name: 'Ann', password: MASK, author: 'kept', cards: [{ cardNumber: MASK, cvv: MASK }] } });
+  assert.deepEqual(JSON.parse(r.bodyText(body)), { user: { name: 'Ann', password: MASK, author: 'kept', cards: MASK } });
+  // Under a secret-named key, lists and objects go whole; a secret name anywhere in a diff path counts.
+  const nested = JSON.stringify({ api_keys: ['sk-1', 'sk-2'], session: { id: 'abc' }, payment: { details: { pan: '5500 0000 0000 0004' } } });
+  assert.deepEqual(JSON.parse(r.bodyText(nested)), { api_keys: MASK, session: MASK, payment: { details: { pan: MASK } } });
+  assert.equal(r.value('$.api_keys[0]', 'sk-1'), MASK);
+  assert.equal(r.value('$.session.id', 'abc'), MASK);
+  assert.equal(r.value('$.secret', { value: 'x' }), MASK);
+  // Deeper than can be looked into: hidden whole.
+  let deep: unknown = { password: 'p' };
+  for (let i = 0; i < 80; i++) deep = { d: deep };
+  assert.ok(!JSON.stringify(r.json(deep)).includes('"p"'));
 });
 
 test('diff values at sensitive paths are masked; with a key, equal secrets stay equal', () => {
