@@ -37,6 +37,9 @@ export interface DiffOptions {
   maxDepth?: number;
   /** Decoded-size cap per body for diffResponses (decompression bombs). Default 16 MiB. */
   maxBodyBytes?: number;
+  /** Applied to a JSON value before it is shortened for the record (e.g. redaction): called
+   * with the concrete path. */
+  showValue?: (at: string, value: unknown) => unknown;
 }
 
 /** What a diff run had to leave out; pass the same object through several calls to accumulate. */
@@ -47,10 +50,20 @@ export interface DiffStats {
   depthLimited: number;
   /** Text diffs too large for a line diff, reported from the first differing line on. */
   textFallbacks: number;
+  /** Generalised paths (with the kind) of diffs beyond `maxDiffs`, up to 64: a difference past
+   * the cap still counts for its field. */
+  overflowPaths: Map<string, DiffKind>;
 }
 
 export function newDiffStats(): DiffStats {
-  return { truncated: 0, depthLimited: 0, textFallbacks: 0 };
+  return { truncated: 0, depthLimited: 0, textFallbacks: 0, overflowPaths: new Map() };
+}
+
+const MAX_OVERFLOW_PATHS = 64;
+
+function overflowed(stats: DiffStats, path: string, kind: DiffKind): void {
+  stats.truncated++;
+  if (stats.overflowPaths.size < MAX_OVERFLOW_PATHS && !stats.overflowPaths.has(path)) stats.overflowPaths.set(path, kind);
 }
 
 /**
@@ -137,7 +150,7 @@ function shown(v: unknown): unknown {
 }
 
 function push(out: FieldDiff[], max: number, stats: DiffStats, d: FieldDiff): void {
-  if (out.length >= max) stats.truncated++;
+  if (out.length >= max) overflowed(stats, d.path, d.kind);
   else out.push(d);
 }
 
@@ -226,7 +239,8 @@ function mapLike(e: Record<string, unknown>, ke: string[], ka: string[]): boolea
 type Json = unknown;
 
 /** JSON with object keys sorted, for multiset comparison and deep equality of cut subtrees. */
-export function canonicalJson(v: Json): string {
+export function canonicalJson(v: Json, depth = 0): string {
+  if (depth > 256) throw new RangeError('JSON nested too deep to compare'); // callers decide
   if (v === null || typeof v !== 'object') {
     if (typeof v === 'number' && !Number.isFinite(v)) return Number.isNaN(v) ? '"NaN"' : (v > 0 ? '"Infinity"' : '"-Infinity"');
     const s = JSON.stringify(v);
@@ -234,13 +248,13 @@ export function canonicalJson(v: Json): string {
   }
   if (Array.isArray(v)) {
     let s = '[';
-    for (let i = 0; i < v.length; i++) s += (i ? ',' : '') + canonicalJson(v[i]);
+    for (let i = 0; i < v.length; i++) s += (i ? ',' : '') + canonicalJson(v[i], depth + 1);
     return s + ']';
   }
   const o = v as Record<string, unknown>;
   const keys = Object.keys(o).sort();
   let s = '{';
-  for (let i = 0; i < keys.length; i++) s += (i ? ',' : '') + JSON.stringify(keys[i]) + ':' + canonicalJson(o[keys[i]!]);
+  for (let i = 0; i < keys.length; i++) s += (i ? ',' : '') + JSON.stringify(keys[i]) + ':' + canonicalJson(o[keys[i]!], depth + 1);
   return s + '}';
 }
 
@@ -281,10 +295,11 @@ function atPath(w: JsonWalk, depth: number): string {
 }
 
 function record(w: JsonWalk, depth: number, kind: DiffKind, e: Json, a: Json, has: 0 | 1 | 2 | 3): void {
-  if (w.out.length >= w.max) { w.stats.truncated++; return; }
+  if (w.out.length >= w.max) { overflowed(w.stats, genPath(w, depth), kind); return; }
   const d: FieldDiff = { path: genPath(w, depth), at: atPath(w, depth), kind };
-  if (has & 1) d.expected = kind === 'value' && typeof e === 'number' ? e : shown(e);
-  if (has & 2) d.actual = kind === 'value' && typeof a === 'number' ? a : shown(a);
+  const prep = w.opts.showValue;
+  if (has & 1) d.expected = kind === 'value' && typeof e === 'number' ? e : shown(prep ? prep(d.at, e) : e);
+  if (has & 2) d.actual = kind === 'value' && typeof a === 'number' ? a : shown(prep ? prep(d.at, a) : a);
   w.out.push(d);
 }
 
@@ -379,7 +394,7 @@ function walkArray(w: JsonWalk, e: Json[], a: Json[], depth: number): void {
 
 /** Order-insensitive: elements match by canonical JSON; the unmatched ones are missing/extra at their own index. */
 function walkMultiset(w: JsonWalk, e: Json[], a: Json[], depth: number): void {
-  const ce = e.map(canonicalJson), ca = a.map(canonicalJson);
+  const ce = e.map((x) => canonicalJson(x)), ca = a.map((x) => canonicalJson(x));
   const tally = (xs: string[]): Map<string, number> => {
     const m = new Map<string, number>();
     for (const x of xs) m.set(x, (m.get(x) ?? 0) + 1);
@@ -675,6 +690,8 @@ export interface ResponseDiff {
   diffs: FieldDiff[];
   /** Diffs found beyond maxDiffs, not recorded. */
   truncated: number;
+  /** Their generalised paths and kinds (up to 64): they still count for their fields. */
+  overflowPaths: Map<string, DiffKind>;
   /** How the bodies were compared: 'json' | 'text' | 'binary' ('json' falls back to 'text' when a side does not parse). */
   bodyKind: string;
   /** Content-Encoding failures, prefixed 'production: ' / 'shadow: '; such a body compares as received. */
@@ -708,7 +725,10 @@ export function diffResponses(production: ComparableResponse, shadow: Comparable
 
   const kP = bodyKind(ctP, p.body);
   let kind: string = kP;
-  const result = (): ResponseDiff => ({ diffs: out, truncated: stats.truncated, bodyKind: kind, decodeErrors, depthLimited: stats.depthLimited, textFallbacks: stats.textFallbacks });
+  const result = (): ResponseDiff => ({
+    diffs: out, truncated: stats.truncated, overflowPaths: stats.overflowPaths, bodyKind: kind, decodeErrors,
+    depthLimited: stats.depthLimited, textFallbacks: stats.textFallbacks,
+  });
   if (opts.ignorePaths.has('body') || p.body.equals(s.body)) return result();
 
   const kS = bodyKind(ctS, s.body);

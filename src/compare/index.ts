@@ -4,7 +4,7 @@
 
 import type { Exchange, HttpRequest, HttpResponse } from '../http';
 import type { ReplayOutcome, ShadowResponse } from '../replay';
-import { DiffOptions, FieldDiff, defaultDiffOptions, diffResponses } from './diff';
+import { DiffOptions, FieldDiff, ResponseDiff, defaultDiffOptions, diffResponses } from './diff';
 import { EndpointClassifier, RouteOverride } from './endpoints';
 import { RepeatCache, requestKey } from './noise';
 import { CompareCounters, EndpointResults, FieldTable, RESULTS_VERSION, ResultsJson, ShadowEndpoint, SideStats } from './results';
@@ -71,6 +71,9 @@ export interface SampleSink {
   /** Whether one more sample would be written (the writer's own caps). */
   readonly hasRoom: boolean;
   write(sample: MismatchSample): void;
+  /** Applied to a JSON value before a diff shortens it (redaction: a value cut short no longer
+   * shows its keys). */
+  prepareValue?(at: string, value: unknown): unknown;
 }
 
 interface Join {
@@ -141,16 +144,22 @@ const SLICE_MS = 4;
 
 export class CompareStage {
   readonly counters: CompareCounters = {
-    exchanges: 0, latencyWarmup: 0, busy: 0, joinOverflow: 0, endpointOverflow: 0, diffsTruncated: 0, decodeErrors: 0,
+    exchanges: 0, latencyWarmup: 0, busy: 0, diffFailures: 0, joinOverflow: 0, endpointOverflow: 0, diffsTruncated: 0, decodeErrors: 0,
     samplesWritten: 0, samplesDropped: 0, repeatCacheEvictions: 0, cpuMs: 0,
   };
   private readonly joins = new Map<HttpRequest, Join>();
+  /** Requests whose join was given up: their other half, when it comes, is dropped too. */
+  private readonly abandoned = new WeakSet<HttpRequest>();
+  /** The message of the last diff that threw (see counters.diffFailures). */
+  lastDiffFailure: string | null = null;
   private readonly endpoints = new Map<string, EndpointResults>();
   private readonly classifier: EndpointClassifier;
   private readonly repeats: RepeatCache;
   private readonly budget: CpuBudget;
   private readonly bodylessDiff: DiffOptions;
   private readonly shadowTargets: string[];
+  /** Position in shadowTargets of each replay target (-1: the baseline). */
+  private readonly shadowSlot: number[];
   private readonly startedAt = new Date().toISOString();
   private queue: Work[] = [];
   private queueHead = 0;
@@ -164,18 +173,24 @@ export class CompareStage {
   constructor(
     private readonly targets: string[],
     private readonly baseline: string | null,
-    private readonly options: CompareOptions = defaultCompareOptions(),
+    private options: CompareOptions = defaultCompareOptions(),
     private readonly samples: SampleSink | null = null,
   ) {
     this.shadowTargets = targets.filter((t) => t !== baseline);
     this.classifier = new EndpointClassifier(options.routes, { maxEndpoints: options.maxEndpoints });
     this.repeats = new RepeatCache(options.repeatEntries, options.repeatBytes, options.repeatMaxBody);
     this.budget = new CpuBudget(options.cpuShare);
-    this.bodylessDiff = { ...options.diff, ignorePaths: new Set([...options.diff.ignorePaths, 'body']) };
+    if (samples?.prepareValue !== undefined) {
+      const prepare = samples.prepareValue.bind(samples);
+      this.options = { ...options, diff: { ...options.diff, showValue: prepare } };
+    }
+    this.shadowSlot = targets.map((t, i) => (t === baseline ? -1 : targets.slice(0, i).filter((x) => x !== baseline).length));
+    this.bodylessDiff = { ...this.options.diff, ignorePaths: new Set([...this.options.diff.ignorePaths, 'body']) };
   }
 
   /** Production's side: the request with its captured response (or why there is none). */
   exchange(ex: Exchange): void {
+    if (this.abandoned.has(ex.request)) return;
     const join = this.joins.get(ex.request);
     if (join !== undefined && join.responses !== null) {
       this.joins.delete(ex.request);
@@ -188,6 +203,7 @@ export class CompareStage {
   /** The replay side: each target's response in target order (fewer, or none, when the
    * request was not sent). */
   replayed(req: HttpRequest, responses: ShadowResponse[]): void {
+    if (this.abandoned.has(req)) return;
     const join = this.joins.get(req);
     if (join !== undefined && join.exchange !== null) {
       this.joins.delete(req);
@@ -226,6 +242,7 @@ export class CompareStage {
       // The oldest join gives up: its request stays accounted for by the ledger, uncompared.
       const oldest = this.joins.keys().next().value as HttpRequest;
       this.joins.delete(oldest);
+      this.abandoned.add(oldest);
       this.counters.joinOverflow++;
     }
     join = { exchange: null, responses: null };
@@ -261,7 +278,7 @@ export class CompareStage {
       const r: ShadowResponse | undefined = responses[i];
       const sent = r !== undefined && (r.outcome === 'replayed' || r.outcome === 'shadowError' || r.outcome === 'shadowTimeout');
       const isBaseline = this.targets[i] === this.baseline;
-      const shadow = isBaseline ? null : ep.shadows[this.shadowTargets.indexOf(this.targets[i])];
+      const shadow = isBaseline ? null : ep.shadows[this.shadowSlot[i]];
       if (sent) recordSide(shadow === null ? (ep.baseline as SideStats) : shadow.side, r.statusCode, r.outcome, timed ? r.latencyUs : -1);
       if (shadow === null) {
         if (sent && r.outcome === 'replayed' && prod !== null) diffable = true;
@@ -327,7 +344,13 @@ export class CompareStage {
     this.queue[this.queueHead++] = undefined as unknown as Work;
     this.queuedBytes -= w.bytes;
     const started = performance.now();
-    this.diffAll(w.ep, w.ex, w.responses);
+    try {
+      this.diffAll(w.ep, w.ex, w.responses);
+    } catch (err) {
+      // A body that defeats the diff (say, nesting beyond the stack) costs this exchange only.
+      this.counters.diffFailures++;
+      this.lastDiffFailure = (err as Error).message;
+    }
     const spent = performance.now() - started;
     this.budget.spend(spent);
     this.counters.cpuMs += spent;
@@ -338,7 +361,7 @@ export class CompareStage {
       if (this.targets[i] === this.baseline) continue;
       const r = responses[i];
       if (r !== undefined && r.outcome === 'replayed') {
-        ep.shadows[this.shadowTargets.indexOf(this.targets[i])].skipped.busy++;
+        ep.shadows[this.shadowSlot[i]].skipped.busy++;
         this.counters.busy++;
       }
     }
@@ -357,9 +380,9 @@ export class CompareStage {
         if (!learnNoise) continue;
         const d = diffResponses(production(prod), shadowSide(r), bodiesKept(prod, r) ? this.options.diff : this.bodylessDiff);
         ep.noise.fromBaseline++;
-        addPaths(ep.noise.fields, d.diffs);
+        addPaths(ep.noise.fields, d);
       } else {
-        this.diffOne(ep, ep.shadows[this.shadowTargets.indexOf(this.targets[i])], req, prod, r);
+        this.diffOne(ep, ep.shadows[this.shadowSlot[i]], req, prod, r);
       }
     }
   }
@@ -371,9 +394,9 @@ export class CompareStage {
     shadow.compared++;
     this.counters.diffsTruncated += d.truncated;
     this.counters.decodeErrors += d.decodeErrors.length;
-    if (d.diffs.length === 0) return;
+    if (d.diffs.length === 0 && d.overflowPaths.size === 0) return;
     shadow.mismatched++;
-    const paths = addPaths(shadow.fields, d.diffs);
+    const paths = addPaths(shadow.fields, d);
     shadow.addSignature(paths);
     if (this.samples === null) return;
     let wanted = false;
@@ -402,7 +425,7 @@ export class CompareStage {
     if (previous === null || prod.body === null || prod.bodyTruncated) return;
     const d = diffResponses({ status: previous.status, headers: previous.headers, body: previous.body }, production(prod), this.options.diff);
     ep.noise.fromRepeats++;
-    addPaths(ep.noise.fields, d.diffs);
+    addPaths(ep.noise.fields, d);
   }
 
   results(accounting: Record<string, unknown>, complete: boolean): ResultsJson {
@@ -446,10 +469,11 @@ function shadowSide(r: ShadowResponse) {
 
 const EMPTY = Buffer.alloc(0);
 
-/** Counts each distinct path once; returns them sorted. */
-function addPaths(table: FieldTable, diffs: FieldDiff[]): string[] {
+/** Counts each distinct path once (those past the diff cap too); returns them sorted. */
+function addPaths(table: FieldTable, d: ResponseDiff): string[] {
   const seen = new Map<string, FieldDiff['kind']>();
-  for (const d of diffs) if (!seen.has(d.path)) seen.set(d.path, d.kind);
+  for (const x of d.diffs) if (!seen.has(x.path)) seen.set(x.path, x.kind);
+  for (const [path, kind] of d.overflowPaths) if (!seen.has(path)) seen.set(path, kind);
   const paths = [...seen.keys()].sort();
   for (const p of paths) table.add(p, seen.get(p) as FieldDiff['kind']);
   return paths;

@@ -10,18 +10,24 @@ export interface RememberedResponse {
   body: Buffer;
 }
 
-/** Identity of a request: method, Host, target and body. Two requests with the same key
- * should get the same answer from a deterministic service. */
+/** Headers besides Host that make the same target a different request: who asks, and for
+ * what representation. */
+const identityHeaders = new Set(['authorization', 'cookie', 'accept', 'accept-language']);
+
+/** Identity of a request: method, Host, target, who asks (Authorization, Cookie), what it
+ * accepts, and the body. Two requests with the same key should get the same answer from a
+ * deterministic service. */
 export function requestKey(req: HttpRequest): string {
   let host = '';
+  let identity = '';
   for (let i = 0; i < req.headers.length; i += 2) {
-    if (req.headers[i].length === 4 && req.headers[i].toLowerCase() === 'host') {
-      host = req.headers[i + 1];
-      break;
-    }
+    const name = req.headers[i].toLowerCase();
+    if (name === 'host') host = req.headers[i + 1];
+    else if (identityHeaders.has(name)) identity += `${name}:${req.headers[i + 1]}\n`;
   }
+  const who = identity === '' ? '' : ' ' + hash('sha1', identity, 'base64');
   const body = req.body !== null && req.body.length > 0 ? ' ' + hash('sha1', req.body, 'base64') : '';
-  return `${req.method} ${host} ${req.url}${body}`;
+  return `${req.method} ${host} ${req.url}${who}${body}`;
 }
 
 const ENTRY_OVERHEAD = 256;

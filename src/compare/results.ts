@@ -191,6 +191,8 @@ export interface CompareCounters {
   latencyWarmup: number;
   /** Shadow answers left undiffed because the diff queue was full (per target). */
   busy: number;
+  /** Exchanges whose diff threw (e.g. nesting beyond the stack): not compared. */
+  diffFailures: number;
   /** Joins dropped because too many requests waited for their other half. */
   joinOverflow: number;
   /** Exchanges folded into '{other}' endpoints once the endpoint budget was spent. */

@@ -367,8 +367,11 @@ function logToFlag(flags: Flags): { logTo?: LogToConfig } {
 export function replayFlags(flags: Flags): Partial<ReplayOptions> & { targets: string[] } {
   const shadows = (flags.shadow as string[] | undefined) ?? [];
   if (shadows.length === 0) throw new ConfigError('--shadow', 'at least one shadow target is required');
+  const targets = shadows.map((x) => originUrl(x, '--shadow'));
+  const twice = targets.find((t, i) => targets.indexOf(t) !== i);
+  if (twice !== undefined) throw new ConfigError('--shadow', `${twice} is given twice`);
   return {
-    targets: shadows.map((x) => originUrl(x, '--shadow')),
+    targets,
     concurrency: int(flags, 'concurrency', '--concurrency', 64, 1, 10_000),
     queueSize: int(flags, 'queueSize', '--queue-size', 10_000, 1, 10_000_000),
     queueBytes: int(flags, 'queueMb', '--queue-mb', 256, 1, 65536) * MiB,

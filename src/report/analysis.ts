@@ -201,19 +201,22 @@ function endpoint(e: EndpointJson, s: ShadowEndpointJson, pooled: PooledNoise, t
   const flagged = new Set(fields.filter((f) => f.flagged).map((f) => f.path));
   let flaggedMismatches = s.signaturesOverflow; // unknown paths: counted against the shadow
   for (const [sig, n] of Object.entries(s.signatures)) {
-    if (sig.split('\n').some((p) => flagged.has(p))) flaggedMismatches += n;
+    // A path the field table had no room for cannot be judged: counted against the shadow.
+    if (sig.split('\n').some((p) => flagged.has(p) || !(p in s.fields))) flaggedMismatches += n;
   }
   const production = side(e.production, false);
   const shadow = side(s, true);
   const baseline = e.baseline !== null ? side(e.baseline, true) : null;
   const useBaseline = t.latencyReference === 'baseline';
   const reference = useBaseline ? baseline : production;
-  const judged = s.compared >= t.minRequests;
+  // Differences need compared exchanges; errors only need answers (or their absence) to count.
+  const judgedDiffs = s.compared >= t.minRequests;
+  const judged = judgedDiffs || s.attempts >= t.minRequests;
   const mismatchRate = s.compared > 0 ? Math.min(1, flaggedMismatches / s.compared) : 0;
   const p99Ratio = reference !== null && reference.p99 > 0 ? shadow.p99 / reference.p99 : 0;
   const problems: string[] = [];
   if (judged) {
-    if (mismatchRate > t.maxMismatchRate) {
+    if (judgedDiffs && mismatchRate > t.maxMismatchRate) {
       const names = fields.filter((f) => f.flagged).slice(0, 5).map((f) => f.path).join(', ');
       problems.push(`${pct(mismatchRate)} of ${s.compared} exchanges differ at flagged fields (${names}); at most ${pct(t.maxMismatchRate)} allowed`);
     }
@@ -247,13 +250,13 @@ export function analyze(results: ResultsJson, thresholds: Thresholds = defaultTh
   const pooled = new PooledNoise(results.endpoints);
   const reasons: string[] = [];
   const notes: string[] = [];
-  let judgedCompared = 0;
+  let judgedEndpoints = 0;
   const targets = results.shadows.map((target, i): TargetAnalysis => {
     const endpoints = results.endpoints
       .map((e) => endpoint(e, e.shadows[i], pooled, thresholds))
       .sort((a, b) => b.problems.length - a.problems.length || b.traffic - a.traffic || a.key.localeCompare(b.key));
     for (const e of endpoints) {
-      if (e.judged) judgedCompared += e.compared;
+      if (e.judged) judgedEndpoints++;
       for (const p of e.problems) reasons.push(`${results.shadows.length > 1 ? `${target} ` : ''}${e.key}: ${p}`);
     }
     const unjudged = endpoints.filter((e) => !e.judged && e.traffic > 0).length;
@@ -266,7 +269,7 @@ export function analyze(results: ResultsJson, thresholds: Thresholds = defaultTh
       endpoints,
     };
   });
-  if (judgedCompared === 0) reasons.push(`no endpoint had ${thresholds.minRequests} compared exchanges: not enough traffic to judge`);
+  if (judgedEndpoints === 0) reasons.push(`no endpoint had ${thresholds.minRequests} compared exchanges (or shadow answers): not enough traffic to judge`);
   if (!results.complete) notes.push('the run is still going: these are the results so far');
   if (results.endpoints.every((e) => e.noise.comparisons === 0)) {
     notes.push('no noise was learned (no --baseline and no repeated requests): every difference counts');

@@ -260,6 +260,11 @@ export class TrafficPolicy {
     for (const [re, to] of r.paths) url = url.replace(re, to);
     const headers: string[] = [];
     let forwarded = false;
+    // The client is appended once, to the last X-Forwarded-For (RFC 7239 §7.1 order).
+    let lastForwardedFor = -1;
+    if (r.forwardClient) {
+      for (let i = 0; i < req.headers.length; i += 2) if (req.headers[i].toLowerCase() === 'x-forwarded-for') lastForwardedFor = i;
+    }
     for (let i = 0; i < req.headers.length; i += 2) {
       let name = req.headers[i];
       let value = req.headers[i + 1];
@@ -269,7 +274,7 @@ export class TrafficPolicy {
       if (renamed !== undefined) name = renamed;
       const map = r.headerValueMaps.get(lower);
       if (map !== undefined) value = this.mapValue(map, value);
-      if (r.forwardClient && lower === 'x-forwarded-for') {
+      if (i === lastForwardedFor && !r.removeHeaders.has(lower)) {
         value = `${value}, ${req.conn.client.address}`;
         forwarded = true;
       }

@@ -465,7 +465,7 @@ describe('diffResponses', () => {
     ({ status: 200, headers: ['Content-Type', 'application/json', 'Date', 'Mon, 13 May 2024 00:00:00 GMT'], body: Buffer.from(body), ...over });
 
   it('identical responses', () => {
-    assert.deepEqual(diffResponses(res(), res(), opts()), { diffs: [], truncated: 0, bodyKind: 'json', decodeErrors: [], depthLimited: 0, textFallbacks: 0 });
+    assert.deepEqual(diffResponses(res(), res(), opts()), { diffs: [], truncated: 0, overflowPaths: new Map(), bodyKind: 'json', decodeErrors: [], depthLimited: 0, textFallbacks: 0 });
   });
 
   it('status diff', () => {
@@ -482,7 +482,7 @@ describe('diffResponses', () => {
     assert.deepEqual(diffResponses(gz, br, opts()).diffs, []);
     const raw = res({ headers: ['Content-Type', 'application/json', 'Content-Encoding', 'deflate'], body: zlib.deflateRawSync(body) });
     const wrapped = res({ headers: ['Content-Type', 'application/json', 'Content-Encoding', 'deflate'], body: zlib.deflateSync(body) });
-    assert.deepEqual(diffResponses(raw, wrapped, opts()), { diffs: [], truncated: 0, bodyKind: 'json', decodeErrors: [], depthLimited: 0, textFallbacks: 0 });
+    assert.deepEqual(diffResponses(raw, wrapped, opts()), { diffs: [], truncated: 0, overflowPaths: new Map(), bodyKind: 'json', decodeErrors: [], depthLimited: 0, textFallbacks: 0 });
   });
 
   it('JSON bodies diff structurally after decoding', () => {
