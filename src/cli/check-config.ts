@@ -56,6 +56,11 @@ export function configProblems(c: CheckedCommand, file: string, env: NodeJS.Proc
   for (const attr of changed) {
     const e = attempt({ ...defaults, ...c.minimal, [attr]: full[attr] });
     if (e === null) continue;
+    // An error naming another key is a clash with the minimal set (file: beside interface:),
+    // not this key's fault: the check of everything together decides.
+    const option = c.cmd.options.find((o) => o.attributeName() === attr && !o.negate) ?? c.cmd.options.find((o) => o.attributeName() === attr);
+    const name = (option?.long ?? '').replace(/^--(no-)?/, '');
+    if (problemOf(e).key !== name) continue;
     failed.add(attr);
     problems.push(problemOf(e));
   }

@@ -12,6 +12,13 @@ import { PacketPipeline } from './pipeline';
 import { openSource } from './source';
 import { systemd } from './systemd';
 
+/** Deep equality of configuration values (Sets, Maps and RegExps included). */
+function same(a: unknown, b: unknown): boolean {
+  const plain = (_k: string, v: unknown): unknown =>
+    v instanceof Set ? ['Set', ...v] : v instanceof Map ? ['Map', ...v] : v instanceof RegExp ? `RegExp ${v}` : v;
+  return JSON.stringify(a, plain) === JSON.stringify(b, plain);
+}
+
 function hasHeader(headers: string[], lowerName: string): boolean {
   for (let i = 0; i < headers.length; i += 2) {
     if (headers[i].length === lowerName.length && headers[i].toLowerCase() === lowerName) return true;
@@ -162,12 +169,12 @@ export function run(cfg: RunConfig, log: Logger = createLogger(cfg.logLevel, cfg
       systemd.ready('reload rejected: the running configuration stays');
       return;
     }
-    const same = (a: unknown, b: unknown): boolean => JSON.stringify(a) === JSON.stringify(b);
     const kept: string[] = [];
     for (const [what, a, b] of [
       ['capture source and filter', cfg.source, next.source], ['reassembly limits', cfg.tcp, next.tcp], ['HTTP limits', cfg.http, next.http],
       ['--out', cfg.outDir, next.outDir], ['comparison settings', cfg.compare, next.compare], ['--baseline', cfg.baseline, next.baseline],
       ['log settings', [cfg.logLevel, cfg.logTo], [next.logLevel, next.logTo]], ['--admin', cfg.admin, next.admin],
+      ['--stats-interval', cfg.statsIntervalMs, next.statsIntervalMs], ['--summary-json', cfg.summaryJson, next.summaryJson],
     ] as Array<[string, unknown, unknown]>) {
       if (!same(a, b)) kept.push(what);
     }
@@ -176,24 +183,31 @@ export function run(cfg: RunConfig, log: Logger = createLogger(cfg.logLevel, cfg
       kept.push('shadow targets (the comparison is per target: restart to compare others)');
       replay = { ...next.replay, targets: cfg.replay.targets };
     }
+    const applied: string[] = [];
+    if (!same(cfg.traffic, next.traffic)) applied.push('traffic policy');
+    if (!same(cfg.redact, next.redact)) applied.push('redaction');
+    if (cfg.drainTimeoutMs !== next.drainTimeoutMs) applied.push('--drain-timeout-ms');
     policy = new TrafficPolicy(next.traffic, Math.random, policy.stats);
     redactor.options = next.redact;
     ownMarker = replay.marker ? replay.marker.name.toLowerCase() : null;
     if (!same(cfg.replay, replay)) {
+      applied.push('replay settings');
       const old = replayer;
       replayer = new Replayer({ ...replay, whenFull });
       retired.push(old);
-      void old.drain(cfg.drainTimeoutMs);
+      // What it has in flight ends within its own timeout; queued requests go out meanwhile.
+      void old.drain(Math.max(next.drainTimeoutMs, (cfg.replay.timeoutMs ?? 10_000) + 1000));
     }
-    cfg = { ...cfg, replay, traffic: next.traffic, redact: next.redact };
+    cfg = { ...cfg, replay, traffic: next.traffic, redact: next.redact, drainTimeoutMs: next.drainTimeoutMs };
     reloads++;
-    if (kept.length > 0) log.warn({ kept }, 'reload: these settings need a restart and were kept');
-    log.info({ shadows: replay.targets, reloads }, 'configuration reloaded');
+    if (kept.length > 0) log.warn({ kept }, `reload: these settings need a restart and were kept: ${kept.join(', ')}`);
+    log.info({ applied, shadows: replay.targets, reloads }, `configuration reloaded (applied: ${applied.join(', ') || 'nothing changed'})`);
     systemd.ready(`configuration reloaded (${reloads})`);
   };
 
   return new Promise((resolve) => {
     let stopping = false;
+    let captureEnded = false;
     const stop = (why: string): void => {
       if (stopping) return;
       stopping = true;
@@ -206,7 +220,7 @@ export function run(cfg: RunConfig, log: Logger = createLogger(cfg.logLevel, cfg
     process.on('SIGINT', onSignal);
     process.on('SIGTERM', onSignal);
     const onReload = (): void => {
-      if (stopping) return;
+      if (stopping || captureEnded) return; // draining: nothing is going to be mirrored any more
       if (reload === undefined) {
         log.warn('SIGHUP: nothing to reload (no --config file or environment)');
         return;
@@ -218,6 +232,7 @@ export function run(cfg: RunConfig, log: Logger = createLogger(cfg.logLevel, cfg
     source.start(
       (batch, count) => pipeline.batch(source.linkType, batch, count),
       (err) => {
+        captureEnded = true;
         if (err) log.error({ err: err.message }, 'capture failed');
         admin?.markStopping();
         if (!stopping) systemd.stopping(err ? `capture failed: ${err.message}` : 'capture ended: draining the replay queue');

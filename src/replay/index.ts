@@ -707,7 +707,15 @@ export class Replayer {
 
   /** Stops accepting, waits up to timeoutMs for queued and in-flight requests, then ends
    * the rest with 'shutdown' and closes the pools and lanes. */
-  async drain(timeoutMs: number): Promise<void> {
+  private draining: Promise<void> | null = null;
+
+  /** Idempotent: a second call gets the first drain. */
+  drain(timeoutMs: number): Promise<void> {
+    this.draining ??= this.drainOnce(timeoutMs);
+    return this.draining;
+  }
+
+  private async drainOnce(timeoutMs: number): Promise<void> {
     this.closing = true;
     let timer: NodeJS.Timeout | undefined;
     const deadline = new Promise<void>((resolve) => { timer = setTimeout(resolve, timeoutMs); });
