@@ -102,7 +102,14 @@ export function record(cfg: RecordConfig, log: Logger = createLogger(cfg.logLeve
           writer.close();
         } catch (e) {
           writeError ??= e as Error;
-          log.error({ err: (e as Error).message, output: cfg.output }, 'cannot write the recording');
+          // Lines still buffered never reached the file: recorded → writeError, so that the
+          // summary's `recorded` is what the file holds (and seen = recorded + Σ notRecorded).
+          const lost = writer.stats.unwritten;
+          if (lost > 0) {
+            ledger.replayed -= lost;
+            ledger.notReplayed.writeError = (ledger.notReplayed.writeError ?? 0) + lost;
+          }
+          log.error({ err: (e as Error).message, output: cfg.output, requestsLost: lost }, 'cannot write the recording');
         }
         process.off('SIGINT', onSignal);
         process.off('SIGTERM', onSignal);

@@ -101,7 +101,9 @@ function recordingFeed(file: string): Feed & { reader: RecordingReader } {
   };
 }
 
-function pcapFeed(cfg: ReplayFileConfig, ledger: RequestLedger, log: Logger): Feed {
+/** `abandon` takes each request read from the capture but never handed on, because the pass
+ * stopped first (SIGINT/SIGTERM, a read error): it must still be accounted for. */
+function pcapFeed(cfg: ReplayFileConfig, ledger: RequestLedger, log: Logger, abandon: (item: Timed) => void): Feed {
   let last: (PipelineStats & { capture: unknown }) | null = null;
   const notices = new LogLimiter(20);
   return {
@@ -114,6 +116,7 @@ function pcapFeed(cfg: ReplayFileConfig, ledger: RequestLedger, log: Logger): Fe
       let failure: Error | undefined;
       let paused = false;
       let wake: (() => void) | null = null;
+      let stopped = false;
       const poke = (): void => {
         const w = wake;
         wake = null;
@@ -122,7 +125,9 @@ function pcapFeed(cfg: ReplayFileConfig, ledger: RequestLedger, log: Logger): Fe
       const source = openSource(cfg.source);
       const sink: HttpSink = {
         request: (req) => {
-          queue.push({ t: req.startUs, conn: String(req.conn.id), req, seq: seq++ });
+          const item = { t: req.startUs, conn: String(req.conn.id), req, seq: seq++ };
+          if (stopped) return abandon(item); // the capture's last batch, after the pass stopped
+          queue.push(item);
           if (!paused && queue.length - head >= 4 * WINDOW_REQUESTS) {
             paused = true;
             source.pause();
@@ -168,7 +173,12 @@ function pcapFeed(cfg: ReplayFileConfig, ledger: RequestLedger, log: Logger): Fe
           }
         }
       } finally {
+        stopped = true;
         source.close();
+        // Read ahead and never yielded: the queue's requests are seen, and not replayed.
+        for (let i = head; i < queue.length; i++) abandon(queue[i]);
+        queue.length = 0;
+        head = 0;
       }
     },
   };
@@ -214,6 +224,13 @@ export async function replayFile(cfg: ReplayFileConfig, log: Logger = createLogg
   }
   if (kind === 'unknown') throw new ConfigError('--file', `${cfg.file}: neither a shadowtap recording nor a pcap/pcapng file`);
   const ledger = new RequestLedger();
+  const ownMarker = cfg.replay.marker ? cfg.replay.marker.name.toLowerCase() : null;
+  let ownReplaysIgnored = 0;
+  /** A request read but never handed to the replayer (nor to the read-ahead): the pass stopped. */
+  const abandon = (item: Timed): void => {
+    if (ownMarker !== null && headerValue(item.req.headers, ownMarker) !== null) ownReplaysIgnored++;
+    else ledger.seenAndNotReplayed('shutdown');
+  };
   let feed: Feed;
   let reader: RecordingReader | null = null;
   if (kind === 'recording') {
@@ -225,16 +242,14 @@ export async function replayFile(cfg: ReplayFileConfig, log: Logger = createLogg
       throw new ConfigError('--file', (err as Error).message);
     }
   } else {
-    feed = pcapFeed(cfg, ledger, log);
+    feed = pcapFeed(cfg, ledger, log, abandon);
   }
 
   // A file never drops for a full queue; each recorded connection gets a shadow connection of
   // its own carrying its requests in order (lanes).
   const replayer = new Replayer({ ...cfg.replay, whenFull: 'wait', preserveConnections: true });
   const policy = new TrafficPolicy(cfg.traffic);
-  const ownMarker = cfg.replay.marker ? cfg.replay.marker.name.toLowerCase() : null;
   const shadowTrouble = new LogLimiter(5);
-  let ownReplaysIgnored = 0;
   let sent = 0;
   let late = 0;
   let maxLateMs = 0;
@@ -285,8 +300,8 @@ export async function replayFile(cfg: ReplayFileConfig, log: Logger = createLogg
     }
     notify();
   };
+  /** Sends a request (seen when it entered the read-ahead), or holds it behind its connection's. */
   const dispatch = (item: Timed, due: number): void => {
-    ledger.seenPending();
     connOf.set(item.req, item.conn);
     const waiting = conns.get(item.conn);
     if (waiting !== undefined) {
@@ -338,9 +353,11 @@ export async function replayFile(cfg: ReplayFileConfig, log: Logger = createLogg
   log.info({ file: cfg.file, kind, shadows: cfg.replay.targets, speed: cfg.speed, loop: cfg.loop }, 'replay started');
 
   let failure: Error | null = null;
+  // The read-ahead: its requests are counted as seen (pending) as they enter it.
+  let heap = new MinHeap();
   try {
     for (let pass = 0; pass < cfg.loop && !stopping; pass++) {
-      const heap = new MinHeap();
+      heap = new MinHeap();
       let heapBytes = 0;
       let passStart = 0;
       let t0: number | null = null;
@@ -363,13 +380,19 @@ export async function replayFile(cfg: ReplayFileConfig, log: Logger = createLogg
           if (wait >= 1) await sleep(wait);
         }
         while (!stopping && !replayer.hasRoom) await waitProgress();
-        if (stopping) return;
+        if (stopping) {
+          ledger.settle('shutdown'); // seen when it entered the read-ahead
+          return;
+        }
         lastSend = performance.now();
         if (count++ === 0) firstSend = lastSend;
         dispatch(item, due);
       };
       for await (const item of feed.items()) {
-        if (stopping) break;
+        if (stopping) {
+          abandon(item);
+          break;
+        }
         if (ownMarker !== null && headerValue(item.req.headers, ownMarker) !== null) {
           ownReplaysIgnored++;
           continue;
@@ -380,6 +403,7 @@ export async function replayFile(cfg: ReplayFileConfig, log: Logger = createLogg
           continue;
         }
         item.req = policy.rewrite(item.req);
+        ledger.seenPending();
         heap.push(item);
         heapBytes += item.req.bodySize;
         while (!stopping && (heap.size > WINDOW_REQUESTS || heapBytes > WINDOW_BYTES)) await next();
@@ -400,6 +424,11 @@ export async function replayFile(cfg: ReplayFileConfig, log: Logger = createLogg
     stopping = true;
   }
 
+  // The read-ahead left when the pass stopped (signal, read error): seen, never sent.
+  while (heap.size > 0) {
+    heap.pop();
+    ledger.settle('shutdown');
+  }
   // Everything sent is answered (or times out) before the drain; a signal cuts the wait short.
   while (!stopping && ledger.pending > held) await waitProgress();
   if (held > 0) {

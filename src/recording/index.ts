@@ -76,6 +76,12 @@ export interface RecordingStats {
   partsDeleted: number;
   /** The parts on disk, oldest first. */
   files: string[];
+  /** Request lines accepted but not (entirely) written yet: buffered, or kept after a failed
+   * write to be retried. After close() they never reached the file. `requests` and `bytes`
+   * count what was written. */
+  unwritten: number;
+  /** Writes to the file that failed (each is reported once, by write()/append() or close()). */
+  writeErrors: number;
 }
 
 /** Bytes buffered before they go to disk (also flushed every 200 ms and at close). */
@@ -152,13 +158,13 @@ function partPath(base: string, part: number): string {
   return part === 0 ? base : `${base}.${part}`;
 }
 
-/** Opens a new private file: mode 0600 whatever the umask, refusing to follow a symlink. */
-function openPrivate(path: string, exclusive: boolean): number {
-  const flags = fs.constants.O_WRONLY | fs.constants.O_CREAT | fs.constants.O_NOFOLLOW |
-    (exclusive ? fs.constants.O_EXCL : fs.constants.O_TRUNC);
+/** Opens a new private file: mode 0600 whatever the umask, refusing to follow a symlink. The
+ * file must not exist (O_EXCL): a file we create is ours, owner included. */
+function openPrivate(path: string): number {
+  const flags = fs.constants.O_WRONLY | fs.constants.O_CREAT | fs.constants.O_EXCL | fs.constants.O_NOFOLLOW;
   const fd = fs.openSync(path, flags, 0o600);
   try {
-    fs.fchmodSync(fd, 0o600); // an existing stale part, or a umask that took bits away
+    fs.fchmodSync(fd, 0o600); // a umask that took bits away
   } catch (err) {
     fs.closeSync(fd);
     throw err;
@@ -166,30 +172,63 @@ function openPrivate(path: string, exclusive: boolean): number {
   return fd;
 }
 
-/** Writes a recording: PATH, then PATH.1, PATH.2, … as each part fills. */
+/** Opens PATH.n afresh: a stale file (or symlink) left there by an older recording is removed
+ * first, never reused in place — it would keep its owner, who could read the new part. */
+function openPart(path: string): number {
+  try {
+    fs.unlinkSync(path);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err; // a directory, EPERM …
+  }
+  return openPrivate(path);
+}
+
+function countNewlines(b: Buffer): number {
+  let n = 0;
+  for (let i = b.indexOf(10); i >= 0; i = b.indexOf(10, i + 1)) n++;
+  return n;
+}
+
+/** Writes a recording: PATH, then PATH.1, PATH.2, … as each part fills.
+ *
+ * Errors: a line is accepted (buffered) or write()/append() throws and it is not in the file.
+ * Buffered bytes that fail to reach the disk are kept and retried (the next flush, close());
+ * a failure in the background flush is remembered and thrown by the next write()/append(), or
+ * by close(). `stats.unwritten` counts the accepted lines not on disk yet (lost, after close). */
 export class RecordingWriter {
   readonly id = randomBytes(8).toString('hex');
+  /** The current part; always a descriptor this writer opened and has not closed (-1 once closed). */
   private fd: number;
   private part = 0;
   /** Bytes in the current part (written or buffered), and request lines in it. */
   private partBytes = 0;
   private partLines = 0;
+  /** Lines not handed to the kernel yet, after `retry` (the tail of a write that failed). */
   private pending: string[] = [];
+  private retry: Buffer | null = null;
+  /** Lines in `retry`, counted when it was cut. */
+  private retryLines = 0;
+  /** Bytes of `retry` plus `pending`. */
   private pendingBytes = 0;
+  /** Bytes of the part's header line not written yet (it comes first in the unwritten data). */
+  private headerLeft = 0;
+  /** A write error not yet reported to the caller. */
+  private error: Error | null = null;
   private readonly timer: NodeJS.Timeout;
   private closed = false;
   private readonly kept: string[] = [];
-  private readonly counters = { requests: 0, bytes: 0, bodiesRedacted: 0, parts: 0, partsDeleted: 0 };
+  private readonly counters = { requests: 0, bytes: 0, bodiesRedacted: 0, parts: 0, partsDeleted: 0, writeErrors: 0 };
 
   /** Creates PATH (which must not exist; its directory must). */
   constructor(private readonly options: RecordingWriterOptions) {
-    this.fd = openPrivate(options.path, true);
+    this.fd = openPrivate(options.path);
     this.startPart(options.path);
     this.timer = setInterval(() => this.flushQuietly(), 200);
     this.timer.unref();
   }
 
-  /** Records the exchange; false when it cannot be recorded whole (body beyond --max-body-mb). */
+  /** Records the exchange; false when it cannot be recorded whole (body beyond --max-body-mb).
+   * Throws (and records nothing) when the recording cannot be written. */
   write(ex: Exchange): boolean {
     const entry = recordEntry(ex, this.options.redactor);
     if (entry === null) return false;
@@ -197,48 +236,103 @@ export class RecordingWriter {
     return true;
   }
 
-  /** Records an entry as it is (already redacted or not, as the caller decided). */
+  /** Records an entry as it is (already redacted or not, as the caller decided). Throws, the
+   * entry not recorded, on a write error (this one's or an earlier background flush's). */
   append(entry: RecordedRequest): void {
     if (this.closed) throw new Error('recording closed');
+    this.throwPending();
     const line = `${JSON.stringify(entry)}\n`;
     const bytes = Buffer.byteLength(line);
     if (this.partLines > 0 && this.partBytes + bytes > this.options.maxFileBytes) this.rotate();
+    if (this.pendingBytes > 0 && this.pendingBytes + bytes > FLUSH_BYTES) this.flush();
     this.push(line, bytes);
     this.partLines++;
     this.counters.requests++;
     if (entry.bodyRedacted) this.counters.bodiesRedacted++;
-    if (this.pendingBytes >= FLUSH_BYTES) this.flush();
   }
 
+  /** Writes what is buffered; on error the unwritten bytes are kept (retried next time). */
   flush(): void {
-    if (this.pending.length === 0) return;
-    const data = Buffer.from(this.pending.length === 1 ? this.pending[0] : this.pending.join(''), 'utf8');
+    if (this.pendingBytes === 0) return;
+    if (this.fd < 0) throw new Error('recording closed');
+    let data: Buffer;
+    if (this.pending.length === 0) data = this.retry as Buffer;
+    else {
+      const fresh = Buffer.from(this.pending.length === 1 ? this.pending[0] : this.pending.join(''), 'utf8');
+      data = this.retry === null ? fresh : Buffer.concat([this.retry, fresh]);
+    }
+    const lines = this.retryLines + this.pending.length;
     this.pending = [];
-    this.pendingBytes = 0;
+    this.retry = null;
+    this.retryLines = 0;
     let off = 0;
-    while (off < data.length) off += fs.writeSync(this.fd, data, off);
+    try {
+      while (off < data.length) off += fs.writeSync(this.fd, data, off);
+    } catch (err) {
+      const rest = data.subarray(off);
+      this.retry = rest;
+      this.retryLines = off === 0 ? lines : countNewlines(rest);
+      this.pendingBytes = rest.length;
+      this.headerLeft = Math.max(0, this.headerLeft - off);
+      this.counters.writeErrors++;
+      throw err;
+    }
+    this.pendingBytes = 0;
+    this.headerLeft = 0;
   }
 
+  /** Writes what is buffered and closes the file. Throws when something could not be written
+   * (`stats.unwritten` lines are then missing) or a write error was never reported. */
   close(): void {
     if (this.closed) return;
+    this.closed = true;
     clearInterval(this.timer);
+    let failure: Error | null = null;
     try {
       this.flush();
-    } finally {
-      this.closed = true;
-      fs.closeSync(this.fd);
+    } catch (err) {
+      failure = err as Error;
     }
+    try {
+      fs.closeSync(this.fd);
+    } catch (err) {
+      failure ??= err as Error;
+    }
+    this.fd = -1;
+    // An earlier write error whose bytes got out on a retry lost nothing: it stays counted in
+    // stats.writeErrors but does not fail the close.
+    if (this.stats.unwritten > 0) failure ??= this.error;
+    this.error = null;
+    if (failure !== null) throw failure;
   }
 
   get stats(): RecordingStats {
-    return { ...this.counters, files: this.kept.slice() };
+    const unwrittenLines = this.retryLines + this.pending.length;
+    const unwritten = unwrittenLines - (this.headerLeft > 0 ? 1 : 0);
+    return {
+      ...this.counters,
+      requests: this.counters.requests - unwritten,
+      bytes: this.counters.bytes - this.pendingBytes,
+      files: this.kept.slice(),
+      unwritten,
+    };
   }
 
-  /** Flush from the timer; an error surfaces at the next write or close. */
+  /** Flush from the timer; an error is kept for the next write or close. */
   private flushQuietly(): void {
+    if (this.error !== null) return; // not reported yet: the next write or close retries
     try {
       this.flush();
-    } catch { /* reported by the next flush() */ }
+    } catch (err) {
+      this.error = err as Error;
+    }
+  }
+
+  private throwPending(): void {
+    const err = this.error;
+    if (err === null) return;
+    this.error = null;
+    throw err;
   }
 
   private push(line: string, bytes: number): void {
@@ -262,15 +356,27 @@ export class RecordingWriter {
     this.counters.parts++;
     this.kept.push(path);
     const line = `${JSON.stringify(header)}\n`;
-    this.push(line, Buffer.byteLength(line));
+    const bytes = Buffer.byteLength(line);
+    this.headerLeft = bytes; // nothing is buffered before it: rotate() flushed
+    this.push(line, bytes);
   }
 
+  /** Moves on to the next part. The next part is opened before the current one is closed: when
+   * that fails nothing changes (the current part stays open and is retried next time). */
   private rotate(): void {
     this.flush();
-    fs.closeSync(this.fd);
-    this.part++;
-    const path = partPath(this.options.path, this.part);
-    this.fd = openPrivate(path, false);
+    const part = this.part + 1;
+    const path = partPath(this.options.path, part);
+    const fd = openPart(path);
+    const old = this.fd;
+    this.fd = fd;
+    this.part = part;
+    try {
+      fs.closeSync(old);
+    } catch (err) {
+      this.counters.writeErrors++;
+      this.error ??= err as Error; // written data may be lost (NFS …): reported by the next write
+    }
     this.startPart(path);
     while (this.kept.length > this.options.maxFiles) {
       const oldest = this.kept.shift() as string;
