@@ -108,6 +108,7 @@ async function main(argv: string[]): Promise<number> {
     .option('--tolerance <path=n>', 'numbers at this path (or * for all) equal within n (repeatable)', collect)
     .option('--route <pattern>', 'endpoint pattern overriding the learned template, "[METHOD] /users/:id" (repeatable)', collect)
     .option('--max-endpoints <n>', 'distinct endpoints tracked; the rest are grouped as {other}', '1000')
+    .option('--wire-timing', 'also capture the replays to each shadow (IP literal addresses) and time them from the capture, like production')
     .option('--latency-warmup <n>', 'the first n exchanges are compared but not timed (cold start)', '200')
     .option('--compare-cpu <percent>', 'share of one core the comparison may use; beyond it exchanges are counted as busy', '50')
     .option('--admin <host:port>', 'serve /metrics (Prometheus), /healthz and /readyz here ([::1]:9464 for IPv6; off: nowhere)', '127.0.0.1:9464')

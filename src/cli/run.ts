@@ -12,6 +12,50 @@ import { PacketPipeline } from './pipeline';
 import { openSource } from './source';
 import { systemd } from './systemd';
 
+export const WIRE_ID_HEADER = 'x-shadowtap-id';
+
+/**
+ * --wire-timing: each replay carries an id header; its exchange with the shadow, captured on
+ * the way, is timed from kernel timestamps like production's and credited to the production
+ * request it replays. Ids are remembered for the last 100,000 requests.
+ */
+class WireTiming {
+  private next = 1;
+  private readonly byId = new Map<string, HttpRequest>();
+  private readonly idOf = new WeakMap<HttpRequest, string>();
+
+  constructor(private readonly compare: CompareStage, private readonly targets: Array<{ address: string; port: number }>) {}
+
+  /** The request as sent, with its id; `original` is the captured production request. */
+  tag(shadowRequest: HttpRequest, original: HttpRequest): HttpRequest {
+    const id = String(this.next++);
+    this.byId.set(id, original);
+    if (this.byId.size > 100_000) this.byId.delete(this.byId.keys().next().value as string);
+    return { ...shadowRequest, headers: [...shadowRequest.headers, WIRE_ID_HEADER, id] };
+  }
+
+  /** One of our own replays, seen in the capture. */
+  captured(req: HttpRequest): void {
+    for (let i = 0; i < req.headers.length; i += 2) {
+      if (req.headers[i].toLowerCase() === WIRE_ID_HEADER) this.idOf.set(req, req.headers[i + 1]);
+    }
+  }
+
+  /** Its answer, seen in the capture. */
+  answered(req: HttpRequest, res: { endUs: number }): void {
+    const id = this.idOf.get(req);
+    const original = id === undefined ? undefined : this.byId.get(id);
+    if (original === undefined) return;
+    const server = req.conn.server;
+    const target = this.targets.findIndex((t) => t.port === server.port && sameAddress(t.address, server.address));
+    if (target >= 0) this.compare.wire(original, target, res.endUs - req.startUs);
+  }
+}
+
+function sameAddress(a: string, b: string): boolean {
+  return a === b || (a.includes(':') && b.includes(':') && new URL(`http://[${a}]`).hostname === new URL(`http://[${b}]`).hostname);
+}
+
 /** Deep equality of configuration values (Sets, Maps and RegExps included). */
 function same(a: unknown, b: unknown): boolean {
   const plain = (_k: string, v: unknown): unknown =>
@@ -77,6 +121,8 @@ export function run(cfg: RunConfig, log: Logger = createLogger(cfg.logLevel, cfg
       source.resume();
     }
   };
+  const wire = cfg.wireTiming && compare !== null && cfg.source.alsoCapture !== undefined
+    ? new WireTiming(compare, cfg.source.alsoCapture) : null;
   const sink: HttpSink = {
     request: (req) => {
       // shadowtap's own replays, captured on their way to a shadow that shares the port:
@@ -84,6 +130,7 @@ export function run(cfg: RunConfig, log: Logger = createLogger(cfg.logLevel, cfg
       if (ownMarker !== null && hasHeader(req.headers, ownMarker)) {
         ownReplaysIgnored++;
         notMirrored.add(req);
+        if (wire !== null) wire.captured(req);
         return;
       }
       const why = policy.decide(req);
@@ -93,7 +140,8 @@ export function run(cfg: RunConfig, log: Logger = createLogger(cfg.logLevel, cfg
         return;
       }
       ledger.seenPending();
-      const shadowRequest = policy.rewrite(req);
+      let shadowRequest = policy.rewrite(req);
+      if (wire !== null) shadowRequest = wire.tag(shadowRequest, req);
       if (shadowRequest !== req) captured.set(shadowRequest, req);
       replayer.submit(shadowRequest, settle);
       if (!source.live && !replayer.hasRoom && !waitingForRoom) {
@@ -102,7 +150,10 @@ export function run(cfg: RunConfig, log: Logger = createLogger(cfg.logLevel, cfg
       }
     },
     exchange: (ex) => {
-      if (notMirrored.delete(ex.request)) return;
+      if (notMirrored.delete(ex.request)) {
+        if (wire !== null && ex.response !== null) wire.answered(ex.request, ex.response);
+        return;
+      }
       compare?.exchange(ex);
     },
     lost: (reason) => ledger.seenAndNotReplayed(reason),

@@ -3,7 +3,7 @@ import type { SourceConfig } from '../config';
 import { captureFilters } from './pipeline';
 
 export function openSource(cfg: SourceConfig): PacketSource {
-  const [best, plain] = captureFilters(cfg.ports, cfg.filter);
+  const [best, plain] = captureFilters(cfg.ports, cfg.filter, cfg.alsoCapture);
   try {
     return openWith(cfg, best);
   } catch (err) {

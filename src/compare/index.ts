@@ -7,6 +7,7 @@ import type { ReplayOutcome, ShadowResponse } from '../replay';
 import { DiffOptions, FieldDiff, ResponseDiff, defaultDiffOptions, diffResponses } from './diff';
 import { EndpointClassifier, RouteOverride } from './endpoints';
 import { RepeatCache, requestKey } from './noise';
+import { LatencyHistogram } from './latency';
 import { CompareCounters, EndpointResults, FieldTable, RESULTS_VERSION, ResultsJson, ShadowEndpoint, SideStats } from './results';
 
 export { defaultDiffOptions } from './diff';
@@ -144,7 +145,7 @@ const SLICE_MS = 4;
 
 export class CompareStage {
   readonly counters: CompareCounters = {
-    exchanges: 0, latencyWarmup: 0, busy: 0, diffFailures: 0, joinOverflow: 0, endpointOverflow: 0, diffsTruncated: 0, decodeErrors: 0,
+    exchanges: 0, latencyWarmup: 0, wireTimed: 0, busy: 0, diffFailures: 0, joinOverflow: 0, endpointOverflow: 0, diffsTruncated: 0, decodeErrors: 0,
     samplesWritten: 0, samplesDropped: 0, repeatCacheEvictions: 0, cpuMs: 0,
   };
   private readonly joins = new Map<HttpRequest, Join>();
@@ -228,6 +229,21 @@ export class CompareStage {
       }
     }
     return out;
+  }
+
+  /**
+   * A shadow exchange seen on the wire (--wire-timing): `req` is the captured production request
+   * it was a replay of, `target` its index among the replay targets.
+   */
+  wire(req: HttpRequest, target: number, latencyUs: number): void {
+    if (this.counters.exchanges <= this.options.latencyWarmup) return;
+    const slot = this.shadowSlot[target];
+    if (slot === undefined) return;
+    const ep = this.endpoint(req);
+    const side = slot < 0 ? ep.baseline : ep.shadows[slot].side;
+    if (side === null) return;
+    (side.wireLatency ??= new LatencyHistogram()).record(latencyUs);
+    this.counters.wireTimed++;
   }
 
   /** Exchanges waiting to be diffed. */

@@ -16,11 +16,15 @@ export class SideStats {
   /** Production only: requests whose response was not captured. */
   missing = 0;
   readonly latency = new LatencyHistogram();
+  /** Shadows and baseline with --wire-timing: the same exchanges timed from the capture (first
+   * request byte to last response byte, kernel timestamps), made when the first one comes. */
+  wireLatency: LatencyHistogram | null = null;
 
   toJSON(): SideJson {
     return {
       attempts: this.attempts, status5xx: this.status5xx, timeouts: this.timeouts,
       connectionErrors: this.connectionErrors, missing: this.missing, latency: this.latency.toJSON(),
+      ...(this.wireLatency !== null ? { wireLatency: this.wireLatency.toJSON() } : {}),
     };
   }
 }
@@ -32,6 +36,7 @@ export interface SideJson {
   connectionErrors: number;
   missing: number;
   latency: ReturnType<LatencyHistogram['toJSON']>;
+  wireLatency?: ReturnType<LatencyHistogram['toJSON']>;
 }
 
 export interface FieldCount {
@@ -189,6 +194,8 @@ export interface CompareCounters {
   exchanges: number;
   /** Exchanges at the start of the run compared but not timed. */
   latencyWarmup: number;
+  /** Shadow and baseline exchanges timed from the capture (--wire-timing). */
+  wireTimed: number;
   /** Shadow answers left undiffed because the diff queue was full (per target). */
   busy: number;
   /** Exchanges whose diff threw (e.g. nesting beyond the stack): not compared. */

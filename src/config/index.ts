@@ -2,6 +2,7 @@
 // flags or the environment; they receive the parts of this object that concern them.
 
 import { readFileSync } from 'node:fs';
+import { isIP } from 'node:net';
 import { isIPv6 } from 'node:net';
 import { parseLogTarget } from '../report/logship';
 import type { CompareOptions, RouteOverride } from '../compare';
@@ -29,6 +30,8 @@ export interface SourceConfig {
   promiscuous: boolean;
   bufferBytes: number;
   timeoutMs: number;
+  /** Also captured (--wire-timing): the replay targets' own connections. */
+  alsoCapture?: Array<{ address: string; port: number }>;
 }
 
 export interface ReadConfig {
@@ -46,6 +49,8 @@ export interface RunConfig extends ReadConfig {
   baseline: string | null;
   /** Directory for results.json and samples.jsonl. */
   outDir?: string;
+  /** Time shadow (and baseline) exchanges from the capture as well (their traffic is captured). */
+  wireTiming: boolean;
   traffic: TrafficOptions;
   redact: RedactOptions;
   statsIntervalMs: number;
@@ -127,6 +132,17 @@ export function readConfig(flags: Flags): ReadConfig {
       maxBodyBytes: int(flags, 'maxBodyMb', '--max-body-mb', 16, 0, 4096) << 20,
     },
   };
+}
+
+/** The address and port of a target origin, for a capture filter: the host must be an IP
+ * literal (or localhost), since a filter cannot follow a name. */
+function targetAddress(origin: string): { address: string; port: number } {
+  const url = new URL(origin);
+  let host = url.hostname.replace(/^\[|\]$/g, '');
+  if (host === 'localhost') host = '127.0.0.1';
+  if (isIP(host) === 0) throw new ConfigError('--wire-timing', `needs shadow and baseline addresses as IP literals, got ${url.host}`);
+  const port = url.port !== '' ? Number(url.port) : url.protocol === 'https:' ? 443 : 80;
+  return { address: host, port };
 }
 
 function originUrl(raw: string, flag: string): string {
@@ -463,8 +479,19 @@ export function runConfig(flags: Flags): RunConfig {
   }
   const responseKb = int(flags, 'compareBodyKb', '--compare-body-kb', 1024, 0, 1 << 20);
   const logLevel = logLevelFlag(flags);
+  const allTargets = baseline === null ? targets : [...targets, baseline];
+  const wireTiming = flags.wireTiming === true;
+  if (wireTiming) {
+    if (cmp === null) throw new ConfigError('--wire-timing', 'needs the comparison (not with --no-compare)');
+    if (base.source.interface === undefined) throw new ConfigError('--wire-timing', 'needs a live capture: a file holds no shadow traffic');
+    if (shared.marker === null || shared.marker === undefined) throw new ConfigError('--wire-timing', 'needs the marker header (it tells the replays apart)');
+    const also = allTargets.map((t) => targetAddress(t));
+    base.source = { ...base.source, alsoCapture: also };
+    base.tcp = { ...base.tcp, serverPorts: new Set([...(base.tcp.serverPorts ?? []), ...also.map((a) => a.port)]) };
+  }
   return {
     ...base,
+    wireTiming,
     http: {
       ...base.http, keepRequestBodies: true, hashBodies: false,
       keepResponseBodies: cmp !== null, maxResponseBodyBytes: responseKb << 10,
@@ -476,7 +503,7 @@ export function runConfig(flags: Flags): RunConfig {
     redact: redactConfig(flags),
     replay: {
       ...shared,
-      targets: baseline === null ? targets : [...targets, baseline],
+      targets: allTargets,
       keepResponseBytes: cmp === null ? 0 : responseKb << 10,
     },
     statsIntervalMs: int(flags, 'statsInterval', '--stats-interval', 10, 0, 86400) * 1000,

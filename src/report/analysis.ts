@@ -71,6 +71,8 @@ export interface SideAnalysis extends LatencySummary {
   status5xx: number;
   timeouts: number;
   connectionErrors: number;
+  /** Where the latency was measured: capture timestamps, or shadowtap as the client. */
+  timedOn: 'capture' | 'client';
   /** Plot data: counts per latency bucket (µs upper bounds). */
   buckets: Array<{ upToUs: number; count: number }>;
 }
@@ -157,12 +159,17 @@ class PooledNoise {
   }
 }
 
-function side(j: SideJson, countsTimeouts: boolean): SideAnalysis {
-  const h = LatencyHistogram.fromJSON(j.latency);
+/** A side's figures; its latency from the capture when it was timed there (production
+ * always; shadows and baseline with --wire-timing), else as shadowtap's client measured it. */
+function side(j: SideJson, countsTimeouts: boolean, isProduction = false): SideAnalysis {
+  const wire = j.wireLatency !== undefined ? LatencyHistogram.fromJSON(j.wireLatency) : null;
+  const useWire = wire !== null && wire.count > 0;
+  const h = useWire ? wire : LatencyHistogram.fromJSON(j.latency);
   const errors = j.status5xx + (countsTimeouts ? j.timeouts + j.connectionErrors : 0);
   return {
     ...h.summary(), attempts: j.attempts, errors, errorRate: j.attempts > 0 ? errors / j.attempts : 0,
     status5xx: j.status5xx, timeouts: j.timeouts, connectionErrors: j.connectionErrors, buckets: h.buckets(),
+    timedOn: isProduction || useWire ? 'capture' : 'client',
   };
 }
 
@@ -204,11 +211,14 @@ function endpoint(e: EndpointJson, s: ShadowEndpointJson, pooled: PooledNoise, t
     // A path the field table had no room for cannot be judged: counted against the shadow.
     if (sig.split('\n').some((p) => flagged.has(p) || !(p in s.fields))) flaggedMismatches += n;
   }
-  const production = side(e.production, false);
+  const production = side(e.production, false, true);
   const shadow = side(s, true);
   const baseline = e.baseline !== null ? side(e.baseline, true) : null;
-  const useBaseline = t.latencyReference === 'baseline';
-  const reference = useBaseline ? baseline : production;
+  // Like with like: the baseline (timed as the shadow is), else production when the shadow was
+  // timed from the capture too (--wire-timing), else production only when asked for.
+  const useBaseline = t.latencyReference === 'baseline' && baseline !== null;
+  const reference = useBaseline ? baseline
+    : t.latencyReference === 'production' || shadow.timedOn === 'capture' ? production : null;
   // Differences need compared exchanges; errors only need answers (or their absence) to count.
   const judgedDiffs = s.compared >= t.minRequests;
   const judged = judgedDiffs || s.attempts >= t.minRequests;
@@ -274,8 +284,8 @@ export function analyze(results: ResultsJson, thresholds: Thresholds = defaultTh
   if (results.endpoints.every((e) => e.noise.comparisons === 0)) {
     notes.push('no noise was learned (no --baseline and no repeated requests): every difference counts');
   }
-  if (thresholds.latencyReference === 'baseline' && results.baseline === null) {
-    notes.push('latency not judged: no --baseline (shadow and baseline are timed alike by shadowtap; production is timed from the capture) — or judge against production with --latency-reference production');
+  if (thresholds.latencyReference === 'baseline' && results.baseline === null && (results.counters.wireTimed ?? 0) === 0) {
+    notes.push('latency not judged: no --baseline and no --wire-timing (the shadow is timed by shadowtap as its client, production from the capture) — or judge against production anyway with --latency-reference production');
   }
   if (results.counters.endpointOverflow > 0) notes.push(`${results.counters.endpointOverflow} exchanges beyond the endpoint cap were grouped as {other}`);
   return {

@@ -73,7 +73,7 @@ function buildResults(): ResultsJson {
   const results: ResultsJson = {
     version: RESULTS_VERSION, startedAt: '2025-03-01T10:00:00.000Z', updatedAt: '2025-03-01T10:15:00.000Z', complete: true,
     shadows: [TARGET], baseline: 'http://baseline.internal:8080',
-    counters: { exchanges: 608, latencyWarmup: 200, busy: 0, diffFailures: 0, joinOverflow: 0, endpointOverflow: 0, diffsTruncated: 2, decodeErrors: 0, samplesWritten: 3, samplesDropped: 0, repeatCacheEvictions: 1, cpuMs: 412 },
+    counters: { exchanges: 608, latencyWarmup: 200, wireTimed: 0, busy: 0, diffFailures: 0, joinOverflow: 0, endpointOverflow: 0, diffsTruncated: 2, decodeErrors: 0, samplesWritten: 3, samplesDropped: 0, repeatCacheEvictions: 1, cpuMs: 412 },
     accounting: { seen: 612, replayed: 608, notReplayed: { queueFull: 4 }, pending: 0 },
     endpoints: [users, search, orders, tags].map((e) => e.toJSON()),
   };
