@@ -79,6 +79,8 @@ export interface HttpOptions {
   maxResponseBodyBytes: number;
   /** Requests on one connection awaiting their responses. */
   maxPending: number;
+  /** Servers ("address:port") whose connections are only timed: no bodies kept or hashed. */
+  bodilessServers?: ReadonlySet<string>;
 }
 
 export const defaultHttpOptions: HttpOptions = {
@@ -737,12 +739,16 @@ export class HttpStage implements StreamFactory {
     bytesSkipped: 0,
   };
   private readonly options: HttpOptions;
+  private readonly bodiless: HttpOptions;
 
   constructor(private readonly sink: HttpSink, options: Partial<HttpOptions> = {}) {
     this.options = { ...defaultHttpOptions, ...options };
+    this.bodiless = { ...this.options, keepRequestBodies: false, keepResponseBodies: false, hashBodies: false };
   }
 
   open(info: ConnectionInfo): StreamHandler {
-    return new HttpConnection(info, this.sink, this.options, this.stats);
+    const servers = this.options.bodilessServers;
+    const bodiless = servers !== undefined && servers.has(`${info.server.address}:${info.server.port}`);
+    return new HttpConnection(info, this.sink, bodiless ? this.bodiless : this.options, this.stats);
   }
 }
