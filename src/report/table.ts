@@ -56,7 +56,9 @@ export function renderTable(a: Analysis, maxFieldsShown = 10): string {
       out.push(table(['endpoint', 'field', 'kind', 'diffs', 'rate', 'noise'], fieldRows, new Set([3, 4, 5])));
     }
   }
-  out.push('', 'columns: p = production (timed from the capture), b = baseline, s = shadow (both timed by shadowtap as their client)');
+  const onWire = a.targets.some((t) => t.endpoints.some((e) => e.shadow.timedOn === 'capture'));
+  const timing = onWire ? 'timed from the capture too, --wire-timing' : 'timed by shadowtap as their client';
+  out.push('', `columns: p = production (timed from the capture)${a.baseline !== null ? ', b = baseline' : ''}, s = shadow (${timing})`);
   out.push('', `verdict: ${a.verdict.pass ? 'PASS — fit to promote' : 'FAIL — not fit to promote'}`);
   for (const r of a.verdict.reasons) out.push(`  - ${printable(r)}`);
   for (const n of a.verdict.notes) out.push(`  note: ${printable(n)}`);
