@@ -7,23 +7,12 @@ import type { HttpResponse } from '../../src/http';
 import type { ShadowResponse } from '../../src/replay';
 import { analyze } from '../../src/report/analysis';
 import { renderTable } from '../../src/report/table';
-import { fakeRequest } from '../support/requests';
+import { fakeAnswer, fakeRequest, fakeResponse } from '../support/requests';
 
 const SHADOW = 'http://shadow:1';
 
-function prod(body: string): HttpResponse {
-  const buf = Buffer.from(body);
-  return {
-    statusCode: 200, statusMessage: 'OK', versionMajor: 1, versionMinor: 1,
-    headers: ['Content-Type', 'application/json'], trailers: [],
-    body: buf, bodySize: buf.length, bodyTruncated: false, bodySha256: null, chunked: false, startUs: 0, endUs: 1000,
-  };
-}
-
-function answer(body: string): ShadowResponse {
-  const buf = Buffer.from(body);
-  return { target: SHADOW, statusCode: 200, headers: { 'content-type': 'application/json' }, body: buf, bodySize: buf.length, latencyUs: 1000, outcome: 'replayed', error: null };
-}
+const prod = (body: string): HttpResponse => fakeResponse(body);
+const answer = (body: string): ShadowResponse => fakeAnswer(SHADOW, body);
 
 test('--unordered-array over a deeply nested element: the diff fails for that exchange only, counted', () => {
   // 40 KB of nesting is well inside --compare-body-kb (1 MiB). JSON.parse takes it; the

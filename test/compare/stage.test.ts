@@ -5,7 +5,7 @@ import { CompareStage, LatencyHistogram, MismatchSample, defaultCompareOptions }
 import type { HttpRequest, HttpResponse } from '../../src/http';
 import type { ShadowResponse } from '../../src/replay';
 import { analyze, defaultThresholds } from '../../src/report/analysis';
-import { fakeRequest } from '../support/requests';
+import { fakeAnswer, fakeRequest, fakeResponse } from '../support/requests';
 
 const SHADOW = 'http://shadow:1';
 
@@ -20,23 +20,15 @@ function request(url: string, startUs = 0): HttpRequest {
   return fakeRequest(url, { headers: ['Host', 'api'], startUs });
 }
 
-function prodResponse(body: unknown, status = 200, latencyUs = 1000, headers: string[] = []): HttpResponse {
-  const buf = Buffer.from(JSON.stringify(body));
-  return {
-    statusCode: status, statusMessage: 'OK', versionMajor: 1, versionMinor: 1,
-    headers: ['Content-Type', 'application/json', 'Date', new Date().toUTCString(), ...headers], trailers: [],
-    body: buf, bodySize: buf.length, bodyTruncated: false, bodySha256: null, chunked: false, startUs: latencyUs, endUs: latencyUs,
-  };
+function prodResponse(body: unknown, status = 200, latencyUs = 1000): HttpResponse {
+  return fakeResponse(JSON.stringify(body), { status, endUs: latencyUs, headers: ['Content-Type', 'application/json', 'Date', new Date().toUTCString()] });
 }
 
 function shadowResponse(target: string, body: unknown, status = 200, latencyUs = 1000, gzip = false): ShadowResponse {
-  let buf = Buffer.from(JSON.stringify(body));
+  const json = Buffer.from(JSON.stringify(body));
   const headers: Record<string, string> = { 'content-type': 'application/json', date: 'Mon, 01 Jan 2024 00:00:00 GMT' };
-  if (gzip) {
-    buf = gzipSync(buf);
-    headers['content-encoding'] = 'gzip';
-  }
-  return { target, statusCode: status, headers, body: buf, bodySize: buf.length, latencyUs, outcome: 'replayed', error: null };
+  if (gzip) headers['content-encoding'] = 'gzip';
+  return fakeAnswer(target, gzip ? gzipSync(json) : json, { status, headers, latencyUs });
 }
 
 test('joins production and shadow halves in either order, and diffs them', () => {

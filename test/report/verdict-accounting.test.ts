@@ -6,7 +6,7 @@ import { CompareStage, defaultCompareOptions } from '../../src/compare';
 import type { HttpRequest, HttpResponse } from '../../src/http';
 import type { ShadowResponse } from '../../src/replay';
 import { analyze } from '../../src/report/analysis';
-import { fakeRequest } from '../support/requests';
+import { fakeAnswer, fakeRequest, fakeResponse } from '../support/requests';
 
 const SHADOW = 'http://shadow:1';
 const BASE = 'http://baseline:1';
@@ -16,17 +16,11 @@ function req(url: string, headers: string[] = ['Host', 'api']): HttpRequest {
 }
 
 function prod(body: unknown, status = 200): HttpResponse {
-  const buf = Buffer.from(JSON.stringify(body));
-  return {
-    statusCode: status, statusMessage: 'OK', versionMajor: 1, versionMinor: 1,
-    headers: ['Content-Type', 'application/json'], trailers: [],
-    body: buf, bodySize: buf.length, bodyTruncated: false, bodySha256: null, chunked: false, startUs: 0, endUs: 1000,
-  };
+  return fakeResponse(JSON.stringify(body), { status });
 }
 
 function answer(target: string, body: unknown, status = 200): ShadowResponse {
-  const buf = Buffer.from(JSON.stringify(body));
-  return { target, statusCode: status, headers: { 'content-type': 'application/json' }, body: buf, bodySize: buf.length, latencyUs: 1000, outcome: 'replayed', error: null };
+  return fakeAnswer(target, JSON.stringify(body), { status });
 }
 
 function timeout(target: string): ShadowResponse {

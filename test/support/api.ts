@@ -19,6 +19,8 @@ import * as crypto from 'node:crypto';
 import * as http from 'node:http';
 import * as zlib from 'node:zlib';
 import type { AddressInfo, Socket } from 'node:net';
+import { rng } from './packets';
+import { answerSafely, refuseMalformed } from './servers';
 
 export interface Planted {
   changedValue?: boolean;   // GET /users/{id}: "age" is user age + 1 on this server
@@ -53,17 +55,8 @@ export const SEARCH_DELAY_MS = 20;
 // ---------------------------------------------------------------------------
 // deterministic data
 
-/** mulberry32: tiny seeded PRNG, returns floats in [0, 1). */
-export function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+/** The seeded PRNG of the packet builders (mulberry32), floats in [0, 1). */
+export const mulberry32 = rng;
 
 /** FNV-1a of a string, used to seed the PRNG from an id or query. */
 function seedOf(s: string): number {
@@ -294,16 +287,9 @@ export function startApi(opts: ApiOptions = {}): Promise<ApiServer> {
     requests++;
     req.on('error', () => { /* client vanished */ });
     req.resume();
-    try {
-      handle(req, res);
-    } catch (e) {
-      if (!res.headersSent) { res.statusCode = 500; res.end(String(e)); } else res.destroy();
-    }
+    answerSafely(res, () => handle(req, res));
   });
-  server.on('clientError', (_err, socket: Socket) => {
-    if (socket.writable) socket.end('HTTP/1.1 400 Bad Request\r\nConnection: close\r\nContent-Length: 0\r\n\r\n');
-    else socket.destroy();
-  });
+  refuseMalformed(server);
 
   return new Promise((resolve, reject) => {
     server.once('error', reject);

@@ -112,18 +112,11 @@ function recordingServer(respond: Responder, host = '127.0.0.1'): Promise<Record
       rec.complete = true;
       completed++;
       wake();
-      try {
-        respond(req, res, Buffer.concat(chunks), rec);
-      } catch (e) {
-        if (!res.headersSent) { res.statusCode = 500; res.end(String(e)); } else res.destroy();
-      }
+      answerSafely(res, () => respond(req, res, Buffer.concat(chunks), rec));
     });
     req.on('error', () => { /* client vanished; keep what we have */ });
   });
-  server.on('clientError', (_err, socket: Socket) => {
-    if (socket.writable) socket.end('HTTP/1.1 400 Bad Request\r\nConnection: close\r\nContent-Length: 0\r\n\r\n');
-    else socket.destroy();
-  });
+  refuseMalformed(server);
 
   return new Promise((resolve, reject) => {
     server.once('error', reject);
@@ -162,6 +155,23 @@ function recordingServer(respond: Responder, host = '127.0.0.1'): Promise<Record
  * `Expect: 100-continue` is handled by node's default (no 'checkContinue' listener):
  * it writes "HTTP/1.1 100 Continue" immediately, then the final answer comes after the body.
  */
+/** Runs a request handler: a throw becomes a 500, or a reset once the headers went out. */
+export function answerSafely(res: http.ServerResponse, handle: () => void): void {
+  try {
+    handle();
+  } catch (e) {
+    if (!res.headersSent) { res.statusCode = 500; res.end(String(e)); } else res.destroy();
+  }
+}
+
+/** Malformed requests get a 400 and a close (a test server must not just drop them). */
+export function refuseMalformed(server: http.Server): void {
+  server.on('clientError', (_err, socket: Socket) => {
+    if (socket.writable) socket.end('HTTP/1.1 400 Bad Request\r\nConnection: close\r\nContent-Length: 0\r\n\r\n');
+    else socket.destroy();
+  });
+}
+
 export function startProduction(host = '127.0.0.1'): Promise<RecordingServer> {
   return recordingServer((req, res, body, rec) => {
     const url = req.url ?? '/';

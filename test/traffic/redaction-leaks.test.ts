@@ -11,21 +11,10 @@ import { defaultDiffOptions, diffResponses } from '../../src/compare/diff';
 import { OutputDir } from '../../src/report/outdir';
 import { Redactor } from '../../src/traffic/redact';
 import { redactBody } from '../../src/recording';
-import { fakeRequest } from '../support/requests';
+import { fakeAnswer, fakeRequest, fakeResponse } from '../support/requests';
 
-function prod(body: string): HttpResponse {
-  const buf = Buffer.from(body);
-  return {
-    statusCode: 200, statusMessage: 'OK', versionMajor: 1, versionMinor: 1,
-    headers: ['Content-Type', 'application/json'], trailers: [],
-    body: buf, bodySize: buf.length, bodyTruncated: false, bodySha256: null, chunked: false, startUs: 0, endUs: 1000,
-  };
-}
-
-function shadow(body: string): ShadowResponse {
-  const buf = Buffer.from(body);
-  return { target: 'http://s:1', statusCode: 200, headers: { 'content-type': 'application/json' }, body: buf, bodySize: buf.length, latencyUs: 1000, outcome: 'replayed', error: null };
-}
+const prod = (body: string): HttpResponse => fakeResponse(body);
+const shadow = (body: string): ShadowResponse => fakeAnswer('http://s:1', body);
 
 /** Writes one sample through the real OutputDir and returns samples.jsonl. */
 function writeSample(reqBody: string | null, prodBody: string, shadowBody: string): string {
