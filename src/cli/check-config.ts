@@ -3,7 +3,7 @@
 
 import type { Command } from 'commander';
 import { ConfigError, Flags } from '../config';
-import { ConfigErrors, ConfigProblem, applyConfigSources, readConfigFile } from '../config/file';
+import { ConfigErrors, ConfigProblem, applyConfigSources, configKey, readConfigFile } from '../config/file';
 
 export interface CheckedCommand {
   cmd: Command;
@@ -14,7 +14,7 @@ export interface CheckedCommand {
 }
 
 function problemOf(e: ConfigError): ConfigProblem {
-  return { key: e.key.replace(/^--(no-)?/, ''), message: e.message.slice(e.key.length + 2) };
+  return { key: configKey(e.key), message: e.message.slice(e.key.length + 2) };
 }
 
 /**
@@ -58,9 +58,8 @@ export function configProblems(c: CheckedCommand, file: string, env: NodeJS.Proc
     if (e === null) continue;
     // An error naming another key is a clash with the minimal set (file: beside interface:),
     // not this key's fault: the check of everything together decides.
-    const option = c.cmd.options.find((o) => o.attributeName() === attr && !o.negate) ?? c.cmd.options.find((o) => o.attributeName() === attr);
-    const name = (option?.long ?? '').replace(/^--(no-)?/, '');
-    if (problemOf(e).key !== name) continue;
+    const option = c.cmd.options.find((o) => o.attributeName() === attr); // a --no-x twin has the same key
+    if (problemOf(e).key !== configKey(option?.long ?? '')) continue;
     failed.add(attr);
     problems.push(problemOf(e));
   }

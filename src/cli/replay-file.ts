@@ -8,8 +8,8 @@ import { headerValue } from '../http';
 import { RecordingReader, connectionOf, sniffFile, toHttpRequest } from '../recording';
 import type { ConnectionInfo } from '../tcp';
 import { Replayer, ReplayOutcome, ShadowResponse } from '../replay';
-import { TrafficPolicy } from '../traffic';
-import { LogLimiter, Logger, RequestLedger, createLogger, logShippingSummary, writeJsonFile } from '../report';
+import { Redactor, TrafficPolicy } from '../traffic';
+import { LogLimiter, Logger, RequestLedger, ShadowTroubleLog, createLogger, logShippingSummary, writeJsonFile } from '../report';
 import { PacketPipeline, PipelineStats } from './pipeline';
 import { openSource } from './source';
 
@@ -249,7 +249,8 @@ export async function replayFile(cfg: ReplayFileConfig, log: Logger = createLogg
   // its own carrying its requests in order (lanes).
   const replayer = new Replayer({ ...cfg.replay, whenFull: 'wait', preserveConnections: true });
   const policy = new TrafficPolicy(cfg.traffic);
-  const shadowTrouble = new LogLimiter(5);
+  const redactor = new Redactor();
+  const shadowTrouble = new ShadowTroubleLog(log, (text) => redactor.text(text));
   let sent = 0;
   let late = 0;
   let maxLateMs = 0;
@@ -277,11 +278,7 @@ export async function replayFile(cfg: ReplayFileConfig, log: Logger = createLogg
   const connOf = new WeakMap<HttpRequest, string>();
   const done = (outcome: ReplayOutcome, responses: ShadowResponse[], req: HttpRequest): void => {
     ledger.settle(outcome);
-    if ((outcome === 'shadowError' || outcome === 'shadowTimeout') && shadowTrouble.allow()) {
-      const failed = responses.find((r) => r.outcome === outcome);
-      log.warn({ outcome, target: failed?.target, error: failed?.error, suppressedBefore: shadowTrouble.suppressed },
-        `shadow ${outcome === 'shadowTimeout' ? 'timed out' : 'failed'}`);
-    }
+    shadowTrouble.note(outcome, responses);
     const key = connOf.get(req) as string;
     const waiting = conns.get(key);
     if (waiting !== undefined) {

@@ -2,9 +2,9 @@
 
 import { ConfigError, RunConfig } from '../config';
 import { CompareStage } from '../compare';
-import type { HttpRequest, HttpSink } from '../http';
+import { HttpRequest, HttpSink, headerValue } from '../http';
 import { Replayer, ReplayOutcome, ShadowResponse } from '../replay';
-import { LogLimiter, Logger, RequestLedger, createLogger, logShippingSummary, writeJsonFile } from '../report';
+import { LogLimiter, Logger, RequestLedger, ShadowTroubleLog, createLogger, logShippingSummary, writeJsonFile } from '../report';
 import { AdminServer, ShadowtapMetrics, formatAddress } from '../report/metrics';
 import { OutputDir } from '../report/outdir';
 import { Redactor, TrafficPolicy } from '../traffic';
@@ -36,9 +36,8 @@ class WireTiming {
 
   /** One of our own replays, seen in the capture. */
   captured(req: HttpRequest): void {
-    for (let i = 0; i < req.headers.length; i += 2) {
-      if (req.headers[i].toLowerCase() === WIRE_ID_HEADER) this.idOf.set(req, req.headers[i + 1]);
-    }
+    const id = headerValue(req.headers, WIRE_ID_HEADER);
+    if (id !== null) this.idOf.set(req, id);
   }
 
   /** Its answer, seen in the capture. */
@@ -63,13 +62,6 @@ function same(a: unknown, b: unknown): boolean {
   return JSON.stringify(a, plain) === JSON.stringify(b, plain);
 }
 
-function hasHeader(headers: string[], lowerName: string): boolean {
-  for (let i = 0; i < headers.length; i += 2) {
-    if (headers[i].length === lowerName.length && headers[i].toLowerCase() === lowerName) return true;
-  }
-  return false;
-}
-
 function openOutput(dir: string, redactor: Redactor): OutputDir {
   try {
     return new OutputDir(dir, redactor);
@@ -90,9 +82,9 @@ export function run(cfg: RunConfig, log: Logger = createLogger(cfg.logLevel, cfg
   let waitingForRoom = false;
   // One line per connection and kind of trouble, and no more than 20 such lines a second.
   const notices = new LogLimiter(20);
-  const shadowTrouble = new LogLimiter(5);
 
   const redactor = new Redactor(cfg.redact);
+  const shadowTrouble = new ShadowTroubleLog(log, (text) => redactor.text(text));
   let policy = new TrafficPolicy(cfg.traffic);
   const output = cfg.outDir !== undefined ? openOutput(cfg.outDir, redactor) : null;
   const compare = cfg.compare !== null
@@ -110,12 +102,7 @@ export function run(cfg: RunConfig, log: Logger = createLogger(cfg.logLevel, cfg
     ledger.settle(outcome);
     admin?.metrics.observeResponses(responses);
     if (compare !== null) compare.replayed(captured.get(req) ?? req, responses);
-    if ((outcome === 'shadowError' || outcome === 'shadowTimeout') && shadowTrouble.allow()) {
-      const failed = responses.find((r) => r.outcome === outcome);
-      const error = failed?.error ? redactor.text(failed.error) : null;
-      log.warn({ outcome, target: failed?.target, error, suppressedBefore: shadowTrouble.suppressed },
-        `shadow ${outcome === 'shadowTimeout' ? 'timed out' : 'failed'}`);
-    }
+    shadowTrouble.note(outcome, responses);
     if (waitingForRoom && replayer.hasRoom) {
       waitingForRoom = false;
       source.resume();
@@ -127,7 +114,7 @@ export function run(cfg: RunConfig, log: Logger = createLogger(cfg.logLevel, cfg
     request: (req) => {
       // shadowtap's own replays, captured on their way to a shadow that shares the port:
       // replaying them again would feed back without end.
-      if (ownMarker !== null && hasHeader(req.headers, ownMarker)) {
+      if (ownMarker !== null && headerValue(req.headers, ownMarker) !== null) {
         ownReplaysIgnored++;
         notMirrored.add(req);
         if (wire !== null) wire.captured(req);

@@ -43,8 +43,13 @@ export function readConfigFile(path: string): Record<string, unknown> {
   return doc as Record<string, unknown>;
 }
 
+/** The config key of a flag: '--max-body-mb' → 'max-body-mb', '--no-compare' → 'compare'. */
+export function configKey(flag: string): string {
+  return flag.replace(/^--(no-)?/, '');
+}
+
 function longName(o: Option): string {
-  return (o.long ?? '').replace(/^--(no-)?/, '');
+  return configKey(o.long ?? '');
 }
 
 /** How a value from a file or the environment becomes what commander would have parsed. */

@@ -76,10 +76,7 @@ function int(flags: Flags, key: string, flag: string, def: number, min: number, 
 }
 
 function ports(flags: Flags): number[] {
-  const raw = flags.port;
-  if (raw === undefined) return [];
-  const list = (Array.isArray(raw) ? raw : [raw]).flatMap((x) => String(x).split(','));
-  return list.map((p) => {
+  return strings(flags.port).flatMap((x) => x.split(',')).map((p) => {
     const n = Number(p.trim());
     if (!Number.isInteger(n) || n < 1 || n > 65535) throw new ConfigError('--port', `not a TCP port: ${JSON.stringify(p)}`);
     return n;
@@ -157,7 +154,8 @@ function originUrl(raw: string, flag: string): string {
   return url.origin;
 }
 
-const list_ = (v: unknown): string[] => (v === undefined ? [] : Array.isArray(v) ? v.map(String) : [String(v)]);
+/** A flag's values as strings: none, one, or a repeatable flag's list. */
+const strings = (v: unknown): string[] => (v === undefined ? [] : Array.isArray(v) ? v.map(String) : [String(v)]);
 
 /** A JSON path option: '$.a.b', '$.items[*].ts', 'header.x-foo', 'status' or 'body'. */
 function fieldPath(raw: string, flag: string): string {
@@ -166,7 +164,7 @@ function fieldPath(raw: string, flag: string): string {
 }
 
 function routes(flags: Flags): RouteOverride[] {
-  return list_(flags.route).map((raw) => {
+  return strings(flags.route).map((raw) => {
     const m = /^(?:([A-Za-z]+)\s+)?(\/\S*)$/.exec(raw.trim());
     if (m === null) throw new ConfigError('--route', `expected "[METHOD] /path/:param/*", got ${JSON.stringify(raw)}`);
     return m[1] === undefined ? { pattern: m[2] } : { method: m[1].toUpperCase(), pattern: m[2] };
@@ -176,11 +174,11 @@ function routes(flags: Flags): RouteOverride[] {
 function compare(flags: Flags): CompareOptions | null {
   if (flags.compare === false) return null;
   const c = defaultCompareOptions();
-  const ignorePaths = new Set(list_(flags.ignoreField).map((p) => fieldPath(p, '--ignore-field')));
+  const ignorePaths = new Set(strings(flags.ignoreField).map((p) => fieldPath(p, '--ignore-field')));
   const ignoreHeaders = new Set(c.diff.ignoreHeaders);
-  for (const h of list_(flags.ignoreHeader)) ignoreHeaders.add(h.toLowerCase());
+  for (const h of strings(flags.ignoreHeader)) ignoreHeaders.add(h.toLowerCase());
   const tolerance = new Map<string, number>();
-  for (const raw of list_(flags.tolerance)) {
+  for (const raw of strings(flags.tolerance)) {
     const eq = raw.lastIndexOf('=');
     const n = Number(raw.slice(eq + 1));
     if (eq < 0 || !(n >= 0)) throw new ConfigError('--tolerance', `expected PATH=NUMBER (PATH may be *), got ${JSON.stringify(raw)}`);
@@ -194,7 +192,7 @@ function compare(flags: Flags): CompareOptions | null {
       ignorePaths,
       ignoreHeaders,
       numericTolerance: tolerance,
-      unorderedArrays: new Set(list_(flags.unorderedArray).map((p) => fieldPath(p, '--unordered-array'))),
+      unorderedArrays: new Set(strings(flags.unorderedArray).map((p) => fieldPath(p, '--unordered-array'))),
     },
     routes: routes(flags),
     maxEndpoints: int(flags, 'maxEndpoints', '--max-endpoints', c.maxEndpoints, 1, 100_000),
@@ -241,7 +239,7 @@ function marker(flags: Flags): ReplayOptions['marker'] {
   const colon = raw.indexOf(':');
   const name = (colon < 0 ? raw : raw.slice(0, colon)).trim();
   const value = colon < 0 ? '1' : raw.slice(colon + 1).trim();
-  if (!/^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/.test(name)) throw new ConfigError('--marker', `not a header name: ${JSON.stringify(name)}`);
+  if (!headerName.test(name)) throw new ConfigError('--marker', `not a header name: ${JSON.stringify(name)}`);
   return { name, value };
 }
 
@@ -274,7 +272,7 @@ function traffic(flags: Flags): TrafficOptions {
     if (flags.methods !== undefined) throw new ConfigError('--allow-writes', 'give --allow-writes or --methods, not both');
     methods = null;
   } else if (flags.methods !== undefined) {
-    const list = list_(flags.methods).flatMap((m) => m.split(',')).map((m) => m.trim().toUpperCase()).filter((m) => m !== '');
+    const list = strings(flags.methods).flatMap((m) => m.split(',')).map((m) => m.trim().toUpperCase()).filter((m) => m !== '');
     for (const m of list) if (!/^[A-Z-]+$/.test(m)) throw new ConfigError('--methods', `not a method: ${JSON.stringify(m)}`);
     if (list.length === 0) throw new ConfigError('--methods', 'an empty list mirrors nothing');
     methods = new Set(list);
@@ -283,7 +281,7 @@ function traffic(flags: Flags): TrafficOptions {
   if (defaultAction !== 'allow' && defaultAction !== 'deny') throw new ConfigError('--default-action', `allow or deny, got ${JSON.stringify(defaultAction)}`);
   const sample = flags.sample === undefined ? 100 : Number(flags.sample);
   if (!(sample >= 0 && sample <= 100)) throw new ConfigError('--sample', `a percentage from 0 to 100, got ${JSON.stringify(flags.sample)}`);
-  const paths = list_(flags.rewritePath).map((raw): [RegExp, string] => {
+  const paths = strings(flags.rewritePath).map((raw): [RegExp, string] => {
     const at = raw.indexOf('=>');
     if (at <= 0) throw new ConfigError('--rewrite-path', `expected REGEX=>REPLACEMENT, got ${JSON.stringify(raw)}`);
     try {
@@ -293,20 +291,20 @@ function traffic(flags: Flags): TrafficOptions {
     }
   });
   const valueMaps = new Map<string, Map<string, string>>();
-  for (const raw of list_(flags.mapHeader)) {
+  for (const raw of strings(flags.mapHeader)) {
     const [name, file] = nameValue('--map-header', raw, '=');
     valueMaps.set(name.toLowerCase(), parsed('--map-header', file, readValueMap));
   }
   return {
     methods,
-    rules: list_(flags.rule).map((r) => parsed('--rule', r, parseRule)),
+    rules: strings(flags.rule).map((r) => parsed('--rule', r, parseRule)),
     defaultAction,
     samplePercent: sample,
     sampleBy: flags.sampleBy === undefined ? null : parsed('--sample-by', String(flags.sampleBy), parseSampleKey),
     rewrites: {
-      setHeaders: list_(flags.setHeader).map((raw) => nameValue('--set-header', raw, ':')),
-      removeHeaders: new Set(list_(flags.removeHeader).map((h) => headerNameFlag('--remove-header', h).toLowerCase())),
-      renameHeaders: new Map(list_(flags.renameHeader).map((raw) => {
+      setHeaders: strings(flags.setHeader).map((raw) => nameValue('--set-header', raw, ':')),
+      removeHeaders: new Set(strings(flags.removeHeader).map((h) => headerNameFlag('--remove-header', h).toLowerCase())),
+      renameHeaders: new Map(strings(flags.renameHeader).map((raw) => {
         const [from, to] = nameValue('--rename-header', raw, ':');
         return [from.toLowerCase(), headerNameFlag('--rename-header', to)];
       })),
@@ -330,9 +328,9 @@ export function redactConfig(flags: Flags): RedactOptions {
   }
   return {
     ...d,
-    headers: new Set([...d.headers, ...list_(flags.redactHeader).map((h) => headerNameFlag('--redact-header', h).toLowerCase())]),
-    queryParams: new Set(list_(flags.redactQuery)),
-    bodyPaths: new Set(list_(flags.redactField).map((p) => {
+    headers: new Set([...d.headers, ...strings(flags.redactHeader).map((h) => headerNameFlag('--redact-header', h).toLowerCase())]),
+    queryParams: new Set(strings(flags.redactQuery)),
+    bodyPaths: new Set(strings(flags.redactField).map((p) => {
       if (!/^\$([.[].*)?$/.test(p)) throw new ConfigError('--redact-field', `not a JSON path ('$.a.b', '$.items[*].c'): ${JSON.stringify(p)}`);
       return p;
     })),

@@ -58,6 +58,26 @@ export class LogLimiter {
   }
 }
 
+/** A warn line when a shadow fails or times out: at most 5 a second, the rest counted. */
+export class ShadowTroubleLog {
+  private readonly limiter = new LogLimiter(5);
+
+  /** `redact` cleans the error text (it may quote what the shadow was sent). */
+  constructor(private readonly log: Logger, private readonly redact: (text: string) => string) {}
+
+  get suppressed(): number {
+    return this.limiter.suppressed;
+  }
+
+  note(outcome: string, responses: ReadonlyArray<{ outcome: string; target: string; error: string | null }>): void {
+    if ((outcome !== 'shadowError' && outcome !== 'shadowTimeout') || !this.limiter.allow()) return;
+    const failed = responses.find((r) => r.outcome === outcome);
+    const error = failed?.error ? this.redact(failed.error) : null;
+    this.log.warn({ outcome, target: failed?.target, error, suppressedBefore: this.limiter.suppressed },
+      `shadow ${outcome === 'shadowTimeout' ? 'timed out' : 'failed'}`);
+  }
+}
+
 /** Every request seen ends in exactly one bucket: replayed, or a named reason. */
 export class RequestLedger {
   seen = 0;

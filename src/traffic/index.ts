@@ -3,7 +3,7 @@
 // over captured requests; the captured request itself is never changed.
 
 import { readFileSync } from 'node:fs';
-import type { HttpRequest } from '../http';
+import { HttpRequest, headerValue } from '../http';
 
 export { Redactor, defaultRedactOptions } from './redact';
 export type { RedactOptions } from './redact';
@@ -145,13 +145,6 @@ export function readValueMap(path: string): Map<string, string> {
   return map;
 }
 
-function header(headers: string[], lowerName: string): string | null {
-  for (let i = 0; i < headers.length; i += 2) {
-    if (headers[i].length === lowerName.length && headers[i].toLowerCase() === lowerName) return headers[i + 1];
-  }
-  return null;
-}
-
 function cookie(headers: string[], name: string): string | null {
   for (let i = 0; i < headers.length; i += 2) {
     if (headers[i].toLowerCase() !== 'cookie') continue;
@@ -192,9 +185,9 @@ function matches(c: Condition, req: HttpRequest): boolean {
   switch (c.kind) {
     case 'method': return c.methods.has(req.method);
     case 'path': return c.re.test(req.url);
-    case 'host': return c.re.test(header(req.headers, 'host') ?? '');
+    case 'host': return c.re.test(headerValue(req.headers, 'host') ?? '');
     case 'header': {
-      const v = header(req.headers, c.name);
+      const v = headerValue(req.headers, c.name);
       return v !== null && (c.re === null || c.re.test(v));
     }
   }
@@ -243,7 +236,7 @@ export class TrafficPolicy {
   private sampledIn(req: HttpRequest): boolean {
     const key = this.options.sampleBy;
     if (key !== null) {
-      const v = key.from === 'header' ? header(req.headers, key.name)
+      const v = key.from === 'header' ? headerValue(req.headers, key.name)
         : key.from === 'cookie' ? cookie(req.headers, key.name) : queryParam(req.url, key.name);
       if (v !== null) return fnv1a(v) / 0x100000000 < this.threshold;
       this.stats.sampleKeyMissing++;
