@@ -80,9 +80,10 @@ function thresholdOptions(cmd: Command): Command {
     .option('--min-requests <n>', 'compared exchanges an endpoint needs to be judged', '20')
     .option('--max-mismatch <percent>', 'largest share of an endpoint\'s exchanges that may differ at flagged fields', '1')
     .option('--max-error-increase <points>', 'largest rise in error rate (5xx, timeouts, connection errors), in percentage points', '1')
-    .option('--min-latency-samples <n>', 'latencies each side needs on an endpoint before its p99 is judged', '100')
-    .option('--max-p99-ratio <x>', 'largest shadow p99 / reference p99', '1.5')
-    .option('--min-p99-delta-ms <ms>', 'p99 slowdowns up to this many ms never fail', '10');
+    .option('--min-latency-samples <n>', 'latencies each side needs on an endpoint before its latency is judged', '100')
+    .option('--latency-confidence <percent>', 'two-sided confidence of the p50/p90/p99 bounds', '95')
+    .option('--max-latency-ratio <x>', 'fail when, at p50, p90 or p99, the shadow\'s lower bound is over this many times the reference\'s upper bound', '1.5')
+    .option('--min-latency-delta-ms <ms>', '… and over it by more than this many ms', '10');
 }
 
 async function main(argv: string[]): Promise<number> {
@@ -108,7 +109,8 @@ async function main(argv: string[]): Promise<number> {
     .option('--tolerance <path=n>', 'numbers at this path (or * for all) equal within n (repeatable)', collect)
     .option('--route <pattern>', 'endpoint pattern overriding the learned template, "[METHOD] /users/:id" (repeatable)', collect)
     .option('--max-endpoints <n>', 'distinct endpoints tracked; the rest are grouped as {other}', '1000')
-    .option('--wire-timing', 'also capture the replays to each shadow (IP literal addresses) and time them from the capture, like production')
+    .option('--wire-timing [when]', 'capture the replays to each shadow too and time them from the capture, like production: auto (whenever every target is an IP address routed over the captured interface), on, off', 'auto')
+    .option('--no-wire-timing', 'time the shadows as their client only (latency then judged against a --baseline)')
     .option('--latency-warmup <n>', 'the first n exchanges are compared but not timed (cold start)', '200')
     .option('--compare-cpu <percent>', 'share of one core the comparison may use; beyond it exchanges are counted as busy', '50')
     .option('--admin <host:port>', 'serve /metrics (Prometheus), /healthz and /readyz here ([::1]:9464 for IPv6; off: nowhere)', '127.0.0.1:9464')

@@ -298,7 +298,11 @@ export function run(cfg: RunConfig, log: Logger = createLogger(cfg.logLevel, cfg
       file: cfg.source.file ?? null,
       linkType: source.linkType,
       shadows: cfg.replay.targets,
+      wireTiming: cfg.wireTiming,
     }, 'capture started');
+    if (cfg.wireTimingNote !== null) {
+      log.info({ why: cfg.wireTimingNote }, `shadows timed as shadowtap's client only (${cfg.wireTimingNote}): their latency is judged against a --baseline, if any`);
+    }
     admin?.markReady();
     // systemd (Type=notify): ready now, watchdog pings from here on; no-ops outside systemd.
     if (!systemd.ready(`capturing on ${cfg.source.interface ?? cfg.source.file}, mirroring to ${cfg.replay.targets.join(' ')}`) && systemd.lastError() !== null) {

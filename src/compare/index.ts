@@ -14,7 +14,7 @@ export { defaultDiffOptions } from './diff';
 export type { DiffOptions, FieldDiff } from './diff';
 export type { RouteOverride } from './endpoints';
 export { LatencyHistogram } from './latency';
-export type { LatencySummary } from './latency';
+export type { LatencySummary, QuantileBounds } from './latency';
 export * from './results';
 
 export interface CompareOptions {

@@ -9,6 +9,7 @@
  * Besides the HDR counts we keep the exact sum, min and max, so mean and max are exact and
  * percentiles are clamped into [min, max].
  */
+import { quantileRankBounds } from './quantile-ci';
 import { Int32Histogram, JsHistogram, decodeFromCompressedBase64, encodeIntoCompressedBase64 } from 'hdr-histogram-js';
 
 export const MIN_US = 1;
@@ -41,6 +42,16 @@ export interface LatencySummary {
   p99: number;
   max: number;
   mean: number;
+}
+
+/** A quantile's value and its confidence bounds, in µs; a bound is null when there were too few samples for it. */
+export interface QuantileBounds {
+  /** The quantile, in (0, 1). */
+  q: number;
+  samples: number;
+  estimate: number;
+  low: number | null;
+  high: number | null;
 }
 
 interface LatencyJson {
@@ -110,26 +121,56 @@ export class LatencyHistogram {
    * Same definition as HdrHistogram: rank ⌈p/100·n⌉ (at least 1), forgiving float error.
    */
   private valuesAt(ps: number[]): number[] {
-    const out = new Array<number>(ps.length).fill(0);
     const n = this.count;
-    if (n === 0) return out;
+    const ranks = ps.map((p) => Math.max(1, Math.ceil((p / 100) * n * (1 - 1e-12))));
+    return this.valuesAtRanks(ranks, ps.map((p) => p === 0));
+  }
+
+  /**
+   * The values of the samples at ascending 1-based ranks, in one scan; each is its HDR bucket's
+   * highest equivalent value (its lowest where `lowest[i]`), clamped to [min, max]; 0 when empty.
+   */
+  private valuesAtRanks(ranks: number[], lowest: boolean[]): number[] {
+    const out = new Array<number>(ranks.length).fill(0);
+    if (this.count === 0) return out;
     const h = this.hdr;
     const from = h.countsArrayIndex(Math.round(this.min));
     const to = Math.min(h.countsArrayLength - 1, h.countsArrayIndex(Math.round(this.max)));
     let k = 0;
     let seen = 0;
-    for (let i = from; i <= to && k < ps.length; i++) {
+    for (let i = from; i <= to && k < ranks.length; i++) {
       const c = h.getCountAtIndex(i);
       if (c === 0) continue;
       seen += c;
-      while (k < ps.length) {
-        const rank = Math.max(1, Math.ceil((ps[k] / 100) * n * (1 - 1e-12)));
-        if (seen < rank) break;
-        const v = ps[k] === 0 ? h.lowestEquivalentValue(h.valueFromIndex(i)) : h.highestEquivalentValue(h.valueFromIndex(i));
+      while (k < ranks.length && seen >= ranks[k]) {
+        const v = lowest[k] ? h.lowestEquivalentValue(h.valueFromIndex(i)) : h.highestEquivalentValue(h.valueFromIndex(i));
         out[k++] = v < this.min ? this.min : v > this.max ? this.max : v;
       }
     }
-    for (; k < ps.length; k++) out[k] = this.max;
+    for (; k < ranks.length; k++) out[k] = this.max;
+    return out;
+  }
+
+  /**
+   * Distribution-free confidence bounds (µs) for quantiles q ∈ (0, 1), from order statistics
+   * (see quantile-ci.ts): the lower bound is its sample's lowest HDR-equivalent value, the upper
+   * its highest, so bucketing only widens them. A bound needing more samples than there are is null.
+   */
+  quantileBounds(qs: number[], confidence: number): QuantileBounds[] {
+    const n = this.count;
+    const wanted: Array<{ rank: number; lowest: boolean; set: (v: number) => void }> = [];
+    const out = qs.map((q): QuantileBounds => {
+      const { lowRank, highRank } = quantileRankBounds(n, q, confidence);
+      const b: QuantileBounds = { q, samples: n, estimate: 0, low: null, high: null };
+      wanted.push({ rank: Math.max(1, Math.ceil(q * n * (1 - 1e-12))), lowest: false, set: (v) => { b.estimate = v; } });
+      if (lowRank !== null) wanted.push({ rank: lowRank, lowest: true, set: (v) => { b.low = v; } });
+      if (highRank !== null) wanted.push({ rank: highRank, lowest: false, set: (v) => { b.high = v; } });
+      return b;
+    });
+    if (n === 0) return out;
+    wanted.sort((a, b) => a.rank - b.rank);
+    const values = this.valuesAtRanks(wanted.map((w) => w.rank), wanted.map((w) => w.lowest));
+    wanted.forEach((w, i) => w.set(values[i]));
     return out;
   }
 

@@ -4,6 +4,7 @@
 import { readFileSync } from 'node:fs';
 import { isIP } from 'node:net';
 import { isIPv6 } from 'node:net';
+import { routeInterface } from '../capture/route';
 import { parseLogTarget } from '../report/logship';
 import type { CompareOptions, RouteOverride } from '../compare';
 import { defaultCompareOptions } from '../compare';
@@ -51,6 +52,8 @@ export interface RunConfig extends ReadConfig {
   outDir?: string;
   /** Time shadow (and baseline) exchanges from the capture as well (their traffic is captured). */
   wireTiming: boolean;
+  /** Why wire timing is off when it was left to decide (--wire-timing auto), for the log. */
+  wireTimingNote: string | null;
   traffic: TrafficOptions;
   redact: RedactOptions;
   statsIntervalMs: number;
@@ -142,6 +145,39 @@ function targetAddress(origin: string): { address: string; port: number } {
   return { address: host, port };
 }
 
+/**
+ * --wire-timing on|off|auto (the default): auto times the shadows from the capture whenever
+ * that can work — comparison on, a live capture, the marker header, and every target an IP
+ * literal whose route leaves through the captured interface. `why` says what stood in the way.
+ */
+function wireTimingChoice(raw: unknown, comparing: boolean, iface: string | undefined, marked: boolean, targets: string[]): { wireTiming: boolean; why: string | null } {
+  const when = raw === true || raw === 'on' ? 'on' : raw === false || raw === 'off' ? 'off' : raw === undefined || raw === 'auto' ? 'auto' : null;
+  if (when === null) throw new ConfigError('--wire-timing', `expected on, off or auto, got ${JSON.stringify(raw)}`);
+  if (when === 'off') return { wireTiming: false, why: null };
+  const obstacle = !comparing ? 'needs the comparison (not with --no-compare)'
+    : iface === undefined ? 'needs a live capture: a file holds no shadow traffic'
+      : !marked ? 'needs the marker header (it tells the replays apart)' : null;
+  if (obstacle !== null) {
+    if (when === 'on') throw new ConfigError('--wire-timing', obstacle);
+    return { wireTiming: false, why: comparing ? obstacle : null };
+  }
+  for (const t of targets) {
+    let address: string;
+    try {
+      address = targetAddress(t).address;
+    } catch (e) {
+      if (when === 'on') throw e;
+      return { wireTiming: false, why: `${t} is not an IP address, which a capture filter needs` };
+    }
+    if (when === 'on') continue;
+    const dev = routeInterface(address);
+    if (iface !== 'any' && dev !== iface) {
+      return { wireTiming: false, why: `${t} is reached ${dev === null ? 'by no known route' : `over ${dev}`}, not over the captured ${iface}` };
+    }
+  }
+  return { wireTiming: true, why: null };
+}
+
 function originUrl(raw: string, flag: string): string {
   let url: URL;
   try {
@@ -215,6 +251,12 @@ function latencyReference(v: unknown): Thresholds['latencyReference'] {
   throw new ConfigError('--latency-reference', `expected baseline or production, got ${JSON.stringify(v)}`);
 }
 
+function latencyConfidence(flags: Flags): number {
+  const percent = fraction(flags, 'latencyConfidence', '--latency-confidence', defaultThresholds.latencyConfidence * 100, 100);
+  if (!(percent >= 50 && percent < 100)) throw new ConfigError('--latency-confidence', `expected a percentage from 50 to 99.99, got ${percent}`);
+  return percent / 100;
+}
+
 /** Thresholds for report and verdict; rates are given in percent on the command line. */
 export function thresholdsConfig(flags: Flags): Thresholds {
   const d = defaultThresholds;
@@ -228,8 +270,9 @@ export function thresholdsConfig(flags: Flags): Thresholds {
     maxMismatchRate: fraction(flags, 'maxMismatch', '--max-mismatch', d.maxMismatchRate * 100, 100) / 100,
     maxErrorIncrease: fraction(flags, 'maxErrorIncrease', '--max-error-increase', d.maxErrorIncrease * 100, 100) / 100,
     minLatencySamples: int(flags, 'minLatencySamples', '--min-latency-samples', d.minLatencySamples, 1, 1e9),
-    maxP99Ratio: fraction(flags, 'maxP99Ratio', '--max-p99-ratio', d.maxP99Ratio, 1e6),
-    minP99DeltaMs: fraction(flags, 'minP99DeltaMs', '--min-p99-delta-ms', d.minP99DeltaMs, 1e9),
+    latencyConfidence: latencyConfidence(flags),
+    maxLatencyRatio: fraction(flags, 'maxLatencyRatio', '--max-latency-ratio', d.maxLatencyRatio, 1e6),
+    minLatencyDeltaMs: fraction(flags, 'minLatencyDeltaMs', '--min-latency-delta-ms', d.minLatencyDeltaMs, 1e9),
   };
 }
 
@@ -478,11 +521,9 @@ export function runConfig(flags: Flags): RunConfig {
   const responseKb = int(flags, 'compareBodyKb', '--compare-body-kb', 1024, 0, 1 << 20);
   const logLevel = logLevelFlag(flags);
   const allTargets = baseline === null ? targets : [...targets, baseline];
-  const wireTiming = flags.wireTiming === true;
+  const { wireTiming, why: wireTimingNote } = wireTimingChoice(flags.wireTiming, cmp !== null, base.source.interface,
+    shared.marker !== null && shared.marker !== undefined, allTargets);
   if (wireTiming) {
-    if (cmp === null) throw new ConfigError('--wire-timing', 'needs the comparison (not with --no-compare)');
-    if (base.source.interface === undefined) throw new ConfigError('--wire-timing', 'needs a live capture: a file holds no shadow traffic');
-    if (shared.marker === null || shared.marker === undefined) throw new ConfigError('--wire-timing', 'needs the marker header (it tells the replays apart)');
     const also = allTargets.map((t) => targetAddress(t));
     base.source = { ...base.source, alsoCapture: also };
     base.tcp = { ...base.tcp, serverPorts: new Set([...(base.tcp.serverPorts ?? []), ...also.map((a) => a.port)]) };
@@ -492,6 +533,7 @@ export function runConfig(flags: Flags): RunConfig {
   return {
     ...base,
     wireTiming,
+    wireTimingNote,
     http: {
       ...base.http, keepRequestBodies: true, hashBodies: false,
       keepResponseBodies: cmp !== null, maxResponseBodyBytes: responseKb << 10,

@@ -2,7 +2,7 @@
 // (difference rate clearly above noise), error and latency changes per endpoint, and the
 // verdict for going live. Pure: the same results and thresholds give the same analysis.
 
-import { LatencyHistogram, LatencySummary, ResultsJson, EndpointJson, ShadowEndpointJson, SideJson, RESULTS_VERSION } from '../compare';
+import { LatencyHistogram, LatencySummary, QuantileBounds, ResultsJson, EndpointJson, ShadowEndpointJson, SideJson, RESULTS_VERSION } from '../compare';
 
 export interface Thresholds {
   /** A field needs at least this many differing exchanges to be flagged. */
@@ -21,16 +21,19 @@ export interface Thresholds {
   maxMismatchRate: number;
   /** Verdict: largest rise of the error rate (5xx, timeouts, connection errors), shadow minus production. */
   maxErrorIncrease: number;
-  /** Latencies a side needs on an endpoint before its p99 is judged. */
+  /** Latencies a side needs on an endpoint before any of its quantiles is judged. */
   minLatencySamples: number;
+  /** Two-sided confidence of each quantile's bounds (each bound misses with at most half the rest). */
+  latencyConfidence: number;
   /** What shadow latency is judged against. 'baseline' (default) needs a --baseline run:
    * shadow and baseline are timed the same way, by shadowtap as their client, whereas
    * production's latency comes from capture timestamps on the production host. */
   latencyReference: 'baseline' | 'production';
-  /** Verdict: shadow p99 may be at most this many times the reference p99 … */
-  maxP99Ratio: number;
-  /** … unless it is slower by no more than this many milliseconds. */
-  minP99DeltaMs: number;
+  /** Verdict: at p50, p90 and p99, the shadow's lower bound may be at most this many times the
+   * reference's upper bound … */
+  maxLatencyRatio: number;
+  /** … or above it by at most this many milliseconds. */
+  minLatencyDeltaMs: number;
 }
 
 export const defaultThresholds: Thresholds = {
@@ -42,9 +45,10 @@ export const defaultThresholds: Thresholds = {
   maxMismatchRate: 0.01,
   maxErrorIncrease: 0.01,
   minLatencySamples: 100,
+  latencyConfidence: 0.95,
   latencyReference: 'baseline',
-  maxP99Ratio: 1.5,
-  minP99DeltaMs: 10,
+  maxLatencyRatio: 1.5,
+  minLatencyDeltaMs: 10,
 };
 
 export interface FieldAnalysis {
@@ -75,6 +79,26 @@ export interface SideAnalysis extends LatencySummary {
   timedOn: 'capture' | 'client';
   /** Plot data: counts per latency bucket (µs upper bounds). */
   buckets: Array<{ upToUs: number; count: number }>;
+  /** p50, p90 and p99 with their confidence bounds. */
+  quantiles: QuantileBounds[];
+}
+
+/** What judging a side's latency needs: its sample count and LATENCY_QUANTILES' bounds. */
+export type LatencySide = Pick<SideAnalysis, 'count' | 'quantiles'>;
+
+/** The latency quantiles judged, in (0, 1). */
+export const LATENCY_QUANTILES = [0.5, 0.9, 0.99];
+
+/** One quantile of the shadow against the reference. */
+export interface QuantileJudgement {
+  q: number;
+  shadow: QuantileBounds;
+  reference: QuantileBounds;
+  /** Both bounds exist (enough samples on both sides). */
+  judged: boolean;
+  /** Shadow lower bound / reference upper bound: how much slower the shadow is at least (null: not judged). */
+  atLeastRatio: number | null;
+  tripped: boolean;
 }
 
 export interface EndpointAnalysis {
@@ -97,8 +121,8 @@ export interface EndpointAnalysis {
   baseline: SideAnalysis | null;
   /** What the shadow's latency was judged against (null: not judged, no baseline). */
   latencyReference: 'baseline' | 'production' | null;
-  /** Shadow p99 / reference p99 (0 when the reference is empty). */
-  p99Ratio: number;
+  /** p50, p90, p99 against the reference (empty when there is none). */
+  latency: QuantileJudgement[];
   /** Why this endpoint fails the verdict (empty when it passes or is not judged). */
   problems: string[];
 }
@@ -161,7 +185,7 @@ class PooledNoise {
 
 /** A side's figures; its latency from the capture when it was timed there (production
  * always; shadows and baseline with --wire-timing), else as shadowtap's client measured it. */
-function side(j: SideJson, countsTimeouts: boolean, isProduction = false): SideAnalysis {
+function side(j: SideJson, countsTimeouts: boolean, confidence: number, isProduction = false): SideAnalysis {
   const wire = j.wireLatency !== undefined ? LatencyHistogram.fromJSON(j.wireLatency) : null;
   const useWire = wire !== null && wire.count > 0;
   const h = useWire ? wire : LatencyHistogram.fromJSON(j.latency);
@@ -169,7 +193,7 @@ function side(j: SideJson, countsTimeouts: boolean, isProduction = false): SideA
   return {
     ...h.summary(), attempts: j.attempts, errors, errorRate: j.attempts > 0 ? errors / j.attempts : 0,
     status5xx: j.status5xx, timeouts: j.timeouts, connectionErrors: j.connectionErrors, buckets: h.buckets(),
-    timedOn: isProduction || useWire ? 'capture' : 'client',
+    timedOn: isProduction || useWire ? 'capture' : 'client', quantiles: h.quantileBounds(LATENCY_QUANTILES, confidence),
   };
 }
 
@@ -211,9 +235,9 @@ function endpoint(e: EndpointJson, s: ShadowEndpointJson, pooled: PooledNoise, t
     // A path the field table had no room for cannot be judged: counted against the shadow.
     if (sig.split('\n').some((p) => flagged.has(p) || !(p in s.fields))) flaggedMismatches += n;
   }
-  const production = side(e.production, false, true);
-  const shadow = side(s, true);
-  const baseline = e.baseline !== null ? side(e.baseline, true) : null;
+  const production = side(e.production, false, t.latencyConfidence, true);
+  const shadow = side(s, true, t.latencyConfidence);
+  const baseline = e.baseline !== null ? side(e.baseline, true, t.latencyConfidence) : null;
   // Like with like: the baseline (timed as the shadow is), else production when the shadow was
   // timed from the capture too (--wire-timing), else production only when asked for.
   const useBaseline = t.latencyReference === 'baseline' && baseline !== null;
@@ -223,7 +247,7 @@ function endpoint(e: EndpointJson, s: ShadowEndpointJson, pooled: PooledNoise, t
   const judgedDiffs = s.compared >= t.minRequests;
   const judged = judgedDiffs || s.attempts >= t.minRequests;
   const mismatchRate = s.compared > 0 ? Math.min(1, flaggedMismatches / s.compared) : 0;
-  const p99Ratio = reference !== null && reference.p99 > 0 ? shadow.p99 / reference.p99 : 0;
+  const latency = reference === null ? [] : judgeLatency(shadow, reference, t);
   const problems: string[] = [];
   if (judged) {
     if (judgedDiffs && mismatchRate > t.maxMismatchRate) {
@@ -234,18 +258,44 @@ function endpoint(e: EndpointJson, s: ShadowEndpointJson, pooled: PooledNoise, t
     if (rise > t.maxErrorIncrease) {
       problems.push(`error rate ${pct(shadow.errorRate)} on the shadow vs ${pct(production.errorRate)} in production (+${(rise * 100).toFixed(1)} points; at most +${(t.maxErrorIncrease * 100).toFixed(1)})`);
     }
-    if (reference !== null && reference.count >= t.minLatencySamples && shadow.count >= t.minLatencySamples && shadow.p99 > reference.p99 * t.maxP99Ratio &&
-        shadow.p99 - reference.p99 > t.minP99DeltaMs * 1000) {
-      problems.push(`p99 latency ${ms(shadow.p99)} on the shadow vs ${ms(reference.p99)} on ${useBaseline ? 'the baseline' : 'production'} (×${p99Ratio.toFixed(2)}; at most ×${t.maxP99Ratio})`);
-    }
+    const slower = latencyProblem(latency, useBaseline ? 'the baseline' : 'production', t);
+    if (slower !== null) problems.push(slower);
   }
   return {
     key: e.key, traffic: e.production.attempts + e.production.missing, compared: s.compared, judged, mismatchRate,
     rawMismatchRate: s.compared > 0 ? s.mismatched / s.compared : 0, skipped: s.skipped, bodiesNotCompared: s.bodiesNotCompared,
     noise: { comparisons: e.noise.comparisons, fromBaseline: e.noise.fromBaseline, fromRepeats: e.noise.fromRepeats },
     fields, fieldsOverflow: s.overflow, production, shadow, baseline, latencyReference: reference === null ? null : useBaseline ? 'baseline' : 'production',
-    p99Ratio, problems,
+    latency, problems,
   };
+}
+
+/** Each quantile: flagged when even the shadow's lower bound is slower than the reference's
+ * upper bound by the allowed ratio and by the minimum delta. */
+export function judgeLatency(shadow: LatencySide, reference: LatencySide, t: Thresholds): QuantileJudgement[] {
+  const enough = shadow.count >= t.minLatencySamples && reference.count >= t.minLatencySamples;
+  return shadow.quantiles.map((s, i): QuantileJudgement => {
+    const r = reference.quantiles[i];
+    const judged = enough && s.low !== null && r.high !== null;
+    const atLeastRatio = judged && r.high! > 0 ? s.low! / r.high! : null;
+    const tripped = judged && s.low! > r.high! * t.maxLatencyRatio && s.low! - r.high! > t.minLatencyDeltaMs * 1000;
+    return { q: s.q, shadow: s, reference: r, judged, atLeastRatio, tripped };
+  });
+}
+
+const quantileName = (q: number): string => `p${Math.round(q * 100)}`;
+const bounds = (b: QuantileBounds): string => `${((b.low ?? 0) / 1000).toFixed(1)}–${ms(b.high ?? b.estimate)}`;
+
+/** The slowdown in words: the quantile shown furthest over (others named), both sides' bounds and samples. */
+function latencyProblem(latency: QuantileJudgement[], referenceName: string, t: Thresholds): string | null {
+  const tripped = latency.filter((x) => x.tripped).sort((a, b) => (b.atLeastRatio ?? 0) - (a.atLeastRatio ?? 0));
+  if (tripped.length === 0) return null;
+  const w = tripped[0];
+  const also = tripped.slice(1).map((x) => quantileName(x.q));
+  const ratio = w.atLeastRatio !== null ? `≥ ×${w.atLeastRatio.toFixed(2)}` : 'from 0';
+  return `${quantileName(w.q)} latency ≥ ${ms(w.shadow.low!)} on the shadow vs ≤ ${ms(w.reference.high!)} on ${referenceName} ` +
+    `(${ratio}, at most ×${t.maxLatencyRatio}; ${Math.round(t.latencyConfidence * 100)}% bounds ${bounds(w.shadow)} of ${w.shadow.samples} vs ` +
+    `${bounds(w.reference)} of ${w.reference.samples} samples)${also.length > 0 ? `; ${also.join(', ')} too` : ''}`;
 }
 
 export function validateResults(raw: unknown): ResultsJson {
@@ -271,6 +321,10 @@ export function analyze(results: ResultsJson, thresholds: Thresholds = defaultTh
     }
     const unjudged = endpoints.filter((e) => !e.judged && e.traffic > 0).length;
     if (unjudged > 0) notes.push(`${unjudged} endpoint(s) with fewer than ${thresholds.minRequests} compared exchanges were not judged`);
+    const fewLatencies = endpoints.filter((e) => e.judged && e.latency.length > 0 && !e.latency.some((x) => x.judged)).length;
+    if (fewLatencies > 0) {
+      notes.push(`latency not judged on ${fewLatencies} endpoint(s): not enough data (at least ${thresholds.minLatencySamples} timed exchanges per side, and enough for ${Math.round(thresholds.latencyConfidence * 100)}% bounds)`);
+    }
     return {
       target,
       compared: endpoints.reduce((n, e) => n + e.compared, 0),

@@ -3,6 +3,7 @@
 // external resources. All data comes from production traffic: every interpolation is escaped.
 
 import type { Analysis, EndpointAnalysis, FieldAnalysis, SideAnalysis, TargetAnalysis } from './analysis';
+import type { QuantileBounds } from '../compare';
 import type { SampleLine } from './outdir';
 
 /** Chart colours (distinct from the rest of the page so a screenshot can be checked for them). */
@@ -73,7 +74,7 @@ export function renderHtml(analysis: Analysis, samples: SampleLine[]): string {
 <title>shadowtap report: ${verdict}</title><style>${trusted(CSS)}</style></head>
 <body>
 ${header(analysis)}
-${analysis.targets.map((t, ti) => target(t, ti, samples.filter((s) => s.target === t.target)))}
+${analysis.targets.map((t, ti) => target(t, ti, samples.filter((s) => s.target === t.target), analysis.thresholds.latencyConfidence))}
 </body></html>
 `.text;
 }
@@ -104,11 +105,11 @@ function keyValues(title: string, obj: object): Markup {
   return html`<p class="counters"><b>${title}:</b> ${items.map((m, i) => html`${i > 0 && ' · '}${m}`)}</p>`;
 }
 
-function target(t: TargetAnalysis, ti: number, samples: SampleLine[]): Markup {
+function target(t: TargetAnalysis, ti: number, samples: SampleLine[], confidence: number): Markup {
   return html`<section class="target"><h2>Target ${t.target}</h2>
 <p>${t.compared} exchanges compared, ${t.mismatched} differ anywhere, ${t.flaggedFields} flagged field(s).</p>
 ${endpointTable(t, ti)}
-${t.endpoints.map((e, ei) => endpointSection(e, `t${ti}-e${ei}`, samples.filter((s) => s.endpoint === e.key)))}
+${t.endpoints.map((e, ei) => endpointSection(e, `t${ti}-e${ei}`, samples.filter((s) => s.endpoint === e.key), confidence))}
 </section>`;
 }
 
@@ -130,12 +131,25 @@ function endpointTable(t: TargetAnalysis, ti: number): Markup {
 <tbody>${rows}</tbody></table>`;
 }
 
-function endpointSection(e: EndpointAnalysis, id: string, samples: SampleLine[]): Markup {
+/** What the latency was judged against, and each quantile's bounds (shadow vs reference). */
+function latencyLine(e: EndpointAnalysis, confidence: number): string {
+  if (e.latencyReference === null) return 'Latency not judged: no reference timed like the shadow (no baseline, no wire timing).';
+  const ref = e.latencyReference === 'baseline' ? 'the baseline' : 'production';
+  const parts = e.latency.map((j) => {
+    const name = `p${Math.round(j.q * 100)}`;
+    if (!j.judged) return `${name} not enough data (${j.shadow.samples} vs ${j.reference.samples} samples)`;
+    const range = (b: QuantileBounds): string => `${ms(b.low ?? 0)}–${ms(b.high ?? 0)}`;
+    return `${name} ${j.tripped ? 'SLOWER' : 'ok'}: shadow ${range(j.shadow)} vs ${range(j.reference)}`;
+  });
+  return `Latency against ${ref}, ${Math.round(confidence * 100)}% bounds: ${parts.join('; ')}.`;
+}
+
+function endpointSection(e: EndpointAnalysis, id: string, samples: SampleLine[], confidence: number): Markup {
   const skipped = Object.entries(e.skipped).filter(([, n]) => n > 0).map(([k, n]) => `${k} ${n}`).join(', ') || 'none';
   return html`<section class="endpoint" id="${id}"><h3>${e.key}</h3>
 <p>${e.compared} compared (skipped: ${skipped}; bodies not compared: ${e.bodiesNotCompared}).
 Noise: ${e.noise.comparisons} comparisons (${e.noise.fromBaseline} against the baseline, ${e.noise.fromRepeats} from repeated requests).
-Latency reference: ${e.latencyReference}${e.p99Ratio > 0 && `, shadow p99 ×${e.p99Ratio.toFixed(2)}`}.</p>
+${latencyLine(e, confidence)}</p>
 <div class="charts">${latencyChart(e)}${fieldChart(e.fields)}</div>
 ${fieldTable(e)}
 ${samples.slice(0, SAMPLES_PER_ENDPOINT).map(sample)}

@@ -7,7 +7,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { API_ENDPOINTS, ApiServer, driveApiMix, startApi } from '../support/api';
-import { captureSkipReason, runCli, startCli } from '../support/tools';
+import { captureSkipReason, runCli, startCli, startCpuHog } from '../support/tools';
 import type { Analysis, EndpointAnalysis } from '../../src/report/analysis';
 
 const REQUESTS = 3000;
@@ -25,9 +25,12 @@ function flaggedPaths(e: EndpointAnalysis | undefined): string[] {
   return e.fields.filter((f) => f.flagged).map((f) => f.path).sort();
 }
 
-test('planted regressions are flagged, planted noise is not; an identical shadow passes', { timeout: 180_000 }, async (t) => {
+test('planted regressions are flagged, planted noise is not; an identical shadow passes (on a loaded machine)', { timeout: 180_000 }, async (t) => {
   const why = captureSkipReason([]);
   if (why) { t.skip(why); return; }
+  // Busy neighbours on every core: the latency verdict must hold up under scheduling noise.
+  const hog = startCpuHog();
+  t.after(() => hog.stop());
   const servers: ApiServer[] = [];
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'shadowtap-compare-'));
   try {
@@ -78,7 +81,7 @@ test('planted regressions are flagged, planted noise is not; an identical shadow
     assert.match(reports?.problems.join('\n') ?? '', /error rate 100\.0% on the shadow vs 0\.0% in production/);
     const search = eps.get(API_ENDPOINTS.search);
     assert.deepEqual(flaggedPaths(search), []);
-    assert.match(search?.problems.join('\n') ?? '', /p99 latency .* on the shadow vs .* on the baseline/);
+    assert.match(search?.problems.join('\n') ?? '', /p\d+ latency ≥ .* on the shadow vs ≤ .* on the baseline/);
     for (const key of [API_ENDPOINTS.health, API_ENDPOINTS.css]) {
       assert.deepEqual(flaggedPaths(eps.get(key)), [], key);
       assert.deepEqual(eps.get(key)?.problems, [], key);

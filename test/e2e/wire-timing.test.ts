@@ -1,4 +1,4 @@
-// --wire-timing: the replays to the shadow are captured too and timed from kernel timestamps,
+// Wire timing (on by default where it can work): the replays to the shadow are captured too and timed from kernel timestamps,
 // like production, so a slowdown is judged against production without any baseline; the
 // captured replays are never taken for production traffic.
 import { test } from 'node:test';
@@ -7,12 +7,15 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { API_ENDPOINTS, driveApiMix, startApi } from '../support/api';
-import { captureSkipReason, runCli, startCli } from '../support/tools';
+import { captureSkipReason, runCli, startCli, startCpuHog } from '../support/tools';
 import type { Analysis } from '../../src/report/analysis';
 
 test('--wire-timing: shadow latency from the capture, judged against production; replays not mirrored again', { timeout: 120_000 }, async (t) => {
   const why = captureSkipReason([]);
   if (why) { t.skip(why); return; }
+  // Busy neighbours on every core: the latency verdict must hold up under scheduling noise.
+  const hog = startCpuHog();
+  t.after(() => hog.stop());
   const prod = await startApi({ name: 'api/1.0' });
   const shadow = await startApi({ name: 'api/2.0', gzip: true, planted: { slow: true } });
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'shadowtap-wire-'));
@@ -23,7 +26,7 @@ test('--wire-timing: shadow latency from the capture, judged against production;
   });
   const out = path.join(dir, 'out');
   const summaryPath = path.join(dir, 'summary.json');
-  const cli = startCli(['run', '--interface', 'lo', '--port', String(prod.port), '--shadow', shadow.url, '--wire-timing',
+  const cli = startCli(['run', '--interface', 'lo', '--port', String(prod.port), '--shadow', shadow.url,
     '--out', out, '--summary-json', summaryPath, '--stats-interval', '0', '--admin', 'off']);
   assert.ok(await cli.waitForLine(/capture started/, 15_000), cli.stderr());
   const { sent } = await driveApiMix(prod.port, { requests: 2000, concurrency: 8, perSecond: 500 });
@@ -47,11 +50,11 @@ test('--wire-timing: shadow latency from the capture, judged against production;
   // The planted slowdown is 20 ms → 40 ms: both sides timed alike, the ratio shows it.
   assert.ok(search.shadow.p50 / search.production.p50 > 1.7 && search.shadow.p50 / search.production.p50 < 2.3,
     `p50 ${search.production.p50} → ${search.shadow.p50} µs`);
-  assert.match(search.problems.join('\n'), /p99 latency .* on the shadow vs .* on production/);
+  assert.match(search.problems.join('\n'), /p\d+ latency ≥ .* on the shadow vs ≤ .* on production/);
   for (const key of [API_ENDPOINTS.users, API_ENDPOINTS.orders, API_ENDPOINTS.health]) {
     assert.deepEqual(eps.get(key)?.problems, [], key);
   }
   const verdict = await runCli(['verdict', out]);
   assert.equal(verdict.code, 1);
-  assert.match(verdict.stdout, /GET \/search: p99 latency/);
+  assert.match(verdict.stdout, /GET \/search: p\d+ latency/);
 });

@@ -22,6 +22,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as net from 'node:net';
+import * as os from 'node:os';
 import * as path from 'node:path';
 
 // ---------------------------------------------------------------------------
@@ -348,4 +349,11 @@ export async function tsharkRequests(file: string, port: number): Promise<Tshark
 export async function convertCapture(input: string, output: string, format = 'pcapng'): Promise<void> {
   const r = await runTool('editcap', ['-F', format, input, output]);
   if (r.code !== 0) throw new Error(`editcap failed (${r.code}): ${r.stderr}`);
+}
+
+/** Busy processes, one per core by default, to judge a test on a loaded machine; stop() ends them. */
+export function startCpuHog(processes = os.cpus().length): { stop: () => void } {
+  const children = Array.from({ length: processes }, () =>
+    spawn(process.execPath, ['-e', 'for (;;) {}'], { stdio: 'ignore' }));
+  return { stop: () => { for (const c of children) c.kill('SIGKILL'); } };
 }

@@ -1,0 +1,40 @@
+// Wire timing is chosen per run: on by default wherever the shadows' traffic crosses the captured
+// interface, otherwise off with the reason said; asked for explicitly, an obstacle is an error.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { ConfigError, runConfig } from '../../src/config';
+
+const live = (extra: Record<string, unknown>) => runConfig({ interface: 'lo', port: ['8080'], ...extra });
+
+test('auto: on when every target is an IP address routed over the captured interface', () => {
+  const c = live({ shadow: ['http://127.0.0.1:9000'], baseline: 'http://[::1]:9001' });
+  assert.equal(c.wireTiming, true);
+  assert.equal(c.wireTimingNote, null);
+  assert.deepEqual(c.source.alsoCapture, [{ address: '127.0.0.1', port: 9000 }, { address: '::1', port: 9001 }]);
+});
+
+test('auto: off, with the reason, when wire timing cannot work', () => {
+  const cases: Array<[Record<string, unknown>, RegExp]> = [
+    [{ shadow: ['http://shadow.invalid:9000'] }, /shadow\.invalid:9000 is not an IP address/],
+    [{ shadow: ['http://127.0.0.1:9000'], marker: false }, /needs the marker header/],
+    [{ interface: 'shadowtap-none0', shadow: ['http://127.0.0.1:9000'] }, /reached over lo, not over the captured shadowtap-none0/],
+  ];
+  for (const [flags, why] of cases) {
+    const c = live(flags);
+    assert.equal(c.wireTiming, false, JSON.stringify(flags));
+    assert.match(c.wireTimingNote ?? '', why);
+    assert.equal(c.source.alsoCapture, undefined);
+  }
+  // Reading a file, or with no comparison at all: nothing to say about it.
+  assert.equal(runConfig({ file: '/tmp/x.pcap', port: ['8080'], shadow: ['http://127.0.0.1:9000'] }).wireTiming, false);
+  const mirrorOnly = live({ shadow: ['http://127.0.0.1:9000'], compare: false });
+  assert.deepEqual([mirrorOnly.wireTiming, mirrorOnly.wireTimingNote], [false, null]);
+});
+
+test('on: an obstacle is a configuration error; off: never', () => {
+  assert.throws(() => live({ shadow: ['http://shadow.invalid:9000'], wireTiming: true }), (e: unknown) => e instanceof ConfigError && /IP literals/.test(e.message));
+  assert.throws(() => live({ shadow: ['http://127.0.0.1:9000'], wireTiming: 'on', compare: false }), /needs the comparison/);
+  assert.throws(() => live({ shadow: ['http://127.0.0.1:9000'], wireTiming: 'sometimes' }), /expected on, off or auto/);
+  assert.equal(live({ shadow: ['http://127.0.0.1:9000'], wireTiming: false }).wireTiming, false);
+  assert.equal(live({ shadow: ['http://127.0.0.1:9000'], wireTiming: 'off' }).wireTiming, false);
+});
