@@ -1,0 +1,115 @@
+// Headers compared as lists per name, with the few headers that need their own rules.
+import { push, truncateString } from './record';
+import { DiffOptions, DiffStats, FieldDiff, newDiffStats } from './types';
+
+export type HeaderInput = string[] | Record<string, string | string[] | number | undefined>;
+
+/** Lower-case name → values in order (raw repeated headers and array values both become several values). */
+export function headerMap(h: HeaderInput): Map<string, string[]> {
+  const m = new Map<string, string[]>();
+  const add = (name: string, value: string): void => {
+    const k = name.toLowerCase();
+    const vs = m.get(k);
+    if (vs) vs.push(value.trim());
+    else m.set(k, [value.trim()]);
+  };
+  if (Array.isArray(h)) {
+    for (let i = 0; i + 1 < h.length; i += 2) add(h[i]!, h[i + 1]!);
+  } else {
+    for (const name of Object.keys(h)) {
+      const v = h[name];
+      if (v === undefined) continue;
+      if (Array.isArray(v)) for (const x of v) add(name, x);
+      else add(name, String(v));
+    }
+  }
+  return m;
+}
+
+/** One header's value, repeated values joined with ', ' (null when absent). */
+export function headerValue(h: HeaderInput, name: string): string | null {
+  const vs = headerMap(h).get(name.toLowerCase());
+  return vs ? vs.join(', ') : null;
+}
+
+/** Comma-separated list items, trimmed, empty items dropped (RFC 9110 §5.6.1). */
+function listItems(v: string): string[] {
+  return v.split(',').map((s) => s.trim()).filter((s) => s !== '');
+}
+
+function sameItemsAnyOrder(x: string[], y: string[]): boolean {
+  if (x.length !== y.length) return false;
+  const xs = [...x].sort(), ys = [...y].sort();
+  for (let i = 0; i < xs.length; i++) if (xs[i] !== ys[i]) return false;
+  return true;
+}
+
+/** Vary as a case-insensitive token set without accept-encoding (present exactly when some hop compressed). */
+function varyTokens(vs: string[]): string[] {
+  const set = new Set<string>();
+  for (const v of vs) for (const t of listItems(v)) { const l = t.toLowerCase(); if (l !== 'accept-encoding') set.add(l); }
+  return [...set].sort();
+}
+
+function cookieName(setCookie: string): string {
+  const eq = setCookie.indexOf('=');
+  const semi = setCookie.indexOf(';');
+  const end = eq >= 0 && (semi < 0 || eq < semi) ? eq : (semi >= 0 ? semi : setCookie.length);
+  return setCookie.slice(0, end).trim();
+}
+
+function diffSetCookie(e: string[], a: string[], opts: DiffOptions, out: FieldDiff[], stats: DiffStats): void {
+  const count = new Map<string, number>();
+  for (const c of a) { const n = cookieName(c); count.set(n, (count.get(n) ?? 0) + 1); }
+  const missing: string[] = [];
+  for (const c of e) {
+    const n = cookieName(c);
+    const k = count.get(n) ?? 0;
+    if (k > 0) count.set(n, k - 1);
+    else missing.push(n);
+  }
+  const path = 'header.set-cookie';
+  for (const n of missing) {
+    const at = `${path}[${JSON.stringify(n)}]`;
+    if (!opts.ignorePaths.has(at)) push(out, opts.maxDiffs, stats, { path, at, kind: 'missing', expected: n });
+  }
+  for (const [n, k] of count) {
+    const at = `${path}[${JSON.stringify(n)}]`;
+    if (opts.ignorePaths.has(at)) continue;
+    for (let i = 0; i < k; i++) push(out, opts.maxDiffs, stats, { path, at, kind: 'extra', actual: n });
+  }
+}
+
+/**
+ * Header diff: names case-insensitive; repeated headers and comma-joined values are the same
+ * list (and list items in another order are equal); names in `ignoreHeaders` (or 'header.<name>'
+ * in `ignorePaths`) skipped; set-cookie compared by cookie name only (values, Expires and Max-Age
+ * change per response); vary as a token set without accept-encoding.
+ */
+export function diffHeaders(expected: HeaderInput, actual: HeaderInput, opts: DiffOptions, out: FieldDiff[], stats: DiffStats = newDiffStats()): void {
+  const em = headerMap(expected), am = headerMap(actual);
+  const skip = (name: string): boolean => opts.ignoreHeaders.has(name) || opts.ignorePaths.has(`header.${name}`);
+  for (const [name, ev] of em) {
+    if (skip(name)) continue;
+    const path = `header.${name}`;
+    const av = am.get(name);
+    if (name === 'set-cookie') { diffSetCookie(ev, av ?? [], opts, out, stats); continue; }
+    if (av === undefined) {
+      if (name === 'vary' && varyTokens(ev).length === 0) continue;
+      push(out, opts.maxDiffs, stats, { path, at: path, kind: 'missing', expected: truncateString(ev.join(', ')) });
+      continue;
+    }
+    const ej = ev.join(', '), aj = av.join(', ');
+    if (ej === aj) continue;
+    if (name === 'vary') { if (varyTokens(ev).join(',') === varyTokens(av).join(',')) continue; }
+    else if (sameItemsAnyOrder(listItems(ej), listItems(aj))) continue;
+    push(out, opts.maxDiffs, stats, { path, at: path, kind: 'header', expected: truncateString(ej), actual: truncateString(aj) });
+  }
+  for (const [name, av] of am) {
+    if (em.has(name) || skip(name)) continue;
+    const path = `header.${name}`;
+    if (name === 'set-cookie') { diffSetCookie([], av, opts, out, stats); continue; }
+    if (name === 'vary' && varyTokens(av).length === 0) continue;
+    push(out, opts.maxDiffs, stats, { path, at: path, kind: 'extra', actual: truncateString(av.join(', ')) });
+  }
+}

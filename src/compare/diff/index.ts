@@ -1,0 +1,102 @@
+// Production response vs shadow response: status, headers, and the decoded body compared by
+// kind (JSON structurally, text by lines, anything else by size + sha256). Pure functions, no I/O.
+//
+// Every diff carries two locations: `path`, generalised so that occurrences of the same field
+// group together (array indexes become [*], id-like map keys become {key}), and `at`, the
+// concrete place of this occurrence. Options that name paths (ignorePaths, unorderedArrays,
+// numericTolerance) match the generalised path; ignorePaths also matches a concrete one.
+import { createHash } from 'node:crypto';
+import { bodyKind, bodyText, decodeBody } from '../body';
+import { diffHeaders, headerValue } from './headers';
+import { diffJson } from './json';
+import { push } from './record';
+import { diffText } from './text';
+import { DiffKind, DiffOptions, FieldDiff, newDiffStats } from './types';
+
+export * from './types';
+export { truncateString } from './record';
+export { canonicalJson, diffJson, isIdKey } from './json';
+export { diffText } from './text';
+export type { TextDiffOptions } from './text';
+export { diffHeaders, headerMap, headerValue } from './headers';
+export type { HeaderInput } from './headers';
+
+export interface ComparableResponse {
+  status: number;
+  headers: string[] | Record<string, string | string[] | undefined>;
+  body: Buffer;
+}
+
+export interface ResponseDiff {
+  diffs: FieldDiff[];
+  /** Diffs found beyond maxDiffs, not recorded. */
+  truncated: number;
+  /** Their generalised paths and kinds (up to 64): they still count for their fields. */
+  overflowPaths: Map<string, DiffKind>;
+  /** How the bodies were compared: 'json' | 'text' | 'binary' ('json' falls back to 'text' when a side does not parse). */
+  bodyKind: string;
+  /** Content-Encoding failures, prefixed 'production: ' / 'shadow: '; such a body compares as received. */
+  decodeErrors: string[];
+  /** JSON subtrees compared only as a whole (depth limit). */
+  depthLimited: number;
+  /** Text bodies too different for a line diff (reported from the first differing line). */
+  textFallbacks: number;
+}
+
+function sha256(b: Buffer): string {
+  return createHash('sha256').update(b).digest('hex');
+}
+
+/** Everything: status, headers, then the decoded body by kind (JSON structural, text lines, binary: size + sha256). */
+export function diffResponses(production: ComparableResponse, shadow: ComparableResponse, opts: DiffOptions): ResponseDiff {
+  const out: FieldDiff[] = [];
+  const stats = newDiffStats();
+  const decodeErrors: string[] = [];
+  if (production.status !== shadow.status && !opts.ignorePaths.has('status')) {
+    push(out, opts.maxDiffs, stats, { path: 'status', at: 'status', kind: 'status', expected: production.status, actual: shadow.status });
+  }
+  diffHeaders(production.headers, shadow.headers, opts, out, stats);
+
+  const maxBytes = opts.maxBodyBytes ?? 16 * 1024 * 1024;
+  const ctP = headerValue(production.headers, 'content-type'), ctS = headerValue(shadow.headers, 'content-type');
+  const p = decodeBody(production.body, headerValue(production.headers, 'content-encoding'), maxBytes);
+  const s = decodeBody(shadow.body, headerValue(shadow.headers, 'content-encoding'), maxBytes);
+  if (p.error !== null) decodeErrors.push(`production: ${p.error}`);
+  if (s.error !== null) decodeErrors.push(`shadow: ${s.error}`);
+
+  const kP = bodyKind(ctP, p.body);
+  let kind: string = kP;
+  const result = (): ResponseDiff => ({
+    diffs: out, truncated: stats.truncated, overflowPaths: stats.overflowPaths, bodyKind: kind, decodeErrors,
+    depthLimited: stats.depthLimited, textFallbacks: stats.textFallbacks,
+  });
+  if (opts.ignorePaths.has('body') || p.body.equals(s.body)) return result();
+
+  const kS = bodyKind(ctS, s.body);
+  if (kP === 'binary' || kS === 'binary') kind = 'binary';
+  else if (kP === 'json' && kS === 'json') {
+    let ej: unknown, aj: unknown, ok = true;
+    try {
+      ej = JSON.parse(bodyText(p.body, ctP));
+      aj = JSON.parse(bodyText(s.body, ctS));
+    } catch {
+      ok = false;
+    }
+    if (ok) {
+      diffJson(ej, aj, opts, out, stats);
+      return result();
+    }
+    kind = 'text';
+  } else kind = 'text';
+
+  if (kind === 'text') {
+    diffText(bodyText(p.body, ctP), bodyText(s.body, ctS), out, { maxDiffs: opts.maxDiffs }, stats);
+  } else {
+    push(out, opts.maxDiffs, stats, {
+      path: 'body', at: 'body', kind: 'binary',
+      expected: { size: p.body.length, sha256: sha256(p.body) },
+      actual: { size: s.body.length, sha256: sha256(s.body) },
+    });
+  }
+  return result();
+}
