@@ -6,6 +6,7 @@ import type { AddressInfo } from 'node:net';
 import { after, before, describe, it } from 'node:test';
 import type { HttpRequest } from '../../src/http';
 import { ReplayOutcome, Replayer } from '../../src/replay';
+import { TokenBucket } from '../../src/replay/rate';
 import { fakeConnection, fakeRequest } from '../support/requests';
 
 const conn = fakeConnection();
@@ -116,5 +117,41 @@ describe('replay: rate ceiling', () => {
     await replayer.drain(1000);
     assert.deepEqual(new Set(outcomes), new Set(['replayed']));
     assert.equal(replayer.stats()[0].rateLimited, 0);
+  });
+});
+
+describe('replay: token bucket (own clock)', () => {
+  it('starts with a burst of max(1, rate/20) and refills at the rate', () => {
+    const bucket = new TokenBucket(200, 0);
+    assert.equal(bucket.burst, 10);
+    for (let i = 0; i < 10; i++) assert.ok(bucket.take(0), `token ${i} of the burst`);
+    assert.equal(bucket.take(0), false);
+    assert.equal(bucket.waitMs(0), 5); // one token every 1000/200 ms
+    assert.equal(bucket.take(4), false);
+    assert.ok(bucket.take(5));
+    // A long pause refills no more than the burst.
+    let taken = 0;
+    while (bucket.take(60_000)) taken++;
+    assert.equal(taken, 10);
+  });
+
+  it('a slow rate still holds one token', () => {
+    const bucket = new TokenBucket(2, 0);
+    assert.equal(bucket.burst, 1);
+    assert.ok(bucket.take(0));
+    assert.equal(bucket.take(499), false);
+    assert.ok(bucket.take(500));
+  });
+
+  it('a refund gives a token back, never beyond the burst', () => {
+    const bucket = new TokenBucket(20, 0);
+    assert.ok(bucket.take(0));
+    assert.equal(bucket.take(0), false);
+    bucket.refund();
+    assert.ok(bucket.take(0));
+    bucket.refund();
+    bucket.refund();
+    assert.ok(bucket.take(0));
+    assert.equal(bucket.take(0), false);
   });
 });

@@ -1,0 +1,63 @@
+// A captured request as it goes to a shadow: the header list to send, and why a request
+// cannot be sent at all.
+
+import type { HttpRequest } from '../http';
+import type { ReplayOptions } from './types';
+
+/** Header names a proxy must not forward (RFC 9110 §7.6.1), plus Expect, which undici
+ * negotiates itself, and Content-Length, which undici writes from the body. */
+const hopByHop = new Set([
+  'connection', 'keep-alive', 'proxy-connection', 'te', 'trailer', 'transfer-encoding', 'upgrade',
+  'expect', 'content-length',
+]);
+
+/** The header list to send: the captured one less hop-by-hop fields (and those named by
+ * Connection), with the marker added and Host replaced by `host` unless it is null.
+ * Order and case of the rest are kept. */
+export function shadowHeaders(headers: string[], host: string | null, marker: ReplayOptions['marker']): string[] {
+  let named: Set<string> | null = null;
+  for (let i = 0; i < headers.length; i += 2) {
+    if (headers[i].toLowerCase() === 'connection') {
+      for (const token of headers[i + 1].split(',')) {
+        const t = token.trim().toLowerCase();
+        if (t !== '') (named ??= new Set()).add(t);
+      }
+    }
+  }
+  const out: string[] = [];
+  if (host !== null) out.push('host', host);
+  for (let i = 0; i < headers.length; i += 2) {
+    const lower = headers[i].toLowerCase();
+    if (hopByHop.has(lower) || (named !== null && named.has(lower))) continue;
+    if (host !== null && lower === 'host') continue;
+    if (marker !== null && lower === marker.name.toLowerCase()) continue;
+    out.push(headers[i], headers[i + 1]);
+  }
+  if (marker !== null) out.push(marker.name, marker.value);
+  return out;
+}
+
+/** Why a request cannot be sent as captured, or null. */
+export function unreplayableReason(req: HttpRequest): string | null {
+  const url = req.url;
+  if (url.length === 0 || /[^\u0021-\u00ff]/.test(url)) return 'target has characters a request line cannot carry';
+  if (url[0] !== '/' && !/^https?:\/\//i.test(url)) return `target form not replayable: ${url.slice(0, 40)}`;
+  if (req.method === 'CONNECT') return 'CONNECT';
+  return null;
+}
+
+const headerToken = /^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/;
+/** Bytes a header value cannot carry (undici refuses them, as Node's http does). */
+const badHeaderValue = /[^\t\x20-\x7e\x80-\xff]/;
+
+/** Why a header list (as shadowHeaders() builds it) cannot be sent, or null. */
+export function unsendableHeaders(headers: string[]): string | null {
+  let hosts = 0;
+  for (let i = 0; i < headers.length; i += 2) {
+    const name = headers[i];
+    if (!headerToken.test(name)) return `header name not a token: ${JSON.stringify(name.slice(0, 40))}`;
+    if (badHeaderValue.test(headers[i + 1])) return `header ${name} has bytes a header cannot carry`;
+    if (name.length === 4 && name.toLowerCase() === 'host' && ++hosts > 1) return 'more than one Host header';
+  }
+  return null;
+}

@@ -1,0 +1,91 @@
+// What the replay stage takes and gives: its options, outcomes, shadow answers and counters.
+
+import type { HttpRequest } from '../http';
+
+export type ReplayOutcome =
+  | 'replayed'
+  | 'queueFull'
+  | 'bodyTooLarge'
+  | 'unreplayable'
+  | 'shadowError'
+  | 'shadowTimeout'
+  | 'shutdown'
+  /** Beyond --rate, in live capture (a file waits instead). */
+  | 'rateLimited';
+
+export interface ReplayOptions {
+  targets: string[];
+  /** Requests in flight at once, per target. */
+  concurrency: number;
+  /** Requests waiting for a free slot, per target. */
+  queueSize: number;
+  /** Body bytes waiting, per target. */
+  queueBytes: number;
+  timeoutMs: number;
+  keepHost: boolean;
+  /** Header added to every replayed request, or null for none. */
+  marker: { name: string; value: string } | null;
+  /** Bytes of each shadow response body to keep (0: drain and discard). */
+  keepResponseBytes: number;
+  /** When full: 'drop' refuses new requests (live capture); 'wait' queues them anyway and
+   * the caller stops feeding while hasRoom is false (a file can wait). */
+  whenFull: 'drop' | 'wait';
+  /** Requests per second at most towards each target, or null for no ceiling. Beyond it,
+   * 'drop' refuses at once ('rateLimited'); 'wait' holds requests back in the queue. */
+  ratePerSecond: number | null;
+  /** Requests of one captured connection go to each target in capture order, one after
+   * another, over a connection of their own (a lane). Lanes per target are capped at
+   * `concurrency` (each carries one request at a time, so in-flight stays bounded as with
+   * the pool); beyond, the oldest idle lane is closed, and when none is idle the connection's
+   * requests wait for one (counted against queueSize/queueBytes like any queued request). */
+  preserveConnections: boolean;
+  /** A lane idle this long is closed (its connection too). */
+  laneIdleMs: number;
+}
+
+export const defaultReplayOptions: ReplayOptions = {
+  targets: [],
+  concurrency: 64,
+  queueSize: 10_000,
+  queueBytes: 256 << 20,
+  timeoutMs: 10_000,
+  keepHost: false,
+  marker: { name: 'x-shadowtap', value: '1' },
+  keepResponseBytes: 0,
+  whenFull: 'drop',
+  ratePerSecond: null,
+  preserveConnections: false,
+  laneIdleMs: 30_000,
+};
+
+export interface ShadowResponse {
+  target: string;
+  statusCode: number | null;
+  headers: Record<string, string | string[] | undefined> | null;
+  body: Buffer | null;
+  bodySize: number;
+  /** Wall-clock time from writing the request on a connected socket to the last body byte, in µs. */
+  latencyUs: number;
+  outcome: ReplayOutcome;
+  error: string | null;
+}
+
+/** Runs once per submitted request; `responses` holds one entry per target the request was
+ * handed to (none when it was refused before reaching any). */
+export type ReplayDone = (outcome: ReplayOutcome, responses: ShadowResponse[], request: HttpRequest) => void;
+
+export interface TargetStats {
+  target: string;
+  sent: number;
+  responses: number;
+  errors: number;
+  timeouts: number;
+  queueFull: number;
+  /** Refused beyond --rate. */
+  rateLimited: number;
+  byStatusClass: Record<string, number>;
+  inFlight: number;
+  queued: number;
+  /** Lanes open (preserveConnections). */
+  lanes: number;
+}
