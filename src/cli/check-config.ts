@@ -22,8 +22,7 @@ function problemOf(e: ConfigError): ConfigProblem {
  * then checked key by key against a minimal valid configuration, and finally all together
  * (for what only shows in combination: a missing required key, two keys in conflict).
  */
-export function configProblems(c: CheckedCommand, file: string, env: NodeJS.ProcessEnv,
-  repeatable: Parameters<typeof applyConfigSources>[3]): ConfigProblem[] {
+export function configProblems(c: CheckedCommand, file: string, env: NodeJS.ProcessEnv): ConfigProblem[] {
   let doc: Record<string, unknown>;
   try {
     doc = readConfigFile(file);
@@ -34,12 +33,12 @@ export function configProblems(c: CheckedCommand, file: string, env: NodeJS.Proc
   const problems: ConfigProblem[] = [];
   const bad = new Set<string>();
   try {
-    applyConfigSources(c.cmd, doc, env, repeatable);
+    applyConfigSources(c.cmd, doc, env);
   } catch (e) {
     if (!(e instanceof ConfigErrors)) throw e;
     problems.push(...e.problems);
     for (const p of e.problems) bad.add(p.key);
-    applyConfigSources(c.cmd, Object.fromEntries(Object.entries(doc).filter(([k]) => !bad.has(k))), {}, repeatable);
+    applyConfigSources(c.cmd, Object.fromEntries(Object.entries(doc).filter(([k]) => !bad.has(k))), {});
   }
   const full: Flags = { ...c.cmd.opts() };
   const changed = Object.keys(full).filter((a) => full[a] !== defaults[a]);

@@ -3,14 +3,10 @@
 // ('shadow', 'max-body-mb', 'compare: false' for --no-compare); an unknown key is an error.
 
 import { readFileSync } from 'node:fs';
-import type { Command, Option } from 'commander';
+import type { Command } from 'commander';
 import { parse as parseYaml } from 'yaml';
-import { ConfigError } from './index';
-
-export const ENV_PREFIX = 'SHADOWTAP_';
-
-/** Options that may not come from a file or the environment. */
-const commandLineOnly = new Set(['config', 'help']);
+import { ConfigError } from './error';
+import { OptionRow, commandRows } from './options';
 
 export interface ConfigProblem {
   key: string;
@@ -48,12 +44,8 @@ export function configKey(flag: string): string {
   return flag.replace(/^--(no-)?/, '');
 }
 
-function longName(o: Option): string {
-  return configKey(o.long ?? '');
-}
-
 /** How a value from a file or the environment becomes what commander would have parsed. */
-function coerce(o: Option, value: unknown, key: string, repeatable: boolean, problems: ConfigProblem[]): unknown {
+function coerce(row: OptionRow, value: unknown, key: string, problems: ConfigProblem[]): unknown {
   const scalar = (v: unknown): string | null => {
     if (typeof v === 'string') return v;
     if (typeof v === 'number' && Number.isFinite(v)) return String(v);
@@ -61,13 +53,13 @@ function coerce(o: Option, value: unknown, key: string, repeatable: boolean, pro
     problems.push({ key, message: `expected a string or number, got ${v === null ? 'null' : Array.isArray(v) ? 'a list' : typeof v}` });
     return null;
   };
-  if (o.isBoolean()) {
-    if (typeof value === 'boolean') return o.negate ? value : value;
+  if (row.type === 'switch') {
+    if (typeof value === 'boolean') return value;
     if (value === 'true' || value === 'false') return value === 'true';
     problems.push({ key, message: `expected true or false, got ${JSON.stringify(value)}` });
     return undefined;
   }
-  if (repeatable) {
+  if (row.type === 'list') {
     const items = Array.isArray(value) ? value : [value];
     const out: string[] = [];
     for (const item of items) {
@@ -81,32 +73,30 @@ function coerce(o: Option, value: unknown, key: string, repeatable: boolean, pro
 
 /**
  * Fills `cmd`'s options that the command line left at their defaults from `file` and then
- * from the environment (SHADOWTAP_MAX_BODY_MB=32). Throws ConfigErrors naming every bad key.
+ * from the environment (SHADOWTAP_MAX_BODY_MB=32), as its option rows say. Throws
+ * ConfigErrors naming every bad key.
  */
-export function applyConfigSources(cmd: Command, file: Record<string, unknown> | null, env: NodeJS.ProcessEnv,
-  repeatable: (o: Option) => boolean): void {
+export function applyConfigSources(cmd: Command, file: Record<string, unknown> | null, env: NodeJS.ProcessEnv): void {
   const problems: ConfigProblem[] = [];
-  const byName = new Map<string, Option[]>();
-  for (const o of cmd.options) {
-    const name = longName(o);
-    if (name === '' || commandLineOnly.has(name)) continue;
-    byName.set(name, [...(byName.get(name) ?? []), o]);
+  // A key names one row, or a switch and its --no- twin (marker, wire-timing).
+  const byKey = new Map<string, OptionRow[]>();
+  for (const row of commandRows(cmd)) {
+    if (!row.cliOnly) byKey.set(row.key, [...(byKey.get(row.key) ?? []), row]);
   }
   const set = (name: string, raw: unknown, origin: 'config' | 'env', key: string): void => {
-    const options = byName.get(name);
-    if (options === undefined) {
+    const rows = byKey.get(name);
+    if (rows === undefined) {
       problems.push({ key, message: `unknown option for \`${cmd.name()}\`` });
       return;
     }
     // A switch with a --no- twin (--marker / --no-marker) takes its value from the positive form.
-    const o = options.find((x) => !x.negate) ?? options[0];
-    const attr = o.attributeName();
-    if (cmd.getOptionValueSource(attr) === 'cli') return;
-    if (origin === 'config' && cmd.getOptionValueSource(attr) === 'env') return;
+    const row = rows.find((x) => !x.negated) ?? rows[0];
+    if (cmd.getOptionValueSource(row.attr) === 'cli') return;
+    if (origin === 'config' && cmd.getOptionValueSource(row.attr) === 'env') return;
     let value: unknown;
-    if ((raw === false || raw === 'false') && options.some((x) => x.negate)) {
+    if ((raw === false || raw === 'false') && rows.some((x) => x.negated)) {
       value = false; // `marker: false` is --no-marker
-    } else if (o.negate) {
+    } else if (row.negated) {
       // Only a --no-x form exists (e.g. --no-compare): `compare: false`.
       if (typeof raw !== 'boolean' && raw !== 'true' && raw !== 'false') {
         problems.push({ key, message: `expected true or false, got ${JSON.stringify(raw)}` });
@@ -114,16 +104,14 @@ export function applyConfigSources(cmd: Command, file: Record<string, unknown> |
       }
       value = raw === true || raw === 'true';
     } else {
-      value = coerce(o, raw, key, repeatable(o), problems);
+      value = coerce(row, raw, key, problems);
     }
-    if (value !== undefined) cmd.setOptionValueWithSource(attr, value, origin);
+    if (value !== undefined) cmd.setOptionValueWithSource(row.attr, value, origin);
   };
   if (file !== null) for (const [k, v] of Object.entries(file)) set(k, v, 'config', k);
-  for (const [k, v] of Object.entries(env)) {
-    if (!k.startsWith(ENV_PREFIX) || v === undefined) continue;
-    const name = k.slice(ENV_PREFIX.length).toLowerCase().replace(/_/g, '-');
-    if (!byName.has(name)) continue; // other SHADOWTAP_ variables (e.g. the addon path) are not options
-    set(name, name.length > 0 && repeatable(byName.get(name)![0]) ? v.split(',') : v, 'env', k);
+  for (const [name, rows] of byKey) {
+    const v = env[rows[0].env];
+    if (v !== undefined) set(name, rows[0].type === 'list' ? v.split(',') : v, 'env', rows[0].env);
   }
   if (problems.length > 0) throw new ConfigErrors(problems);
 }
@@ -132,7 +120,7 @@ export function applyConfigSources(cmd: Command, file: Record<string, unknown> |
  * The option values as they would be now: what the command line gave, over the environment and
  * the config file read again. Throws (ConfigErrors) without touching `cmd` when they are bad.
  */
-export function rereadConfigSources(cmd: Command, env: NodeJS.ProcessEnv, repeatable: (o: Option) => boolean): Record<string, unknown> {
+export function rereadConfigSources(cmd: Command, env: NodeJS.ProcessEnv): Record<string, unknown> {
   const saved = cmd.options.map((o) => [o.attributeName(), cmd.getOptionValue(o.attributeName()), cmd.getOptionValueSource(o.attributeName())] as const);
   const restore = (): void => {
     for (const [attr, value, source] of saved) cmd.setOptionValueWithSource(attr, value, source as 'default');
@@ -147,7 +135,7 @@ export function rereadConfigSources(cmd: Command, env: NodeJS.ProcessEnv, repeat
   }
   try {
     const file = cmd.getOptionValue('config') as string | undefined;
-    applyConfigSources(cmd, file === undefined ? null : readConfigFile(file), env, repeatable);
+    applyConfigSources(cmd, file === undefined ? null : readConfigFile(file), env);
     return { ...cmd.opts() };
   } finally {
     restore();

@@ -14,12 +14,19 @@ import { defaultThresholds } from '../report/analysis';
 import type { ReplayOptions } from '../replay';
 import type { ReassemblyOptions } from '../tcp';
 import { RedactOptions, RuleError, SAFE_METHODS, TrafficOptions, defaultRedactOptions, parseRule, parseSampleKey, readValueMap } from '../traffic';
+import { liveCaptureOptions, liveSourceOptions, sourceOptions } from '../capture/options';
+import { compareOptions } from '../compare/options';
+import { httpOptions } from '../http/options';
+import { recordingOptions } from '../recording/options';
+import { adminOptions, logOptions, logShipOptions, summaryOptions, thresholdOptions } from '../report/options';
+import { pacingOptions, replayOptions } from '../replay/options';
+import { tcpOptions } from '../tcp/options';
+import { redactOptions, trafficOptions } from '../traffic/options';
+import { ConfigError } from './error';
+import { Flags, readOption } from './options';
 
-export class ConfigError extends Error {
-  constructor(readonly key: string, message: string) {
-    super(`${key}: ${message}`);
-  }
-}
+export { ConfigError };
+export type { Flags };
 
 export interface SourceConfig {
   /** Live interface, or undefined when reading a file. */
@@ -65,21 +72,10 @@ export interface RunConfig extends ReadConfig {
   logTo?: LogToConfig;
 }
 
-/** Raw option values as commander hands them over. */
-export type Flags = Record<string, unknown>;
-
-function int(flags: Flags, key: string, flag: string, def: number, min: number, max: number): number {
-  const v = flags[key];
-  if (v === undefined) return def;
-  const n = typeof v === 'number' ? v : Number(v);
-  if (!Number.isInteger(n) || n < min || n > max) {
-    throw new ConfigError(flag, `expected an integer from ${min} to ${max}, got ${JSON.stringify(v)}`);
-  }
-  return n;
-}
+const MiB = 1 << 20;
 
 function ports(flags: Flags): number[] {
-  return strings(flags.port).flatMap((x) => x.split(',')).map((p) => {
+  return readOption(flags, sourceOptions.port).flatMap((x) => x.split(',')).map((p) => {
     const n = Number(p.trim());
     if (!Number.isInteger(n) || n < 1 || n > 65535) throw new ConfigError('--port', `not a TCP port: ${JSON.stringify(p)}`);
     return n;
@@ -87,13 +83,13 @@ function ports(flags: Flags): number[] {
 }
 
 function source(flags: Flags): SourceConfig {
-  const iface = flags.interface as string | undefined;
-  const file = flags.file as string | undefined;
+  const iface = readOption(flags, liveSourceOptions.interface);
+  const file = readOption(flags, sourceOptions.file);
   if ((iface === undefined) === (file === undefined)) {
     throw new ConfigError('--interface', 'give exactly one of --interface or --file');
   }
   const p = ports(flags);
-  const filter = flags.filter as string | undefined;
+  const filter = readOption(flags, sourceOptions.filter);
   if (iface !== undefined && p.length === 0 && filter === undefined) {
     throw new ConfigError('--port', 'live capture needs --port or --filter (mirroring every TCP flow is rarely meant)');
   }
@@ -102,19 +98,19 @@ function source(flags: Flags): SourceConfig {
     file,
     ports: p,
     filter,
-    snaplen: int(flags, 'snaplen', '--snaplen', 262144, 64, 262144),
-    promiscuous: flags.promisc === true,
-    bufferBytes: int(flags, 'bufferMb', '--buffer-mb', 64, 1, 4096) << 20,
-    timeoutMs: int(flags, 'pcapTimeoutMs', '--pcap-timeout-ms', 10, 1, 1000),
+    snaplen: readOption(flags, liveCaptureOptions.snaplen),
+    promiscuous: readOption(flags, liveCaptureOptions.promisc),
+    bufferBytes: readOption(flags, liveCaptureOptions.bufferMb) * MiB,
+    timeoutMs: readOption(flags, liveCaptureOptions.pcapTimeoutMs),
   };
 }
 
 function tcp(flags: Flags, src: SourceConfig): Partial<ReassemblyOptions> {
   return {
-    idleTimeoutMs: int(flags, 'idleTimeout', '--idle-timeout', 60, 1, 86400) * 1000,
-    maxConnections: int(flags, 'maxConnections', '--max-connections', 100_000, 16, 10_000_000),
-    maxBufferedPerDirection: int(flags, 'maxBufferMb', '--max-buffer-mb', 4, 1, 1024) << 20,
-    maxBufferedTotal: int(flags, 'maxTotalBufferMb', '--max-total-buffer-mb', 256, 1, 65536) << 20,
+    idleTimeoutMs: readOption(flags, tcpOptions.idleTimeout) * 1000,
+    maxConnections: readOption(flags, tcpOptions.maxConnections),
+    maxBufferedPerDirection: readOption(flags, tcpOptions.maxBufferMb) * MiB,
+    maxBufferedTotal: readOption(flags, tcpOptions.maxTotalBufferMb) * MiB,
     serverPorts: new Set(src.ports),
   };
 }
@@ -123,13 +119,13 @@ export function readConfig(flags: Flags): ReadConfig {
   const src = source(flags);
   return {
     source: src,
-    summaryJson: flags.summaryJson as string | undefined,
+    summaryJson: readOption(flags, summaryOptions.summaryJson),
     tcp: tcp(flags, src),
     http: {
       keepRequestBodies: false,
       keepResponseBodies: false,
       hashBodies: true,
-      maxBodyBytes: int(flags, 'maxBodyMb', '--max-body-mb', 16, 0, 4096) << 20,
+      maxBodyBytes: readOption(flags, httpOptions.maxBodyMb) * MiB,
     },
   };
 }
@@ -190,9 +186,6 @@ function originUrl(raw: string, flag: string): string {
   return url.origin;
 }
 
-/** A flag's values as strings: none, one, or a repeatable flag's list. */
-const strings = (v: unknown): string[] => (v === undefined ? [] : Array.isArray(v) ? v.map(String) : [String(v)]);
-
 /** A JSON path option: '$.a.b', '$.items[*].ts', 'header.x-foo', 'status' or 'body'. */
 function fieldPath(raw: string, flag: string): string {
   if (raw === 'status' || raw === 'body' || /^header\.[!#$%&'*+.^_`|~0-9a-z-]+$/.test(raw) || /^\$([.[].*)?$/.test(raw)) return raw;
@@ -200,7 +193,7 @@ function fieldPath(raw: string, flag: string): string {
 }
 
 function routes(flags: Flags): RouteOverride[] {
-  return strings(flags.route).map((raw) => {
+  return readOption(flags, compareOptions.route).map((raw) => {
     const m = /^(?:([A-Za-z]+)\s+)?(\/\S*)$/.exec(raw.trim());
     if (m === null) throw new ConfigError('--route', `expected "[METHOD] /path/:param/*", got ${JSON.stringify(raw)}`);
     return m[1] === undefined ? { pattern: m[2] } : { method: m[1].toUpperCase(), pattern: m[2] };
@@ -208,13 +201,13 @@ function routes(flags: Flags): RouteOverride[] {
 }
 
 function compare(flags: Flags): CompareOptions | null {
-  if (flags.compare === false) return null;
+  if (!readOption(flags, compareOptions.compare)) return null;
   const c = defaultCompareOptions();
-  const ignorePaths = new Set(strings(flags.ignoreField).map((p) => fieldPath(p, '--ignore-field')));
+  const ignorePaths = new Set(readOption(flags, compareOptions.ignoreField).map((p) => fieldPath(p, '--ignore-field')));
   const ignoreHeaders = new Set(c.diff.ignoreHeaders);
-  for (const h of strings(flags.ignoreHeader)) ignoreHeaders.add(h.toLowerCase());
+  for (const h of readOption(flags, compareOptions.ignoreHeader)) ignoreHeaders.add(h.toLowerCase());
   const tolerance = new Map<string, number>();
-  for (const raw of strings(flags.tolerance)) {
+  for (const raw of readOption(flags, compareOptions.tolerance)) {
     const eq = raw.lastIndexOf('=');
     const n = Number(raw.slice(eq + 1));
     if (eq < 0 || !(n >= 0)) throw new ConfigError('--tolerance', `expected PATH=NUMBER (PATH may be *), got ${JSON.stringify(raw)}`);
@@ -228,57 +221,39 @@ function compare(flags: Flags): CompareOptions | null {
       ignorePaths,
       ignoreHeaders,
       numericTolerance: tolerance,
-      unorderedArrays: new Set(strings(flags.unorderedArray).map((p) => fieldPath(p, '--unordered-array'))),
+      unorderedArrays: new Set(readOption(flags, compareOptions.unorderedArray).map((p) => fieldPath(p, '--unordered-array'))),
     },
     routes: routes(flags),
-    maxEndpoints: int(flags, 'maxEndpoints', '--max-endpoints', c.maxEndpoints, 1, 100_000),
-    latencyWarmup: int(flags, 'latencyWarmup', '--latency-warmup', c.latencyWarmup, 0, 1e9),
-    cpuShare: int(flags, 'compareCpu', '--compare-cpu', c.cpuShare * 100, 1, 100) / 100,
+    maxEndpoints: readOption(flags, compareOptions.maxEndpoints),
+    latencyWarmup: readOption(flags, compareOptions.latencyWarmup),
+    cpuShare: readOption(flags, compareOptions.compareCpu) / 100,
   };
-}
-
-function fraction(flags: Flags, key: string, flag: string, def: number, max: number): number {
-  const v = flags[key];
-  if (v === undefined) return def;
-  const n = Number(v);
-  if (!(n >= 0 && n <= max)) throw new ConfigError(flag, `expected a number from 0 to ${max}, got ${JSON.stringify(v)}`);
-  return n;
-}
-
-function latencyReference(v: unknown): Thresholds['latencyReference'] {
-  if (v === undefined) return defaultThresholds.latencyReference;
-  if (v === 'baseline' || v === 'production') return v;
-  throw new ConfigError('--latency-reference', `expected baseline or production, got ${JSON.stringify(v)}`);
-}
-
-function latencyConfidence(flags: Flags): number {
-  const percent = fraction(flags, 'latencyConfidence', '--latency-confidence', defaultThresholds.latencyConfidence * 100, 100);
-  if (!(percent >= 50 && percent < 100)) throw new ConfigError('--latency-confidence', `expected a percentage from 50 to 99.99, got ${percent}`);
-  return percent / 100;
 }
 
 /** Thresholds for report and verdict; rates are given in percent on the command line. */
 export function thresholdsConfig(flags: Flags): Thresholds {
-  const d = defaultThresholds;
+  const t = thresholdOptions;
+  const confidence = readOption(flags, t.latencyConfidence);
+  if (confidence >= 100) throw new ConfigError(t.latencyConfidence.long, `expected a percentage from 50 to 99.99, got ${confidence}`);
   return {
-    minDiffs: int(flags, 'minDiffs', '--min-diffs', d.minDiffs, 1, 1e9),
-    minExcess: fraction(flags, 'minExcess', '--min-excess', d.minExcess * 100, 100) / 100,
-    minRelativeExcess: fraction(flags, 'minRelativeExcess', '--min-relative-excess', d.minRelativeExcess * 100, 100) / 100,
-    latencyReference: latencyReference(flags.latencyReference),
-    minNoiseSamples: int(flags, 'minNoiseSamples', '--min-noise-samples', d.minNoiseSamples, 1, 1e9),
-    minRequests: int(flags, 'minRequests', '--min-requests', d.minRequests, 1, 1e9),
-    maxMismatchRate: fraction(flags, 'maxMismatch', '--max-mismatch', d.maxMismatchRate * 100, 100) / 100,
-    maxErrorIncrease: fraction(flags, 'maxErrorIncrease', '--max-error-increase', d.maxErrorIncrease * 100, 100) / 100,
-    minLatencySamples: int(flags, 'minLatencySamples', '--min-latency-samples', d.minLatencySamples, 1, 1e9),
-    latencyConfidence: latencyConfidence(flags),
-    maxLatencyRatio: fraction(flags, 'maxLatencyRatio', '--max-latency-ratio', d.maxLatencyRatio, 1e6),
-    minLatencyDeltaMs: fraction(flags, 'minLatencyDeltaMs', '--min-latency-delta-ms', d.minLatencyDeltaMs, 1e9),
+    minDiffs: readOption(flags, t.minDiffs),
+    minExcess: readOption(flags, t.minExcess) / 100,
+    minRelativeExcess: readOption(flags, t.minRelativeExcess) / 100,
+    latencyReference: readOption(flags, t.latencyReference) as Thresholds['latencyReference'],
+    minNoiseSamples: readOption(flags, t.minNoiseSamples),
+    minRequests: readOption(flags, t.minRequests),
+    maxMismatchRate: readOption(flags, t.maxMismatch) / 100,
+    maxErrorIncrease: readOption(flags, t.maxErrorIncrease) / 100,
+    minLatencySamples: readOption(flags, t.minLatencySamples),
+    latencyConfidence: confidence / 100,
+    maxLatencyRatio: readOption(flags, t.maxLatencyRatio),
+    minLatencyDeltaMs: readOption(flags, t.minLatencyDeltaMs),
   };
 }
 
 function marker(flags: Flags): ReplayOptions['marker'] {
   if (flags.marker === false) return null;
-  const raw = typeof flags.marker === 'string' ? flags.marker : 'x-shadowtap: 1';
+  const raw = readOption(flags, replayOptions.marker);
   const colon = raw.indexOf(':');
   const name = (colon < 0 ? raw : raw.slice(0, colon)).trim();
   const value = colon < 0 ? '1' : raw.slice(colon + 1).trim();
@@ -311,20 +286,19 @@ function nameValue(flag: string, raw: string, sep: string): [string, string] {
 
 function traffic(flags: Flags): TrafficOptions {
   let methods: ReadonlySet<string> | null = SAFE_METHODS;
-  if (flags.allowWrites === true) {
+  if (readOption(flags, trafficOptions.allowWrites)) {
     if (flags.methods !== undefined) throw new ConfigError('--allow-writes', 'give --allow-writes or --methods, not both');
     methods = null;
   } else if (flags.methods !== undefined) {
-    const list = strings(flags.methods).flatMap((m) => m.split(',')).map((m) => m.trim().toUpperCase()).filter((m) => m !== '');
+    const list = [readOption(flags, trafficOptions.methods) ?? ''].flatMap((m) => m.split(',')).map((m) => m.trim().toUpperCase()).filter((m) => m !== '');
     for (const m of list) if (!/^[A-Z-]+$/.test(m)) throw new ConfigError('--methods', `not a method: ${JSON.stringify(m)}`);
     if (list.length === 0) throw new ConfigError('--methods', 'an empty list mirrors nothing');
     methods = new Set(list);
   }
-  const defaultAction = (flags.defaultAction as string | undefined) ?? 'allow';
-  if (defaultAction !== 'allow' && defaultAction !== 'deny') throw new ConfigError('--default-action', `allow or deny, got ${JSON.stringify(defaultAction)}`);
-  const sample = flags.sample === undefined ? 100 : Number(flags.sample);
-  if (!(sample >= 0 && sample <= 100)) throw new ConfigError('--sample', `a percentage from 0 to 100, got ${JSON.stringify(flags.sample)}`);
-  const paths = strings(flags.rewritePath).map((raw): [RegExp, string] => {
+  const defaultAction = readOption(flags, trafficOptions.defaultAction) as TrafficOptions['defaultAction'];
+  const sample = readOption(flags, trafficOptions.sample);
+  const sampleBy = readOption(flags, trafficOptions.sampleBy);
+  const paths = readOption(flags, trafficOptions.rewritePath).map((raw): [RegExp, string] => {
     const at = raw.indexOf('=>');
     if (at <= 0) throw new ConfigError('--rewrite-path', `expected REGEX=>REPLACEMENT, got ${JSON.stringify(raw)}`);
     try {
@@ -334,26 +308,26 @@ function traffic(flags: Flags): TrafficOptions {
     }
   });
   const valueMaps = new Map<string, Map<string, string>>();
-  for (const raw of strings(flags.mapHeader)) {
+  for (const raw of readOption(flags, trafficOptions.mapHeader)) {
     const [name, file] = nameValue('--map-header', raw, '=');
     valueMaps.set(name.toLowerCase(), parsed('--map-header', file, readValueMap));
   }
   return {
     methods,
-    rules: strings(flags.rule).map((r) => parsed('--rule', r, parseRule)),
+    rules: readOption(flags, trafficOptions.rule).map((r) => parsed('--rule', r, parseRule)),
     defaultAction,
     samplePercent: sample,
-    sampleBy: flags.sampleBy === undefined ? null : parsed('--sample-by', String(flags.sampleBy), parseSampleKey),
+    sampleBy: sampleBy === undefined ? null : parsed('--sample-by', sampleBy, parseSampleKey),
     rewrites: {
-      setHeaders: strings(flags.setHeader).map((raw) => nameValue('--set-header', raw, ':')),
-      removeHeaders: new Set(strings(flags.removeHeader).map((h) => headerNameFlag('--remove-header', h).toLowerCase())),
-      renameHeaders: new Map(strings(flags.renameHeader).map((raw) => {
+      setHeaders: readOption(flags, trafficOptions.setHeader).map((raw) => nameValue('--set-header', raw, ':')),
+      removeHeaders: new Set(readOption(flags, trafficOptions.removeHeader).map((h) => headerNameFlag('--remove-header', h).toLowerCase())),
+      renameHeaders: new Map(readOption(flags, trafficOptions.renameHeader).map((raw) => {
         const [from, to] = nameValue('--rename-header', raw, ':');
         return [from.toLowerCase(), headerNameFlag('--rename-header', to)];
       })),
       paths,
       headerValueMaps: valueMaps,
-      forwardClient: flags.forwardClient === true,
+      forwardClient: readOption(flags, trafficOptions.forwardClient),
     },
   };
 }
@@ -361,9 +335,10 @@ function traffic(flags: Flags): TrafficOptions {
 export function redactConfig(flags: Flags): RedactOptions {
   const d = defaultRedactOptions();
   let hashKey: Buffer | null = null;
-  if (flags.redactKeyFile !== undefined) {
+  const keyFile = readOption(flags, redactOptions.redactKeyFile);
+  if (keyFile !== undefined) {
     try {
-      hashKey = readFileSync(String(flags.redactKeyFile));
+      hashKey = readFileSync(keyFile);
     } catch (e) {
       throw new ConfigError('--redact-key-file', (e as Error).message);
     }
@@ -371,9 +346,9 @@ export function redactConfig(flags: Flags): RedactOptions {
   }
   return {
     ...d,
-    headers: new Set([...d.headers, ...strings(flags.redactHeader).map((h) => headerNameFlag('--redact-header', h).toLowerCase())]),
-    queryParams: new Set(strings(flags.redactQuery)),
-    bodyPaths: new Set(strings(flags.redactField).map((p) => {
+    headers: new Set([...d.headers, ...readOption(flags, redactOptions.redactHeader).map((h) => headerNameFlag('--redact-header', h).toLowerCase())]),
+    queryParams: new Set(readOption(flags, redactOptions.redactQuery)),
+    bodyPaths: new Set(readOption(flags, redactOptions.redactField).map((p) => {
       if (!/^\$([.[].*)?$/.test(p)) throw new ConfigError('--redact-field', `not a JSON path ('$.a.b', '$.items[*].c'): ${JSON.stringify(p)}`);
       return p;
     })),
@@ -381,18 +356,9 @@ export function redactConfig(flags: Flags): RedactOptions {
   };
 }
 
-function logLevelFlag(flags: Flags): string {
-  const logLevel = (flags.logLevel as string | undefined) ?? 'info';
-  if (!['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'].includes(logLevel)) {
-    throw new ConfigError('--log-level', `unknown level ${logLevel}`);
-  }
-  return logLevel;
-}
-
 /** --admin HOST:PORT (IPv6 in brackets: [::1]:9464; port 0: any free port) or off. */
 export function adminFlag(raw: unknown): { host: string; port: number } | null {
-  if (raw === undefined) return { host: '127.0.0.1', port: 9464 };
-  const text = String(raw).trim();
+  const text = String(raw ?? adminOptions.admin.default).trim();
   if (text === 'off') return null;
   const m = /^(?:\[([0-9A-Fa-f:.]+)\]|([A-Za-z0-9.-]+)):(\d{1,5})$/.exec(text);
   const port = m === null ? NaN : Number(m[3]);
@@ -411,10 +377,11 @@ export interface LogToConfig {
 
 /** --log-to syslog+tcp://HOST:PORT, validated here so a typo fails at start (exit 2). */
 function logToFlag(flags: Flags): { logTo?: LogToConfig } {
-  const maxLines = int(flags, 'logQueue', '--log-queue', 10_000, 1, 10_000_000);
-  if (flags.logTo === undefined) return {};
+  const maxLines = readOption(flags, logShipOptions.logQueue);
+  const target = readOption(flags, logShipOptions.logTo);
+  if (target === undefined) return {};
   try {
-    return { logTo: { url: parseLogTarget(String(flags.logTo)).url, maxLines } };
+    return { logTo: { url: parseLogTarget(target).url, maxLines } };
   } catch (e) {
     throw new ConfigError('--log-to', (e as Error).message);
   }
@@ -422,25 +389,32 @@ function logToFlag(flags: Flags): { logTo?: LogToConfig } {
 
 /** The replay flags `run` and `replay` share: the shadows and how requests reach them. */
 export function replayFlags(flags: Flags): Partial<ReplayOptions> & { targets: string[] } {
-  const shadows = (flags.shadow as string[] | undefined) ?? [];
+  const shadows = readOption(flags, replayOptions.shadow);
   if (shadows.length === 0) throw new ConfigError('--shadow', 'at least one shadow target is required');
   const targets = shadows.map((x) => originUrl(x, '--shadow'));
   const twice = targets.find((t, i) => targets.indexOf(t) !== i);
   if (twice !== undefined) throw new ConfigError('--shadow', `${twice} is given twice`);
   return {
     targets,
-    concurrency: int(flags, 'concurrency', '--concurrency', 64, 1, 10_000),
-    queueSize: int(flags, 'queueSize', '--queue-size', 10_000, 1, 10_000_000),
-    queueBytes: int(flags, 'queueMb', '--queue-mb', 256, 1, 65536) * MiB,
-    timeoutMs: int(flags, 'timeoutMs', '--timeout-ms', 10_000, 1, 600_000),
-    keepHost: flags.keepHost === true,
+    concurrency: readOption(flags, replayOptions.concurrency),
+    queueSize: readOption(flags, replayOptions.queueSize),
+    queueBytes: readOption(flags, replayOptions.queueMb) * MiB,
+    timeoutMs: readOption(flags, replayOptions.timeoutMs),
+    keepHost: readOption(flags, replayOptions.keepHost),
     marker: marker(flags),
-    ratePerSecond: flags.rate === undefined ? null : int(flags, 'rate', '--rate', 0, 1, 10_000_000),
-    preserveConnections: flags.preserveConnections === true,
+    ratePerSecond: flags.rate === undefined ? null : readOption(flags, replayOptions.rate),
+    preserveConnections: readOption(flags, replayOptions.preserveConnections),
   };
 }
 
-const MiB = 1 << 20;
+/** The flags every long-running command shares: its counters and logs. */
+function logFlags(flags: Flags): { statsIntervalMs: number; logLevel: string; logTo?: LogToConfig } {
+  return {
+    statsIntervalMs: readOption(flags, logOptions.statsInterval) * 1000,
+    logLevel: readOption(flags, logOptions.logLevel),
+    ...logToFlag(flags),
+  };
+}
 
 export interface RecordConfig extends ReadConfig {
   /** The recording file; rotated parts are output.1, output.2, … */
@@ -456,19 +430,17 @@ export interface RecordConfig extends ReadConfig {
 
 export function recordConfig(flags: Flags): RecordConfig {
   const base = readConfig(flags);
-  const output = flags.output as string | undefined;
+  const output = readOption(flags, recordingOptions.output);
   if (output === undefined || output === '') throw new ConfigError('--output', 'required');
   return {
     ...base,
     // Whole request bodies (to record), production's response only hashed.
     http: { ...base.http, keepRequestBodies: true, keepResponseBodies: false, hashBodies: true },
     output,
-    redact: flags.redact === false ? null : redactConfig(flags),
-    maxFileBytes: int(flags, 'maxFileMb', '--max-file-mb', 256, 1, 1 << 20) * MiB,
-    maxFiles: int(flags, 'maxFiles', '--max-files', 10, 1, 1_000_000),
-    statsIntervalMs: int(flags, 'statsInterval', '--stats-interval', 10, 0, 86400) * 1000,
-    logLevel: logLevelFlag(flags),
-    ...logToFlag(flags),
+    redact: readOption(flags, recordingOptions.redact) ? redactConfig(flags) : null,
+    maxFileBytes: readOption(flags, recordingOptions.maxFileMb) * MiB,
+    maxFiles: readOption(flags, recordingOptions.maxFiles),
+    ...logFlags(flags),
   };
 }
 
@@ -489,22 +461,16 @@ export interface ReplayFileConfig extends ReadConfig {
 export function replayFileConfig(flags: Flags): ReplayFileConfig {
   if (flags.file === undefined) throw new ConfigError('--file', 'required');
   const base = readConfig(flags);
-  const speed = flags.speed === undefined ? 1 : Number(flags.speed);
-  if (!(Number.isFinite(speed) && speed >= 0 && speed <= 1e6)) {
-    throw new ConfigError('--speed', `expected a number from 0 (as fast as possible) to 1000000, got ${JSON.stringify(flags.speed)}`);
-  }
   return {
     ...base,
     http: { ...base.http, keepRequestBodies: true, keepResponseBodies: false, hashBodies: false },
     file: String(flags.file),
     traffic: traffic(flags),
     replay: replayFlags(flags),
-    speed,
-    loop: int(flags, 'loop', '--loop', 1, 1, 1_000_000),
-    drainTimeoutMs: int(flags, 'drainTimeoutMs', '--drain-timeout-ms', 5000, 0, 600_000),
-    statsIntervalMs: int(flags, 'statsInterval', '--stats-interval', 10, 0, 86400) * 1000,
-    logLevel: logLevelFlag(flags),
-    ...logToFlag(flags),
+    speed: readOption(flags, pacingOptions.speed),
+    loop: readOption(flags, pacingOptions.loop),
+    drainTimeoutMs: readOption(flags, replayOptions.drainTimeoutMs),
+    ...logFlags(flags),
   };
 }
 
@@ -512,14 +478,15 @@ export function runConfig(flags: Flags): RunConfig {
   const base = readConfig(flags);
   const shared = replayFlags(flags);
   const targets = shared.targets;
-  const baseline = flags.baseline === undefined ? null : originUrl(String(flags.baseline), '--baseline');
+  const baselineFlag = readOption(flags, compareOptions.baseline);
+  const baseline = baselineFlag === undefined ? null : originUrl(baselineFlag, '--baseline');
   if (baseline !== null && targets.includes(baseline)) throw new ConfigError('--baseline', 'the baseline must not also be a shadow');
   const cmp = compare(flags);
   if (cmp === null && (baseline !== null || flags.out !== undefined)) {
     throw new ConfigError('--no-compare', '--baseline and --out need the comparison');
   }
-  const responseKb = int(flags, 'compareBodyKb', '--compare-body-kb', 1024, 0, 1 << 20);
-  const logLevel = logLevelFlag(flags);
+  const responseKb = readOption(flags, compareOptions.compareBodyKb);
+  const logs = logFlags(flags);
   const allTargets = baseline === null ? targets : [...targets, baseline];
   const { wireTiming, why: wireTimingNote } = wireTimingChoice(flags.wireTiming, cmp !== null, base.source.interface,
     shared.marker !== null && shared.marker !== undefined, allTargets);
@@ -540,7 +507,7 @@ export function runConfig(flags: Flags): RunConfig {
     },
     compare: cmp === null ? null : { ...cmp, diff: { ...cmp.diff, maxBodyBytes: Math.max(16 << 20, (responseKb << 10) * 8) } },
     baseline,
-    outDir: flags.out as string | undefined,
+    outDir: readOption(flags, compareOptions.out),
     traffic: traffic(flags),
     redact: redactConfig(flags),
     replay: {
@@ -548,10 +515,8 @@ export function runConfig(flags: Flags): RunConfig {
       targets: allTargets,
       keepResponseBytes: cmp === null ? 0 : responseKb << 10,
     },
-    statsIntervalMs: int(flags, 'statsInterval', '--stats-interval', 10, 0, 86400) * 1000,
-    drainTimeoutMs: int(flags, 'drainTimeoutMs', '--drain-timeout-ms', 5000, 0, 600_000),
-    logLevel,
-    ...logToFlag(flags),
+    drainTimeoutMs: readOption(flags, replayOptions.drainTimeoutMs),
+    ...logs,
     admin: adminFlag(flags.admin),
   };
 }

@@ -6,6 +6,7 @@
 // Buffered bytes that a later segment contradicts are counted as overlap conflicts.
 
 import { TcpFlag, TcpPacket, formatAddress } from '../decode';
+import { tcpOptions } from './options';
 
 export const ToServer = 0;
 export const ToClient = 1;
@@ -58,10 +59,10 @@ export interface ReassemblyOptions {
 }
 
 export const defaultReassemblyOptions: ReassemblyOptions = {
-  idleTimeoutMs: 60_000,
-  maxBufferedPerDirection: 4 << 20,
-  maxBufferedTotal: 256 << 20,
-  maxConnections: 100_000,
+  idleTimeoutMs: tcpOptions.idleTimeout.default * 1000,
+  maxBufferedPerDirection: tcpOptions.maxBufferMb.default << 20,
+  maxBufferedTotal: tcpOptions.maxTotalBufferMb.default << 20,
+  maxConnections: tcpOptions.maxConnections.default,
   maxWindow: 64 << 20,
   serverPorts: new Set(),
 };

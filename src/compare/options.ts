@@ -1,0 +1,35 @@
+// The comparison's flags (run): where results go, what is compared, and how latency is timed.
+
+import { optionTable } from '../config/options';
+
+export const compareOptions = optionTable({
+  out: { flag: '-o, --out <dir>', type: 'string', help: 'keep the comparison here: results.json (updated as the run goes) and samples.jsonl',
+    readme: 'keep the comparison here (see below): `results.json`, rewritten every 5 s and complete at exit, and `samples.jsonl`' },
+  baseline: { flag: '--baseline <url>', type: 'string', help: 'a second production instance: also replayed to, compared with production to learn noise',
+    readme: 'a second instance of the *production* version: replayed to as well, compared with production to learn noise, and the reference for latency' },
+  compare: { flag: '--no-compare', type: 'switch', help: 'mirror only: keep no response bodies and compare nothing',
+    readme: 'mirror only: no response bodies kept, nothing compared' },
+  compareBodyKb: { flag: '--compare-body-kb <n>', type: 'int', default: 1024, min: 0, max: 1 << 20,
+    help: 'response body bytes kept per side for comparison; longer bodies compare status and headers only',
+    readme: 'response body bytes kept per side; longer bodies compare status and headers only (`bodiesNotCompared`)' },
+  ignoreField: { flag: '--ignore-field <path>', type: 'list', help: 'never compare this field: $.a.b, $.items[*].ts, header.<name>, status, body (repeatable)',
+    readme: 'never compare `$.a.b`, `$.items[*].ts`, `header.<name>`, `status` or `body` (repeatable)' },
+  ignoreHeader: { flag: '--ignore-header <name>', type: 'list', help: 'never compare this header (added to the defaults; repeatable)',
+    readme: 'add to the ignored headers (Date, Server, Age, Expires, ETag, Last-Modified, Content-Length/-Encoding, Transfer-Encoding, hop-by-hop, request/trace ids, timing headers, Via, X-Cache …); repeatable' },
+  unorderedArray: { flag: '--unordered-array <path>', type: 'list', help: 'compare the array at this path as a multiset (repeatable)',
+    readme: 'compare the array at this path as a multiset (arrays are order-sensitive by default); repeatable' },
+  tolerance: { flag: '--tolerance <path=n>', type: 'list', help: 'numbers at this path (or * for all) equal within n (repeatable)',
+    readme: 'numbers at this path (`*`: everywhere) equal within n (repeatable)' },
+  route: { flag: '--route <pattern>', type: 'list', help: 'endpoint pattern overriding the learned template, "[METHOD] /users/:id" (repeatable)',
+    readme: 'endpoint pattern overriding the learned one: `"GET /users/:id"`, `/static/*` (repeatable; first match wins)' },
+  maxEndpoints: { flag: '--max-endpoints <n>', type: 'int', default: 1000, min: 1, max: 100_000, help: 'distinct endpoints tracked; the rest are grouped as {other}',
+    readme: 'endpoints tracked; the rest are grouped as `METHOD {other}` (counted)' },
+  wireTiming: { flag: '--wire-timing [when]', type: 'string', default: 'auto', choices: ['auto', 'on', 'off'],
+    help: 'capture the replays to each shadow too and time them from the capture, like production: auto (whenever every target is an IP address routed over the captured interface), on, off',
+    readme: 'also capture the replays to each shadow and the baseline and time them from the capture, like production, so latency is judged against production without a baseline. `auto`: whenever every target is an IP literal routed over the captured interface (else off, and the log says why); `on` (or the bare flag): an obstacle is an error; `off` / `--no-wire-timing`' },
+  noWireTiming: { flag: '--no-wire-timing', type: 'switch', help: 'time the shadows as their client only (latency then judged against a --baseline)' },
+  latencyWarmup: { flag: '--latency-warmup <n>', type: 'int', default: 200, min: 0, max: 1e9, help: 'the first n exchanges are compared but not timed (cold start)',
+    readme: 'the first n exchanges are compared but not timed (cold code and fresh connections everywhere)' },
+  compareCpu: { flag: '--compare-cpu <percent>', type: 'int', default: 50, min: 1, max: 100, help: 'share of one core the comparison may use; beyond it exchanges are counted as busy',
+    readme: 'share of one core the diffs may use — and only time the event loop would otherwise be idle' },
+});
