@@ -138,6 +138,11 @@ describe('live capture on lo', { skip: !isRoot && 'needs root' }, () => {
   });
 
   it('delivers a lone packet within the timeout bound, and onEnd after close', async () => {
+    // With timeoutMs 10 a lone packet must come out within about that bound, not wait for a
+    // ring block to fill (or for a default timeout of hundreds of ms). On a busy machine a
+    // single delivery can be late because this process was not scheduled, so the bound is
+    // judged on the median of several lone packets, with a deadline per packet (no hang).
+    const SAMPLES = 11;
     const sink = await udpSink();
     const src = openLive({ device: 'lo', filter: `udp port ${sink.port}`, timeoutMs: 10, bufferSize: 4 << 20 });
     const lat: number[] = [];
@@ -153,11 +158,15 @@ describe('live capture on lo', { skip: !isRoot && 'needs root' }, () => {
       () => ended++,
     );
     await delay(50);
-    for (let i = 0; i < 5; i++) {
+    for (let i = 0; i < SAMPLES; i++) {
       sentAt = Date.now();
       await udpBurst(sink.port, 1);
-      await got;
-      got = new Promise<void>((r) => (resolveBatch = r));
+      let timer: NodeJS.Timeout | undefined;
+      const late = new Promise<'late'>((r) => { timer = setTimeout(() => r('late'), 5000); });
+      const r = await Promise.race([got, late]);
+      clearTimeout(timer);
+      assert.notEqual(r, 'late', `packet ${i} not delivered within 5 s (latencies so far ${lat})`);
+      got = new Promise<void>((r2) => (resolveBatch = r2));
       await delay(30);
     }
     src.close();
@@ -165,8 +174,12 @@ describe('live capture on lo', { skip: !isRoot && 'needs root' }, () => {
     await delay(50);
     sink.close();
     assert.equal(ended, 1);
-    assert.equal(lat.length, 5);
-    assert.ok(Math.max(...lat) < 150, `latencies ${lat}`);
+    assert.equal(lat.length, SAMPLES);
+    const sorted = lat.slice().sort((a, b) => a - b);
+    const median = sorted[Math.floor(SAMPLES / 2)];
+    // Idle, every latency is ~10 ms; a 100 ms+ timeout (or none) would put the median there.
+    assert.ok(median < 75, `median latency ${median} ms (latencies ${lat})`);
+    assert.ok(lat.filter((x) => x >= 150).length <= 2, `most lone packets within 150 ms: ${lat}`);
   });
 
   it('captures on "any" with the Linux cooked link type', async () => {
