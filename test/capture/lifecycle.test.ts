@@ -1,6 +1,7 @@
 /** Handle lifecycle: close inside onBatch, open/close churn, GC finalizers, errors, process exit, queue drops. */
 import { strict as assert } from 'assert';
-import { spawn, spawnSync } from 'child_process';
+import { ChildProcess, spawn, spawnSync } from 'child_process';
+import * as fs from 'fs';
 import * as path from 'path';
 import { describe, it } from 'node:test';
 import { openLive } from '../../src/capture';
@@ -29,6 +30,37 @@ function runChild(script: string, timeoutMs: number, opts: { uid?: number } = {}
       resolve({ code, signal, out, ms: Date.now() - t0 });
     });
   });
+}
+
+/** Starts a node script in a child and follows its output (for a child that does not exit by itself). */
+function startChild(script: string): {
+  child: ChildProcess; out(): string; exit(): { code: number | null; signal: string | null } | null;
+  exited: Promise<void>; waitFor(re: RegExp, timeoutMs: number): Promise<boolean>; waitExit(timeoutMs: number): Promise<boolean>;
+} {
+  const child = spawn(process.execPath, ['-e', script], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, CAPTURE_JS } });
+  let out = '';
+  let exit: { code: number | null; signal: string | null } | null = null;
+  const listeners = new Set<() => void>();
+  const poke = (): void => { for (const f of [...listeners]) f(); };
+  child.stdout.on('data', (d) => { out += d; poke(); });
+  child.stderr.on('data', (d) => { out += d; poke(); });
+  const exited = new Promise<void>((resolve) => child.on('exit', (code, signal) => { exit = { code, signal }; poke(); resolve(); }));
+  return {
+    child, exited, out: () => out, exit: () => exit,
+    waitFor: (re, timeoutMs) => new Promise<boolean>((resolve) => {
+      const check = (): void => {
+        if (!re.test(out) && exit === null) return;
+        listeners.delete(check); clearTimeout(timer); resolve(re.test(out));
+      };
+      const timer = setTimeout(() => { listeners.delete(check); resolve(re.test(out)); }, timeoutMs);
+      listeners.add(check);
+      check();
+    }),
+    waitExit: (timeoutMs) => new Promise<boolean>((resolve) => {
+      const timer = setTimeout(() => resolve(exit !== null), timeoutMs);
+      void exited.then(() => { clearTimeout(timer); resolve(true); });
+    }),
+  };
 }
 
 async function settleGc(): Promise<void> {
@@ -65,7 +97,7 @@ describe('errors', { skip: !isRoot && 'needs root' }, () => {
   it('a non-root user gets a clear permission error', async (t) => {
     const r = await runChild(
       `try { require(process.env.CAPTURE_JS).openLive({ device: 'lo' }); console.log('OPENED'); } catch (e) { console.log('ERR ' + e.message); }`,
-      10_000,
+      60_000,
       { uid: 65534 },
     );
     if (!/^ERR cannot capture/m.test(r.out) && !/OPENED/.test(r.out)) {
@@ -217,22 +249,33 @@ describe('lifecycle', { skip: !isRoot && 'needs root' }, () => {
     const src = openLive({ device: 'lo', filter: `udp port ${sink.port}`, snaplen: 256, batchBytes: 4096, maxQueuedBytes: 16 * 1024 });
     let delivered = 0;
     const ended = new Promise<void>((r) => src.start((_b, c) => (delivered += c), () => r()));
-    // Traffic from another process while this JS thread is blocked.
+    // Traffic from another process while this JS thread is blocked. The sender touches
+    // `doneFile` once it has sent everything.
+    const doneFile = path.join(tmpDir(), 'sent');
     const sender = runChild(
       `const s = require('dgram').createSocket('udp4'); const m = Buffer.alloc(64); let i = 0;
-       (function pump() { for (let k = 0; k < 500 && i < ${N}; k++, i++) s.send(m, ${sink.port}, '127.0.0.1'); if (i < ${N}) setImmediate(pump); else setTimeout(() => s.close(), 100); })();`,
-      15_000,
+       (function pump() { for (let k = 0; k < 500 && i < ${N}; k++, i++) s.send(m, ${sink.port}, '127.0.0.1'); if (i < ${N}) setImmediate(pump); else setTimeout(() => { require('fs').writeFileSync(${JSON.stringify(doneFile)}, ''); s.close(); }, 100); })();`,
+      120_000,
     );
-    await delay(20);
-    const until = Date.now() + 1500;
-    while (Date.now() < until); // block the JS thread: batches pile up in the queue
-    await sender;
+    // Block the JS thread (batches pile up in the queue) until the sender has sent all and the
+    // queue has overflowed: on a busy machine the sender may need seconds just to start, so
+    // wait for those events rather than for a fixed time (at least 1.5 s, at most 60 s).
+    const t0 = Date.now();
+    for (;;) {
+      const now = Date.now();
+      if (now - t0 > 60_000) break;
+      if (now - t0 >= 1500 && src.stats().queueDropped > 0 && fs.existsSync(doneFile)) break;
+    }
+    const blockedMs = Date.now() - t0;
+    const r = await sender;
+    assert.equal(r.code, 0, `sender: ${r.out}`);
     await delay(200);
     src.close();
     await ended;
     sink.close();
+    fs.rmSync(path.dirname(doneFile), { recursive: true, force: true });
     const s = src.stats();
-    console.log("queue overflow stats", JSON.stringify(s), "delivered", delivered);
+    console.log("queue overflow stats", JSON.stringify(s), "delivered", delivered, "blocked", blockedMs, "ms");
     assert.ok(s.queueDropped > 0, JSON.stringify(s));
     assert.equal(s.packets, delivered);
     assert.equal(s.packets + s.queueDropped + s.kernelDropped / 2 >= N * 0.99, true, JSON.stringify(s));
@@ -241,26 +284,41 @@ describe('lifecycle', { skip: !isRoot && 'needs root' }, () => {
 
 describe('process lifetime', { skip: !isRoot && 'needs root' }, () => {
   it('a started capture keeps the process alive; close() lets it exit', async () => {
-    const closing = await runChild(
+    // close() lets the process exit on its own, promptly: timed from onEnd (however long a busy
+    // machine takes to start the child and get there).
+    const closing = startChild(
       `const c = require(process.env.CAPTURE_JS); const s = c.openLive({ device: 'lo', bufferSize: 1 << 20 });
        s.start(() => {}, (e) => console.log('END', e === undefined)); setTimeout(() => s.close(), 200);`,
-      10_000,
     );
-    assert.equal(closing.code, 0, closing.out);
-    assert.match(closing.out, /END true/);
-    assert.ok(closing.ms < 5000);
+    try {
+      assert.ok(await closing.waitFor(/END/, 60_000), `no onEnd after close(): ${closing.out()}`);
+      const endAt = Date.now();
+      assert.ok(await closing.waitExit(5000), `still running ${Date.now() - endAt} ms after close() and onEnd: ${closing.out()}`);
+      assert.deepEqual(closing.exit(), { code: 0, signal: null }, closing.out());
+      assert.match(closing.out(), /END true/);
+    } finally {
+      closing.child.kill('SIGKILL');
+      await closing.exited;
+    }
 
-    const forever = await runChild(
+    // A started capture with nothing else to do must keep the process alive: once it printed
+    // STARTED (however long a busy machine takes to get there), it is still running 1.5 s later.
+    const forever = startChild(
       `const c = require(process.env.CAPTURE_JS); const s = c.openLive({ device: 'lo', bufferSize: 1 << 20 }); s.start(() => {}, () => {}); console.log('STARTED');`,
-      1500,
     );
-    assert.equal(forever.signal, 'SIGKILL', 'still running after 1.5 s');
-    assert.match(forever.out, /STARTED/);
+    try {
+      assert.ok(await forever.waitFor(/STARTED/, 30_000), `no STARTED: ${forever.out()}`);
+      await delay(1500);
+      assert.equal(forever.exit(), null, `exited on its own although capturing: ${forever.out()}`);
+    } finally {
+      forever.child.kill('SIGKILL');
+      await forever.exited;
+    }
 
     const exits = await runChild(
       `const c = require(process.env.CAPTURE_JS); const s = c.openLive({ device: 'lo', bufferSize: 1 << 20 });
        s.start(() => {}, () => {}); setTimeout(() => process.exit(3), 100);`,
-      10_000,
+      60_000,
     );
     assert.equal(exits.code, 3, exits.out);
   });
@@ -279,7 +337,7 @@ describe('process lifetime', { skip: !isRoot && 'needs root' }, () => {
          const w = new Worker(src, { eval: true });
          w.on('message', () => setTimeout(() => w.terminate().then(() => (++rounds < 8 ? go() : console.log('ROUNDS ' + rounds))), 20 + rounds * 5));
        })();`,
-      15_000,
+      60_000,
     );
     assert.equal(r.code, 0, r.out);
     assert.match(r.out, /ROUNDS 8/);
@@ -295,7 +353,7 @@ describe('process lifetime', { skip: !isRoot && 'needs root' }, () => {
          s.start(() => { throw new Error('boom'); }, () => console.log('END'));
          setTimeout(() => { const tx = dgram.createSocket('udp4'); tx.send('x', port, '127.0.0.1', () => tx.close()); }, 50);
        });`,
-      10_000,
+      60_000,
     );
     assert.equal(r.code, 0, r.out);
     assert.match(r.out, /UNCAUGHT boom/);
