@@ -1,0 +1,45 @@
+// Which protocol a connection speaks is chosen once, from its first bytes (as Zeek does),
+// among the analyzers the stage knows; a connection none of them recognizes is counted
+// (nonHttpConnections), not guessed at.
+
+import type { ConnectionInfo, Direction, StreamHandler } from '../tcp';
+import type { HttpOptions, HttpSink, HttpStats } from './types';
+
+/** How a connection's first bytes look to an analyzer: 'maybe' when it cannot tell yet
+ * (too few bytes) or lets its own parser decide. */
+export type Recognition = 'yes' | 'no' | 'maybe';
+
+/** What every analyzer's connections report to, shared by the stage's connections. */
+export interface AnalyzerContext {
+  readonly sink: HttpSink;
+  readonly options: HttpOptions;
+  readonly stats: HttpStats;
+  readonly analyzers: readonly ProtocolAnalyzer[];
+}
+
+/** One protocol's reading of a connection's two byte streams into exchanges. */
+export interface ProtocolAnalyzer {
+  readonly name: string;
+  /** `head`: the connection's first bytes (up to HEAD_BYTES, latin1) in direction `dir`. */
+  recognize(dir: Direction, head: string): Recognition;
+  /** The handler for a connection this analyzer was chosen for; it gets every event from
+   * the first bytes on. */
+  open(info: ConnectionInfo, context: AnalyzerContext): StreamHandler;
+}
+
+/** Bytes of a connection's first data an analyzer is shown. */
+export const HEAD_BYTES = 64;
+
+/** The first analyzer that says 'yes' to the connection's first bytes, else the first that
+ * says 'maybe', else null: no analyzer for this connection. */
+export function selectAnalyzer(analyzers: readonly ProtocolAnalyzer[], dir: Direction, buf: Buffer, start: number,
+                               end: number): ProtocolAnalyzer | null {
+  const head = buf.toString('latin1', start, Math.min(end, start + HEAD_BYTES));
+  let maybe: ProtocolAnalyzer | null = null;
+  for (const analyzer of analyzers) {
+    const answer = analyzer.recognize(dir, head);
+    if (answer === 'yes') return analyzer;
+    if (answer === 'maybe' && maybe === null) maybe = analyzer;
+  }
+  return maybe;
+}

@@ -1,0 +1,106 @@
+// A message body as it arrives: counted, kept up to a cap, hashed when asked.
+
+import { createHash, Hash, hash as oneShot } from 'node:crypto';
+import type { HttpMessage } from './types';
+
+const EMPTY_SHA256 = createHash('sha256').digest('hex');
+const oneShotSha256 = (data: Buffer): string => oneShot('sha256', data, 'hex');
+
+/** Bodies up to this size are hashed in one call at the end; longer ones incrementally. */
+const ONE_SHOT_HASH_BYTES = 64 * 1024;
+
+export class BodyCollector {
+  size = 0;
+  /** Copies of the body's chunks: kept for the caller, or held for a one-shot hash. */
+  private chunks: Buffer[] = [];
+  private held = 0;
+  /** A chunk not copied yet: valid only until the current data() call returns (see detach). */
+  private view: Buffer | null = null;
+  private truncated = false;
+  private hash: Hash | null = null;
+
+  constructor(private readonly keep: boolean, private readonly hashing: boolean, private readonly max: number) {}
+
+  add(chunk: Buffer, offset: number, length: number): void {
+    if (length === 0) return;
+    this.size += length;
+    if (!this.keep && !this.hashing) return;
+    if (this.view !== null) this.detach();
+    else if (this.hashing && !this.keep && this.hash === null && this.held === 0 && length <= ONE_SHOT_HASH_BYTES) {
+      // Most bodies arrive whole in one segment: hash them in place at fill().
+      this.view = chunk.subarray(offset, offset + length);
+      this.held = length;
+      return;
+    }
+    if (this.hashing && (this.hash !== null || (!this.keep && this.held + length > ONE_SHOT_HASH_BYTES))) {
+      if (this.hash === null) {
+        this.hash = createHash('sha256');
+        for (const c of this.chunks) this.hash.update(c);
+        this.chunks = [];
+        this.held = 0;
+      }
+      this.hash.update(chunk.subarray(offset, offset + length));
+      if (!this.keep) return;
+    }
+    if (this.truncated) return;
+    const limit = this.keep ? this.max : ONE_SHOT_HASH_BYTES;
+    const take = Math.min(limit - this.held, length);
+    if (take > 0) {
+      const copy = Buffer.allocUnsafe(take);
+      chunk.copy(copy, 0, offset, offset + take);
+      this.chunks.push(copy);
+      this.held += take;
+    }
+    if (take < length) {
+      this.truncated = true;
+      if (this.hashing && this.hash === null) {
+        // Kept bytes stop here; the hash must go on over the whole body.
+        this.hash = createHash('sha256');
+        for (const c of this.chunks) this.hash.update(c);
+        this.hash.update(chunk.subarray(offset + take, offset + length));
+      }
+    }
+  }
+
+  /** Copies an in-place chunk before the buffer under it is reused. */
+  detach(): void {
+    const view = this.view;
+    if (view === null) return;
+    this.view = null;
+    this.chunks.push(Buffer.from(view)); // `held` already counts it
+  }
+
+  fill(message: HttpMessage): void {
+    message.bodySize = this.size;
+    message.bodyTruncated = this.keep && this.truncated;
+    const whole = this.view ?? (this.chunks.length === 1 ? this.chunks[0] : Buffer.concat(this.chunks, this.held));
+    this.view = null;
+    if (this.hashing) {
+      if (this.hash !== null) message.bodySha256 = this.hash.digest('hex');
+      else message.bodySha256 = this.size === 0 ? EMPTY_SHA256 : oneShotSha256(whole);
+    }
+    if (this.keep) message.body = whole;
+  }
+}
+
+const NO_BODY = Buffer.alloc(0);
+
+export function fillEmptyBody(message: HttpMessage, keep: boolean, hashing: boolean): void {
+  message.bodySize = 0;
+  message.bodyTruncated = false;
+  if (hashing) message.bodySha256 = EMPTY_SHA256;
+  if (keep) message.body = NO_BODY;
+}
+
+/** True when chunked is the final transfer coding (RFC 9112 §6.1), over all the
+ * Transfer-Encoding headers: "gzip, chunked" is chunked, "chunked, gzip" is not. */
+export function isChunked(headers: string[]): boolean {
+  let last: string | null = null;
+  for (let i = 0; i < headers.length; i += 2) {
+    const name = headers[i];
+    if (name.length === 17 && name.toLowerCase() === 'transfer-encoding') last = headers[i + 1];
+  }
+  if (last === null) return false;
+  const comma = last.lastIndexOf(',');
+  return last.slice(comma + 1).trim().toLowerCase() === 'chunked';
+}

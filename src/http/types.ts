@@ -1,0 +1,122 @@
+// What the http stage gives: messages, exchanges, losses, the sink that receives them, its
+// options and counters.
+
+import type { ConnectionInfo } from '../tcp';
+
+export interface HttpMessage {
+  versionMajor: number;
+  versionMinor: number;
+  /** Raw header list as on the wire: [name, value, name, value, …]. */
+  headers: string[];
+  trailers: string[];
+  /** The de-chunked body, when the stage keeps bodies; null otherwise. */
+  body: Buffer | null;
+  bodySize: number;
+  /** The body exceeded its cap (maxBodyBytes / maxResponseBodyBytes): `body` holds only its start. */
+  bodyTruncated: boolean;
+  /** Hex sha256 of the whole de-chunked body, when hashing is on. */
+  bodySha256: string | null;
+  chunked: boolean;
+  /** Capture timestamps (µs) of the message's first and last bytes. */
+  startUs: number;
+  endUs: number;
+}
+
+export interface HttpRequest extends HttpMessage {
+  conn: ConnectionInfo;
+  /** Position of the request on its connection, from 0. */
+  index: number;
+  method: string;
+  /** The request target exactly as on the wire. */
+  url: string;
+}
+
+export interface HttpResponse extends HttpMessage {
+  statusCode: number;
+  statusMessage: string;
+}
+
+/** Why an exchange carries no production response. */
+export type ResponseMissing = 'gap' | 'parseError' | 'closed' | 'overflow';
+
+export interface Exchange {
+  request: HttpRequest;
+  response: HttpResponse | null;
+  responseMissing: ResponseMissing | null;
+}
+
+/** Why a request that was seen could not be produced whole. */
+export type RequestLoss = 'incomplete' | 'parseError' | 'evicted' | 'upgrade' | 'pipelineOverflow';
+
+export interface HttpSink {
+  /** A complete request, as soon as its last byte is seen. */
+  request(req: HttpRequest): void;
+  /** The same request with production's response; per connection in request order. */
+  exchange(ex: Exchange): void;
+  /** A request that was seen but cannot be produced whole. */
+  lost(reason: RequestLoss, conn: ConnectionInfo, detail: string): void;
+  /** Something worth a log line; called at most once per kind per connection. */
+  notice(kind: NoticeKind, conn: ConnectionInfo, detail: string): void;
+}
+
+export type NoticeKind = 'parseError' | 'nonHttp' | 'upgrade' | 'gap';
+
+export interface HttpOptions {
+  keepRequestBodies: boolean;
+  keepResponseBodies: boolean;
+  hashBodies: boolean;
+  /** Bytes of one request body kept in memory; a longer body is marked truncated. */
+  maxBodyBytes: number;
+  /** The same for response bodies (kept only with keepResponseBodies). */
+  maxResponseBodyBytes: number;
+  /** Requests on one connection awaiting their responses. */
+  maxPending: number;
+  /** Servers ("address:port") whose connections are only timed: no bodies kept or hashed. */
+  bodilessServers?: ReadonlySet<string>;
+}
+
+export const defaultHttpOptions: HttpOptions = {
+  keepRequestBodies: true,
+  keepResponseBodies: false,
+  hashBodies: false,
+  maxBodyBytes: 16 << 20,
+  maxResponseBodyBytes: 1 << 20,
+  maxPending: 1024,
+};
+
+export interface HttpStats {
+  connections: number;
+  nonHttpConnections: number;
+  upgradedConnections: number;
+  parseErrors: number;
+  requests: number;
+  lost: Record<RequestLoss, number>;
+  responses: number;
+  informationalResponses: number;
+  /** Responses with no request to pair with (the request was never seen). */
+  orphanResponses: number;
+  /** Responses to requests that were lost. */
+  responsesToLostRequests: number;
+  responsesMissing: Record<ResponseMissing, number>;
+  resyncs: number;
+  /** Bytes skipped while looking for a message boundary. */
+  bytesSkipped: number;
+}
+
+export function newHttpStats(): HttpStats {
+  return {
+    connections: 0,
+    nonHttpConnections: 0,
+    upgradedConnections: 0,
+    parseErrors: 0,
+    requests: 0,
+    lost: { incomplete: 0, parseError: 0, evicted: 0, upgrade: 0, pipelineOverflow: 0 },
+    responses: 0,
+    informationalResponses: 0,
+    orphanResponses: 0,
+    responsesToLostRequests: 0,
+    responsesMissing: { gap: 0, parseError: 0, closed: 0, overflow: 0 },
+    resyncs: 0,
+    bytesSkipped: 0,
+  };
+}
