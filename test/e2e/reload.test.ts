@@ -27,11 +27,23 @@ test('SIGHUP with a changed filter changes what is mirrored without losing flows
   const summaryPath = path.join(dir, 'summary.json');
   const config = (rule: string) => [
     'interface: lo', `port: ${prod.port}`, `shadow: [http://127.0.0.1:${shadow.port}]`, 'stats-interval: 0',
-    `summary-json: ${summaryPath}`, `rule: ["${rule}"]`,
+    `summary-json: ${summaryPath}`, `rule: ["${rule}"]`, 'admin: "127.0.0.1:0"',
+    // Production's connections only: with wire timing the replays to the shadow would be
+    // captured (and counted in tcp/http) too.
+    'wire-timing: "off"',
   ].join('\n');
   fs.writeFileSync(configFile, config('deny path:^/b/'));
   const cli = startCli(['run', '--config', configFile]);
-  assert.ok(await cli.waitForLine(/capture started/, 15_000), cli.stderr());
+  assert.ok(await cli.waitForLine(/capture started/, 30_000), cli.stderr());
+  const adminLine = await cli.waitForLine(/admin server on/, 30_000);
+  assert.ok(adminLine, cli.stdout());
+  const metricsUrl = `http://${JSON.parse(adminLine).address}/metrics`;
+  const metric = async (name: string): Promise<number> => {
+    const text = await (await fetch(metricsUrl)).text();
+    const m = new RegExp(`^${name} (\\d+)$`, 'm').exec(text);
+    assert.ok(m, `${name} missing from /metrics`);
+    return Number(m[1]);
+  };
 
   let n = 0;
   const phase = async (): Promise<void> => {
@@ -44,7 +56,13 @@ test('SIGHUP with a changed filter changes what is mirrored without losing flows
         }).on('error', reject);
       });
     }));
-    await new Promise((r) => setTimeout(r, 400)); // the capture delivers within its 10 ms timeout
+    // Wait until shadowtap has seen every request so far and settled each (replayed ones have
+    // been answered by the shadow, so it has recorded them): then the counts are final.
+    const deadline = Date.now() + 30_000;
+    while (!((await metric('shadowtap_requests_seen_total')) >= n && (await metric('shadowtap_requests_pending')) === 0)) {
+      assert.ok(Date.now() < deadline, `shadowtap saw ${await metric('shadowtap_requests_seen_total')} of ${n} requests within 30 s`);
+      await new Promise((r) => setTimeout(r, 20));
+    }
   };
   const mirrored = (prefix: string) => shadow.requests.filter((r) => r.url.startsWith(prefix)).length;
 
@@ -53,13 +71,13 @@ test('SIGHUP with a changed filter changes what is mirrored without losing flows
 
   fs.writeFileSync(configFile, config('deny path:^/a/'));
   cli.child.kill('SIGHUP');
-  assert.ok(await cli.waitForLine(/configuration reloaded/, 5_000), cli.stdout());
+  assert.ok(await cli.waitForLine(/configuration reloaded/, 30_000), cli.stdout());
   await phase();
   assert.deepEqual([mirrored('/a/'), mirrored('/b/')], [50, 50]);
 
   fs.writeFileSync(configFile, `${config('deny path:^/a/')}\nprot: 1\n`);
   cli.child.kill('SIGHUP');
-  assert.ok(await cli.waitForLine(/reload rejected/, 5_000), cli.stdout());
+  assert.ok(await cli.waitForLine(/reload rejected/, 30_000), cli.stdout());
   assert.match(cli.stdout(), /prot: unknown option/);
   await phase();
   assert.deepEqual([mirrored('/a/'), mirrored('/b/')], [50, 100], 'the running configuration stayed');
