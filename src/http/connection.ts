@@ -112,6 +112,7 @@ export class Http1Connection implements StreamHandler, SyncReport {
 
   gap(dir: Direction, bytes: number, tsUs: number): void {
     this.nowUs = tsUs;
+    this.choosing = false; // what follows is not the connection's start: HTTP/1 resyncs
     const half = dir === ToServer ? this.req : this.res;
     if (half.dead) {
       if (this.handover !== null) this.handover.gap(dir, bytes, tsUs);

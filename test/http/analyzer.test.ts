@@ -77,6 +77,16 @@ describe('http: analyzer selection', () => {
     assert.deepEqual(sink.requests, ['GET /next']);
   });
 
+  it('after a gap before any data, what follows is not judged as the start of the connection', () => {
+    const sink = recordingSink();
+    const stage = new HttpStage(sink);
+    const conn = stage.open(connection());
+    conn.gap(ToServer, 100, 1);
+    conn.data(ToServer, Buffer.from('rest of a body\r\nGET /after HTTP/1.1\r\n\r\n'), 0, 40, 2);
+    assert.equal(stage.stats.nonHttpConnections, 0);
+    assert.deepEqual(sink.requests, ['GET /after']);
+  });
+
   it('an analyzer registered beside HTTP/1 gets the connection it recognizes, from its first bytes on', () => {
     const events: string[] = [];
     const h2: ProtocolAnalyzer = {
