@@ -10,16 +10,16 @@ import { pacingOptions, replayOptions } from '../replay/options';
 import { tcpOptions } from '../tcp/options';
 import { redactOptions, trafficOptions } from '../traffic/options';
 
+const source = (live: boolean): OptionRow[] => rowsOf(...(live ? [liveSourceOptions] : []), sourceOptions, summaryOptions, tcpOptions, httpOptions);
+
 /** Each command's options, table by table. */
-const rows = (...tables: Array<Record<string, OptionRow>>): OptionRow[] => tables.flatMap(rowsOf);
-const source = (live: boolean): OptionRow[] => rows(...(live ? [liveSourceOptions] : []), sourceOptions, summaryOptions, tcpOptions, httpOptions);
 export const commandOptions = {
-  run: [...source(true), ...rows(replayOptions, liveCaptureOptions, trafficOptions, redactOptions, logOptions, compareOptions, adminOptions, configFileOptions, logShipOptions)],
-  read: [...source(false), ...rows(configFileOptions)],
-  record: [...source(true), ...rows(liveCaptureOptions, redactOptions, recordingOptions, logOptions, configFileOptions, logShipOptions)],
-  replay: [...source(false), ...rows(replayOptions, trafficOptions, pacingOptions, logOptions, configFileOptions, logShipOptions)],
-  report: [...rows(thresholdOptions), ...reportOutputOptions, ...rows(configFileOptions)],
-  verdict: [...rows(thresholdOptions), ...verdictOutputOptions, ...rows(configFileOptions)],
-  'check-config': rows(checkConfigOptions, configFileOptions),
-  devices: [...devicesOptions, ...rows(configFileOptions)],
+  run: [...source(true), ...rowsOf(replayOptions, liveCaptureOptions, trafficOptions, redactOptions, logOptions, compareOptions, adminOptions, configFileOptions, logShipOptions)],
+  read: [...source(false), ...rowsOf(configFileOptions)],
+  record: [...source(true), ...rowsOf(liveCaptureOptions, redactOptions, recordingOptions, logOptions, configFileOptions, logShipOptions)],
+  replay: [...source(false), ...rowsOf(replayOptions, trafficOptions, pacingOptions, logOptions, configFileOptions, logShipOptions)],
+  report: [...rowsOf(thresholdOptions), ...reportOutputOptions, ...rowsOf(configFileOptions)],
+  verdict: [...rowsOf(thresholdOptions), ...verdictOutputOptions, ...rowsOf(configFileOptions)],
+  'check-config': rowsOf(checkConfigOptions, configFileOptions),
+  devices: [...devicesOptions, ...rowsOf(configFileOptions)],
 };

@@ -79,7 +79,8 @@ export function optionTable<T extends Record<string, RowSpec>>(rows: T): { [K in
   return out as { [K in keyof T]: OptionRow<T[K]> };
 }
 
-export const rowsOf = (table: Record<string, OptionRow>): OptionRow[] => Object.values(table);
+/** The rows of one or more tables, in order. */
+export const rowsOf = (...tables: Array<Record<string, OptionRow>>): OptionRow[] => tables.flatMap((t) => Object.values(t));
 
 const registered = new WeakMap<Command, OptionRow[]>();
 

@@ -21,14 +21,12 @@ export interface ReadmeTable {
   asForRun?: keyof typeof commandOptions;
 }
 
-const rows = (...tables: Array<Record<string, OptionRow>>): OptionRow[] => tables.flatMap(rowsOf);
-
 export const readmeTables: ReadmeTable[] = [
-  { name: 'run', rows: rows(liveSourceOptions, sourceOptions, replayOptions, summaryOptions, logOptions, logShipOptions, adminOptions, liveCaptureOptions, tcpOptions, httpOptions, compareOptions) },
-  { name: 'traffic', rows: rows(trafficOptions, redactOptions) },
+  { name: 'run', rows: rowsOf(liveSourceOptions, sourceOptions, replayOptions, summaryOptions, logOptions, logShipOptions, adminOptions, liveCaptureOptions, tcpOptions, httpOptions, compareOptions) },
+  { name: 'traffic', rows: rowsOf(trafficOptions, redactOptions) },
   { name: 'report', rows: [...rowsOf(thresholdOptions), ...reportOutputOptions] },
-  { name: 'record', rows: rows(recordingOptions), asForRun: 'record' },
-  { name: 'replay', rows: rows(pacingOptions), asForRun: 'replay' },
+  { name: 'record', rows: rowsOf(recordingOptions), asForRun: 'record' },
+  { name: 'replay', rows: rowsOf(pacingOptions), asForRun: 'replay' },
 ];
 
 /** One table line; a `|` inside a cell is escaped. */
