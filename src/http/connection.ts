@@ -64,8 +64,8 @@ export class Http1Connection implements StreamHandler, SyncReport {
 
   data(dir: Direction, buf: Buffer, start: number, end: number, tsUs: number): void {
     this.nowUs = tsUs;
-    if (this.choosing) this.choose(dir, buf, start, end);
     const half = dir === ToServer ? this.req : this.res;
+    if (this.choosing && !half.dead) this.choose(dir, buf, start, end);
     if (half.dead) {
       if (this.handover !== null) this.handover.data(dir, buf, start, end, tsUs);
       return;

@@ -87,6 +87,17 @@ describe('http: analyzer selection', () => {
     assert.deepEqual(sink.requests, ['GET /after']);
   });
 
+  it('bytes on a direction already finished choose nothing: the first live bytes do', () => {
+    const sink = recordingSink();
+    const stage = new HttpStage(sink);
+    const conn = stage.open(connection());
+    conn.fin(ToClient, 1);
+    conn.data(ToClient, Buffer.from('SSH-2.0-x\r\n'), 0, 11, 2);
+    conn.data(ToServer, Buffer.from('GET /live HTTP/1.1\r\n\r\n'), 0, 22, 3);
+    assert.equal(stage.stats.nonHttpConnections, 0);
+    assert.deepEqual(sink.requests, ['GET /live']);
+  });
+
   it('an analyzer registered beside HTTP/1 gets the connection it recognizes, from its first bytes on', () => {
     const events: string[] = [];
     const h2: ProtocolAnalyzer = {
