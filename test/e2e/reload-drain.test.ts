@@ -12,19 +12,31 @@ import type { HttpRequest } from '../../src/http';
 import { startProduction } from '../support/servers';
 import { captureSkipReason, startCli } from '../support/tools';
 
+/** Polls cond every 20 ms; false if it still does not hold after timeoutMs. */
+async function until(cond: () => boolean, timeoutMs: number): Promise<boolean> {
+  const deadline = Date.now() + timeoutMs;
+  while (!cond()) {
+    if (Date.now() > deadline) return false;
+    await new Promise((r) => setTimeout(r, 20));
+  }
+  return true;
+}
+
 /** A shadow that answers after `delayMs`. */
-function slowShadow(delayMs: number): Promise<{ port: number; count: () => number; close: () => Promise<void> }> {
+function slowShadow(delayMs: number): Promise<{ port: number; count: () => number; answered: () => number; close: () => Promise<void> }> {
   let n = 0;
+  let answered = 0;
   const timers = new Set<NodeJS.Timeout>();
   const server = http.createServer((req, res) => {
     n++;
     req.resume();
-    const t = setTimeout(() => { timers.delete(t); res.end('ok'); }, delayMs);
+    const t = setTimeout(() => { timers.delete(t); res.end('ok'); answered++; }, delayMs);
     timers.add(t);
   });
   return new Promise((resolve) => server.listen(0, '127.0.0.1', () => resolve({
     port: (server.address() as AddressInfo).port,
     count: () => n,
+    answered: () => answered,
     close: () => new Promise<void>((r) => { for (const t of timers) clearTimeout(t); server.closeAllConnections(); server.close(() => r()); }),
   })));
 }
@@ -44,8 +56,8 @@ test('Replayer.drain() twice (reload retires it, shutdown drains it again) must 
   const r = new Replayer({ targets: [`http://127.0.0.1:${shadow.port}`], timeoutMs: 5000 });
   const outcomes: ReplayOutcome[] = [];
   r.submit(request('/slow'), (o) => outcomes.push(o));
-  await new Promise((res) => setTimeout(res, 200));
-  await r.drain(100); // in flight at the deadline: aborted, pools destroyed
+  assert.ok(await until(() => shadow.count() === 1, 20_000), 'the request reached the shadow');
+  await r.drain(100); // in flight at the deadline (answered after 2 s): aborted, pools destroyed
   assert.deepEqual(outcomes, ['shutdown']);
   // run.ts drains every retired replayer again at exit:
   await assert.doesNotReject(r.drain(100), 'a second drain of an already drained replayer must resolve');
@@ -68,17 +80,18 @@ async function reloadWithRequestInFlight(t: { after(fn: () => Promise<void>): vo
   ].join('\n');
   fs.writeFileSync(configFile, config(8));
   const cli = startCli(['run', '--config', configFile]);
-  assert.ok(await cli.waitForLine(/capture started/, 15_000), cli.stderr());
+  assert.ok(await cli.waitForLine(/capture started/, 30_000), cli.stderr());
   await new Promise<void>((resolve, reject) => {
     http.get({ host: '127.0.0.1', port: prod.port, path: '/one' }, (res) => { res.resume(); res.on('end', () => resolve()); }).on('error', reject);
   });
   // The request reaches the (slow) shadow: in flight on the current replayer.
-  for (let i = 0; i < 50 && shadow.count() === 0; i++) await new Promise((r) => setTimeout(r, 50));
+  await until(() => shadow.count() > 0, 30_000);
   assert.equal(shadow.count(), 1);
   fs.writeFileSync(configFile, config(4)); // a replay setting changes: a new replayer takes over
   cli.child.kill('SIGHUP');
-  assert.ok(await cli.waitForLine(/configuration reloaded/, 5_000), cli.stdout());
-  await new Promise((r) => setTimeout(r, 2500)); // the shadow has answered by now (1.5 s)
+  assert.ok(await cli.waitForLine(/configuration reloaded/, 30_000), cli.stdout());
+  // The shadow answers 1.5 s after the request, long after the 300 ms drain timeout.
+  assert.ok(await until(() => shadow.answered() === 1, 30_000), 'the shadow answered');
   return { cli, summaryPath };
 }
 
@@ -86,8 +99,11 @@ test('run: after a reload the retired replayer finishes its in-flight request (n
   const why = captureSkipReason([]);
   if (why) { t.skip(why); return; }
   const { cli } = await reloadWithRequestInFlight(t, 1);
-  const statsLines = cli.stdout().split('\n').filter((l) => l.includes('"msg":"stats"'));
-  const last = JSON.parse(statsLines[statsLines.length - 1]).stats;
+  // Wait for a stats line (one a second) on which the request has settled, one way or the other.
+  const settled = () => cli.stdout().split('\n').filter((l) => l.includes('"msg":"stats"'))
+    .map((l) => JSON.parse(l).stats).filter((st) => st.seen === 1 && st.pending === 0);
+  assert.ok(await until(() => settled().length > 0, 30_000), `no stats line with the request settled:\n${cli.stdout().slice(-2000)}`);
+  const last = settled()[0];
   cli.child.kill('SIGKILL');
   assert.deepEqual({ replayed: last.replayed, notReplayed: last.notReplayed }, { replayed: 1, notReplayed: {} },
     'README: "the old one finishes what it had in flight" -- it was aborted after --drain-timeout-ms instead');
