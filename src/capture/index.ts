@@ -336,3 +336,8 @@ export function forEachRecord(
     p = start + caplen;
   }
 }
+
+export { captureFilters } from './filter';
+export { openSource } from './source';
+export type { SourceSpec } from './source';
+export { routeInterface } from './route';

@@ -1,20 +1,19 @@
 // `shadowtap record`: capture production exchanges into a recording file, to replay later.
 
+import { RequestLedger } from '../accounting';
+import { openSource } from '../capture';
 import { ConfigError, RecordConfig } from '../config';
-import type { HttpSink } from '../http';
+import { RecordOutput } from '../outputs';
+import { Mirror, PacketPipeline } from '../pipeline';
 import { RecordingWriter } from '../recording';
-import { LogLimiter, Logger, RequestLedger, createLogger, logShippingSummary, writeJsonFile } from '../report';
+import { ConnectionNotices, Logger, createLogger, logShippingSummary } from '../report';
 import { Redactor } from '../traffic/redact';
-import { PacketPipeline } from './pipeline';
-import { openSource } from './source';
+import { Lifecycle } from './lifecycle';
 
 function openWriter(cfg: RecordConfig): RecordingWriter {
   try {
     return new RecordingWriter({
-      path: cfg.output,
-      redactor: cfg.redact === null ? null : new Redactor(cfg.redact),
-      maxFileBytes: cfg.maxFileBytes,
-      maxFiles: cfg.maxFiles,
+      path: cfg.output, redactor: cfg.redact === null ? null : new Redactor(cfg.redact), maxFileBytes: cfg.maxFileBytes, maxFiles: cfg.maxFiles,
     });
   } catch (err) {
     const e = err as NodeJS.ErrnoException;
@@ -36,92 +35,40 @@ export function record(cfg: RecordConfig, log: Logger = createLogger(cfg.logLeve
   const src = source;
   // seen = recorded + Σ notRecorded; the ledger's 'replayed' bucket holds the recorded ones.
   const ledger = new RequestLedger();
-  const notices = new LogLimiter(20);
-  let writeError: Error | null = null;
-
-  const sink: HttpSink = {
-    request: () => ledger.seenPending(),
-    exchange: (ex) => {
-      if (writeError !== null) return ledger.settle('writeError');
-      try {
-        ledger.settle(writer.write(ex) ? 'replayed' : 'bodyTooLarge');
-      } catch (err) {
-        writeError = err as Error;
-        ledger.settle('writeError');
-        log.error({ err: writeError.message, output: cfg.output }, 'cannot write the recording: stopping');
-        src.close();
-      }
-    },
-    lost: (reason) => ledger.seenAndNotReplayed(reason),
-    notice: (kind, conn, detail) => {
-      if (!notices.allow()) return;
-      log.warn({
-        kind, conn: conn.id, client: `${conn.client.address}:${conn.client.port}`,
-        server: `${conn.server.address}:${conn.server.port}`, detail, suppressedBefore: notices.suppressed,
-      }, `connection ${conn.id}: ${kind}`);
-    },
-  };
-  const pipeline = new PacketPipeline(sink, { tcp: cfg.tcp, http: cfg.http });
-
+  const notices = new ConnectionNotices(log);
+  const output = new RecordOutput(writer, (err) => {
+    log.error({ err: err.message, output: cfg.output }, 'cannot write the recording: stopping');
+    src.close();
+  });
+  const pipeline = new PacketPipeline(new Mirror({ ledger, output, policy: null, ownMarker: null, notice: notices.notice, flow: null }),
+    { tcp: cfg.tcp, http: cfg.http });
   const summary = () => {
     const l = ledger.snapshot();
     return {
-      seen: l.seen,
-      recorded: l.replayed,
-      notRecorded: l.notReplayed,
-      pending: l.pending,
-      recording: { ...writer.stats, redacted: cfg.redact !== null },
-      capture: src.stats(),
-      ...pipeline.stats(),
-      logLinesSuppressed: notices.suppressed,
-      ...logShippingSummary(),
+      seen: l.seen, recorded: l.replayed, notRecorded: l.notReplayed, pending: l.pending,
+      recording: { ...writer.stats, redacted: cfg.redact !== null }, capture: src.stats(), ...pipeline.stats(),
+      logLinesSuppressed: notices.suppressed, ...logShippingSummary(),
     };
   };
-  const statsTimer = cfg.statsIntervalMs > 0
-    ? setInterval(() => log.info({ stats: summary() }, 'stats'), cfg.statsIntervalMs)
-    : undefined;
-
+  const lifecycle = new Lifecycle({
+    log, statsIntervalMs: cfg.statsIntervalMs, summaryJson: cfg.summaryJson, summary,
+    stop: (why) => { log.info({ why }, 'stopping: closing capture'); src.close(); },
+  });
   return new Promise((resolve) => {
-    let stopping = false;
-    const onSignal = (sig: NodeJS.Signals): void => {
-      if (stopping) return;
-      stopping = true;
-      log.info({ why: sig }, 'stopping: closing capture');
-      src.close();
-    };
-    process.on('SIGINT', onSignal);
-    process.on('SIGTERM', onSignal);
-
-    src.start(
-      (batch, count) => pipeline.batch(src.linkType, batch, count),
-      (err) => {
-        if (err) log.error({ err: err.message }, 'capture failed');
-        pipeline.finish(); // what is half-received is counted as incomplete; the rest is written
-        if (statsTimer) clearInterval(statsTimer);
-        try {
-          writer.close();
-        } catch (e) {
-          writeError ??= e as Error;
-          // Lines still buffered never reached the file: recorded → writeError, so that the
-          // summary's `recorded` is what the file holds (and seen = recorded + Σ notRecorded).
-          const lost = writer.stats.unwritten;
-          if (lost > 0) {
-            ledger.replayed -= lost;
-            ledger.notReplayed.writeError = (ledger.notReplayed.writeError ?? 0) + lost;
-          }
-          log.error({ err: (e as Error).message, output: cfg.output, requestsLost: lost }, 'cannot write the recording');
+    src.start((batch, count) => pipeline.batch(src.linkType, batch, count), (err) => {
+      if (err) log.error({ err: err.message }, 'capture failed');
+      pipeline.finish(); // what is half-received is counted as incomplete; the rest is written
+      void output.drain().then(() => {
+        if (output.closeError !== null) {
+          // Lines still buffered never reached the file: the summary's `recorded` is what the file holds.
+          if (output.unwritten > 0) ledger.revoke(output.unwritten, 'writeError');
+          log.error({ err: output.closeError.message, output: cfg.output, requestsLost: output.unwritten }, 'cannot write the recording');
         }
-        process.off('SIGINT', onSignal);
-        process.off('SIGTERM', onSignal);
-        const final = summary();
-        if (cfg.summaryJson !== undefined) writeJsonFile(cfg.summaryJson, final);
-        log.info({ stats: final }, 'summary');
-        resolve(err || writeError ? 1 : 0);
-      },
-    );
-    log.info({
-      interface: cfg.source.interface ?? null, file: cfg.source.file ?? null, linkType: src.linkType,
-      output: cfg.output, redacted: cfg.redact !== null,
-    }, 'recording started');
+        lifecycle.finish();
+        resolve(err || output.failure ? 1 : 0);
+      });
+    });
+    log.info({ interface: cfg.source.interface ?? null, file: cfg.source.file ?? null, linkType: src.linkType,
+      output: cfg.output, redacted: cfg.redact !== null }, 'recording started');
   });
 }

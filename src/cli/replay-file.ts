@@ -1,26 +1,18 @@
 // `shadowtap replay`: send a recording (or a pcap/pcapng file) to the shadow(s) at the pace it
 // was captured: request i goes out (t_i − t_0) / speed after the pass started.
 
+import { RequestLedger } from '../accounting';
 import type { ReplayFileConfig } from '../config';
 import { ConfigError } from '../config';
-import type { HttpRequest, HttpSink } from '../http';
+import type { HttpRequest } from '../http';
 import { headerValue } from '../http';
-import { RecordingReader, connectionOf, sniffFile, toHttpRequest } from '../recording';
-import type { ConnectionInfo } from '../tcp';
+import { Feed, MinHeap, Timed, pcapFeed, recordingFeed } from '../pipeline';
+import { RecordingReader, sniffFile } from '../recording';
 import { Replayer, ReplayOutcome, ShadowResponse } from '../replay';
+import { ConnectionNotices, Logger, ShadowTroubleLog, createLogger, logShippingSummary } from '../report';
 import { Redactor, TrafficPolicy } from '../traffic';
-import { LogLimiter, Logger, RequestLedger, ShadowTroubleLog, createLogger, logShippingSummary, writeJsonFile } from '../report';
-import { PacketPipeline, PipelineStats } from './pipeline';
-import { openSource } from './source';
-
-/** A request with the capture time of its first byte and the connection it came on. */
-interface Timed {
-  t: number;
-  conn: string;
-  req: HttpRequest;
-  /** Read order: breaks ties in `t` (a connection's requests never go back in time). */
-  seq: number;
-}
+import { Lifecycle } from './lifecycle';
+import { Progress } from './progress';
 
 /** Requests are read this far ahead and sent in capture-time order within the window: a
  * recording lists them as their exchanges completed, a pcap as their last bytes arrived. */
@@ -30,190 +22,6 @@ const WINDOW_BYTES = 64 << 20;
 const MAX_CONNECTIONS = 100_000;
 /** A request sent this much after its due time counts as late. */
 const LATE_MS = 10;
-
-class MinHeap {
-  private readonly a: Timed[] = [];
-  get size(): number {
-    return this.a.length;
-  }
-  private static less(x: Timed, y: Timed): boolean {
-    return x.t < y.t || (x.t === y.t && x.seq < y.seq);
-  }
-  push(x: Timed): void {
-    const a = this.a;
-    a.push(x);
-    let i = a.length - 1;
-    while (i > 0) {
-      const p = (i - 1) >> 1;
-      if (!MinHeap.less(a[i], a[p])) break;
-      [a[i], a[p]] = [a[p], a[i]];
-      i = p;
-    }
-  }
-  pop(): Timed | undefined {
-    const a = this.a;
-    const top = a[0];
-    const last = a.pop();
-    if (a.length > 0 && last !== undefined) {
-      a[0] = last;
-      let i = 0;
-      for (;;) {
-        const l = 2 * i + 1;
-        const r = l + 1;
-        let m = i;
-        if (l < a.length && MinHeap.less(a[l], a[m])) m = l;
-        if (r < a.length && MinHeap.less(a[r], a[m])) m = r;
-        if (m === i) break;
-        [a[i], a[m]] = [a[m], a[i]];
-        i = m;
-      }
-    }
-    return top;
-  }
-}
-
-/** One pass over the input. */
-interface Feed {
-  items(): AsyncGenerator<Timed>;
-  /** Stage counters of a pcap input (null for a recording). */
-  stats(): (PipelineStats & { capture: unknown }) | null;
-}
-
-function recordingFeed(file: string): Feed & { reader: RecordingReader } {
-  const reader = RecordingReader.open(file);
-  let seq = 0;
-  return {
-    reader,
-    async *items() {
-      // One ConnectionInfo per recorded connection: the replayer's lanes go by it.
-      const conns = new Map<number, ConnectionInfo>();
-      for await (const r of reader.requests()) {
-        let conn = conns.get(r.conn);
-        if (conn === undefined) {
-          conn = connectionOf(r);
-          conns.set(r.conn, conn);
-          if (conns.size > MAX_CONNECTIONS) conns.delete(conns.keys().next().value as number);
-        }
-        yield { t: r.t, conn: String(r.conn), req: toHttpRequest(r, conn), seq: seq++ };
-      }
-    },
-    stats: () => null,
-  };
-}
-
-/** `abandon` takes each request read from the capture but never handed on, because the pass
- * stopped first (SIGINT/SIGTERM, a read error): it must still be accounted for. */
-function pcapFeed(cfg: ReplayFileConfig, ledger: RequestLedger, log: Logger, abandon: (item: Timed) => void): Feed {
-  let last: (PipelineStats & { capture: unknown }) | null = null;
-  const notices = new LogLimiter(20);
-  return {
-    stats: () => last,
-    async *items() {
-      const queue: Timed[] = [];
-      let head = 0;
-      let seq = 0;
-      let ended = false;
-      let failure: Error | undefined;
-      let paused = false;
-      let wake: (() => void) | null = null;
-      let stopped = false;
-      const poke = (): void => {
-        const w = wake;
-        wake = null;
-        w?.();
-      };
-      const source = openSource(cfg.source);
-      const sink: HttpSink = {
-        request: (req) => {
-          const item = { t: req.startUs, conn: String(req.conn.id), req, seq: seq++ };
-          if (stopped) return abandon(item); // the capture's last batch, after the pass stopped
-          queue.push(item);
-          if (!paused && queue.length - head >= 4 * WINDOW_REQUESTS) {
-            paused = true;
-            source.pause();
-          }
-          poke();
-        },
-        exchange: () => {},
-        lost: (reason) => ledger.seenAndNotReplayed(reason),
-        notice: (kind, conn, detail) => {
-          if (notices.allow()) log.warn({ kind, conn: conn.id, detail }, `connection ${conn.id}: ${kind}`);
-        },
-      };
-      const pipeline = new PacketPipeline(sink, { tcp: cfg.tcp, http: cfg.http });
-      source.start(
-        (batch, count) => pipeline.batch(source.linkType, batch, count),
-        (err) => {
-          pipeline.finish();
-          last = { capture: source.stats(), ...pipeline.stats() };
-          ended = true;
-          failure = err;
-          poke();
-        },
-      );
-      try {
-        for (;;) {
-          if (head < queue.length) {
-            const item = queue[head];
-            queue[head++] = undefined as unknown as Timed;
-            if (head > 4096 && head * 2 > queue.length) {
-              queue.splice(0, head);
-              head = 0;
-            }
-            if (paused && queue.length - head < WINDOW_REQUESTS) {
-              paused = false;
-              source.resume();
-            }
-            yield item;
-          } else if (ended) {
-            if (failure) throw failure;
-            return;
-          } else {
-            await new Promise<void>((resolve) => { wake = resolve; });
-          }
-        }
-      } finally {
-        stopped = true;
-        source.close();
-        // Read ahead and never yielded: the queue's requests are seen, and not replayed.
-        for (let i = head; i < queue.length; i++) abandon(queue[i]);
-        queue.length = 0;
-        head = 0;
-      }
-    },
-  };
-}
-
-/** A \r-rewritten progress line on stderr (only when stderr is a terminal). */
-class Progress {
-  private readonly timer: NodeJS.Timeout | null;
-  private readonly started = performance.now();
-  constructor(private readonly sent: () => number, private readonly total: () => number | null) {
-    this.timer = process.stderr.isTTY ? setInterval(() => this.render(), 200) : null;
-  }
-  render(): void {
-    if (this.timer === null) return;
-    const sent = this.sent();
-    const total = this.total();
-    const elapsed = ((performance.now() - this.started) / 1000).toFixed(1);
-    let line: string;
-    if (total !== null && total > 0) {
-      const f = Math.min(1, sent / total);
-      const width = 30;
-      const done = Math.round(f * width);
-      line = `[${'#'.repeat(done)}${'.'.repeat(width - done)}] ${(f * 100).toFixed(0).padStart(3)}%  ${sent}/${total} sent  ${elapsed}s`;
-    } else {
-      line = `${sent} sent  ${elapsed}s`;
-    }
-    process.stderr.write(`\r${line}\x1b[K`);
-  }
-  stop(): void {
-    if (this.timer === null) return;
-    clearInterval(this.timer);
-    this.render();
-    process.stderr.write('\n');
-  }
-}
 
 export async function replayFile(cfg: ReplayFileConfig, log: Logger = createLogger(cfg.logLevel, cfg.logTo)): Promise<number> {
   let kind: string;
@@ -242,7 +50,7 @@ export async function replayFile(cfg: ReplayFileConfig, log: Logger = createLogg
       throw new ConfigError('--file', (err as Error).message);
     }
   } else {
-    feed = pcapFeed(cfg, ledger, log, abandon);
+    feed = pcapFeed(cfg, ledger, new ConnectionNotices(log).notice, abandon);
   }
 
   // A file never drops for a full queue; each recorded connection gets a shadow connection of
@@ -316,19 +124,6 @@ export async function replayFile(cfg: ReplayFileConfig, log: Logger = createLogg
     const timer = setTimeout(() => { cancelSleep = null; resolve(); }, ms);
     cancelSleep = () => { clearTimeout(timer); cancelSleep = null; resolve(); };
   });
-  const onSignal = (sig: NodeJS.Signals): void => {
-    if (stopping) return;
-    stopping = true;
-    log.info({ why: sig }, 'stopping: no more requests are sent');
-    cancelSleep?.();
-    notify();
-  };
-  process.on('SIGINT', onSignal);
-  process.on('SIGTERM', onSignal);
-
-  let perPass: number | null = null;
-  if (reader !== null && process.stderr.isTTY) perPass = await reader.countRequests();
-  const progress = new Progress(() => sent, () => (perPass === null ? null : perPass * cfg.loop));
   const summary = () => ({
     file: cfg.file,
     kind,
@@ -344,9 +139,18 @@ export async function replayFile(cfg: ReplayFileConfig, log: Logger = createLogg
     ...(feed.stats() ?? {}),
     ...logShippingSummary(),
   });
-  const statsTimer = cfg.statsIntervalMs > 0
-    ? setInterval(() => log.info({ stats: summary() }, 'stats'), cfg.statsIntervalMs)
-    : undefined;
+  const lifecycle = new Lifecycle({
+    log, statsIntervalMs: cfg.statsIntervalMs, summaryJson: cfg.summaryJson, summary,
+    stop: (why) => {
+      stopping = true;
+      log.info({ why }, 'stopping: no more requests are sent');
+      cancelSleep?.();
+      notify();
+    },
+  });
+  let perPass: number | null = null;
+  if (reader !== null && process.stderr.isTTY) perPass = await reader.countRequests();
+  const progress = new Progress(() => sent, () => (perPass === null ? null : perPass * cfg.loop));
   log.info({ file: cfg.file, kind, shadows: cfg.replay.targets, speed: cfg.speed, loop: cfg.loop }, 'replay started');
 
   let failure: Error | null = null;
@@ -435,11 +239,6 @@ export async function replayFile(cfg: ReplayFileConfig, log: Logger = createLogg
   }
   await replayer.drain(cfg.drainTimeoutMs);
   progress.stop();
-  if (statsTimer) clearInterval(statsTimer);
-  process.off('SIGINT', onSignal);
-  process.off('SIGTERM', onSignal);
-  const final = summary();
-  if (cfg.summaryJson !== undefined) writeJsonFile(cfg.summaryJson, final);
-  log.info({ stats: final }, 'summary');
+  lifecycle.finish();
   return failure === null ? 0 : 1;
 }

@@ -1,7 +1,8 @@
-// What people and machines read: the request ledger, the summary object, pino logs.
+// What people and machines read: the summary object, pino logs.
 
 import { writeFileSync, renameSync } from 'node:fs';
 import pino from 'pino';
+import type { ConnectionInfo } from '../tcp';
 import { LogShipStats, LogShipper, logShipStats, parseLogTarget, registerShipper } from './logship';
 
 export type Logger = pino.Logger;
@@ -58,6 +59,26 @@ export class LogLimiter {
   }
 }
 
+/** A warn line per connection and kind of trouble (parse errors, gaps, …), no more than 20 a
+ * second; `redact` cleans the detail, which may quote captured bytes. */
+export class ConnectionNotices {
+  private readonly limiter = new LogLimiter(20);
+
+  constructor(private readonly log: Logger, private readonly redact: (text: string) => string = (t) => t) {}
+
+  get suppressed(): number {
+    return this.limiter.suppressed;
+  }
+
+  readonly notice = (kind: string, conn: ConnectionInfo, detail: string): void => {
+    if (!this.limiter.allow()) return;
+    this.log.warn({
+      kind, conn: conn.id, client: `${conn.client.address}:${conn.client.port}`,
+      server: `${conn.server.address}:${conn.server.port}`, detail: this.redact(detail), suppressedBefore: this.limiter.suppressed,
+    }, `connection ${conn.id}: ${kind}`);
+  };
+}
+
 /** A warn line when a shadow fails or times out: at most 5 a second, the rest counted. */
 export class ShadowTroubleLog {
   private readonly limiter = new LogLimiter(5);
@@ -75,40 +96,6 @@ export class ShadowTroubleLog {
     const error = failed?.error ? this.redact(failed.error) : null;
     this.log.warn({ outcome, target: failed?.target, error, suppressedBefore: this.limiter.suppressed },
       `shadow ${outcome === 'shadowTimeout' ? 'timed out' : 'failed'}`);
-  }
-}
-
-/** Every request seen ends in exactly one bucket: replayed, or a named reason. */
-export class RequestLedger {
-  seen = 0;
-  replayed = 0;
-  readonly notReplayed: Record<string, number> = {};
-
-  /** A request was seen and settled at once (not replayable, filtered, lost …). */
-  seenAndNotReplayed(reason: string): void {
-    this.seen++;
-    this.notReplayed[reason] = (this.notReplayed[reason] ?? 0) + 1;
-  }
-
-  /** A request was seen and handed on; settle() follows exactly once. */
-  seenPending(): void {
-    this.seen++;
-  }
-
-  settle(outcome: string): void {
-    if (outcome === 'replayed') this.replayed++;
-    else this.notReplayed[outcome] = (this.notReplayed[outcome] ?? 0) + 1;
-  }
-
-  /** Requests seen but not yet settled (in the replay queue or in flight). */
-  get pending(): number {
-    let settled = this.replayed;
-    for (const k in this.notReplayed) settled += this.notReplayed[k];
-    return this.seen - settled;
-  }
-
-  snapshot(): { seen: number; replayed: number; notReplayed: Record<string, number>; pending: number } {
-    return { seen: this.seen, replayed: this.replayed, notReplayed: { ...this.notReplayed }, pending: this.pending };
   }
 }
 

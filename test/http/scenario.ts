@@ -5,7 +5,7 @@
 import { Worker, isMainThread, parentPort, workerData } from 'node:worker_threads';
 import type { HttpOptions, HttpRequest, HttpSink, Exchange, NoticeKind, RequestLoss } from '../../src/http';
 import type { ConnectionInfo, ReassemblyOptions } from '../../src/tcp';
-import { PacketPipeline } from '../../src/cli/pipeline';
+import { PacketPipeline } from '../../src/pipeline';
 import { C2S, Conversation, ConversationOptions, LinkType, S2C, Seg, packBatch } from '../support/packets';
 
 export class RecordingSink implements HttpSink {

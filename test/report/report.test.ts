@@ -1,17 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { LogLimiter, RequestLedger } from '../../src/report';
-
-test('ledger: every request in one bucket; pending until settled', () => {
-  const ledger = new RequestLedger();
-  ledger.seenPending();
-  ledger.seenPending();
-  ledger.seenAndNotReplayed('incomplete');
-  assert.equal(ledger.pending, 2);
-  ledger.settle('replayed');
-  ledger.settle('queueFull');
-  assert.deepEqual(ledger.snapshot(), { seen: 3, replayed: 1, notReplayed: { incomplete: 1, queueFull: 1 }, pending: 0 });
-});
+import { LogLimiter } from '../../src/report';
 
 test('log limiter: at most N lines per second, the rest counted', () => {
   let now = 1_000_000;

@@ -1,0 +1,56 @@
+// What every long-running command does around its pipeline: SIGINT/SIGTERM stop it once,
+// SIGHUP reloads, the counters are logged every --stats-interval, and at the end the summary
+// is logged and written to --summary-json.
+
+import type { Logger } from '../report';
+import { writeJsonFile } from '../report';
+
+export interface LifecycleOptions {
+  log: Logger;
+  statsIntervalMs: number;
+  summaryJson?: string;
+  summary: () => object;
+  /** The first SIGINT or SIGTERM (later ones are ignored). */
+  stop: (why: string) => void;
+  /** SIGHUP; absent: SIGHUP is not taken. */
+  reload?: () => void;
+}
+
+export class Lifecycle {
+  stopping = false;
+  private readonly timer: NodeJS.Timeout | undefined;
+  private readonly onSignal = (sig: NodeJS.Signals): void => {
+    if (this.stopping) return;
+    this.stopping = true;
+    this.options.stop(sig);
+  };
+  private readonly onReload = (): void => this.options.reload?.();
+
+  constructor(private readonly options: LifecycleOptions) {
+    process.on('SIGINT', this.onSignal);
+    process.on('SIGTERM', this.onSignal);
+    if (options.reload !== undefined) process.on('SIGHUP', this.onReload);
+    this.timer = options.statsIntervalMs > 0
+      ? setInterval(() => options.log.info({ stats: options.summary() }, 'stats'), options.statsIntervalMs)
+      : undefined;
+  }
+
+  /** Stops as a signal would (a failure, the end of a file). */
+  stop(why: string): void {
+    if (this.stopping) return;
+    this.stopping = true;
+    this.options.stop(why);
+  }
+
+  /** Stats off, signals released; the summary logged and written. Returns it. */
+  finish(): object {
+    if (this.timer !== undefined) clearInterval(this.timer);
+    process.off('SIGINT', this.onSignal);
+    process.off('SIGTERM', this.onSignal);
+    process.off('SIGHUP', this.onReload);
+    const final = this.options.summary();
+    if (this.options.summaryJson !== undefined) writeJsonFile(this.options.summaryJson, final);
+    this.options.log.info({ stats: final }, 'summary');
+    return final;
+  }
+}

@@ -1,0 +1,124 @@
+// The replay output: each mirrored request to every shadow (and the baseline), its answers to
+// the ledger, the comparison and the metrics. A reload swaps the replayer; the old one finishes
+// what it has. With wire timing each replay carries an id, and its exchange with the shadow,
+// captured on the way, is timed from kernel timestamps like production's.
+
+import type { CompareStage } from '../compare';
+import type { Exchange, HttpRequest } from '../http';
+import { headerValue } from '../http';
+import type { ReplayOptions, ShadowResponse, TargetStats } from '../replay';
+import { Replayer } from '../replay';
+import type { Output, Settle } from './index';
+
+export const WIRE_ID_HEADER = 'x-shadowtap-id';
+
+export interface ReplayOutputOptions {
+  replay: Partial<ReplayOptions> & { targets: string[] };
+  /** Live capture drops what a full queue cannot take (counted); a file waits. */
+  whenFull: 'drop' | 'wait';
+  compare: CompareStage | null;
+  /** The targets' addresses when their traffic is captured too (wire timing), else null. */
+  wireTargets: Array<{ address: string; port: number }> | null;
+  /** Sees every request's shadow answers (metrics, the trouble log). */
+  observe: (outcome: string, responses: ShadowResponse[]) => void;
+}
+
+export class ReplayOutput implements Output {
+  private replayer: Replayer;
+  /** Replayers replaced by a reload, finishing what they had. */
+  private readonly retired: Replayer[] = [];
+  private readonly wire: WireTiming | null;
+
+  constructor(private readonly options: ReplayOutputOptions) {
+    this.replayer = new Replayer({ ...options.replay, whenFull: options.whenFull });
+    this.wire = options.compare !== null && options.wireTargets !== null ? new WireTiming(options.compare, options.wireTargets) : null;
+  }
+
+  get hasRoom(): boolean {
+    return this.replayer.hasRoom;
+  }
+
+  request(captured: HttpRequest, sent: HttpRequest, settle: Settle): void {
+    const toShadow = this.wire !== null ? this.wire.tag(sent, captured) : sent;
+    const { compare, observe } = this.options;
+    this.replayer.submit(toShadow, (outcome, responses) => {
+      settle(outcome);
+      observe(outcome, responses);
+      compare?.replayed(captured, responses);
+    });
+  }
+
+  exchange(ex: Exchange): void {
+    this.options.compare?.exchange(ex);
+  }
+
+  /** One of shadowtap's own replays, seen in the capture (its exchange follows). */
+  ownRequest(req: HttpRequest): void {
+    this.wire?.captured(req);
+  }
+
+  ownExchange(ex: Exchange): void {
+    if (this.wire !== null && ex.response !== null) this.wire.answered(ex.request, ex.response);
+  }
+
+  /** New replay settings from now on; the old replayer finishes its requests within `drainMs`. */
+  reload(replay: Partial<ReplayOptions> & { targets: string[] }, drainMs: number): void {
+    const old = this.replayer;
+    this.replayer = new Replayer({ ...replay, whenFull: this.options.whenFull });
+    this.retired.push(old);
+    void old.drain(drainMs);
+  }
+
+  async drain(timeoutMs: number): Promise<void> {
+    await Promise.all([this.replayer, ...this.retired].map((r) => r.drain(timeoutMs)));
+  }
+
+  stats(): { shadows: TargetStats[]; retiredShadows?: TargetStats[][] } {
+    return {
+      shadows: this.replayer.stats(),
+      ...(this.retired.length > 0 ? { retiredShadows: this.retired.map((r) => r.stats()) } : {}),
+    };
+  }
+
+  /** The current replayer's per-target counters (the results file's accounting). */
+  shadowStats(): TargetStats[] {
+    return this.replayer.stats();
+  }
+}
+
+/** Ids of the last 100,000 replays, each mapped to the captured production request it stands for. */
+class WireTiming {
+  private next = 1;
+  private readonly byId = new Map<string, HttpRequest>();
+  private readonly idOf = new WeakMap<HttpRequest, string>();
+
+  constructor(private readonly compare: CompareStage, private readonly targets: Array<{ address: string; port: number }>) {}
+
+  /** The request as sent, with its id; `original` is the captured production request. */
+  tag(shadowRequest: HttpRequest, original: HttpRequest): HttpRequest {
+    const id = String(this.next++);
+    this.byId.set(id, original);
+    if (this.byId.size > 100_000) this.byId.delete(this.byId.keys().next().value as string);
+    return { ...shadowRequest, headers: [...shadowRequest.headers, WIRE_ID_HEADER, id] };
+  }
+
+  /** One of our own replays, seen in the capture. */
+  captured(req: HttpRequest): void {
+    const id = headerValue(req.headers, WIRE_ID_HEADER);
+    if (id !== null) this.idOf.set(req, id);
+  }
+
+  /** Its answer, seen in the capture. */
+  answered(req: HttpRequest, res: { endUs: number }): void {
+    const id = this.idOf.get(req);
+    const original = id === undefined ? undefined : this.byId.get(id);
+    if (original === undefined) return;
+    const server = req.conn.server;
+    const target = this.targets.findIndex((t) => t.port === server.port && sameAddress(t.address, server.address));
+    if (target >= 0) this.compare.wire(original, target, res.endUs - req.startUs);
+  }
+}
+
+function sameAddress(a: string, b: string): boolean {
+  return a === b || (a.includes(':') && b.includes(':') && new URL(`http://[${a}]`).hostname === new URL(`http://[${b}]`).hostname);
+}
