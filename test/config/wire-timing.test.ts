@@ -4,7 +4,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { ConfigError, runConfig } from '../../src/config';
 
-const live = (extra: Record<string, unknown>) => runConfig({ interface: 'lo', port: ['8080'], ...extra });
+const live = (extra: Record<string, unknown>) => runConfig({ interface: 'lo', port: ['8080'], out: '/tmp/shadowtap-out', ...extra });
 
 test('auto: on when every target is an IP address routed over the captured interface', () => {
   const c = live({ shadow: ['http://127.0.0.1:9000'], baseline: 'http://[::1]:9001' });
@@ -27,13 +27,16 @@ test('auto: off, with the reason, when wire timing cannot work', () => {
   }
   // Reading a file, or with no comparison at all: nothing to say about it.
   assert.equal(runConfig({ file: '/tmp/x.pcap', port: ['8080'], shadow: ['http://127.0.0.1:9000'] }).wireTiming, false);
-  const mirrorOnly = live({ shadow: ['http://127.0.0.1:9000'], compare: false });
+  const mirrorOnly = runConfig({ interface: 'lo', port: ['8080'], shadow: ['http://127.0.0.1:9000'], compare: false });
   assert.deepEqual([mirrorOnly.wireTiming, mirrorOnly.wireTimingNote], [false, null]);
+  // Without --out nothing judges latency: auto stays off, and there is nothing to say.
+  const notKept = runConfig({ interface: 'lo', port: ['8080'], shadow: ['http://127.0.0.1:9000'] });
+  assert.deepEqual([notKept.wireTiming, notKept.wireTimingNote], [false, null]);
 });
 
 test('on: an obstacle is a configuration error; off: never', () => {
   assert.throws(() => live({ shadow: ['http://shadow.invalid:9000'], wireTiming: true }), (e: unknown) => e instanceof ConfigError && /IP literals/.test(e.message));
-  assert.throws(() => live({ shadow: ['http://127.0.0.1:9000'], wireTiming: 'on', compare: false }), /needs the comparison/);
+  assert.throws(() => runConfig({ interface: 'lo', port: ['8080'], shadow: ['http://127.0.0.1:9000'], wireTiming: 'on', compare: false }), /needs the comparison/);
   assert.throws(() => live({ shadow: ['http://127.0.0.1:9000'], wireTiming: 'sometimes' }), /expected on, off or auto/);
   assert.equal(live({ shadow: ['http://127.0.0.1:9000'], wireTiming: false }).wireTiming, false);
   assert.equal(live({ shadow: ['http://127.0.0.1:9000'], wireTiming: 'off' }).wireTiming, false);
