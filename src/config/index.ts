@@ -5,6 +5,7 @@ import { readFileSync } from 'node:fs';
 import { isIP } from 'node:net';
 import { isIPv6 } from 'node:net';
 import { routeInterface } from '../capture/route';
+import type { SourceSpec } from '../capture/source';
 import { parseLogTarget } from '../report/logship';
 import type { CompareOptions, RouteOverride } from '../compare';
 import { defaultCompareOptions } from '../compare';
@@ -28,19 +29,8 @@ import { Flags, readOption } from './options';
 export { ConfigError };
 export type { Flags };
 
-export interface SourceConfig {
-  /** Live interface, or undefined when reading a file. */
-  interface?: string;
-  file?: string;
-  ports: number[];
-  filter?: string;
-  snaplen: number;
-  promiscuous: boolean;
-  bufferBytes: number;
-  timeoutMs: number;
-  /** Also captured (--wire-timing): the replay targets' own connections. */
-  alsoCapture?: Array<{ address: string; port: number }>;
-}
+/** Where packets come from (capture's own description of a source). */
+export type SourceConfig = SourceSpec;
 
 export interface ReadConfig {
   source: SourceConfig;
