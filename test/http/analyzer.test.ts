@@ -33,6 +33,29 @@ function recordingSink(): HttpSink & { requests: string[]; notices: string[] } {
   };
 }
 
+type Step = [kind: 'data', dir: Direction, bytes: string] | [kind: 'gap', dir: Direction, lost: number] | [kind: 'fin', dir: Direction];
+
+function staged(known = analyzers): { stage: HttpStage; sink: ReturnType<typeof recordingSink> } {
+  const sink = recordingSink();
+  return { stage: new HttpStage(sink, {}, known), sink };
+}
+
+/** One connection through `stage`, one step per microsecond, then closed. */
+function play(stage: HttpStage, steps: Step[], midstream = false): void {
+  const conn = stage.open(connection(midstream));
+  steps.forEach((step, tsUs) => {
+    if (step[0] === 'data') {
+      const buf = Buffer.from(step[2], 'latin1');
+      conn.data(step[1], buf, 0, buf.length, tsUs);
+    } else if (step[0] === 'gap') {
+      conn.gap(step[1], step[2], tsUs);
+    } else {
+      conn.fin(step[1], tsUs);
+    }
+  });
+  conn.close('fin', steps.length);
+}
+
 describe('http: analyzer selection', () => {
   it('a request line or a status line chooses HTTP/1', () => {
     assert.equal(select(ToServer, 'GET /a HTTP/1.1\r\nHost: h\r\n\r\n'), http1);
@@ -54,13 +77,12 @@ describe('http: analyzer selection', () => {
   });
 
   it('the HTTP/2 preface on the wire is counted as not HTTP, nothing parsed, nothing lost', () => {
-    const sink = recordingSink();
-    const stage = new HttpStage(sink);
-    const conn = stage.open(connection());
-    conn.data(ToServer, Buffer.from(`${H2_PREFACE}\x00\x00\x12\x04\x00\x00\x00\x00\x00`, 'latin1'), 0, 33, 1);
-    conn.data(ToClient, Buffer.from('\x00\x00\x00\x04\x01\x00\x00\x00\x00', 'latin1'), 0, 9, 2);
-    conn.fin(ToClient, 3);
-    conn.close('fin', 4);
+    const { stage, sink } = staged();
+    play(stage, [
+      ['data', ToServer, `${H2_PREFACE}\x00\x00\x12\x04\x00\x00\x00\x00\x00`],
+      ['data', ToClient, '\x00\x00\x00\x04\x01\x00\x00\x00\x00'],
+      ['fin', ToClient],
+    ]);
     assert.equal(stage.stats.connections, 1);
     assert.equal(stage.stats.nonHttpConnections, 1);
     assert.equal(stage.stats.parseErrors, 0);
@@ -68,35 +90,20 @@ describe('http: analyzer selection', () => {
     assert.deepEqual(sink.requests, []);
   });
 
-  it('a connection picked up mid-stream is not judged by its first bytes', () => {
-    const sink = recordingSink();
-    const stage = new HttpStage(sink);
-    const conn = stage.open(connection(true));
-    conn.data(ToServer, Buffer.from('tail of a body\r\nGET /next HTTP/1.1\r\n\r\n'), 0, 39, 1);
-    assert.equal(stage.stats.nonHttpConnections, 0);
-    assert.deepEqual(sink.requests, ['GET /next']);
-  });
-
-  it('after a gap before any data, what follows is not judged as the start of the connection', () => {
-    const sink = recordingSink();
-    const stage = new HttpStage(sink);
-    const conn = stage.open(connection());
-    conn.gap(ToServer, 100, 1);
-    conn.data(ToServer, Buffer.from('rest of a body\r\nGET /after HTTP/1.1\r\n\r\n'), 0, 40, 2);
-    assert.equal(stage.stats.nonHttpConnections, 0);
-    assert.deepEqual(sink.requests, ['GET /after']);
-  });
-
-  it('bytes on a direction already finished choose nothing: the first live bytes do', () => {
-    const sink = recordingSink();
-    const stage = new HttpStage(sink);
-    const conn = stage.open(connection());
-    conn.fin(ToClient, 1);
-    conn.data(ToClient, Buffer.from('SSH-2.0-x\r\n'), 0, 11, 2);
-    conn.data(ToServer, Buffer.from('GET /live HTTP/1.1\r\n\r\n'), 0, 22, 3);
-    assert.equal(stage.stats.nonHttpConnections, 0);
-    assert.deepEqual(sink.requests, ['GET /live']);
-  });
+  const notTheStart: Array<[string, Step[], boolean, string]> = [
+    ['a connection picked up mid-stream', [['data', ToServer, 'tail of a body\r\nGET /next HTTP/1.1\r\n\r\n']], true, 'GET /next'],
+    ['what follows a gap before any data', [['gap', ToServer, 100], ['data', ToServer, 'rest of a body\r\nGET /after HTTP/1.1\r\n\r\n']], false, 'GET /after'],
+    ['data on a direction already finished',
+      [['fin', ToClient], ['data', ToClient, 'SSH-2.0-x\r\n'], ['data', ToServer, 'GET /live HTTP/1.1\r\n\r\n']], false, 'GET /live'],
+  ];
+  for (const [what, steps, midstream, request] of notTheStart) {
+    it(`${what} chooses no analyzer: HTTP/1 reads on`, () => {
+      const { stage, sink } = staged();
+      play(stage, steps, midstream);
+      assert.equal(stage.stats.nonHttpConnections, 0);
+      assert.deepEqual(sink.requests, [request]);
+    });
+  }
 
   it('an analyzer registered beside HTTP/1 gets the connection it recognizes, from its first bytes on', () => {
     const events: string[] = [];
@@ -110,20 +117,13 @@ describe('http: analyzer selection', () => {
         close: (reason) => { events.push(`close ${reason}`); },
       }),
     };
-    const sink = recordingSink();
-    const stage = new HttpStage(sink, {}, [http1, h2]);
-    const conn = stage.open(connection());
-    conn.data(ToServer, Buffer.from(H2_PREFACE, 'latin1'), 0, H2_PREFACE.length, 1);
-    conn.data(ToClient, Buffer.from('\x00\x00\x00\x04'), 0, 4, 2);
-    conn.gap(ToServer, 10, 3);
-    conn.fin(ToServer, 4);
-    conn.close('fin', 5);
+    const { stage, sink } = staged([http1, h2]);
+    play(stage, [['data', ToServer, H2_PREFACE], ['data', ToClient, '\x00\x00\x00\x04'], ['gap', ToServer, 10], ['fin', ToServer]]);
     assert.deepEqual(events, ['data 0 PRI', 'data 1 \x00\x00\x00', 'gap 0 10', 'fin 0', 'close fin']);
     assert.equal(stage.stats.nonHttpConnections, 0);
     assert.deepEqual(sink.notices, []);
     // HTTP/1 connections beside it are untouched.
-    const plain = stage.open(connection());
-    plain.data(ToServer, Buffer.from('GET /x HTTP/1.1\r\n\r\n'), 0, 19, 6);
+    play(stage, [['data', ToServer, 'GET /x HTTP/1.1\r\n\r\n']]);
     assert.deepEqual(sink.requests, ['GET /x']);
   });
 });
