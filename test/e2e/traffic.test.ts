@@ -7,6 +7,7 @@ import * as http from 'node:http';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import type { AddressInfo } from 'node:net';
+import { RECORDING_FORMAT, type RecordedRequest } from '../../src/recording';
 import { startProduction, startShadow, type RecordingServer } from '../support/servers';
 import { captureSkipReason, runCli, startCli } from '../support/tools';
 
@@ -152,6 +153,23 @@ const SECRETS = {
   shadowPassword: 'SEEDSHADOWPASS-0042',
 };
 
+/**
+ * A recording's request bodies, decoded: the file keeps them as base64, where a plain-text
+ * search for a secret would never find it. null when `text` is not a recording.
+ */
+function recordedBodies(text: string): string[] | null {
+  const lines = text.split('\n').filter((l) => l !== '');
+  let header: { format?: unknown };
+  try {
+    header = JSON.parse(lines[0] ?? '');
+  } catch {
+    return null;
+  }
+  if (header.format !== RECORDING_FORMAT) return null;
+  return lines.slice(1).map((l) => (JSON.parse(l) as RecordedRequest).body)
+    .filter((b): b is string => b !== null).map((b) => Buffer.from(b, 'base64').toString('utf8'));
+}
+
 function secretServer(shadow: boolean): Promise<http.Server> {
   const server = http.createServer((req, res) => {
     req.resume();
@@ -220,11 +238,23 @@ test('seeded secrets appear in no log line, sample, report, summary, results fil
     const recorded = fs.readFileSync(recording, 'utf8');
     assert.equal(recorded.trim().split('\n').length, 61, 'a header line and 60 requests recorded');
     assert.equal(fs.statSync(recording).mode & 0o777, 0o600);
+    let bodies: string[] = [];
     for (const dirOf of [outDir, dir, recDir]) for (const f of fs.readdirSync(dirOf)) {
       const file = path.join(dirOf, f);
-      outputs.push([file, fs.readFileSync(file, 'utf8')]);
+      const text = fs.readFileSync(file, 'utf8');
+      outputs.push([file, text]);
+      // Request bodies are base64 in a recording: search them decoded too.
+      const decoded = recordedBodies(text);
+      if (decoded !== null) {
+        bodies = bodies.concat(decoded);
+        outputs.push([`${file} (request bodies, decoded)`, decoded.join('\n')]);
+      }
     }
-    assert.ok(outputs.length >= 12);
+    assert.ok(outputs.length >= 13);
+    // The body search is not vacuous: the 20 POST bodies were recorded, decoded, and kept their
+    // shape (fields present, values masked).
+    assert.equal(bodies.length, 20, 'the POST bodies are in the recording');
+    for (const b of bodies) assert.match(b, /"password"/, `a decoded body: ${b}`);
     for (const [where, text] of outputs) {
       for (const [name, secret] of Object.entries(SECRETS)) {
         assert.ok(!text.includes(secret), `${name} leaked into ${where}`);
