@@ -34,10 +34,12 @@ function document(id: number, bytes: number, r: () => number, noise: number): Re
 
 interface Case { req: HttpRequest; prod: HttpResponse; shadow: ShadowResponse; bytes: number }
 
+let nextId = 1;
+
 function request(url: string): HttpRequest {
   return {
     conn: { id: 1, client: { address: '10.0.0.1', port: 5000 }, server: { address: '10.0.0.2', port: 80 }, ipVersion: 4, midstream: false, openedUs: 0 },
-    index: 0, method: 'GET', url, versionMajor: 1, versionMinor: 1, headers: ['Host', 'api', 'Accept-Encoding', 'gzip'], trailers: [],
+    id: nextId++, index: 0, method: 'GET', url, versionMajor: 1, versionMinor: 1, headers: ['Host', 'api', 'Accept-Encoding', 'gzip'], trailers: [],
     body: null, bodySize: 0, bodyTruncated: false, bodySha256: null, chunked: false, startUs: 0, endUs: 0,
   } as HttpRequest;
 }
@@ -61,7 +63,7 @@ function cases(mode: 'identical' | 'noisy' | 'noisy+gzip'): Case[] {
       req: request(`/api/orders/${id}`),
       prod: { statusCode: 200, statusMessage: 'OK', versionMajor: 1, versionMinor: 1, headers: ['Content-Type', 'application/json', 'Date', 'x'], trailers: [],
         body: prodBody, bodySize: prodBody.length, bodyTruncated: false, bodySha256: null, chunked: false, startUs: 0, endUs: 500 },
-      shadow: { target: 'http://shadow', statusCode: 200, headers, body: shadowBody, bodySize: shadowBody.length, latencyUs: 700, outcome: 'replayed', error: null },
+      shadow: { target: 'http://shadow', statusCode: 200, headers: Object.entries(headers).flat(), body: shadowBody, bodySize: shadowBody.length, latencyUs: 700, outcome: 'replayed', error: null },
       bytes: prodBody.length,
     });
   }

@@ -1,21 +1,9 @@
 // The ledger: every request seen ends in exactly one outcome — replayed (or, for `record`,
 // recorded), or one named reason it was not. Every command keeps its books the same way.
 
-import type { RequestLoss } from '../http';
-import type { ReplayOutcome } from '../replay';
-import type { TrafficReason } from '../traffic';
+import type { NotReplayed, Outcome } from '../model';
 
-/** Why a request seen was not replayed (or recorded). */
-export type NotReplayed =
-  | Exclude<ReplayOutcome, 'replayed'>
-  | RequestLoss
-  | TrafficReason
-  /** `read`: requests are listed, never replayed. */
-  | 'inspectOnly'
-  /** `record`: the recording could not be written. */
-  | 'writeError';
-
-export type Outcome = 'replayed' | NotReplayed;
+export type { NotReplayed, Outcome } from '../model';
 
 export interface LedgerSnapshot {
   seen: number;

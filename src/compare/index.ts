@@ -2,8 +2,7 @@
 // diffs them, groups by endpoint, learns noise (from a baseline target and from production's
 // answers to repeated requests) and keeps latency and error statistics. Bounded throughout.
 
-import type { Exchange, HttpRequest, HttpResponse } from '../http';
-import type { ReplayOutcome, ShadowResponse } from '../replay';
+import type { Exchange, HttpRequest, HttpResponse, ReplayOutcome, ShadowResponse } from '../model';
 import { DiffOptions, FieldDiff, ResponseDiff, defaultDiffOptions, diffResponses } from './diff';
 import { EndpointClassifier, RouteOverride } from './endpoints';
 import { RepeatCache, requestKey } from './noise';
@@ -148,9 +147,11 @@ export class CompareStage {
     exchanges: 0, latencyWarmup: 0, wireTimed: 0, busy: 0, diffFailures: 0, joinOverflow: 0, endpointOverflow: 0, diffsTruncated: 0, decodeErrors: 0,
     samplesWritten: 0, samplesDropped: 0, repeatCacheEvictions: 0, cpuMs: 0,
   };
-  private readonly joins = new Map<HttpRequest, Join>();
-  /** Requests whose join was given up: their other half, when it comes, is dropped too. */
-  private readonly abandoned = new WeakSet<HttpRequest>();
+  /** By exchange id: whichever half came first, waiting for the other. */
+  private readonly joins = new Map<number, Join>();
+  /** Exchange ids whose join was given up: their other half, when it comes, is dropped too
+   * (the latest maxPendingJoins of them). */
+  private readonly abandoned = new Set<number>();
   /** The message of the last diff that threw (see counters.diffFailures). */
   lastDiffFailure: string | null = null;
   private readonly endpoints = new Map<string, EndpointResults>();
@@ -191,10 +192,11 @@ export class CompareStage {
 
   /** Production's side: the request with its captured response (or why there is none). */
   exchange(ex: Exchange): void {
-    if (this.abandoned.has(ex.request)) return;
-    const join = this.joins.get(ex.request);
+    const id = ex.request.id;
+    if (this.abandoned.delete(id)) return;
+    const join = this.joins.get(id);
     if (join !== undefined && join.responses !== null) {
-      this.joins.delete(ex.request);
+      this.joins.delete(id);
       this.compare(ex, join.responses);
     } else {
       this.wait(ex.request).exchange = ex;
@@ -204,10 +206,10 @@ export class CompareStage {
   /** The replay side: each target's response in target order (fewer, or none, when the
    * request was not sent). */
   replayed(req: HttpRequest, responses: ShadowResponse[]): void {
-    if (this.abandoned.has(req)) return;
-    const join = this.joins.get(req);
+    if (this.abandoned.delete(req.id)) return;
+    const join = this.joins.get(req.id);
     if (join !== undefined && join.exchange !== null) {
-      this.joins.delete(req);
+      this.joins.delete(req.id);
       this.compare(join.exchange, responses);
     } else {
       this.wait(req).responses = responses;
@@ -252,17 +254,18 @@ export class CompareStage {
   }
 
   private wait(req: HttpRequest): Join {
-    let join = this.joins.get(req);
+    let join = this.joins.get(req.id);
     if (join !== undefined) return join;
     if (this.joins.size >= this.options.maxPendingJoins) {
       // The oldest join gives up: its request stays accounted for by the ledger, uncompared.
-      const oldest = this.joins.keys().next().value as HttpRequest;
+      const oldest = this.joins.keys().next().value as number;
       this.joins.delete(oldest);
       this.abandoned.add(oldest);
+      if (this.abandoned.size > this.options.maxPendingJoins) this.abandoned.delete(this.abandoned.values().next().value as number);
       this.counters.joinOverflow++;
     }
     join = { exchange: null, responses: null };
-    this.joins.set(req, join);
+    this.joins.set(req.id, join);
     return join;
   }
 
@@ -480,7 +483,7 @@ function production(r: HttpResponse) {
 }
 
 function shadowSide(r: ShadowResponse) {
-  return { status: r.statusCode as number, headers: r.headers ?? {}, body: r.body ?? EMPTY };
+  return { status: r.statusCode as number, headers: r.headers ?? [], body: r.body ?? EMPTY };
 }
 
 const EMPTY = Buffer.alloc(0);

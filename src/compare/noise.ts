@@ -1,7 +1,7 @@
 // Production's answers to identical requests, remembered so that what varies between them
 // can be learned as noise without any baseline. Bounded by entries and bytes (LRU).
 
-import type { HttpRequest, HttpResponse } from '../http';
+import type { HttpRequest, HttpResponse } from '../model';
 import { hash } from 'node:crypto';
 
 export interface RememberedResponse {

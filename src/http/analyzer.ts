@@ -15,6 +15,8 @@ export interface AnalyzerContext {
   readonly options: HttpOptions;
   readonly stats: HttpStats;
   readonly analyzers: readonly ProtocolAnalyzer[];
+  /** The stage's exchange ids: each request takes the next. */
+  readonly ids: { next: number };
 }
 
 /** One protocol's reading of a connection's two byte streams into exchanges. */

@@ -312,6 +312,7 @@ export class Http1Connection implements StreamHandler, SyncReport {
       checkContentLength(info.headers);
       this.dropAnswersLostInGap();
       const message = newMessage(this.req, info, this.nowUs) as HttpRequest;
+      message.id = this.context.ids.next++;
       message.conn = this.info;
       message.index = this.requestCount++;
       message.method = methods[info.method];

@@ -9,7 +9,7 @@ import { http1 } from './connection';
 import { HttpOptions, HttpSink, HttpStats, defaultHttpOptions, newHttpStats } from './types';
 
 export * from './types';
-export { headerValue } from './parser';
+export { headerValue, joinedHeaderValue } from './parser';
 export type { ProtocolAnalyzer, Recognition } from './analyzer';
 
 /** The analyzers a connection's first bytes choose among, in order. */
@@ -25,7 +25,7 @@ export class HttpStage implements StreamFactory {
   constructor(sink: HttpSink, options: Partial<HttpOptions> = {}, known: readonly ProtocolAnalyzer[] = analyzers) {
     const all = { ...defaultHttpOptions, ...options };
     this.servers = all.bodilessServers;
-    this.context = { sink, options: all, stats: this.stats, analyzers: known };
+    this.context = { sink, options: all, stats: this.stats, analyzers: known, ids: { next: 1 } };
     this.bodiless = {
       ...this.context, options: { ...all, keepRequestBodies: false, keepResponseBodies: false, hashBodies: false },
     };

@@ -154,6 +154,17 @@ export function isIdle(parser: Parser, type: string): boolean {
   return parser.state === (type === REQUEST ? 'REQUEST_LINE' : 'RESPONSE_LINE') && parser.line.trim() === '';
 }
 
+/** Every value of a header in a raw header list, joined with ', ' (a repeated header is one
+ * list, RFC 9110 §5.3), or null when absent. */
+export function joinedHeaderValue(headers: readonly string[], lowerName: string): string | null {
+  let out: string | null = null;
+  for (let i = 0; i + 1 < headers.length; i += 2) {
+    const name = headers[i];
+    if (name.length === lowerName.length && name.toLowerCase() === lowerName) out = out === null ? headers[i + 1].trim() : `${out}, ${headers[i + 1].trim()}`;
+  }
+  return out;
+}
+
 /** Case-insensitive lookup in a raw header list; the first value, or null. */
 export function headerValue(headers: string[], lowerName: string): string | null {
   for (let i = 0; i < headers.length; i += 2) {

@@ -1,52 +1,9 @@
 // What the http stage gives: messages, exchanges, losses, the sink that receives them, its
 // options and counters.
 
-import type { ConnectionInfo } from '../tcp';
+import type { ConnectionInfo, Exchange, HttpRequest, RequestLoss, ResponseMissing } from '../model';
 
-export interface HttpMessage {
-  versionMajor: number;
-  versionMinor: number;
-  /** Raw header list as on the wire: [name, value, name, value, …]. */
-  headers: string[];
-  trailers: string[];
-  /** The de-chunked body, when the stage keeps bodies; null otherwise. */
-  body: Buffer | null;
-  bodySize: number;
-  /** The body exceeded its cap (maxBodyBytes / maxResponseBodyBytes): `body` holds only its start. */
-  bodyTruncated: boolean;
-  /** Hex sha256 of the whole de-chunked body, when hashing is on. */
-  bodySha256: string | null;
-  chunked: boolean;
-  /** Capture timestamps (µs) of the message's first and last bytes. */
-  startUs: number;
-  endUs: number;
-}
-
-export interface HttpRequest extends HttpMessage {
-  conn: ConnectionInfo;
-  /** Position of the request on its connection, from 0. */
-  index: number;
-  method: string;
-  /** The request target exactly as on the wire. */
-  url: string;
-}
-
-export interface HttpResponse extends HttpMessage {
-  statusCode: number;
-  statusMessage: string;
-}
-
-/** Why an exchange carries no production response. */
-export type ResponseMissing = 'gap' | 'parseError' | 'closed' | 'overflow';
-
-export interface Exchange {
-  request: HttpRequest;
-  response: HttpResponse | null;
-  responseMissing: ResponseMissing | null;
-}
-
-/** Why a request that was seen could not be produced whole. */
-export type RequestLoss = 'incomplete' | 'parseError' | 'evicted' | 'upgrade' | 'pipelineOverflow';
+export type { Exchange, HttpMessage, HttpRequest, HttpResponse, RequestLoss, ResponseMissing } from '../model';
 
 export interface HttpSink {
   /** A complete request, as soon as its last byte is seen. */

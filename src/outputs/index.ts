@@ -4,7 +4,7 @@
 // in the ledger exactly once.
 
 import type { Outcome } from '../accounting';
-import type { Exchange, HttpRequest } from '../http';
+import type { Exchange, HttpRequest } from '../model';
 
 /** Settles one request handed to an output. */
 export type Settle = (outcome: Outcome) => void;

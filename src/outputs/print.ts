@@ -1,6 +1,6 @@
 // `read`'s output: one JSON line per exchange, written in large chunks with backpressure.
 
-import type { Exchange, HttpRequest } from '../http';
+import type { Exchange, HttpRequest } from '../model';
 import { headerValue } from '../http';
 import type { Output, Settle } from './index';
 

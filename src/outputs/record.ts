@@ -1,6 +1,6 @@
 // `record`'s output: each exchange as a line of a recording file (redacted, rotated, 0600).
 
-import type { Exchange, HttpRequest } from '../http';
+import type { Exchange, HttpRequest } from '../model';
 import type { RecordingWriter } from '../recording';
 import type { Output, Settle } from './index';
 

@@ -4,7 +4,7 @@
 // captured on the way, is timed from kernel timestamps like production's.
 
 import type { CompareStage } from '../compare';
-import type { Exchange, HttpRequest } from '../http';
+import type { Exchange, HttpRequest } from '../model';
 import { headerValue } from '../http';
 import type { ReplayOptions, ShadowResponse, TargetStats } from '../replay';
 import { Replayer } from '../replay';
@@ -86,17 +86,16 @@ export class ReplayOutput implements Output {
   }
 }
 
-/** Ids of the last 100,000 replays, each mapped to the captured production request it stands for. */
+/** The exchange ids of the last 100,000 replays, each mapped to the captured production request it stands for. */
 class WireTiming {
-  private next = 1;
   private readonly byId = new Map<string, HttpRequest>();
   private readonly idOf = new WeakMap<HttpRequest, string>();
 
   constructor(private readonly compare: CompareStage, private readonly targets: Array<{ address: string; port: number }>) {}
 
-  /** The request as sent, with its id; `original` is the captured production request. */
+  /** The request as sent, with its exchange id; `original` is the captured production request. */
   tag(shadowRequest: HttpRequest, original: HttpRequest): HttpRequest {
-    const id = String(this.next++);
+    const id = String(original.id);
     this.byId.set(id, original);
     if (this.byId.size > 100_000) this.byId.delete(this.byId.keys().next().value as string);
     return { ...shadowRequest, headers: [...shadowRequest.headers, WIRE_ID_HEADER, id] };

@@ -446,6 +446,8 @@ export function connectionOf(r: RecordedRequest): ConnectionInfo {
   };
 }
 
+let nextRecordedId = 1;
+
 /** A recorded request in the form the replay stage takes; `conn` should be one object per
  * recorded connection (the replay tells connections apart by it). */
 export function toHttpRequest(r: RecordedRequest, conn: ConnectionInfo = connectionOf(r)): HttpRequest {
@@ -453,7 +455,7 @@ export function toHttpRequest(r: RecordedRequest, conn: ConnectionInfo = connect
   return {
     versionMajor: 1, versionMinor: 1, headers: r.headers, trailers: [], body, bodySize: body.length,
     bodyTruncated: false, bodySha256: null, chunked: false, startUs: r.t, endUs: r.t,
-    conn, index: r.index, method: r.method, url: r.url,
+    id: nextRecordedId++, conn, index: r.index, method: r.method, url: r.url,
   };
 }
 

@@ -9,6 +9,17 @@ import type { ReplayOutcome, ShadowResponse } from './types';
 
 /** undici dispatch handler for one request to one target: collects the response without
  * streams or promises, and settles its job exactly once. */
+/** undici's header object as the raw list production's headers come in (names lower case). */
+export function headerList(headers: Record<string, string | string[]>): string[] {
+  const out: string[] = [];
+  for (const name in headers) {
+    const v = headers[name];
+    if (typeof v === 'string') out.push(name, v);
+    else for (const x of v) out.push(name, x);
+  }
+  return out;
+}
+
 export class ShadowCall {
   /** From dispatch until the request goes out on a connected socket, then from there: the
    * latency excludes connecting and pool queueing, as production's (from capture) does. */
@@ -39,7 +50,7 @@ export class ShadowCall {
 
   onResponseStart(_c: unknown, statusCode: number, headers: Record<string, string | string[]>): void {
     this.statusCode = statusCode;
-    this.headers = headers;
+    this.headers = headerList(headers);
   }
 
   onResponseData(_c: unknown, chunk: Buffer): void {

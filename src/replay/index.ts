@@ -9,6 +9,7 @@ import { shadowHeaders, unreplayableReason, unsendableHeaders } from './request'
 import { Target } from './target';
 import { ReplayDone, ReplayOptions, TargetStats, defaultReplayOptions } from './types';
 
+export { headerList } from './call';
 export * from './types';
 export { shadowHeaders, unreplayableReason, unsendableHeaders } from './request';
 

@@ -1,17 +1,8 @@
 // What the replay stage takes and gives: its options, outcomes, shadow answers and counters.
 
-import type { HttpRequest } from '../http';
+import type { HttpRequest, ReplayOutcome, ShadowResponse } from '../model';
 
-export type ReplayOutcome =
-  | 'replayed'
-  | 'queueFull'
-  | 'bodyTooLarge'
-  | 'unreplayable'
-  | 'shadowError'
-  | 'shadowTimeout'
-  | 'shutdown'
-  /** Beyond --rate, in live capture (a file waits instead). */
-  | 'rateLimited';
+export type { ReplayOutcome, ShadowResponse } from '../model';
 
 export interface ReplayOptions {
   targets: string[];
@@ -57,18 +48,6 @@ export const defaultReplayOptions: ReplayOptions = {
   preserveConnections: false,
   laneIdleMs: 30_000,
 };
-
-export interface ShadowResponse {
-  target: string;
-  statusCode: number | null;
-  headers: Record<string, string | string[] | undefined> | null;
-  body: Buffer | null;
-  bodySize: number;
-  /** Wall-clock time from writing the request on a connected socket to the last body byte, in µs. */
-  latencyUs: number;
-  outcome: ReplayOutcome;
-  error: string | null;
-}
 
 /** Runs once per submitted request; `responses` holds one entry per target the request was
  * handed to (none when it was refused before reaching any). */

@@ -232,13 +232,12 @@ function fieldTable(e: EndpointAnalysis): Markup {
 <tbody>${rows}</tbody></table>${e.fieldsOverflow > 0 && html`<p>${e.fieldsOverflow} difference(s) at fields beyond the field cap.</p>`}`;
 }
 
-function headerLines(h: string[] | Record<string, string | string[]>): string {
-  if (Array.isArray(h)) return h.flatMap((v, i) => (i % 2 === 0 ? [`${v}: ${h[i + 1] ?? ''}`] : [])).join('\n');
-  return Object.entries(h).flatMap(([k, v]) => (Array.isArray(v) ? v : [v]).map((x) => `${k}: ${x}`)).join('\n');
+function headerLines(h: string[]): string {
+  return h.flatMap((v, i) => (i % 2 === 0 ? [`${v}: ${h[i + 1] ?? ''}`] : [])).join('\n');
 }
 
 function sample(s: SampleLine): Markup {
-  const column = (title: string, headers: string[] | Record<string, string | string[]>, body: string | null): Markup =>
+  const column = (title: string, headers: string[], body: string | null): Markup =>
     html`<div><h4>${title}</h4><details><summary>headers</summary><pre>${headerLines(headers)}</pre></details><pre>${body ?? '(no body)'}</pre></div>`;
   return html`<div class="sample">
 <h4><code>${s.request.method} ${s.request.url}</code></h4>

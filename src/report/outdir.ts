@@ -5,7 +5,7 @@ import { closeSync, fchmodSync, mkdirSync, openSync, readFileSync, writeSync } f
 import { join } from 'node:path';
 import type { MismatchSample, ResultsJson, SampleSink } from '../compare';
 import { bodyText, decodeBody } from '../compare/body';
-import { headerValue } from '../compare/diff';
+import { joinedHeaderValue as headerValue } from '../http';
 import { Redactor } from '../traffic/redact';
 import { writeJsonFile } from './index';
 
@@ -26,7 +26,7 @@ export interface SampleLine {
   endpoint: string;
   request: { method: string; url: string; headers: string[]; body: string | null };
   production: { status: number; headers: string[]; body: string | null; latencyMs: number };
-  shadow: { status: number | null; headers: Record<string, string | string[]>; body: string | null; latencyMs: number };
+  shadow: { status: number | null; headers: string[]; body: string | null; latencyMs: number };
   diffs: Array<{ path: string; at: string; kind: string; expected?: unknown; actual?: unknown }>;
 }
 
@@ -79,8 +79,8 @@ export class OutputDir implements SampleSink {
         latencyMs: (prod.endUs - req.startUs) / 1000,
       },
       shadow: {
-        status: sh.statusCode, headers: r.headerObject(sh.headers ?? {}),
-        body: shownBody(sh.body, headerValue(sh.headers ?? {}, 'content-type'), headerValue(sh.headers ?? {}, 'content-encoding'), max, r),
+        status: sh.statusCode, headers: r.headerList(sh.headers ?? []),
+        body: shownBody(sh.body, headerValue(sh.headers ?? [], 'content-type'), headerValue(sh.headers ?? [], 'content-encoding'), max, r),
         latencyMs: sh.latencyUs / 1000,
       },
       diffs: s.diffs.map((d) => ({ path: d.path, at: d.at, kind: d.kind, expected: r.value(d.at, d.expected), actual: r.value(d.at, d.actual) })),

@@ -14,20 +14,8 @@ export type Direction = typeof ToServer | typeof ToClient;
 
 export type CloseReason = 'fin' | 'rst' | 'expired' | 'evicted' | 'reused' | 'shutdown';
 
-export interface Endpoint {
-  address: string;
-  port: number;
-}
-
-export interface ConnectionInfo {
-  id: number;
-  client: Endpoint;
-  server: Endpoint;
-  ipVersion: number;
-  /** The handshake was not seen: roles were guessed and streams start mid-flow. */
-  midstream: boolean;
-  openedUs: number;
-}
+export type { ConnectionInfo, Endpoint } from '../model';
+import type { ConnectionInfo } from '../model';
 
 /** Receives one connection's events, in capture order. Buffers passed to data() are
  * only valid during the call: copy what you keep. */

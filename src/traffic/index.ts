@@ -64,8 +64,8 @@ export function defaultTrafficOptions(): TrafficOptions {
   };
 }
 
-/** Why a request is not mirrored (a ledger reason). */
-export type TrafficReason = 'unsafeMethod' | 'filtered' | 'sampledOut';
+export type { TrafficReason } from '../model';
+import type { TrafficReason } from '../model';
 
 export interface TrafficStats {
   unsafeMethod: Record<string, number>;

@@ -85,17 +85,6 @@ export class Redactor {
     return out;
   }
 
-  /** A header object (as undici gives it) with sensitive values masked. */
-  headerObject(headers: Record<string, string | string[] | undefined>): Record<string, string | string[]> {
-    const out: Record<string, string | string[]> = {};
-    for (const [name, v] of Object.entries(headers)) {
-      if (v === undefined) continue;
-      const one = (x: string): string => (this.isSensitiveHeader(name) ? this.mask(x) : this.text(x));
-      out[name] = Array.isArray(v) ? v.map(one) : one(v);
-    }
-    return out;
-  }
-
   /** A request target with sensitive query parameter values masked. */
   url(target: string): string {
     const q = target.indexOf('?');

@@ -20,7 +20,7 @@ function exchange(i: number, opts: { headers?: string[]; body?: string; url?: st
     versionMajor: 1, versionMinor: 1, headers: opts.headers ?? ['Host', 'prod', 'x-seq', String(i)], trailers: [],
     body: body ?? Buffer.alloc(0), bodySize: body?.length ?? 0, bodyTruncated: false, bodySha256: null, chunked: false,
     startUs: 1_700_000_000_000_000 + i * 1000, endUs: 1_700_000_000_000_000 + i * 1000 + 10,
-    conn, index: i, method: opts.method ?? (body ? 'POST' : 'GET'), url: opts.url ?? `/items/${i}?q=${i}`,
+    id: i + 1, conn, index: i, method: opts.method ?? (body ? 'POST' : 'GET'), url: opts.url ?? `/items/${i}?q=${i}`,
   };
   const response: HttpResponse = {
     versionMajor: 1, versionMinor: 1, headers: ['Content-Type', 'text/plain', 'Set-Cookie', 'sid=abcdef123456'], trailers: [],

@@ -85,7 +85,7 @@ function sampleLine(endpointKey: string, target: string, prodBody: string, shado
     target, endpoint: endpointKey,
     request: { method: endpointKey.split(' ')[0], url: `${endpointKey.split(' ')[1].replace('{id}', '42')}?q="><i>x</i>`, headers: ['host', 'api.example.com', 'accept', 'application/json'], body: null },
     production: { status: 200, headers: ['content-type', 'application/json'], body: prodBody, latencyMs: 12.345 },
-    shadow: { status: shadowStatus, headers: { 'content-type': 'application/json', 'set-cookie': ['a=1', 'b=<2>'] }, body: shadowBody, latencyMs: 40.5 },
+    shadow: { status: shadowStatus, headers: ['content-type', 'application/json', 'set-cookie', 'a=1', 'set-cookie', 'b=<2>'], body: shadowBody, latencyMs: 40.5 },
     diffs,
   };
 }

@@ -8,6 +8,7 @@ export function fakeConnection(id = 1, clientAddress = '127.0.0.1'): ConnectionI
 }
 
 const defaultConn = fakeConnection();
+let nextId = 1;
 
 /** A complete captured request: GET with a Host header unless told otherwise. */
 export function fakeRequest(url: string, opts: {
@@ -15,7 +16,7 @@ export function fakeRequest(url: string, opts: {
 } = {}): HttpRequest {
   const body = opts.body ?? null;
   return {
-    conn: opts.conn ?? defaultConn, index: opts.index ?? 0, method: opts.method ?? 'GET', url, versionMajor: 1, versionMinor: 1,
+    id: nextId++, conn: opts.conn ?? defaultConn, index: opts.index ?? 0, method: opts.method ?? 'GET', url, versionMajor: 1, versionMinor: 1,
     headers: opts.headers ?? ['Host', 'x'], trailers: [], body, bodySize: body?.length ?? 0, bodyTruncated: false,
     bodySha256: null, chunked: false, startUs: opts.startUs ?? 0, endUs: opts.startUs ?? 0,
   };
@@ -38,7 +39,7 @@ export function fakeAnswer(target: string, body: string | Buffer, opts: {
 } = {}): ShadowResponse {
   const buf = typeof body === 'string' ? Buffer.from(body) : body;
   return {
-    target, statusCode: opts.status ?? 200, headers: opts.headers ?? { 'content-type': 'application/json' },
+    target, statusCode: opts.status ?? 200, headers: Object.entries(opts.headers ?? { 'content-type': 'application/json' }).flat(),
     body: buf, bodySize: buf.length, latencyUs: opts.latencyUs ?? 1000, outcome: 'replayed', error: null,
   };
 }

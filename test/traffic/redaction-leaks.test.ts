@@ -23,7 +23,7 @@ function writeSample(reqBody: string | null, prodBody: string, shadowBody: strin
     const out = new OutputDir(dir, new Redactor());
     const p = prod(prodBody);
     const s = shadow(shadowBody);
-    const d = diffResponses({ status: 200, headers: p.headers, body: p.body as Buffer }, { status: 200, headers: s.headers as Record<string, string>, body: s.body as Buffer }, defaultDiffOptions());
+    const d = diffResponses({ status: 200, headers: p.headers, body: p.body as Buffer }, { status: 200, headers: s.headers ?? [], body: s.body as Buffer }, defaultDiffOptions());
     out.write({
       target: 'http://s:1', endpoint: 'POST /login',
       request: fakeRequest('/login', { method: 'POST', headers: ['Host', 'x', 'Content-Type', 'application/json'], body: reqBody === null ? null : Buffer.from(reqBody) }),

@@ -2,9 +2,9 @@
 import { push, truncateString } from './record';
 import { DiffOptions, DiffStats, FieldDiff, newDiffStats } from './types';
 
-export type HeaderInput = string[] | Record<string, string | string[] | number | undefined>;
+export type HeaderInput = readonly string[];
 
-/** Lower-case name → values in order (raw repeated headers and array values both become several values). */
+/** Lower-case name → values in order (a repeated header gives several values). */
 export function headerMap(h: HeaderInput): Map<string, string[]> {
   const m = new Map<string, string[]>();
   const add = (name: string, value: string): void => {
@@ -13,23 +13,8 @@ export function headerMap(h: HeaderInput): Map<string, string[]> {
     if (vs) vs.push(value.trim());
     else m.set(k, [value.trim()]);
   };
-  if (Array.isArray(h)) {
-    for (let i = 0; i + 1 < h.length; i += 2) add(h[i]!, h[i + 1]!);
-  } else {
-    for (const name of Object.keys(h)) {
-      const v = h[name];
-      if (v === undefined) continue;
-      if (Array.isArray(v)) for (const x of v) add(name, x);
-      else add(name, String(v));
-    }
-  }
+  for (let i = 0; i + 1 < h.length; i += 2) add(h[i]!, h[i + 1]!);
   return m;
-}
-
-/** One header's value, repeated values joined with ', ' (null when absent). */
-export function headerValue(h: HeaderInput, name: string): string | null {
-  const vs = headerMap(h).get(name.toLowerCase());
-  return vs ? vs.join(', ') : null;
 }
 
 /** Comma-separated list items, trimmed, empty items dropped (RFC 9110 §5.6.1). */

@@ -7,7 +7,8 @@
 // numericTolerance) match the generalised path; ignorePaths also matches a concrete one.
 import { createHash } from 'node:crypto';
 import { bodyKind, bodyText, decodeBody } from '../body';
-import { diffHeaders, headerValue } from './headers';
+import { joinedHeaderValue } from '../../http';
+import { diffHeaders } from './headers';
 import { diffJson } from './json';
 import { push } from './record';
 import { diffText } from './text';
@@ -18,12 +19,12 @@ export { truncateString } from './record';
 export { canonicalJson, diffJson, isIdKey } from './json';
 export { diffText } from './text';
 export type { TextDiffOptions } from './text';
-export { diffHeaders, headerMap, headerValue } from './headers';
+export { diffHeaders, headerMap } from './headers';
 export type { HeaderInput } from './headers';
 
 export interface ComparableResponse {
   status: number;
-  headers: string[] | Record<string, string | string[] | undefined>;
+  headers: readonly string[];
   body: Buffer;
 }
 
@@ -58,9 +59,9 @@ export function diffResponses(production: ComparableResponse, shadow: Comparable
   diffHeaders(production.headers, shadow.headers, opts, out, stats);
 
   const maxBytes = opts.maxBodyBytes ?? 16 * 1024 * 1024;
-  const ctP = headerValue(production.headers, 'content-type'), ctS = headerValue(shadow.headers, 'content-type');
-  const p = decodeBody(production.body, headerValue(production.headers, 'content-encoding'), maxBytes);
-  const s = decodeBody(shadow.body, headerValue(shadow.headers, 'content-encoding'), maxBytes);
+  const ctP = joinedHeaderValue(production.headers, 'content-type'), ctS = joinedHeaderValue(shadow.headers, 'content-type');
+  const p = decodeBody(production.body, joinedHeaderValue(production.headers, 'content-encoding'), maxBytes);
+  const s = decodeBody(shadow.body, joinedHeaderValue(shadow.headers, 'content-encoding'), maxBytes);
   if (p.error !== null) decodeErrors.push(`production: ${p.error}`);
   if (s.error !== null) decodeErrors.push(`shadow: ${s.error}`);
 

@@ -1,0 +1,111 @@
+// What flows between the stages, and nothing else: types only. Every stage speaks these;
+// none owns them.
+
+/** Headers as on the wire, for production and shadow alike: [name, value, name, value, …],
+ * names in their captured case, repeated headers repeated. */
+export type Headers = string[];
+
+export interface Endpoint {
+  address: string;
+  port: number;
+}
+
+/** One captured TCP connection. */
+export interface ConnectionInfo {
+  id: number;
+  client: Endpoint;
+  server: Endpoint;
+  ipVersion: number;
+  /** The handshake was not seen: roles were guessed and streams start mid-flow. */
+  midstream: boolean;
+  openedUs: number;
+}
+
+export interface HttpMessage {
+  versionMajor: number;
+  versionMinor: number;
+  headers: Headers;
+  trailers: Headers;
+  /** The de-chunked body, when the stage keeps bodies; null otherwise. */
+  body: Buffer | null;
+  bodySize: number;
+  /** The body exceeded its cap (maxBodyBytes / maxResponseBodyBytes): `body` holds only its start. */
+  bodyTruncated: boolean;
+  /** Hex sha256 of the whole de-chunked body, when hashing is on. */
+  bodySha256: string | null;
+  chunked: boolean;
+  /** Capture timestamps (µs) of the message's first and last bytes. */
+  startUs: number;
+  endUs: number;
+}
+
+export interface HttpRequest extends HttpMessage {
+  /** The exchange's id, unique within a run (given by the http stage, kept by rewrites): the
+   * key that joins production's answer with the shadows'. */
+  id: number;
+  conn: ConnectionInfo;
+  /** Position of the request on its connection, from 0. */
+  index: number;
+  method: string;
+  /** The request target exactly as on the wire. */
+  url: string;
+}
+
+export interface HttpResponse extends HttpMessage {
+  statusCode: number;
+  statusMessage: string;
+}
+
+/** Why an exchange carries no production response. */
+export type ResponseMissing = 'gap' | 'parseError' | 'closed' | 'overflow';
+
+/** A request with production's response. */
+export interface Exchange {
+  request: HttpRequest;
+  response: HttpResponse | null;
+  responseMissing: ResponseMissing | null;
+}
+
+/** Why a request that was seen could not be produced whole. */
+export type RequestLoss = 'incomplete' | 'parseError' | 'evicted' | 'upgrade' | 'pipelineOverflow';
+
+/** How a replay to the shadows ended. */
+export type ReplayOutcome =
+  | 'replayed'
+  | 'queueFull'
+  | 'bodyTooLarge'
+  | 'unreplayable'
+  | 'shadowError'
+  | 'shadowTimeout'
+  | 'shutdown'
+  /** Beyond --rate, in live capture (a file waits instead). */
+  | 'rateLimited';
+
+/** One shadow's answer to a replayed request. */
+export interface ShadowResponse {
+  target: string;
+  statusCode: number | null;
+  headers: Headers | null;
+  body: Buffer | null;
+  bodySize: number;
+  /** Wall-clock time from writing the request on a connected socket to the last body byte, in µs. */
+  latencyUs: number;
+  outcome: ReplayOutcome;
+  error: string | null;
+}
+
+/** Why the traffic policy does not mirror a request. */
+export type TrafficReason = 'unsafeMethod' | 'filtered' | 'sampledOut';
+
+/** Why a request seen was not replayed (or recorded): one reason per request. */
+export type NotReplayed =
+  | Exclude<ReplayOutcome, 'replayed'>
+  | RequestLoss
+  | TrafficReason
+  /** `read`: requests are listed, never replayed. */
+  | 'inspectOnly'
+  /** `record`: the recording could not be written. */
+  | 'writeError';
+
+/** Every request seen ends in exactly one outcome. */
+export type Outcome = 'replayed' | NotReplayed;
