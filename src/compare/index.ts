@@ -3,6 +3,8 @@
 // answers to repeated requests) and keeps latency and error statistics. Bounded throughout.
 
 import type { Exchange, HttpRequest, HttpResponse, ReplayOutcome, ShadowResponse } from '../model';
+import { defaultOf } from '../config/options';
+import { compareOptions } from './options';
 import { DiffOptions, FieldDiff, ResponseDiff, defaultDiffOptions, diffResponses } from './diff';
 import { EndpointClassifier, RouteOverride } from './endpoints';
 import { RepeatCache, requestKey } from './noise';
@@ -43,17 +45,17 @@ export function defaultCompareOptions(): CompareOptions {
   return {
     diff: defaultDiffOptions(),
     routes: [],
-    maxEndpoints: 1000,
+    maxEndpoints: defaultOf(compareOptions.maxEndpoints),
     maxFieldsPerEndpoint: 200,
     maxSignaturesPerEndpoint: 256,
     maxPendingJoins: 100_000,
     repeatEntries: 10_000,
     repeatBytes: 32 << 20,
     repeatMaxBody: 256 << 10,
-    cpuShare: 0.5,
+    cpuShare: defaultOf(compareOptions.compareCpu) / 100,
     maxQueued: 5000,
     maxQueuedBytes: 64 << 20,
-    latencyWarmup: 200,
+    latencyWarmup: defaultOf(compareOptions.latencyWarmup),
   };
 }
 

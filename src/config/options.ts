@@ -79,6 +79,12 @@ export function optionTable<T extends Record<string, RowSpec>>(rows: T): { [K in
   return out as { [K in keyof T]: OptionRow<T[K]> };
 }
 
+/** A numeric row's default, for a stage's own defaults (a row without one is a bug). */
+export function defaultOf(row: IntRow | NumberRow): number {
+  if (row.default === undefined) throw new Error(`option ${row.flag} has no default`);
+  return row.default;
+}
+
 /** The rows of one or more tables, in order. */
 export const rowsOf = (...tables: Array<Record<string, OptionRow>>): OptionRow[] => tables.flatMap((t) => Object.values(t));
 

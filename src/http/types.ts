@@ -1,6 +1,8 @@
 // What the http stage gives: messages, exchanges, losses, the sink that receives them, its
 // options and counters.
 
+import { defaultOf } from '../config/options';
+import { httpOptions } from './options';
 import type { ConnectionInfo, Exchange, HttpRequest, RequestLoss, ResponseMissing } from '../model';
 
 export type { Exchange, HttpMessage, HttpRequest, HttpResponse, RequestLoss, ResponseMissing } from '../model';
@@ -36,7 +38,7 @@ export const defaultHttpOptions: HttpOptions = {
   keepRequestBodies: true,
   keepResponseBodies: false,
   hashBodies: false,
-  maxBodyBytes: 16 << 20,
+  maxBodyBytes: defaultOf(httpOptions.maxBodyMb) * 2 ** 20,
   maxResponseBodyBytes: 1 << 20,
   maxPending: 1024,
 };

@@ -1,6 +1,8 @@
 // What the replay stage takes and gives: its options, outcomes, shadow answers and counters.
 
+import { defaultOf } from '../config/options';
 import type { HttpRequest, ReplayOutcome, ShadowResponse } from '../model';
+import { replayOptions } from './options';
 
 export type { ReplayOutcome, ShadowResponse } from '../model';
 
@@ -36,10 +38,10 @@ export interface ReplayOptions {
 
 export const defaultReplayOptions: ReplayOptions = {
   targets: [],
-  concurrency: 64,
-  queueSize: 10_000,
-  queueBytes: 256 << 20,
-  timeoutMs: 10_000,
+  concurrency: defaultOf(replayOptions.concurrency),
+  queueSize: defaultOf(replayOptions.queueSize),
+  queueBytes: defaultOf(replayOptions.queueMb) * 2 ** 20,
+  timeoutMs: defaultOf(replayOptions.timeoutMs),
   keepHost: false,
   marker: { name: 'x-shadowtap', value: '1' },
   keepResponseBytes: 0,

@@ -2,6 +2,8 @@
 // (difference rate clearly above noise), error and latency changes per endpoint, and the
 // verdict for going live. Pure: the same results and thresholds give the same analysis.
 
+import { defaultOf } from '../config/options';
+import { thresholdOptions as T } from './options';
 import { LatencyHistogram, LatencySummary, QuantileBounds, ResultsJson, EndpointJson, ShadowEndpointJson, SideJson, RESULTS_VERSION } from '../compare';
 
 export interface Thresholds {
@@ -36,19 +38,20 @@ export interface Thresholds {
   minLatencyDeltaMs: number;
 }
 
+/** From the option table (percentages there, fractions here). */
 export const defaultThresholds: Thresholds = {
-  minDiffs: 5,
-  minExcess: 0.01,
-  minRelativeExcess: 0.2,
-  minNoiseSamples: 20,
-  minRequests: 20,
-  maxMismatchRate: 0.01,
-  maxErrorIncrease: 0.01,
-  minLatencySamples: 100,
-  latencyConfidence: 0.95,
-  latencyReference: 'baseline',
-  maxLatencyRatio: 1.5,
-  minLatencyDeltaMs: 10,
+  minDiffs: defaultOf(T.minDiffs),
+  minExcess: defaultOf(T.minExcess) / 100,
+  minRelativeExcess: defaultOf(T.minRelativeExcess) / 100,
+  minNoiseSamples: defaultOf(T.minNoiseSamples),
+  minRequests: defaultOf(T.minRequests),
+  maxMismatchRate: defaultOf(T.maxMismatch) / 100,
+  maxErrorIncrease: defaultOf(T.maxErrorIncrease) / 100,
+  minLatencySamples: defaultOf(T.minLatencySamples),
+  latencyConfidence: defaultOf(T.latencyConfidence) / 100,
+  latencyReference: T.latencyReference.default as Thresholds['latencyReference'],
+  maxLatencyRatio: defaultOf(T.maxLatencyRatio),
+  minLatencyDeltaMs: defaultOf(T.minLatencyDeltaMs),
 };
 
 export interface FieldAnalysis {
