@@ -5,6 +5,11 @@
 import type { Logger } from '../report';
 import { writeJsonFile } from '../report';
 
+/** The lower-case name of the header that marks shadowtap's replays, or null. */
+export function ownMarker(marker: { name: string } | null | undefined): string | null {
+  return marker ? marker.name.toLowerCase() : null;
+}
+
 export interface LifecycleOptions {
   log: Logger;
   statsIntervalMs: number;

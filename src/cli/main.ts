@@ -43,7 +43,7 @@ async function main(argv: string[]): Promise<number> {
     .description('replay a recording (or a pcap/pcapng file) to the shadow(s) at the recorded pace')
     .action((opts: Flags) => {
       const cfg = replayFileConfig(opts);
-      result = import('./replay-file').then((m) => m.replayFile(cfg));
+      result = import('./replay').then((m) => m.replayFile(cfg));
     });
 
   addOptions(program.command('report'), commandOptions.report)

@@ -4,7 +4,7 @@ import { RequestLedger } from '../accounting';
 import { openSource } from '../capture';
 import type { ReadConfig } from '../config';
 import { PrintOutput } from '../outputs';
-import { Mirror, PacketPipeline } from '../pipeline';
+import { Admission, Mirror, PacketPipeline } from '../pipeline';
 import { writeJsonFile } from '../report';
 
 export { exchangeLine } from '../outputs';
@@ -12,7 +12,7 @@ export { exchangeLine } from '../outputs';
 export function read(cfg: ReadConfig, out: NodeJS.WritableStream = process.stdout): Promise<number> {
   const ledger = new RequestLedger();
   const output = new PrintOutput(out);
-  const mirror = new Mirror({ ledger, output, policy: null, ownMarker: null, notice: () => {}, flow: null });
+  const mirror = new Mirror({ ledger, admission: new Admission(ledger, null, null), output, notice: () => {}, flow: null });
   const pipeline = new PacketPipeline(mirror, { tcp: cfg.tcp, http: cfg.http });
   const source = openSource(cfg.source);
   return new Promise((resolve, reject) => {

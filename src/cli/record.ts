@@ -4,7 +4,7 @@ import { RequestLedger } from '../accounting';
 import { openSource } from '../capture';
 import { ConfigError, RecordConfig } from '../config';
 import { RecordOutput } from '../outputs';
-import { Mirror, PacketPipeline } from '../pipeline';
+import { Admission, Mirror, PacketPipeline } from '../pipeline';
 import { RecordingWriter } from '../recording';
 import { ConnectionNotices, Logger, createLogger, logShippingSummary } from '../report';
 import { Redactor } from '../traffic/redact';
@@ -40,7 +40,7 @@ export function record(cfg: RecordConfig, log: Logger = createLogger(cfg.logLeve
     log.error({ err: err.message, output: cfg.output }, 'cannot write the recording: stopping');
     src.close();
   });
-  const pipeline = new PacketPipeline(new Mirror({ ledger, output, policy: null, ownMarker: null, notice: notices.notice, flow: null }),
+  const pipeline = new PacketPipeline(new Mirror({ ledger, admission: new Admission(ledger, null, null), output, notice: notices.notice, flow: null }),
     { tcp: cfg.tcp, http: cfg.http });
   const summary = () => {
     const l = ledger.snapshot();

@@ -3,6 +3,13 @@
 // on. Settings the capture or the comparison was opened with need a restart and are kept.
 
 import type { RunConfig } from '../config';
+import type { ReplayOutput } from '../outputs';
+import type { Admission } from '../pipeline';
+import type { Logger } from '../report';
+import { TrafficPolicy } from '../traffic';
+import type { Redactor } from '../traffic/redact';
+import { ownMarker } from './lifecycle';
+import { systemd } from './systemd';
 
 /** Deep equality of configuration values (Sets, Maps and RegExps included). */
 export function same(a: unknown, b: unknown): boolean {
@@ -47,4 +54,29 @@ export function planReload(cfg: RunConfig, next: RunConfig): ReloadPlan {
     cfg: { ...cfg, replay, traffic: next.traffic, redact: next.redact, drainTimeoutMs: next.drainTimeoutMs },
     applied, kept, replayChanged,
   };
+}
+
+/** Reads the configuration again and applies what can change while running; null when the
+ * new configuration is rejected (the running one stays). `count` numbers this reload. */
+export function applyReload(cfg: RunConfig, reread: () => RunConfig, log: Logger,
+  running: { admission: Admission; redactor: Redactor; output: ReplayOutput }, count: number): RunConfig | null {
+  systemd.reloading('reloading the configuration');
+  let plan: ReloadPlan;
+  try {
+    plan = planReload(cfg, reread());
+  } catch (err) {
+    log.error({ err: (err as Error).message }, 'reload rejected: the running configuration stays');
+    systemd.ready('reload rejected: the running configuration stays');
+    return null;
+  }
+  const { admission, redactor, output } = running;
+  admission.policy = new TrafficPolicy(plan.cfg.traffic, Math.random, admission.policy?.stats);
+  redactor.options = plan.cfg.redact;
+  admission.ownMarker = ownMarker(plan.cfg.replay.marker);
+  // What the old replayer has in flight ends within its own timeout; queued requests go out meanwhile.
+  if (plan.replayChanged) output.reload(plan.cfg.replay, Math.max(plan.cfg.drainTimeoutMs, (cfg.replay.timeoutMs ?? 10_000) + 1000));
+  if (plan.kept.length > 0) log.warn({ kept: plan.kept }, `reload: these settings need a restart and were kept: ${plan.kept.join(', ')}`);
+  log.info({ applied: plan.applied, shadows: plan.cfg.replay.targets, reloads: count }, `configuration reloaded (applied: ${plan.applied.join(', ') || 'nothing changed'})`);
+  systemd.ready(`configuration reloaded (${count})`);
+  return plan.cfg;
 }

@@ -1,9 +1,10 @@
 // Composes source → stages → outputs: packets become exchanges (packets.ts), exchanges reach
-// an output through the ledger and the traffic policy (mirror.ts).
+// an output through the ledger and the traffic policy (mirror.ts); a file or recording is
+// replayed at its captured pace (feed.ts, pacer.ts).
 export { PacketPipeline } from './packets';
 export type { DecodeStats, PipelineStats } from './packets';
-export { Mirror } from './mirror';
+export { Admission, Mirror } from './mirror';
 export type { MirrorOptions, OwnTraffic } from './mirror';
 export { pcapFeed, recordingFeed } from './feed';
 export type { Feed, Timed } from './feed';
-export { MinHeap } from './heap';
+export { Pacer } from './pacer';

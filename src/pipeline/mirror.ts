@@ -1,10 +1,10 @@
-// From http to the outputs: each request the http stage produces is accounted for in the
-// ledger, shadowtap's own replays are recognised, the traffic policy decides and rewrites,
-// and the output takes the rest. One way through, whatever the command.
+// From http to the outputs: each request the http stage produces is booked in the ledger,
+// shadowtap's own replays are recognised, the traffic policy decides and rewrites, and the
+// output takes the rest. One way through, whatever the command.
 
-import type { Outcome, RequestLedger } from '../accounting';
-import type { ConnectionInfo } from '../tcp';
-import type { Exchange, HttpRequest, HttpSink, NoticeKind, RequestLoss } from '../http';
+import type { RequestLedger } from '../accounting';
+import type { ConnectionInfo, Exchange, HttpRequest, RequestLoss } from '../model';
+import type { HttpSink, NoticeKind } from '../http';
 import { headerValue } from '../http';
 import type { Output } from '../outputs';
 import type { TrafficPolicy } from '../traffic';
@@ -15,13 +15,46 @@ export interface OwnTraffic {
   ownExchange(ex: Exchange): void;
 }
 
+/** Books each request seen: shadowtap's own replay, the policy's decision, or pending. */
+export class Admission {
+  ownReplaysIgnored = 0;
+
+  /** `policy` null: every request is mirrored; `ownMarker`: lower-case header name marking
+   * shadowtap's replays (null: none). Both may change on a reload. */
+  constructor(private readonly ledger: RequestLedger, public policy: TrafficPolicy | null, public ownMarker: string | null,
+    private readonly ownTraffic?: OwnTraffic) {}
+
+  /**
+   * What to send for a request seen — the policy's rewrite (or the request), now pending in the
+   * ledger — or null when it is not mirrored: shadowtap's own replay, captured on its way to a
+   * shadow that shares the port (replaying it again would feed back without end), or a request
+   * the policy declines (booked under its reason).
+   */
+  admit(req: HttpRequest): HttpRequest | null {
+    if (this.isOwnReplay(req)) {
+      this.ownReplaysIgnored++;
+      this.ownTraffic?.ownRequest(req);
+      return null;
+    }
+    const policy = this.policy;
+    const why = policy === null ? null : policy.decide(req);
+    if (why !== null) {
+      this.ledger.seenAndNotReplayed(why);
+      return null;
+    }
+    this.ledger.seenPending();
+    return policy === null ? req : policy.rewrite(req);
+  }
+
+  isOwnReplay(req: HttpRequest): boolean {
+    return this.ownMarker !== null && headerValue(req.headers, this.ownMarker) !== null;
+  }
+}
+
 export interface MirrorOptions {
   ledger: RequestLedger;
+  admission: Admission;
   output: Output;
-  /** null: every request goes to the output. */
-  policy: TrafficPolicy | null;
-  /** Lower-case name of the header that marks shadowtap's replays (null: none). */
-  ownMarker: string | null;
   ownTraffic?: OwnTraffic;
   notice: (kind: NoticeKind, conn: ConnectionInfo, detail: string) => void;
   /** A file source pauses while the output has no room; a live one never waits (null). */
@@ -29,24 +62,18 @@ export interface MirrorOptions {
 }
 
 export class Mirror implements HttpSink {
-  /** Changed by a reload, for the next request. */
-  policy: TrafficPolicy | null;
-  ownMarker: string | null;
-  ownReplaysIgnored = 0;
   private readonly ledger: RequestLedger;
   private readonly output: Output;
-  /** Requests not handed to the output (own replays, filtered): their exchanges go nowhere. */
+  /** Requests not handed to the output (own replays, declined): their exchanges go nowhere. */
   private readonly notMirrored = new WeakSet<HttpRequest>();
   private waitingForRoom = false;
 
   constructor(private readonly options: MirrorOptions) {
     this.ledger = options.ledger;
     this.output = options.output;
-    this.policy = options.policy;
-    this.ownMarker = options.ownMarker;
   }
 
-  readonly settle = (outcome: Outcome): void => {
+  readonly settle = (outcome: Parameters<RequestLedger['settle']>[0]): void => {
     this.ledger.settle(outcome);
     if (this.waitingForRoom && this.output.hasRoom) {
       this.waitingForRoom = false;
@@ -55,23 +82,12 @@ export class Mirror implements HttpSink {
   };
 
   request(req: HttpRequest): void {
-    // shadowtap's own replays, captured on their way to a shadow that shares the port:
-    // replaying them again would feed back without end.
-    if (this.isOwnReplay(req)) {
-      this.ownReplaysIgnored++;
-      this.notMirrored.add(req);
-      this.options.ownTraffic?.ownRequest(req);
-      return;
-    }
-    const policy = this.policy;
-    const why = policy === null ? null : policy.decide(req);
-    if (why !== null) {
-      this.ledger.seenAndNotReplayed(why);
+    const sent = this.options.admission.admit(req);
+    if (sent === null) {
       this.notMirrored.add(req);
       return;
     }
-    this.ledger.seenPending();
-    this.output.request(req, policy === null ? req : policy.rewrite(req), this.settle);
+    this.output.request(req, sent, this.settle);
     if (this.options.flow !== null && !this.output.hasRoom && !this.waitingForRoom) {
       this.waitingForRoom = true;
       this.options.flow.pause();
@@ -80,14 +96,10 @@ export class Mirror implements HttpSink {
 
   exchange(ex: Exchange): void {
     if (this.notMirrored.delete(ex.request)) {
-      if (this.options.ownTraffic !== undefined && this.isOwnReplay(ex.request)) this.options.ownTraffic.ownExchange(ex);
+      if (this.options.ownTraffic !== undefined && this.options.admission.isOwnReplay(ex.request)) this.options.ownTraffic.ownExchange(ex);
       return;
     }
     this.output.exchange(ex);
-  }
-
-  private isOwnReplay(req: HttpRequest): boolean {
-    return this.ownMarker !== null && headerValue(req.headers, this.ownMarker) !== null;
   }
 
   lost(reason: RequestLoss): void {

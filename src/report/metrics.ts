@@ -381,3 +381,12 @@ export class AdminServer {
     res.end(body); // node sends no body for HEAD
   }
 }
+
+/** The admin server on `at`, serving `metrics`; a failed bind is logged, not fatal. */
+export function startAdmin(at: AdminAddress, metrics: ShadowtapMetrics, log: { info: (o: object, m: string) => void; error: (o: object, m: string) => void }): AdminServer {
+  const admin = new AdminServer(metrics);
+  admin.listen(at).then(
+    (a) => log.info({ address: formatAddress(a) }, `admin server on http://${formatAddress(a)}: /metrics /healthz /readyz`),
+    (err: Error) => log.error({ err: err.message, address: formatAddress(at) }, 'admin server failed to listen: no /metrics, /healthz, /readyz'));
+  return admin;
+}

@@ -7,6 +7,7 @@ import type { MismatchSample, ResultsJson, SampleSink } from '../compare';
 import { bodyText, decodeBody } from '../compare/body';
 import { joinedHeaderValue as headerValue } from '../http';
 import { Redactor } from '../traffic/redact';
+import { ConfigError } from '../config/error';
 import { writeJsonFile } from './index';
 
 export const RESULTS_FILE = 'results.json';
@@ -43,6 +44,15 @@ export class OutputDir implements SampleSink {
   private readonly samplesFd: number;
   private samples = 0;
   private bytes = 0;
+
+  /** For `--out`: a directory that cannot be made or written is a configuration error. */
+  static open(dir: string, redactor: Redactor): OutputDir {
+    try {
+      return new OutputDir(dir, redactor);
+    } catch (err) {
+      throw new ConfigError('--out', (err as Error).message);
+    }
+  }
 
   constructor(readonly dir: string, private readonly redactor: Redactor, private readonly limits: SampleLimits = defaultSampleLimits) {
     mkdirSync(dir, { recursive: true, mode: 0o700 });
@@ -120,4 +130,30 @@ export function readSamples(dir: string): SampleLine[] {
     } catch { /* torn last line */ }
   }
   return out;
+}
+
+/** results.json kept at most `everyMs` behind the run, and complete at the end. */
+export class ResultsFile {
+  private readonly timer: NodeJS.Timeout;
+
+  constructor(private readonly dir: OutputDir, private readonly produce: (complete: boolean) => ResultsJson,
+    private readonly onError: (err: Error) => void, everyMs = 5000) {
+    this.write(false);
+    this.timer = setInterval(() => this.write(false), everyMs);
+  }
+
+  /** The final, complete results; then the samples file is closed. */
+  finish(): void {
+    clearInterval(this.timer);
+    this.write(true);
+    this.dir.close();
+  }
+
+  private write(complete: boolean): void {
+    try {
+      this.dir.writeResults(this.produce(complete));
+    } catch (err) {
+      this.onError(err as Error);
+    }
+  }
 }

@@ -6,7 +6,7 @@ import assert from 'node:assert/strict';
 import { RequestLedger } from '../../src/accounting';
 import type { Exchange, HttpRequest } from '../../src/http';
 import type { Output, Settle } from '../../src/outputs';
-import { Mirror } from '../../src/pipeline';
+import { Admission, Mirror } from '../../src/pipeline';
 import { TrafficPolicy, defaultTrafficOptions } from '../../src/traffic';
 import { fakeRequest, fakeResponse } from '../support/requests';
 
@@ -30,11 +30,9 @@ test('mirror: own replays, policy decisions, rewrites and the ledger', () => {
   output.room = 100;
   const own: string[] = [];
   const policy = new TrafficPolicy({ ...defaultTrafficOptions(), rewrites: { ...defaultTrafficOptions().rewrites, setHeaders: [['x-env', 'shadow']] } });
-  const mirror = new Mirror({
-    ledger, output, policy, ownMarker: 'x-shadowtap',
-    ownTraffic: { ownRequest: (r) => own.push(`req ${r.url}`), ownExchange: (ex) => own.push(`ex ${ex.request.url}`) },
-    notice: () => {}, flow: null,
-  });
+  const ownTraffic = { ownRequest: (r: HttpRequest) => own.push(`req ${r.url}`), ownExchange: (ex: Exchange) => own.push(`ex ${ex.request.url}`) };
+  const admission = new Admission(ledger, policy, 'x-shadowtap', ownTraffic);
+  const mirror = new Mirror({ ledger, admission, output, ownTraffic, notice: () => {}, flow: null });
   const get = fakeRequest('/a');
   const post = fakeRequest('/b', { method: 'POST' });
   const replay = fakeRequest('/c', { headers: ['Host', 'x', 'X-Shadowtap', '1'] });
@@ -48,7 +46,7 @@ test('mirror: own replays, policy decisions, rewrites and the ledger', () => {
   assert.deepEqual(output.requests[0].sent.headers.slice(-2), ['x-env', 'shadow']);
   assert.deepEqual(output.exchanges.map((e) => e.request.url), ['/a'], 'only the mirrored request\'s exchange');
   assert.deepEqual(own, ['req /c', 'ex /c']);
-  assert.equal(mirror.ownReplaysIgnored, 1);
+  assert.equal(admission.ownReplaysIgnored, 1);
   assert.deepEqual(ledger.snapshot(), { seen: 3, replayed: 0, notReplayed: { unsafeMethod: 1, incomplete: 1 }, pending: 1 });
   output.requests[0].settle('replayed');
   assert.deepEqual(ledger.snapshot(), { seen: 3, replayed: 1, notReplayed: { unsafeMethod: 1, incomplete: 1 }, pending: 0 });
@@ -58,7 +56,7 @@ test('mirror: a file source pauses while the output is full and resumes when a r
   const ledger = new RequestLedger();
   const output = new HeldOutput();
   const flow: string[] = [];
-  const mirror = new Mirror({ ledger, output, policy: null, ownMarker: null, notice: () => {}, flow: { pause: () => flow.push('pause'), resume: () => flow.push('resume') } });
+  const mirror = new Mirror({ ledger, admission: new Admission(ledger, null, null), output, notice: () => {}, flow: { pause: () => flow.push('pause'), resume: () => flow.push('resume') } });
   mirror.request(fakeRequest('/1'));
   assert.deepEqual(flow, []);
   mirror.request(fakeRequest('/2'));
