@@ -11,7 +11,7 @@ import * as net from 'node:net';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { startProduction, startShadow, type RecordingServer } from '../support/servers';
-import { captureSkipReason, freePort, startCli } from '../support/tools';
+import { captureSkipReason, freePort, startCli, until } from '../support/tools';
 
 const RSYSLOGD = '/usr/sbin/rsyslogd';
 
@@ -76,15 +76,6 @@ function skipReason(): string | null {
   return null;
 }
 
-async function until(cond: () => boolean, timeoutMs: number): Promise<boolean> {
-  const deadline = Date.now() + timeoutMs;
-  while (!cond()) {
-    if (Date.now() > deadline) return false;
-    await new Promise((r) => setTimeout(r, 100));
-  }
-  return true;
-}
-
 /** n GET requests to production over a few keep-alive connections. */
 async function traffic(port: number, from: number, n: number, agent: http.Agent): Promise<void> {
   await Promise.all(Array.from({ length: n }, (_, i) => new Promise<void>((resolve, reject) => {
@@ -132,7 +123,7 @@ test('run --log-to syslog+tcp://: the JSON log lines reach rsyslogd', { timeout:
     assert.ok(summary.logShipping.sent >= 3, JSON.stringify(summary.logShipping));
 
     // Every line up to the summary reached the collector (it is flushed at exit).
-    assert.ok(await until(() => shipped(rs).some((m) => m.msg === 'summary'), 20_000), rs.lines().join('\n'));
+    assert.ok(await until(() => shipped(rs).some((m) => m.msg === 'summary'), 20_000, 100), rs.lines().join('\n'));
     const msgs = shipped(rs);
     const stdoutLines = cli.stdout().split('\n').filter((l) => l.startsWith('{')).map((l) => JSON.parse(l));
     const upToSummary = stdoutLines.slice(0, stdoutLines.findIndex((m) => m.msg === 'summary') + 1);
@@ -177,7 +168,7 @@ test('run --log-to: a collector killed mid-run never slows capture; drops are co
     let sent = 0;
     await traffic(prod.port, sent, 100, agent);
     sent += 100;
-    assert.ok(await until(() => shipped(rs).some((m) => m.msg === 'stats'), 30_000), 'stats lines shipped before the outage');
+    assert.ok(await until(() => shipped(rs).some((m) => m.msg === 'stats'), 30_000, 100), 'stats lines shipped before the outage');
 
     await rs.kill('SIGKILL');
     const outageStart = Date.now();
@@ -216,7 +207,7 @@ test('run --log-to: a collector killed mid-run never slows capture; drops are co
     const backMsg = JSON.parse(back);
     assert.ok(backMsg.droppedMeanwhile >= 1, back);
     const s2 = second;
-    assert.ok(await until(() => shipped(s2).some((m) => m.msg === 'log collector reconnected'), 30_000), s2.lines().join('\n'));
+    assert.ok(await until(() => shipped(s2).some((m) => m.msg === 'log collector reconnected'), 30_000, 100), s2.lines().join('\n'));
     // What was queued during the outage (its first 3 lines: the queue keeps the oldest) arrives too.
     const resumed = shipped(second);
     assert.ok(resumed.some((m) => m.msg === 'stats' && Date.parse(String(m.time)) < Date.parse(backMsg.time)), 'queued lines delivered');
@@ -234,7 +225,7 @@ test('run --log-to: a collector killed mid-run never slows capture; drops are co
     assert.equal(shadow.requests.length, sent);
     assert.ok(summary.logShipping.dropped >= backMsg.droppedMeanwhile, JSON.stringify(summary.logShipping));
     assert.equal(summary.logShipping.connects, 2);
-    assert.ok(await until(() => shipped(s2).some((m) => m.msg === 'summary'), 20_000), 'the summary reaches the new collector');
+    assert.ok(await until(() => shipped(s2).some((m) => m.msg === 'summary'), 20_000, 100), 'the summary reaches the new collector');
     t.diagnostic(`requests ${sent}; outage batch latency max ${Math.round(Math.max(...latencies))} ms; logShipping ${JSON.stringify(summary.logShipping)}`);
   } finally {
     await cli.stop('SIGKILL').catch(() => {});

@@ -10,17 +10,7 @@ import type { AddressInfo } from 'node:net';
 import { Replayer, ReplayOutcome } from '../../src/replay';
 import type { HttpRequest } from '../../src/http';
 import { startProduction } from '../support/servers';
-import { captureSkipReason, startCli } from '../support/tools';
-
-/** Polls cond every 20 ms; false if it still does not hold after timeoutMs. */
-async function until(cond: () => boolean, timeoutMs: number): Promise<boolean> {
-  const deadline = Date.now() + timeoutMs;
-  while (!cond()) {
-    if (Date.now() > deadline) return false;
-    await new Promise((r) => setTimeout(r, 20));
-  }
-  return true;
-}
+import { captureSkipReason, startCli, until } from '../support/tools';
 
 /** A shadow that answers after `delayMs`. */
 function slowShadow(delayMs: number): Promise<{ port: number; count: () => number; answered: () => number; close: () => Promise<void> }> {

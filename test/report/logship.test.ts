@@ -4,6 +4,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createHook } from 'node:async_hooks';
 import * as net from 'node:net';
+import { until } from '../support/tools';
 import { LogShipper, parseLogTarget, syslogFrame } from '../../src/report/logship';
 
 test('syslogFrame: octet-counted RFC 5424, severity from the pino level, time from the line', () => {
@@ -38,16 +39,6 @@ async function freePort(): Promise<number> {
   return port;
 }
 
-/** Polls cond every 10 ms; false if it still does not hold after timeoutMs. */
-async function until(cond: () => boolean, timeoutMs: number): Promise<boolean> {
-  const deadline = performance.now() + timeoutMs;
-  while (!cond()) {
-    if (performance.now() > deadline) return false;
-    await new Promise((r) => setTimeout(r, 10));
-  }
-  return true;
-}
-
 const line = (i: number): string => `{"level":30,"time":"2024-05-01T10:00:00.000Z","svc":"shadowtap","i":${i},"pad":"${'x'.repeat(150)}","msg":"m"}\n`;
 
 test('a collector that is down: lines queue up to the cap, then are dropped and counted; one down event', async () => {
@@ -62,7 +53,7 @@ test('a collector that is down: lines queue up to the cap, then are dropped and 
   const ms = performance.now() - t0;
   assert.ok(ms < 2000, `50,000 writes took ${ms} ms`);
   // A few reconnect attempts (backoff 0.5 s, 1 s, ...): waited for, not timed.
-  const retried = await until(() => attempts >= 3, 30_000);
+  const retried = await until(() => attempts >= 3, 30_000, 10);
   hook.disable();
   assert.ok(retried, `${attempts} connection attempts`);
   const st = s.stats();
@@ -87,7 +78,7 @@ test('a stalled collector (accepts, never reads): memory stays bounded, nothing 
   const port = (server.address() as net.AddressInfo).port;
   let ups = 0;
   const s = new LogShipper(parseLogTarget(`syslog+tcp://127.0.0.1:${port}`), { maxLines: 1000, maxBytes: 1 << 20, events: { up: () => { ups++; } } });
-  assert.ok(await until(() => ups > 0, 20_000), 'connected to the collector');
+  assert.ok(await until(() => ups > 0, 20_000, 10), 'connected to the collector');
   assert.equal(ups, 1);
   const total = 200_000; // ~40 MB of frames: far more than the kernel buffers and the queue hold
   const heapBefore = process.memoryUsage().heapUsed;
@@ -123,7 +114,7 @@ test('a stalled collector (accepts, never reads): memory stays bounded, nothing 
   }
   const fin = await s.close(30_000); // a deadline only: the collector reads now
   assert.equal(fin.sent + fin.dropped + fin.lost, total, JSON.stringify(fin));
-  await until(() => received >= fin.sent, 20_000);
+  await until(() => received >= fin.sent, 20_000, 10);
   assert.equal(received, fin.sent);
   for (const c of conns) c.destroy();
   await new Promise<void>((r) => server.close(() => r()));
@@ -134,7 +125,7 @@ test('closing on a collector that never reads: the deadline holds, lines in the 
   await new Promise<void>((r) => server.listen(0, '127.0.0.1', () => r()));
   const port = (server.address() as net.AddressInfo).port;
   const s = new LogShipper(parseLogTarget(`syslog+tcp://127.0.0.1:${port}`), { maxLines: 1000 });
-  assert.ok(await until(() => s.stats().connected, 20_000), 'connected to the collector');
+  assert.ok(await until(() => s.stats().connected, 20_000, 10), 'connected to the collector');
   for (let round = 0; round < 20; round++) {
     for (let i = 0; i < 10_000; i++) s.write(line(i));
     await new Promise((r) => setImmediate(r));

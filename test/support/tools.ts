@@ -357,3 +357,13 @@ export function startCpuHog(processes = os.cpus().length): { stop: () => void } 
     spawn(process.execPath, ['-e', 'for (;;) {}'], { stdio: 'ignore' }));
   return { stop: () => { for (const c of children) c.kill('SIGKILL'); } };
 }
+
+/** Polls `cond` every `everyMs`; false if it still does not hold after `timeoutMs`. */
+export async function until(cond: () => boolean, timeoutMs: number, everyMs = 20): Promise<boolean> {
+  const deadline = performance.now() + timeoutMs;
+  while (!cond()) {
+    if (performance.now() > deadline) return false;
+    await new Promise((r) => setTimeout(r, everyMs));
+  }
+  return true;
+}
