@@ -263,6 +263,7 @@ export class CompareStage {
       const oldest = this.joins.keys().next().value as number;
       this.joins.delete(oldest);
       this.abandoned.add(oldest);
+      // Bounded: a half that comes after its id left this set opens a join that leaves by overflow in turn.
       if (this.abandoned.size > this.options.maxPendingJoins) this.abandoned.delete(this.abandoned.values().next().value as number);
       this.counters.joinOverflow++;
     }

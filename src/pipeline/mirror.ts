@@ -66,6 +66,8 @@ export class Mirror implements HttpSink {
   private readonly output: Output;
   /** Requests not handed to the output (own replays, declined): their exchanges go nowhere. */
   private readonly notMirrored = new WeakSet<HttpRequest>();
+  /** Own replays among them, as recognised when their request was seen (a reload may change the marker). */
+  private readonly ownReplays = new WeakSet<HttpRequest>();
   private waitingForRoom = false;
 
   constructor(private readonly options: MirrorOptions) {
@@ -85,6 +87,7 @@ export class Mirror implements HttpSink {
     const sent = this.options.admission.admit(req);
     if (sent === null) {
       this.notMirrored.add(req);
+      if (this.options.ownTraffic !== undefined && this.options.admission.isOwnReplay(req)) this.ownReplays.add(req);
       return;
     }
     this.output.request(req, sent, this.settle);
@@ -96,7 +99,7 @@ export class Mirror implements HttpSink {
 
   exchange(ex: Exchange): void {
     if (this.notMirrored.delete(ex.request)) {
-      if (this.options.ownTraffic !== undefined && this.options.admission.isOwnReplay(ex.request)) this.options.ownTraffic.ownExchange(ex);
+      if (this.ownReplays.delete(ex.request)) this.options.ownTraffic?.ownExchange(ex);
       return;
     }
     this.output.exchange(ex);

@@ -115,6 +115,13 @@ export function readResults(dir: string): unknown {
 }
 
 /** Samples as written (a line cut short by a crash is skipped). */
+/** Samples written before the shadow's headers became a raw list held them as an object. */
+function headerListOf(h: string[] | Record<string, string | string[]> | null | undefined): string[] {
+  if (Array.isArray(h)) return h;
+  if (h === null || typeof h !== 'object') return [];
+  return Object.entries(h).flatMap(([name, v]) => (Array.isArray(v) ? v : [v]).flatMap((x) => [name, String(x)]));
+}
+
 export function readSamples(dir: string): SampleLine[] {
   let text: string;
   try {
@@ -126,7 +133,9 @@ export function readSamples(dir: string): SampleLine[] {
   for (const line of text.split('\n')) {
     if (line === '') continue;
     try {
-      out.push(JSON.parse(line) as SampleLine);
+      const sample = JSON.parse(line) as SampleLine;
+      sample.shadow.headers = headerListOf(sample.shadow.headers);
+      out.push(sample);
     } catch { /* torn last line */ }
   }
   return out;
