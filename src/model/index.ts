@@ -85,6 +85,7 @@ export type ReplayOutcome =
 export interface ShadowResponse {
   target: string;
   statusCode: number | null;
+  /** null when not replayed, or when no body is kept (no comparison reads them). */
   headers: Headers | null;
   body: Buffer | null;
   bodySize: number;

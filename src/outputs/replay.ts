@@ -6,7 +6,7 @@
 import type { CompareStage } from '../compare';
 import type { Exchange, HttpRequest } from '../model';
 import { headerValue } from '../http';
-import type { ReplayOptions, ShadowResponse, TargetStats } from '../replay';
+import type { ReplayOptions, ReplayOutcome, ShadowResponse, TargetStats } from '../replay';
 import { Replayer } from '../replay';
 import type { Output, Settle } from './index';
 
@@ -39,14 +39,19 @@ export class ReplayOutput implements Output {
   }
 
   request(captured: HttpRequest, sent: HttpRequest, settle: Settle): void {
-    const toShadow = this.wire !== null ? this.wire.tag(sent, captured) : sent;
-    const { compare, observe } = this.options;
-    this.replayer.submit(toShadow, (outcome, responses) => {
-      settle(outcome);
-      observe(outcome, responses);
-      compare?.replayed(captured, responses);
-    });
+    this.settle = settle;
+    this.replayer.submit(this.wire !== null ? this.wire.tag(sent, captured) : sent, this.done);
   }
+
+  private settle: Settle = () => {};
+
+  /** One callback for every request: the request it gets carries the captured one's exchange id,
+   * which is what compare joins on. */
+  private readonly done = (outcome: ReplayOutcome, responses: ShadowResponse[], sent: HttpRequest): void => {
+    this.settle(outcome);
+    this.options.observe(outcome, responses);
+    this.options.compare?.replayed(sent, responses);
+  };
 
   exchange(ex: Exchange): void {
     this.options.compare?.exchange(ex);

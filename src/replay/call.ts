@@ -50,7 +50,8 @@ export class ShadowCall {
 
   onResponseStart(_c: unknown, statusCode: number, headers: Record<string, string | string[]>): void {
     this.statusCode = statusCode;
-    this.headers = headerList(headers);
+    // Only a comparison reads them (it keeps bodies too); a mirror without one skips the copy.
+    if (this.keep > 0) this.headers = headerList(headers);
   }
 
   onResponseData(_c: unknown, chunk: Buffer): void {
