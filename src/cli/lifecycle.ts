@@ -47,15 +47,24 @@ export class Lifecycle {
     this.options.stop(why);
   }
 
-  /** Stats off, signals released; the summary logged and written. Returns it. */
-  finish(): object {
+  /** Stats off, signals released; the summary written, then logged (also when it could not be
+   * written: then false, and the log says why). */
+  finish(): boolean {
     if (this.timer !== undefined) clearInterval(this.timer);
     process.off('SIGINT', this.onSignal);
     process.off('SIGTERM', this.onSignal);
     process.off('SIGHUP', this.onReload);
     const final = this.options.summary();
-    if (this.options.summaryJson !== undefined) writeJsonFile(this.options.summaryJson, final);
+    let written = true;
+    if (this.options.summaryJson !== undefined) {
+      try {
+        writeJsonFile(this.options.summaryJson, final);
+      } catch (err) {
+        written = false;
+        this.options.log.error({ err: (err as Error).message, path: this.options.summaryJson }, 'cannot write --summary-json');
+      }
+    }
     this.options.log.info({ stats: final }, 'summary');
-    return final;
+    return written;
   }
 }

@@ -28,11 +28,16 @@ export function read(cfg: ReadConfig, out: NodeJS.WritableStream = process.stdou
         pipeline.finish();
         output.flush();
         const summary = { ...ledger.snapshot(), capture: source.stats(), ...pipeline.stats(), error: err?.message ?? null };
-        if (cfg.summaryJson !== undefined) writeJsonFile(cfg.summaryJson, summary);
+        let unwritten: string | null = null;
+        try {
+          if (cfg.summaryJson !== undefined) writeJsonFile(cfg.summaryJson, summary);
+        } catch (e) {
+          unwritten = (e as Error).message;
+        }
         process.stderr.write(`shadowtap read: ${summary.seen} requests seen, ${pipeline.http.stats.requests} complete` +
-          `${err ? `; stopped early: ${err.message}` : ''}\n`);
+          `${err ? `; stopped early: ${err.message}` : ''}${unwritten !== null ? `; cannot write --summary-json: ${unwritten}` : ''}\n`);
         if (err) reject(err);
-        else resolve(0);
+        else resolve(unwritten === null ? 0 : 1);
       },
     );
   });

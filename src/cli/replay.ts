@@ -40,7 +40,7 @@ export async function replayFile(cfg: ReplayFileConfig, log: Logger = createLogg
   const pacer = new Pacer(replayer, ledger, cfg, (req) => admission.admit(req), (outcome, responses) => shadowTrouble.note(outcome, responses));
   const summary = () => ({
     file: cfg.file, kind,
-    ...(reader !== null ? { recording: { id: reader.header.recording, redacted: reader.header.redacted, parts: reader.files } } : {}),
+    ...(reader !== null ? { recording: { id: reader.header.recording, redacted: reader.header.redacted, parts: reader.files, tornLines: reader.tornLines } } : {}),
     speed: cfg.speed, loop: cfg.loop, ...ledger.snapshot(), sent: pacer.sent, pacing: pacer.stats,
     ownReplaysIgnored: admission.ownReplaysIgnored, traffic: admission.policy?.stats, shadows: replayer.stats(),
     ...(feed.stats() ?? {}), ...logShippingSummary(),
@@ -60,6 +60,6 @@ export async function replayFile(cfg: ReplayFileConfig, log: Logger = createLogg
   if (failure !== null) log.error({ err: failure.message }, 'cannot read the input');
   await replayer.drain(cfg.drainTimeoutMs);
   progress.stop();
-  lifecycle.finish();
-  return failure === null ? 0 : 1;
+  const written = lifecycle.finish();
+  return failure === null && written ? 0 : 1;
 }

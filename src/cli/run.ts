@@ -77,9 +77,9 @@ export function run(cfg: RunConfig, log: Logger = createLogger(cfg.logLevel, cfg
       void output.drain(cfg.drainTimeoutMs).then(() => {
         compare?.flush();
         results?.finish();
-        lifecycle.finish();
+        const written = lifecycle.finish();
         void admin?.close();
-        resolve(err ? 1 : 0);
+        resolve(err || !written ? 1 : 0);
       });
     });
     log.info({ interface: cfg.source.interface ?? null, file: cfg.source.file ?? null, linkType: source.linkType,

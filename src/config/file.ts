@@ -2,7 +2,7 @@
 // flags > SHADOWTAP_* environment > file > defaults. Keys are the long flag names
 // ('shadow', 'max-body-mb', 'compare: false' for --no-compare); an unknown key is an error.
 
-import { readFileSync } from 'node:fs';
+import { readFileSync, statSync } from 'node:fs';
 import type { Command } from 'commander';
 import { parse as parseYaml } from 'yaml';
 import { ConfigError } from './error';
@@ -21,9 +21,16 @@ export class ConfigErrors extends ConfigError {
   }
 }
 
+/** A configuration is a few KB; anything near this is a mistake (a log, a capture). */
+export const MAX_CONFIG_BYTES = 1 << 20;
+
 export function readConfigFile(path: string): Record<string, unknown> {
   let text: string;
   try {
+    // Checked before reading: a FIFO or a device would block or never end.
+    const st = statSync(path);
+    if (!st.isFile()) throw new Error('not a regular file');
+    if (st.size > MAX_CONFIG_BYTES) throw new Error(`${st.size} bytes: a configuration is at most ${MAX_CONFIG_BYTES}`);
     text = readFileSync(path, 'utf8');
   } catch (e) {
     throw new ConfigError('--config', `cannot read ${path}: ${(e as Error).message}`);

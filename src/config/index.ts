@@ -6,6 +6,7 @@ import { isIP } from 'node:net';
 import { isIPv6 } from 'node:net';
 import { routeInterface } from '../capture/route';
 import type { SourceSpec } from '../capture/source';
+import { checkWritableFile } from '../report';
 import { parseLogTarget } from '../report/logship';
 import type { CompareOptions, RouteOverride } from '../compare';
 import { defaultCompareOptions } from '../compare';
@@ -105,11 +106,23 @@ function tcp(flags: Flags, src: SourceConfig): Partial<ReassemblyOptions> {
   };
 }
 
+/** --summary-json is written at exit: a path that cannot be written fails now, not then. */
+function summaryPath(flags: Flags): string | undefined {
+  const path = readOption(flags, summaryOptions.summaryJson);
+  if (path === undefined) return undefined;
+  try {
+    checkWritableFile(path);
+  } catch (err) {
+    throw new ConfigError('--summary-json', (err as Error).message);
+  }
+  return path;
+}
+
 export function readConfig(flags: Flags): ReadConfig {
   const src = source(flags);
   return {
     source: src,
-    summaryJson: readOption(flags, summaryOptions.summaryJson),
+    summaryJson: summaryPath(flags),
     tcp: tcp(flags, src),
     http: {
       keepRequestBodies: false,

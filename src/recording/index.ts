@@ -461,6 +461,8 @@ export function toHttpRequest(r: RecordedRequest, conn: ConnectionInfo = connect
 
 /** Reads a recording from the part given, then its later parts (PATH.n+1 …, same recording id). */
 export class RecordingReader {
+  /** Last lines cut short (a full disk, a killed writer): skipped and counted. */
+  tornLines = 0;
   /** The parts to read, in order. */
   readonly files: string[];
   readonly totalBytes: number;
@@ -513,19 +515,38 @@ export class RecordingReader {
       this.stream = stream;
       const lines = readline.createInterface({ input: stream, crlfDelay: Infinity });
       let n = 0;
+      // Each line is judged once the next one is read: only a part's last line may be torn.
+      let held: string | null = null;
+      let heldAt = 0;
+      const parse = (line: string, at: number, last: boolean): RecordedRequest | null => {
+        let r: RecordedRequest;
+        try {
+          r = JSON.parse(line) as RecordedRequest;
+        } catch {
+          if (last) {
+            this.tornLines++;
+            return null;
+          }
+          throw new Error(`${f}:${at}: not a JSON line`);
+        }
+        if (typeof r.t !== 'number' || typeof r.method !== 'string' || typeof r.url !== 'string' || !Array.isArray(r.headers)) {
+          throw new Error(`${f}:${at}: not a recorded request`);
+        }
+        return r;
+      };
       try {
         for await (const line of lines) {
           if (n++ === 0 || line === '') continue;
-          let r: RecordedRequest;
-          try {
-            r = JSON.parse(line) as RecordedRequest;
-          } catch {
-            throw new Error(`${f}:${n}: not a JSON line`);
+          if (held !== null) {
+            const r = parse(held, heldAt, false);
+            if (r !== null) yield r;
           }
-          if (typeof r.t !== 'number' || typeof r.method !== 'string' || typeof r.url !== 'string' || !Array.isArray(r.headers)) {
-            throw new Error(`${f}:${n}: not a recorded request`);
-          }
-          yield r;
+          held = line;
+          heldAt = n;
+        }
+        if (held !== null) {
+          const r = parse(held, heldAt, true);
+          if (r !== null) yield r;
         }
       } finally {
         lines.close();

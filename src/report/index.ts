@@ -1,6 +1,7 @@
 // What people and machines read: the summary object, pino logs.
 
-import { writeFileSync, renameSync } from 'node:fs';
+import { accessSync, constants, existsSync, mkdirSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { dirname, join, resolve, sep } from 'node:path';
 import pino from 'pino';
 import type { ConnectionInfo } from '../tcp';
 import { LogShipStats, LogShipper, logShipStats, parseLogTarget, registerShipper } from './logship';
@@ -99,9 +100,50 @@ export class ShadowTroubleLog {
   }
 }
 
-/** Writes JSON atomically (temp file, then rename), so readers never see half a summary. */
+/** Writes JSON atomically (temp file, then rename), so readers never see half a summary; a
+ * failed write leaves no temp file behind. */
 export function writeJsonFile(path: string, value: unknown, mode = 0o644): void {
   const tmp = `${path}.tmp-${process.pid}`;
-  writeFileSync(tmp, `${JSON.stringify(value, null, 2)}\n`, { mode });
-  renameSync(tmp, path);
+  try {
+    writeFileSync(tmp, `${JSON.stringify(value, null, 2)}\n`, { mode });
+    renameSync(tmp, path);
+  } catch (err) {
+    rmSync(tmp, { force: true });
+    throw err;
+  }
+}
+
+/** Creates a directory and its missing parents one level at a time (Node's recursive mkdir
+ * never returns under /proc); an existing directory is fine. */
+export function makeDirectory(dir: string, mode: number): void {
+  const parts = resolve(dir).split(sep).filter((p) => p !== '');
+  let at: string = sep;
+  for (const part of parts) {
+    at = join(at, part);
+    try {
+      mkdirSync(at, { mode });
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
+      if (!statSync(at).isDirectory()) throw new Error(`${at} exists and is not a directory`);
+    }
+  }
+}
+
+/** Fails at start, not at exit, when a file cannot be written at `path` later: its directory
+ * must exist and be writable. */
+export function checkWritableFile(path: string): void {
+  const dir = dirname(resolve(path));
+  let st;
+  try {
+    st = statSync(dir);
+  } catch {
+    throw new Error(`${path}: its directory ${dir} does not exist`);
+  }
+  if (!st.isDirectory()) throw new Error(`${path}: ${dir} is not a directory`);
+  try {
+    accessSync(dir, constants.W_OK);
+  } catch {
+    throw new Error(`${path}: ${dir} is not writable`);
+  }
+  if (existsSync(path) && !statSync(path).isFile()) throw new Error(`${path} exists and is not a regular file`);
 }

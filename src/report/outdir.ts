@@ -1,14 +1,14 @@
 // A run's comparison output directory: results.json (rewritten atomically as the run goes,
 // complete at exit) and samples.jsonl (bounded, redacted mismatch samples).
 
-import { closeSync, fchmodSync, mkdirSync, openSync, readFileSync, writeSync } from 'node:fs';
+import { closeSync, fchmodSync, openSync, readFileSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
 import type { MismatchSample, ResultsJson, SampleSink } from '../compare';
 import { bodyText, decodeBody } from '../compare/body';
 import { joinedHeaderValue as headerValue } from '../http';
 import { Redactor } from '../traffic/redact';
 import { ConfigError } from '../config/error';
-import { writeJsonFile } from './index';
+import { makeDirectory, writeJsonFile } from './index';
 
 export const RESULTS_FILE = 'results.json';
 export const SAMPLES_FILE = 'samples.jsonl';
@@ -55,7 +55,7 @@ export class OutputDir implements SampleSink {
   }
 
   constructor(readonly dir: string, private readonly redactor: Redactor, private readonly limits: SampleLimits = defaultSampleLimits) {
-    mkdirSync(dir, { recursive: true, mode: 0o700 });
+    makeDirectory(dir, 0o700);
     // Samples of production traffic: owner-only, started afresh for each run.
     this.samplesFd = openSync(join(dir, SAMPLES_FILE), 'w', 0o600);
     fchmodSync(this.samplesFd, 0o600); // the mode above applies to new files only

@@ -216,3 +216,23 @@ test('sniffFile tells a recording from pcap and pcapng by content', (t) => {
   fs.writeFileSync(p, 'GET / HTTP/1.1\r\n');
   assert.equal(sniffFile(p), 'unknown');
 });
+
+test('a torn last line (full disk, killed writer) is skipped and counted; garbage before the end is still an error', async (t) => {
+  const dir = tmpdir(t);
+  const file = path.join(dir, 'rec.jsonl');
+  const w = new RecordingWriter({ path: file, redactor: null, maxFileBytes: 1 << 20, maxFiles: 2 });
+  for (let i = 0; i < 3; i++) w.write(exchange(i));
+  w.close();
+  const whole = fs.readFileSync(file, 'utf8');
+  const lines = whole.trimEnd().split('\n');
+  // Cut the last request's line in half, as a killed writer leaves it.
+  fs.writeFileSync(file, `${lines.slice(0, -1).join('\n')}\n${lines[lines.length - 1].slice(0, 40)}`);
+  const reader = RecordingReader.open(file);
+  const got: RecordedRequest[] = [];
+  for await (const r of reader.requests()) got.push(r);
+  assert.deepEqual(got.map((r) => r.url), ['/items/0?q=0', '/items/1?q=1']);
+  assert.equal(reader.tornLines, 1);
+  // The same damage before the last line is not a torn tail: the file is refused, naming the line.
+  fs.writeFileSync(file, `${lines[0]}\n${lines[1].slice(0, 40)}\n${lines.slice(2).join('\n')}\n`);
+  await assert.rejects(readAll(file), /rec\.jsonl:2: not a JSON line/);
+});
