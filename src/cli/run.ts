@@ -22,6 +22,7 @@ export function run(cfg: RunConfig, log: Logger = createLogger(cfg.logLevel, cfg
   const shadowTrouble = new ShadowTroubleLog(log, (text) => redactor.text(text));
   const notices = new ConnectionNotices(log, (text) => redactor.text(text));
   const outDir = cfg.outDir !== undefined ? OutputDir.open(cfg.outDir, redactor) : null;
+  if (outDir !== null) outDir.onSampleError = (err) => log.error({ err: err.message, dir: cfg.outDir }, 'cannot write samples: no more are kept (counted as samplesDropped)');
   const compare = cfg.compare !== null ? new CompareStage(cfg.replay.targets, cfg.baseline, cfg.compare, outDir) : null;
   let admin: AdminServer | null = null;
   const output = new ReplayOutput({

@@ -72,7 +72,8 @@ export interface MismatchSample {
 export interface SampleSink {
   /** Whether one more sample would be written (the writer's own caps). */
   readonly hasRoom: boolean;
-  write(sample: MismatchSample): void;
+  /** False when it could not be written (the writer reports why). */
+  write(sample: MismatchSample): boolean;
   /** Applied to a JSON value before a diff shortens it (redaction: a value cut short no longer
    * shows its keys). */
   prepareValue?(at: string, value: unknown): unknown;
@@ -435,8 +436,8 @@ export class CompareStage {
       const f = shadow.fields.fields.get(p);
       if (f !== undefined) f.samples++;
     }
-    this.samples.write({ target: shadow.target, endpoint: ep.key, request: req, production: prod, shadow: r, diffs: d.diffs });
-    this.counters.samplesWritten++;
+    if (this.samples.write({ target: shadow.target, endpoint: ep.key, request: req, production: prod, shadow: r, diffs: d.diffs })) this.counters.samplesWritten++;
+    else this.counters.samplesDropped++;
   }
 
   /** Production answering the same request twice, differently: those paths are noise. */

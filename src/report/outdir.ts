@@ -1,7 +1,7 @@
 // A run's comparison output directory: results.json (rewritten atomically as the run goes,
 // complete at exit) and samples.jsonl (bounded, redacted mismatch samples).
 
-import { closeSync, fchmodSync, openSync, readFileSync, writeSync } from 'node:fs';
+import { closeSync, existsSync, fchmodSync, openSync, renameSync, readFileSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
 import type { MismatchSample, ResultsJson, SampleSink } from '../compare';
 import { bodyText, decodeBody } from '../compare/body';
@@ -40,6 +40,18 @@ function shownBody(body: Buffer | null, contentType: string | null, contentEncod
   return text.length > max ? `${text.slice(0, max)}… (${decoded.length} bytes)` : text;
 }
 
+/** Earlier runs' files in the same directory (a restart after a crash, say) are never
+ * overwritten: NAME becomes NAME.1, NAME.1 becomes NAME.2, …; the oldest beyond this is dropped. */
+export const KEPT_RUNS = 5;
+
+function keepPreviousRuns(dir: string, names: string[]): void {
+  for (const name of names) {
+    const at = (i: number): string => join(dir, i === 0 ? name : `${name}.${i}`);
+    if (!existsSync(at(0))) continue;
+    for (let i = KEPT_RUNS - 1; i >= 0; i--) if (existsSync(at(i))) renameSync(at(i), at(i + 1));
+  }
+}
+
 export class OutputDir implements SampleSink {
   private readonly samplesFd: number;
   private samples = 0;
@@ -56,6 +68,7 @@ export class OutputDir implements SampleSink {
 
   constructor(readonly dir: string, private readonly redactor: Redactor, private readonly limits: SampleLimits = defaultSampleLimits) {
     makeDirectory(dir, 0o700);
+    keepPreviousRuns(dir, [RESULTS_FILE, SAMPLES_FILE]);
     // Samples of production traffic: owner-only, started afresh for each run.
     this.samplesFd = openSync(join(dir, SAMPLES_FILE), 'w', 0o600);
     fchmodSync(this.samplesFd, 0o600); // the mode above applies to new files only
@@ -67,10 +80,15 @@ export class OutputDir implements SampleSink {
   }
 
   get hasRoom(): boolean {
-    return this.samples < this.limits.maxSamples && this.bytes < this.limits.maxBytes;
+    return this.sampleError === null && this.samples < this.limits.maxSamples && this.bytes < this.limits.maxBytes;
   }
 
-  write(s: MismatchSample): void {
+  /** The first failed sample write (a full disk): no more samples are written after it. */
+  sampleError: Error | null = null;
+  /** Runs once, at the first failed sample write. */
+  onSampleError: (err: Error) => void = () => {};
+
+  write(s: MismatchSample): boolean {
     const r = this.redactor;
     const max = this.limits.maxBodyChars;
     const req = s.request;
@@ -96,9 +114,16 @@ export class OutputDir implements SampleSink {
       diffs: s.diffs.map((d) => ({ path: d.path, at: d.at, kind: d.kind, expected: r.value(d.at, d.expected), actual: r.value(d.at, d.actual) })),
     };
     const text = `${JSON.stringify(line)}\n`;
-    writeSync(this.samplesFd, text);
+    try {
+      writeSync(this.samplesFd, text);
+    } catch (err) {
+      this.sampleError = err as Error;
+      this.onSampleError(this.sampleError);
+      return false;
+    }
     this.samples++;
     this.bytes += Buffer.byteLength(text);
+    return true;
   }
 
   writeResults(results: ResultsJson): void {

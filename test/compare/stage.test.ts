@@ -139,7 +139,7 @@ test('a baseline target teaches noise and is not judged itself', () => {
 test('caps hold: endpoints, fields per endpoint, pending joins, samples', () => {
   const opts = { ...defaultCompareOptions(), maxEndpoints: 2, maxFieldsPerEndpoint: 3, maxPendingJoins: 5 };
   const written: MismatchSample[] = [];
-  const sink = { get hasRoom() { return written.length < 4; }, write: (s: MismatchSample) => { written.push(s); } };
+  const sink = { get hasRoom() { return written.length < 4; }, write: (s: MismatchSample) => { written.push(s); return true; } };
   const stage = new CompareStage([SHADOW], null, opts, sink);
   for (let i = 0; i < 20; i++) {
     const req = request(`/e${i % 4}/x`);
