@@ -528,7 +528,7 @@ class LiveHandle : public Napi::ObjectWrap<LiveHandle> {
   // node-addon-api's error path is itself fatal when the environment cannot
   // create objects any more).
   void Deliver(napi_env env, napi_value cb, Batch* b) {
-    queuedBytes_.fetch_sub(b->size, std::memory_order_relaxed);
+    queuedBytes_.fetch_sub(b->cap, std::memory_order_relaxed);
     const uint32_t count = b->count;
     napi_value buf = nullptr;
     // Copy (default): the pooled batch memory goes straight back to the
@@ -868,11 +868,14 @@ class LiveHandle : public Napi::ObjectWrap<LiveHandle> {
     return b;
   }
 
-  // Hands the current batch to JS without ever blocking.
+  // Hands the current batch to JS without ever blocking.  The queue's limit
+  // counts the memory each queued batch holds (its whole buffer), not the
+  // packet bytes in it: a stalled JS thread with small batches must not pin
+  // buffer after buffer.
   void Flush() {
     Batch* b = cur_;
     if (!b || b->count == 0) return;
-    if (queuedBytes_.load(std::memory_order_relaxed) + b->size > maxQueued_) {
+    if (queuedBytes_.load(std::memory_order_relaxed) + b->cap > maxQueued_) {
       queueDropped_.fetch_add(b->count, std::memory_order_relaxed);
       b->size = 0;
       b->count = 0;
@@ -882,13 +885,13 @@ class LiveHandle : public Napi::ObjectWrap<LiveHandle> {
     cur_ = nullptr;
     const uint32_t count = b->count;
     const uint64_t wire = b->wireBytes;
-    const size_t size = b->size;
-    queuedBytes_.fetch_add(size, std::memory_order_relaxed);
+    const size_t held = b->cap;
+    queuedBytes_.fetch_add(held, std::memory_order_relaxed);
     packets_.fetch_add(count, std::memory_order_relaxed);
     bytes_.fetch_add(wire, std::memory_order_relaxed);
     batches_.fetch_add(1, std::memory_order_relaxed);
     if (tsfn_.NonBlockingCall(b) != napi_ok) {  // closing (env teardown)
-      queuedBytes_.fetch_sub(size, std::memory_order_relaxed);
+      queuedBytes_.fetch_sub(held, std::memory_order_relaxed);
       packets_.fetch_sub(count, std::memory_order_relaxed);
       bytes_.fetch_sub(wire, std::memory_order_relaxed);
       batches_.fetch_sub(1, std::memory_order_relaxed);

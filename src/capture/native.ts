@@ -19,7 +19,7 @@ export interface NativeLiveOptions {
   immediate?: boolean;
   /** Target batch size (default 1 MiB, raised to at least snaplen + 16). */
   batchBytes?: number;
-  /** Bytes of batches waiting for the JS thread before new batches are dropped (default 256 MiB). */
+  /** Memory held by batches waiting for the JS thread (each counts its whole buffer) before new batches are dropped (default 256 MiB). */
   maxQueuedBytes?: number;
   /**
    * Batches smaller than this many bytes are delivered as copies, larger ones as external Buffers
@@ -41,7 +41,7 @@ export interface NativeLiveStats {
   ifDropped: number;
   /** Batches handed to JS. */
   batches: number;
-  /** Bytes currently queued for the JS thread. */
+  /** Memory held by batches queued for the JS thread (whole buffers). */
   queuedBytes: number;
 }
 

@@ -47,24 +47,21 @@ export class Lifecycle {
     this.options.stop(why);
   }
 
-  /** Stats off, signals released; the summary written, then logged (also when it could not be
-   * written: then false, and the log says why). */
-  finish(): boolean {
+  /** Stats off, signals released; the summary written, then logged. A summary that cannot be
+   * written is never fatal: the log says why, and the summary line still carries it. */
+  finish(): void {
     if (this.timer !== undefined) clearInterval(this.timer);
     process.off('SIGINT', this.onSignal);
     process.off('SIGTERM', this.onSignal);
     process.off('SIGHUP', this.onReload);
     const final = this.options.summary();
-    let written = true;
     if (this.options.summaryJson !== undefined) {
       try {
         writeJsonFile(this.options.summaryJson, final);
       } catch (err) {
-        written = false;
-        this.options.log.error({ err: (err as Error).message, path: this.options.summaryJson }, 'cannot write --summary-json');
+        this.options.log.error({ err: (err as Error).message, path: this.options.summaryJson }, 'cannot write --summary-json: the summary is in the next line only');
       }
     }
     this.options.log.info({ stats: final }, 'summary');
-    return written;
   }
 }

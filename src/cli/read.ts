@@ -37,7 +37,7 @@ export function read(cfg: ReadConfig, out: NodeJS.WritableStream = process.stdou
         process.stderr.write(`shadowtap read: ${summary.seen} requests seen, ${pipeline.http.stats.requests} complete` +
           `${err ? `; stopped early: ${err.message}` : ''}${unwritten !== null ? `; cannot write --summary-json: ${unwritten}` : ''}\n`);
         if (err) reject(err);
-        else resolve(unwritten === null ? 0 : 1);
+        else resolve(0);
       },
     );
   });

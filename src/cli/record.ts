@@ -64,8 +64,8 @@ export function record(cfg: RecordConfig, log: Logger = createLogger(cfg.logLeve
           if (output.unwritten > 0) ledger.revoke(output.unwritten, 'writeError');
           log.error({ err: output.closeError.message, output: cfg.output, requestsLost: output.unwritten }, 'cannot write the recording');
         }
-        const written = lifecycle.finish();
-        resolve(err || output.failure || !written ? 1 : 0);
+        lifecycle.finish();
+        resolve(err || output.failure ? 1 : 0);
       });
     });
     log.info({ interface: cfg.source.interface ?? null, file: cfg.source.file ?? null, linkType: src.linkType,

@@ -60,6 +60,6 @@ export async function replayFile(cfg: ReplayFileConfig, log: Logger = createLogg
   if (failure !== null) log.error({ err: failure.message }, 'cannot read the input');
   await replayer.drain(cfg.drainTimeoutMs);
   progress.stop();
-  const written = lifecycle.finish();
-  return failure === null && written ? 0 : 1;
+  lifecycle.finish();
+  return failure === null ? 0 : 1;
 }

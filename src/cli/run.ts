@@ -78,9 +78,9 @@ export function run(cfg: RunConfig, log: Logger = createLogger(cfg.logLevel, cfg
       void output.drain(cfg.drainTimeoutMs).then(() => {
         compare?.flush();
         results?.finish();
-        const written = lifecycle.finish();
+        lifecycle.finish();
         void admin?.close();
-        resolve(err || !written ? 1 : 0);
+        resolve(err ? 1 : 0);
       });
     });
     log.info({ interface: cfg.source.interface ?? null, file: cfg.source.file ?? null, linkType: source.linkType,

@@ -280,6 +280,38 @@ describe('lifecycle', { skip: !isRoot && 'needs root' }, () => {
     assert.equal(s.packets, delivered);
     assert.equal(s.packets + s.queueDropped + s.kernelDropped / 2 >= N * 0.99, true, JSON.stringify(s));
   });
+
+  it('the queue limit counts the memory each batch holds: small batches from a stalled JS thread do not pin buffer after buffer', async () => {
+    const sink = await udpSink();
+    const MiB = 1 << 20;
+    // 1 MiB batches flushed every millisecond with a few packets each: by packet bytes 8 MiB
+    // would hold thousands of batches (GiB of buffers); by memory held, eight.
+    const src = openLive({ device: 'lo', filter: `udp port ${sink.port}`, snaplen: 256, batchBytes: MiB, maxQueuedBytes: 8 * MiB, timeoutMs: 1 });
+    let delivered = 0;
+    const ended = new Promise<void>((r) => src.start((_b, c) => (delivered += c), () => r()));
+    const doneFile = path.join(tmpDir(), 'sent');
+    // Paced: a few packets every 2 ms for about 2 s, so that many small batches are flushed.
+    const sender = runChild(
+      `const s = require('dgram').createSocket('udp4'); const m = Buffer.alloc(64); let n = 0;
+       const t = setInterval(() => { for (let k = 0; k < 5; k++) s.send(m, ${sink.port}, '127.0.0.1'); if (++n === 1000) { clearInterval(t); setTimeout(() => { require('fs').writeFileSync(${JSON.stringify(doneFile)}, ''); s.close(); }, 100); } }, 2);`,
+      120_000,
+    );
+    const native = (src as unknown as { handle: { stats(): { queuedBytes: number } } }).handle;
+    let maxQueued = 0;
+    const t0 = Date.now();
+    while (Date.now() - t0 < 60_000 && !fs.existsSync(doneFile)) maxQueued = Math.max(maxQueued, native.stats().queuedBytes);
+    const r = await sender;
+    assert.equal(r.code, 0, `sender: ${r.out}`);
+    await delay(200);
+    src.close();
+    await ended;
+    sink.close();
+    fs.rmSync(path.dirname(doneFile), { recursive: true, force: true });
+    const st = src.stats();
+    assert.ok(maxQueued <= 8 * MiB, `held ${maxQueued} bytes in queued batches`);
+    assert.ok(st.queueDropped > 0, `a stalled JS thread must shed batches: ${JSON.stringify(st)}`);
+    assert.equal(st.packets, delivered);
+  });
 });
 
 describe('process lifetime', { skip: !isRoot && 'needs root' }, () => {
