@@ -436,7 +436,7 @@ class LiveHandle : public Napi::ObjectWrap<LiveHandle> {
     bool promisc = OptBool(o, "promiscuous", false);
     int bufferSize = static_cast<int>(
         OptNumber(o, "bufferSize", 64.0 * 1024 * 1024, 65536, 2047.0 * 1024 * 1024));
-    int timeoutMs = static_cast<int>(OptNumber(o, "timeoutMs", 10, 0, 60000));
+    int timeoutMs = static_cast<int>(OptNumber(o, "timeoutMs", 10, 1, 60000));
     timeoutMs_ = timeoutMs;
     bool immediate = OptBool(o, "immediate", false);
     double batchBytes = OptNumber(o, "batchBytes", 1024.0 * 1024, 4096, 1024.0 * 1024 * 1024);

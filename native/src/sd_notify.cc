@@ -52,7 +52,8 @@ Napi::Value SdNotify(const Napi::CallbackInfo& info) {
   }
   ssize_t n;
   do {
-    n = sendto(fd, state.data(), state.size(), MSG_NOSIGNAL,
+    // Never blocks the event loop: a full socket (systemd not reading) is an error, not a wait.
+    n = sendto(fd, state.data(), state.size(), MSG_NOSIGNAL | MSG_DONTWAIT,
                reinterpret_cast<struct sockaddr*>(&sa), len);
   } while (n < 0 && errno == EINTR);
   int err = errno;

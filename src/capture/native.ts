@@ -14,7 +14,8 @@ export interface NativeLiveOptions {
   promiscuous?: boolean;
   /** Kernel ring size in bytes (default 64 MiB). */
   bufferSize?: number;
-  /** Packet-buffer timeout: upper bound on delivery latency (default 10 ms). */
+  /** Packet-buffer timeout: upper bound on delivery latency, 1 ms to 60 s (default 10 ms; 0 is
+   * refused: libpcap would wait for a full ring block and deliver nothing). */
   timeoutMs?: number;
   immediate?: boolean;
   /** Target batch size (default 1 MiB, raised to at least snaplen + 16). */

@@ -78,6 +78,8 @@ describe('errors', { skip: !isRoot && 'needs root' }, () => {
     assert.throws(() => openLive({ device: 'lo', filter: 'tcp and and' }), /invalid capture filter/);
     assert.throws(() => openLive({ device: 'lo', snaplen: 10 }), RangeError);
     assert.throws(() => openLive({ device: 'lo', timeoutMs: -1 }), RangeError);
+    // 0 would let libpcap wait for a full ring block: nothing delivered, nothing counted.
+    assert.throws(() => openLive({ device: 'lo', timeoutMs: 0 }), RangeError);
     assert.throws(() => openLive({ device: 42 as unknown as string }), TypeError);
     assert.throws(() => new addon.LiveHandle(undefined as unknown as { device: string }), TypeError);
   });

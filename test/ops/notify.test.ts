@@ -90,6 +90,33 @@ test('sdNotify (addon): path and abstract sockets, false when NOTIFY_SOCKET is u
   }
 });
 
+test('sdNotify never blocks: a systemd that stops reading makes it fail at once (EAGAIN), not wait', { timeout: 30_000 }, async (t) => {
+  if (!haveTool('python3')) { t.skip('python3 missing'); return; }
+  const addon = loadAddon();
+  const address = `@shadowtap-stalled-${process.pid}`;
+  // Binds and never reads: its receive queue fills after max_dgram_qlen datagrams.
+  const stalled = startProc('python3', ['-c', `import socket, time\ns = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)\ns.bind("\\0${address.slice(1)}")\nprint("READY", flush=True)\ntime.sleep(60)`]);
+  const saved = process.env.NOTIFY_SOCKET;
+  try {
+    assert.ok(await stalled.waitForLine(/^READY$/, 20_000), stalled.output());
+    process.env.NOTIFY_SOCKET = address;
+    let sent = 0;
+    let error = '';
+    for (; sent < 100_000; sent++) {
+      try {
+        addon.sdNotify('WATCHDOG=1');
+      } catch (e) {
+        error = (e as Error).message;
+        break;
+      }
+    }
+    assert.match(error, /Resource temporarily unavailable/, `${sent} datagrams sent without an error`);
+  } finally {
+    if (saved === undefined) delete process.env.NOTIFY_SOCKET; else process.env.NOTIFY_SOCKET = saved;
+    await stalled.stop('SIGKILL');
+  }
+});
+
 test('watchdogIntervalMs: WATCHDOG_USEC, and WATCHDOG_PID naming another process', () => {
   assert.equal(systemd.watchdogIntervalMs({}), null);
   assert.equal(systemd.watchdogIntervalMs({ WATCHDOG_USEC: '400000' }), 400);
