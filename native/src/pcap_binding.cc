@@ -624,10 +624,17 @@ class LiveHandle : public Napi::ObjectWrap<LiveHandle> {
   }
 
   void StopAndJoin() {
-    stop_.store(true, std::memory_order_relaxed);
     if (thread_.joinable()) {
-      if (p_) pcap_breakloop(p_);
+      {
+        // libpcap's breakloop writes to a wake-up fd that pcap_setnonblock (the
+        // capture thread's final drain) closes and reopens: never both at once.
+        std::lock_guard<std::mutex> lock(breakMu_);
+        stop_.store(true, std::memory_order_relaxed);
+        if (p_) pcap_breakloop(p_);
+      }
       thread_.join();
+    } else {
+      stop_.store(true, std::memory_order_relaxed);
     }
   }
 
@@ -806,7 +813,12 @@ class LiveHandle : public Napi::ObjectWrap<LiveHandle> {
     // handed over; it does so within the timeout, so keep reading that long once more.
     // Non-blocking: with no traffic at all a blocking read would wait forever.
     char nbErr[PCAP_ERRBUF_SIZE];
-    if (err.empty() && timeoutMs_ > 0 && pcap_setnonblock(p_, 1, nbErr) == 0) {
+    bool nonblocking = false;
+    if (err.empty() && timeoutMs_ > 0) {
+      std::lock_guard<std::mutex> lock(breakMu_);  // after StopAndJoin's breakloop, if any
+      nonblocking = pcap_setnonblock(p_, 1, nbErr) == 0;
+    }
+    if (nonblocking) {
       const auto until = Clock::now() + std::chrono::milliseconds(2 * timeoutMs_ + 5);
       while (Clock::now() < until) {
         int r = pcap_dispatch(p_, -1, &LiveHandle::OnPacket, reinterpret_cast<u_char*>(this));
@@ -928,6 +940,7 @@ class LiveHandle : public Napi::ObjectWrap<LiveHandle> {
   std::atomic<uint64_t> queueDropped_{0};
   std::atomic<uint64_t> batches_{0};
   std::atomic<uint64_t> queuedBytes_{0};
+  std::mutex breakMu_;
 
   std::mutex statsMu_;
   uint64_t kRecv_ = 0, kDrop_ = 0, kIfDrop_ = 0;

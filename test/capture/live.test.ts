@@ -98,7 +98,10 @@ describe('live capture on lo', { skip: !isRoot && 'needs root' }, () => {
     assertStatsAddUp(s, col.count);
     assert.equal(s.bytes, col.count * (42 + PAYLOAD));
     assert.equal(s.kernelDropped, 0);
-    assert.equal(s.kernelReceived, tdr.receivedByFilter, 'kernel saw the same packets for both');
+    // lo: the kernel counts each packet twice. Beyond that only packets that arrived before the
+    // filter was attached may add (other loopback traffic: why tcpdump's count is no reference).
+    assert.ok(s.kernelReceived >= 2 * col.count && s.kernelReceived - 2 * col.count < 2000,
+      `kernel received ${s.kernelReceived} for ${col.count} packets (tcpdump's socket: ${tdr.receivedByFilter})`);
   });
 
   it('close() right after traffic still delivers every packet the kernel took', async () => {
