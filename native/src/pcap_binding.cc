@@ -678,8 +678,13 @@ class LiveHandle : public Napi::ObjectWrap<LiveHandle> {
     try {
       thread_ = std::thread(&LiveHandle::ThreadMain, this);
     } catch (const std::exception& e) {
+      const std::string why = std::string("cannot start capture thread: ") + e.what();
+      {
+        std::lock_guard<std::mutex> lock(statsMu_);
+        threadError_ = why;  // onEnd (from the TSFN's finalizer) reports it too
+      }
       tsfn_.Release();
-      throw Napi::Error::New(env, std::string("cannot start capture thread: ") + e.what());
+      throw Napi::Error::New(env, why);
     }
     return env.Undefined();
   }
