@@ -4,7 +4,7 @@ import { ChildProcess, spawn, spawnSync } from 'child_process';
 import * as fs from 'fs';
 import * as path from 'path';
 import { describe, it } from 'node:test';
-import { openLive } from '../../src/capture';
+import { openLive, type CaptureStats, type PacketSource } from '../../src/capture';
 import { loadAddon } from '../../src/capture/native';
 import { delay, forceGc, isRoot, openFdCount, rssMiB, sh, startTcpdump, tmpDir, udpBurst, udpSink } from './helpers';
 import { LinkType, writePcap } from '../support/packets';
@@ -69,6 +69,20 @@ async function settleGc(): Promise<void> {
     await new Promise((r) => setImmediate(r));
     await delay(10);
   }
+}
+
+/** After a run with the JS thread stalled: waits for the sender, closes the capture and the
+ * sink, and returns the capture's counters. */
+async function closeAfterSender(sender: ReturnType<typeof runChild>, src: PacketSource, ended: Promise<void>,
+  sink: { close(): void }, doneFile: string): Promise<CaptureStats> {
+  const r = await sender;
+  assert.equal(r.code, 0, `sender: ${r.out}`);
+  await delay(200);
+  src.close();
+  await ended;
+  sink.close();
+  fs.rmSync(path.dirname(doneFile), { recursive: true, force: true });
+  return src.stats();
 }
 
 describe('errors', { skip: !isRoot && 'needs root' }, () => {
@@ -269,14 +283,7 @@ describe('lifecycle', { skip: !isRoot && 'needs root' }, () => {
       if (now - t0 >= 1500 && src.stats().queueDropped > 0 && fs.existsSync(doneFile)) break;
     }
     const blockedMs = Date.now() - t0;
-    const r = await sender;
-    assert.equal(r.code, 0, `sender: ${r.out}`);
-    await delay(200);
-    src.close();
-    await ended;
-    sink.close();
-    fs.rmSync(path.dirname(doneFile), { recursive: true, force: true });
-    const s = src.stats();
+    const s = await closeAfterSender(sender, src, ended, sink, doneFile);
     console.log("queue overflow stats", JSON.stringify(s), "delivered", delivered, "blocked", blockedMs, "ms");
     assert.ok(s.queueDropped > 0, JSON.stringify(s));
     assert.equal(s.packets, delivered);
@@ -302,14 +309,7 @@ describe('lifecycle', { skip: !isRoot && 'needs root' }, () => {
     let maxQueued = 0;
     const t0 = Date.now();
     while (Date.now() - t0 < 60_000 && !fs.existsSync(doneFile)) maxQueued = Math.max(maxQueued, native.stats().queuedBytes);
-    const r = await sender;
-    assert.equal(r.code, 0, `sender: ${r.out}`);
-    await delay(200);
-    src.close();
-    await ended;
-    sink.close();
-    fs.rmSync(path.dirname(doneFile), { recursive: true, force: true });
-    const st = src.stats();
+    const st = await closeAfterSender(sender, src, ended, sink, doneFile);
     assert.ok(maxQueued <= 8 * MiB, `held ${maxQueued} bytes in queued batches`);
     assert.ok(st.queueDropped > 0, `a stalled JS thread must shed batches: ${JSON.stringify(st)}`);
     assert.equal(st.packets, delivered);
