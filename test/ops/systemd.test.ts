@@ -93,6 +93,8 @@ test('the units grant CAP_NET_RAW only and are wired for Type=notify', () => {
     assert.equal(one('User'), 'shadowtap');
     assert.equal(one('ExecReload'), '/bin/kill -HUP $MAINPID');
     assert.equal(settings.get('MemoryDenyWriteExecute'), undefined, 'V8 needs W+X memory');
+    // Production first: a smaller CPU and IO share than a default service (100).
+    assert.ok(Number(one('CPUWeight')) < 100 && Number(one('IOWeight')) < 100, `${unit}: CPUWeight ${one('CPUWeight')}, IOWeight ${one('IOWeight')}`);
     const config = unit === 'shadowtap.service' ? '/etc/shadowtap/shadowtap.yaml' : '/etc/shadowtap/%i.yaml';
     assert.equal(one('ExecStart'), `/usr/bin/shadowtap run --config ${config}`);
     assert.ok(/^\d+s$/.test(one('TimeoutStopSec')) && parseInt(one('TimeoutStopSec'), 10) > 5 + 10, 'TimeoutStopSec above the default drain (5 s)');
