@@ -1,18 +1,28 @@
 #!/usr/bin/env node
 // The shadowtap command line.
 
-import { Command } from 'commander';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { Command, CommanderError } from 'commander';
+import { findRepoRoot } from '../capture/native';
 import { ConfigError, Flags, RunConfig, readConfig, recordConfig, replayFileConfig, runConfig, thresholdsConfig } from '../config';
 import { commandOptions } from '../config/commands';
 import { applyConfigSources, readConfigFile, rereadConfigSources } from '../config/file';
 import { addOptions, checkConfigOptions, checkedCommands, readOption } from '../config/options';
+
+function packageVersion(): string {
+  return (JSON.parse(readFileSync(join(findRepoRoot(), 'package.json'), 'utf8')) as { version: string }).version;
+}
 
 async function main(argv: string[]): Promise<number> {
   const program = new Command();
   program
     .name('shadowtap')
     .description('Passive shadow traffic: capture production HTTP/1.x with libpcap and mirror it to a shadow.')
-    .showHelpAfterError();
+    .version(packageVersion(), '-V, --version', 'print the version')
+    // A mistyped option: its one-line error and a hint, not the whole help; exit 2 (usage).
+    .showHelpAfterError('(add --help for the options)')
+    .exitOverride();
 
   let result: Promise<number> = Promise.resolve(0);
 
@@ -97,7 +107,13 @@ async function main(argv: string[]): Promise<number> {
     applyConfigSources(cmd, file === undefined ? null : readConfigFile(file), process.env);
   });
 
-  await program.parseAsync(argv);
+  try {
+    await program.parseAsync(argv);
+  } catch (err) {
+    // commander has printed its message (or the help, or the version) already.
+    if (err instanceof CommanderError) return err.exitCode === 0 ? 0 : 2;
+    throw err;
+  }
   try {
     return await result;
   } finally {
