@@ -19,16 +19,25 @@ export interface LifecycleOptions {
   stop: (why: string) => void;
   /** SIGHUP; absent: SIGHUP is not taken. */
   reload?: () => void;
+  /** A second SIGINT/SIGTERM while stopping: stop waiting (in-flight work ends as shutdown). */
+  hurry?: () => void;
 }
 
 export class Lifecycle {
   stopping = false;
   private readonly timer: NodeJS.Timeout | undefined;
   private readonly onSignal = (sig: NodeJS.Signals): void => {
-    if (this.stopping) return;
+    if (this.stopping) {
+      if (this.hurried || this.options.hurry === undefined) return;
+      this.hurried = true;
+      this.options.log.warn({ why: sig }, 'second signal: not waiting for the shadows any more');
+      this.options.hurry();
+      return;
+    }
     this.stopping = true;
     this.options.stop(sig);
   };
+  private hurried = false;
   private readonly onReload = (): void => this.options.reload?.();
 
   constructor(private readonly options: LifecycleOptions) {

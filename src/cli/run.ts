@@ -58,7 +58,7 @@ export function run(cfg: RunConfig, log: Logger = createLogger(cfg.logLevel, cfg
     reloads++;
   };
   const lifecycle = new Lifecycle({
-    log, statsIntervalMs: cfg.statsIntervalMs, summaryJson: cfg.summaryJson, summary, reload,
+    log, statsIntervalMs: cfg.statsIntervalMs, summaryJson: cfg.summaryJson, summary, reload, hurry: () => output.hurry(),
     stop: (why) => {
       log.info({ why }, 'stopping: closing capture');
       systemd.stopping(`stopping (${why}): draining the replay queue`);

@@ -74,6 +74,11 @@ export class ReplayOutput implements Output {
     void old.drain(drainMs);
   }
 
+  /** Stop waiting for the shadows: in-flight requests end as shutdown. */
+  hurry(): void {
+    for (const r of [this.replayer, ...this.retired]) r.hurry();
+  }
+
   async drain(timeoutMs: number): Promise<void> {
     await Promise.all([this.replayer, ...this.retired].map((r) => r.drain(timeoutMs)));
   }

@@ -70,10 +70,23 @@ export class Replayer {
     return this.draining;
   }
 
+  /** Stop waiting for what is in flight (a second SIGINT/SIGTERM): a drain under way, or the
+   * next one, gives up at once; what had not answered ends as shutdown. */
+  hurry(): void {
+    this.hurried = true;
+    this.cutShort?.();
+  }
+
+  private hurried = false;
+  private cutShort: (() => void) | null = null;
+
   private async drainOnce(timeoutMs: number): Promise<void> {
     this.closing = true;
     let timer: NodeJS.Timeout | undefined;
-    const deadline = new Promise<void>((resolve) => { timer = setTimeout(resolve, timeoutMs); });
+    const deadline = new Promise<void>((resolve) => {
+      this.cutShort = resolve;
+      timer = setTimeout(resolve, this.hurried ? 0 : timeoutMs);
+    });
     await Promise.race([Promise.all(this.targets.map((t) => t.whenIdle())), deadline]);
     clearTimeout(timer);
     for (const t of this.targets) {
