@@ -188,6 +188,10 @@ function originUrl(raw: string, flag: string): string {
   }
   if (url.protocol !== 'http:' && url.protocol !== 'https:') throw new ConfigError(flag, `needs http:// or https://, got ${raw}`);
   if (url.pathname !== '/' || url.search !== '') throw new ConfigError(flag, `give an origin only (no path): ${raw}`);
+  // URL.origin drops them: say so rather than replay without them.
+  if (url.username !== '' || url.password !== '') {
+    throw new ConfigError(flag, `credentials in the URL are not sent; give them as a header instead (--set-header 'Authorization: Basic …'): ${url.protocol}//…@${url.host}`);
+  }
   return url.origin;
 }
 

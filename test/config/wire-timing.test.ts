@@ -41,3 +41,9 @@ test('on: an obstacle is a configuration error; off: never', () => {
   assert.equal(live({ shadow: ['http://127.0.0.1:9000'], wireTiming: false }).wireTiming, false);
   assert.equal(live({ shadow: ['http://127.0.0.1:9000'], wireTiming: 'off' }).wireTiming, false);
 });
+
+test('a shadow or baseline URL with credentials is refused (they would be dropped), without echoing them', () => {
+  for (const [flags, flag] of [[{ shadow: ['http://user:secret@127.0.0.1:9000'] }, '--shadow'], [{ shadow: ['http://127.0.0.1:9000'], baseline: 'http://u:p@127.0.0.1:9001' }, '--baseline']] as const) {
+    assert.throws(() => live(flags), (e: unknown) => e instanceof ConfigError && e.key === flag && /credentials in the URL are not sent/.test(e.message) && !/secret|u:p/.test(e.message));
+  }
+});
