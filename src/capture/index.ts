@@ -339,5 +339,5 @@ export function forEachRecord(
 
 export { captureFilters } from './filter';
 export { openSource } from './source';
-export type { SourceSpec } from './source';
+export type { OpenedSource, SourceSpec } from './source';
 export { routeInterface } from './route';

@@ -22,6 +22,9 @@ export const liveCaptureOptions = optionTable({
   pcapTimeoutMs: { flag: '--pcap-timeout-ms <ms>', type: 'int', default: 10, min: 1, max: 1000, help: 'capture delivery timeout (latency bound)',
     readme: 'capture delivery timeout (bounds latency of a quiet capture)' },
   promisc: { flag: '--promisc', type: 'switch', help: 'put the interface in promiscuous mode', readme: 'promiscuous mode' },
+  warnIdle: { flag: '--warn-idle <seconds>', type: 'int', default: 30, min: 0, max: 86400,
+    help: 'warn when the capture has matched no packet for this long (0: never)',
+    readme: 'log a warning, naming the filter in force, when no packet has matched for this long (a wrong `--port` or interface captures nothing); 0: never' },
 });
 
 export const devicesOptions = rowsOf(optionTable({

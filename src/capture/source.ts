@@ -14,16 +14,21 @@ export interface SourceSpec {
   timeoutMs: number;
   /** Also captured (wire timing): the replay targets' own connections. */
   alsoCapture?: Array<{ address: string; port: number }>;
+  /** Live: warn after this long without a matching packet (0 or absent: never). */
+  warnIdleMs?: number;
 }
 
-export function openSource(spec: SourceSpec): PacketSource {
+/** A source with the BPF filter it was opened with (undefined: everything). */
+export type OpenedSource = PacketSource & { readonly filter: string | undefined };
+
+export function openSource(spec: SourceSpec): OpenedSource {
   const [best, plain] = captureFilters(spec.ports, spec.filter, spec.alsoCapture);
   try {
-    return openWith(spec, best);
+    return Object.assign(openWith(spec, best), { filter: best });
   } catch (err) {
     // libpcap refuses "vlan" on links without VLAN tags (cooked v2, loopback, raw IP).
     if (plain === undefined || !/VLAN/i.test((err as Error).message)) throw err;
-    return openWith(spec, plain);
+    return Object.assign(openWith(spec, plain), { filter: plain });
   }
 }
 

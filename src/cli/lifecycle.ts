@@ -2,12 +2,37 @@
 // SIGHUP reloads, the counters are logged every --stats-interval, and at the end the summary
 // is logged and written to --summary-json.
 
+import type { OpenedSource, SourceSpec } from '../capture';
 import type { Logger } from '../report';
 import { writeJsonFile } from '../report';
 
 /** The lower-case name of the header that marks shadowtap's replays, or null. */
 export function ownMarker(marker: { name: string } | null | undefined): string | null {
   return marker ? marker.name.toLowerCase() : null;
+}
+
+/** While a live capture runs: one warning each time no packet has matched for `spec.warnIdleMs`
+ * (a wrong --port, --filter or interface captures nothing, silently). Returns the stop. */
+export function warnWhenIdle(source: OpenedSource, spec: SourceSpec, log: Logger): () => void {
+  const idleMs = spec.warnIdleMs ?? 0;
+  if (!source.live || idleMs <= 0) return () => {};
+  let last = source.stats().packets;
+  let since = Date.now();
+  let warned = false;
+  const timer = setInterval(() => {
+    const now = source.stats().packets;
+    if (now !== last) {
+      last = now;
+      since = Date.now();
+      warned = false;
+    } else if (!warned && Date.now() - since >= idleMs) {
+      warned = true;
+      log.warn({ interface: spec.interface, filter: source.filter ?? null, idleSeconds: Math.round(idleMs / 1000) },
+        `no packet matched the capture filter on ${spec.interface} for ${Math.round(idleMs / 1000)} s: check --interface, --port and --filter`);
+    }
+  }, Math.min(1000, idleMs));
+  timer.unref();
+  return () => clearInterval(timer);
 }
 
 export interface LifecycleOptions {

@@ -8,7 +8,7 @@ import { Admission, Mirror, PacketPipeline } from '../pipeline';
 import { RecordingWriter } from '../recording';
 import { ConnectionNotices, Logger, createLogger, logShippingSummary } from '../report';
 import { Redactor } from '../traffic/redact';
-import { Lifecycle } from './lifecycle';
+import { Lifecycle, warnWhenIdle } from './lifecycle';
 
 function openWriter(cfg: RecordConfig): RecordingWriter {
   try {
@@ -54,8 +54,10 @@ export function record(cfg: RecordConfig, log: Logger = createLogger(cfg.logLeve
     log, statsIntervalMs: cfg.statsIntervalMs, summaryJson: cfg.summaryJson, summary,
     stop: (why) => { log.info({ why }, 'stopping: closing capture'); src.close(); },
   });
+  let stopIdleWarning = (): void => {};
   return new Promise((resolve) => {
     src.start((batch, count) => pipeline.batch(src.linkType, batch, count), (err) => {
+      stopIdleWarning();
       if (err) log.error({ err: err.message }, 'capture failed');
       pipeline.finish(); // what is half-received is counted as incomplete; the rest is written
       void output.drain().then(() => {
@@ -68,7 +70,8 @@ export function record(cfg: RecordConfig, log: Logger = createLogger(cfg.logLeve
         resolve(err || output.failure ? 1 : 0);
       });
     });
-    log.info({ interface: cfg.source.interface ?? null, file: cfg.source.file ?? null, linkType: src.linkType,
+    log.info({ interface: cfg.source.interface ?? null, file: cfg.source.file ?? null, filter: src.filter ?? null, linkType: src.linkType,
       output: cfg.output, redacted: cfg.redact !== null }, 'recording started');
+    stopIdleWarning = warnWhenIdle(src, cfg.source, log);
   });
 }

@@ -10,7 +10,7 @@ import { ConnectionNotices, Logger, ShadowTroubleLog, createLogger, logShippingS
 import { AdminServer, ShadowtapMetrics, startAdmin } from '../report/metrics';
 import { OutputDir, ResultsFile } from '../report/outdir';
 import { Redactor, TrafficPolicy } from '../traffic';
-import { Lifecycle, ownMarker } from './lifecycle';
+import { Lifecycle, ownMarker, warnWhenIdle } from './lifecycle';
 import { applyReload } from './reload';
 import { systemd } from './systemd';
 
@@ -67,9 +67,11 @@ export function run(cfg: RunConfig, log: Logger = createLogger(cfg.logLevel, cfg
     },
   });
 
+  let stopIdleWarning = (): void => {};
   return new Promise((resolve) => {
     source.start((batch, count) => pipeline.batch(source.linkType, batch, count), (err) => {
       captureEnded = true;
+      stopIdleWarning();
       if (err) log.error({ err: err.message }, 'capture failed');
       admin?.markStopping();
       if (!lifecycle.stopping) systemd.stopping(err ? `capture failed: ${err.message}` : 'capture ended: draining the replay queue');
@@ -83,8 +85,9 @@ export function run(cfg: RunConfig, log: Logger = createLogger(cfg.logLevel, cfg
         resolve(err ? 1 : 0);
       });
     });
-    log.info({ interface: cfg.source.interface ?? null, file: cfg.source.file ?? null, linkType: source.linkType,
+    log.info({ interface: cfg.source.interface ?? null, file: cfg.source.file ?? null, filter: source.filter ?? null, linkType: source.linkType,
       shadows: cfg.replay.targets, wireTiming: cfg.wireTiming }, 'capture started');
+    stopIdleWarning = warnWhenIdle(source, cfg.source, log);
     if (cfg.wireTimingNote !== null) log.info({ why: cfg.wireTimingNote }, `shadows timed as shadowtap's client only (${cfg.wireTimingNote}): their latency is judged against a --baseline, if any`);
     admin?.markReady();
     // systemd (Type=notify): ready now, watchdog pings from here on; no-ops outside systemd.

@@ -93,6 +93,7 @@ function source(flags: Flags): SourceConfig {
     promiscuous: readOption(flags, liveCaptureOptions.promisc),
     bufferBytes: readOption(flags, liveCaptureOptions.bufferMb) * MiB,
     timeoutMs: readOption(flags, liveCaptureOptions.pcapTimeoutMs),
+    warnIdleMs: iface === undefined ? 0 : readOption(flags, liveCaptureOptions.warnIdle) * 1000,
   };
 }
 
