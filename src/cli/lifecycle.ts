@@ -40,7 +40,7 @@ export interface LifecycleOptions {
   statsIntervalMs: number;
   summaryJson?: string;
   summary: () => object;
-  /** The first SIGINT or SIGTERM (later ones are ignored). */
+  /** The first SIGINT or SIGTERM (a second one calls `hurry`, if given; later ones are ignored). */
   stop: (why: string) => void;
   /** SIGHUP; absent: SIGHUP is not taken. */
   reload?: () => void;
@@ -72,13 +72,6 @@ export class Lifecycle {
     this.timer = options.statsIntervalMs > 0
       ? setInterval(() => options.log.info({ stats: options.summary() }, 'stats'), options.statsIntervalMs)
       : undefined;
-  }
-
-  /** Stops as a signal would (a failure, the end of a file). */
-  stop(why: string): void {
-    if (this.stopping) return;
-    this.stopping = true;
-    this.options.stop(why);
   }
 
   /** Stats off, signals released; the summary written, then logged. A summary that cannot be

@@ -30,7 +30,7 @@ export function run(cfg: RunConfig, log: Logger = createLogger(cfg.logLevel, cfg
     observe: (outcome, responses) => { admin?.metrics.observeResponses(responses); shadowTrouble.note(outcome, responses); },
   });
   const admission = new Admission(ledger, new TrafficPolicy(cfg.traffic), ownMarker(cfg.replay.marker), output);
-  const mirror = new Mirror({ ledger, admission, output, ownTraffic: output, notice: notices.notice, flow: source.live ? null : source });
+  const mirror = new Mirror({ ledger, admission, output, notice: notices.notice, flow: source.live ? null : source });
   const pipeline = new PacketPipeline(mirror, { tcp: cfg.tcp, http: cfg.http });
   let reloads = 0;
   const summary = () => ({
@@ -44,7 +44,7 @@ export function run(cfg: RunConfig, log: Logger = createLogger(cfg.logLevel, cfg
     admin = startAdmin(cfg.admin, new ShadowtapMetrics({ stats: summary, comparison: () => compare?.shadowTotals() ?? [] }, { targets: cfg.replay.targets }), log);
   }
   const results = outDir !== null && compare !== null
-    ? new ResultsFile(outDir, (complete) => compare.results({ ...ledger.snapshot(), shadows: output.shadowStats() }, complete),
+    ? new ResultsFile(outDir, (complete) => compare.results({ ...ledger.snapshot(), shadows: output.stats().shadows }, complete),
       (err) => log.error({ err: err.message, dir: cfg.outDir }, 'cannot write comparison results'))
     : null;
 

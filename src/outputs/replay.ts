@@ -76,11 +76,15 @@ export class ReplayOutput implements Output {
 
   /** Stop waiting for the shadows: in-flight requests end as shutdown. */
   hurry(): void {
-    for (const r of [this.replayer, ...this.retired]) r.hurry();
+    for (const r of this.replayers) r.hurry();
   }
 
   async drain(timeoutMs: number): Promise<void> {
-    await Promise.all([this.replayer, ...this.retired].map((r) => r.drain(timeoutMs)));
+    await Promise.all(this.replayers.map((r) => r.drain(timeoutMs)));
+  }
+
+  private get replayers(): Replayer[] {
+    return [this.replayer, ...this.retired];
   }
 
   stats(): { shadows: TargetStats[]; retiredShadows?: TargetStats[][] } {
@@ -88,11 +92,6 @@ export class ReplayOutput implements Output {
       shadows: this.replayer.stats(),
       ...(this.retired.length > 0 ? { retiredShadows: this.retired.map((r) => r.stats()) } : {}),
     };
-  }
-
-  /** The current replayer's per-target counters (the results file's accounting). */
-  shadowStats(): TargetStats[] {
-    return this.replayer.stats();
   }
 }
 

@@ -2,7 +2,7 @@
 // shadowtap's own replays are recognised, the traffic policy decides and rewrites, and the
 // output takes the rest. One way through, whatever the command.
 
-import type { RequestLedger } from '../accounting';
+import type { Outcome, RequestLedger } from '../accounting';
 import type { ConnectionInfo, Exchange, HttpRequest, RequestLoss } from '../model';
 import type { HttpSink, NoticeKind } from '../http';
 import { headerValue } from '../http';
@@ -21,6 +21,9 @@ export class Admission {
 
   /** `policy` null: every request is mirrored; `ownMarker`: lower-case header name marking
    * shadowtap's replays (null: none). Both may change on a reload. */
+  /** Own replays seen, until their exchange comes (only when someone wants them: wire timing). */
+  private readonly ownReplays = new WeakSet<HttpRequest>();
+
   constructor(private readonly ledger: RequestLedger, public policy: TrafficPolicy | null, public ownMarker: string | null,
     private readonly ownTraffic?: OwnTraffic) {}
 
@@ -33,7 +36,10 @@ export class Admission {
   admit(req: HttpRequest): HttpRequest | null {
     if (this.isOwnReplay(req)) {
       this.ownReplaysIgnored++;
-      this.ownTraffic?.ownRequest(req);
+      if (this.ownTraffic !== undefined) {
+        this.ownReplays.add(req);
+        this.ownTraffic.ownRequest(req);
+      }
       return null;
     }
     const policy = this.policy;
@@ -49,13 +55,18 @@ export class Admission {
   isOwnReplay(req: HttpRequest): boolean {
     return this.ownMarker !== null && headerValue(req.headers, this.ownMarker) !== null;
   }
+
+  /** The exchange of a request admit() declined: an own replay's goes to the own-traffic
+   * watcher, as recognised when its request was seen (a reload may change the marker since). */
+  declinedExchange(ex: Exchange): void {
+    if (this.ownReplays.delete(ex.request)) this.ownTraffic?.ownExchange(ex);
+  }
 }
 
 export interface MirrorOptions {
   ledger: RequestLedger;
   admission: Admission;
   output: Output;
-  ownTraffic?: OwnTraffic;
   notice: (kind: NoticeKind, conn: ConnectionInfo, detail: string) => void;
   /** A file source pauses while the output has no room; a live one never waits (null). */
   flow: { pause(): void; resume(): void } | null;
@@ -66,8 +77,6 @@ export class Mirror implements HttpSink {
   private readonly output: Output;
   /** Requests not handed to the output (own replays, declined): their exchanges go nowhere. */
   private readonly notMirrored = new WeakSet<HttpRequest>();
-  /** Own replays among them, as recognised when their request was seen (a reload may change the marker). */
-  private readonly ownReplays = new WeakSet<HttpRequest>();
   private waitingForRoom = false;
 
   constructor(private readonly options: MirrorOptions) {
@@ -75,7 +84,7 @@ export class Mirror implements HttpSink {
     this.output = options.output;
   }
 
-  readonly settle = (outcome: Parameters<RequestLedger['settle']>[0]): void => {
+  readonly settle = (outcome: Outcome): void => {
     this.ledger.settle(outcome);
     if (this.waitingForRoom && this.output.hasRoom) {
       this.waitingForRoom = false;
@@ -87,7 +96,6 @@ export class Mirror implements HttpSink {
     const sent = this.options.admission.admit(req);
     if (sent === null) {
       this.notMirrored.add(req);
-      if (this.options.ownTraffic !== undefined && this.options.admission.isOwnReplay(req)) this.ownReplays.add(req);
       return;
     }
     this.output.request(req, sent, this.settle);
@@ -99,7 +107,7 @@ export class Mirror implements HttpSink {
 
   exchange(ex: Exchange): void {
     if (this.notMirrored.delete(ex.request)) {
-      if (this.ownReplays.delete(ex.request)) this.options.ownTraffic?.ownExchange(ex);
+      this.options.admission.declinedExchange(ex);
       return;
     }
     this.output.exchange(ex);

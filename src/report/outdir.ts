@@ -6,6 +6,7 @@ import { join } from 'node:path';
 import type { MismatchSample, ResultsJson, SampleSink } from '../compare';
 import { bodyText, decodeBody } from '../compare/body';
 import { joinedHeaderValue as headerValue } from '../http';
+import { headerList } from '../replay';
 import { Redactor } from '../traffic/redact';
 import { ConfigError } from '../config/error';
 import { makeDirectory, writeJsonFile } from './index';
@@ -139,14 +140,13 @@ export function readResults(dir: string): unknown {
   return JSON.parse(readFileSync(join(dir, RESULTS_FILE), 'utf8'));
 }
 
-/** Samples as written (a line cut short by a crash is skipped). */
 /** Samples written before the shadow's headers became a raw list held them as an object. */
 function headerListOf(h: string[] | Record<string, string | string[]> | null | undefined): string[] {
   if (Array.isArray(h)) return h;
-  if (h === null || typeof h !== 'object') return [];
-  return Object.entries(h).flatMap(([name, v]) => (Array.isArray(v) ? v : [v]).flatMap((x) => [name, String(x)]));
+  return h !== null && typeof h === 'object' ? headerList(h) : [];
 }
 
+/** Samples as written (a line cut short by a crash is skipped). */
 export function readSamples(dir: string): SampleLine[] {
   let text: string;
   try {

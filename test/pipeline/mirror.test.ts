@@ -32,7 +32,7 @@ test('mirror: own replays, policy decisions, rewrites and the ledger', () => {
   const policy = new TrafficPolicy({ ...defaultTrafficOptions(), rewrites: { ...defaultTrafficOptions().rewrites, setHeaders: [['x-env', 'shadow']] } });
   const ownTraffic = { ownRequest: (r: HttpRequest) => own.push(`req ${r.url}`), ownExchange: (ex: Exchange) => own.push(`ex ${ex.request.url}`) };
   const admission = new Admission(ledger, policy, 'x-shadowtap', ownTraffic);
-  const mirror = new Mirror({ ledger, admission, output, ownTraffic, notice: () => {}, flow: null });
+  const mirror = new Mirror({ ledger, admission, output, notice: () => {}, flow: null });
   const get = fakeRequest('/a');
   const post = fakeRequest('/b', { method: 'POST' });
   const replay = fakeRequest('/c', { headers: ['Host', 'x', 'X-Shadowtap', '1'] });
