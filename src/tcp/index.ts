@@ -101,6 +101,9 @@ function firstEndingAfter(segments: Segment[], offset: number): number {
   return lo;
 }
 
+/** Shared by every half holding nothing out of order (most of them): never written to. */
+const NO_SEGMENTS: Segment[] = [];
+
 class HalfStream {
   started = false;
   /** Sequence number of stream offset 0. */
@@ -110,7 +113,7 @@ class HalfStream {
   /** Stream offset of the FIN, once seen; -1 before. */
   finAt = -1;
   finished = false;
-  segments: Segment[] = [];
+  segments: Segment[] = NO_SEGMENTS;
   buffered = 0;
   /** What the buffered segments count against the caps (see MIN_SEGMENT_COST). */
   charged = 0;
@@ -133,29 +136,34 @@ class Connection {
   constructor(
     readonly info: ConnectionInfo,
     readonly hash: number,
-    readonly clientAddr: Buffer,
-    readonly serverAddr: Buffer,
+    /** IPv4 addresses as numbers (a Buffer each would cost more than the rest of a flow);
+     * IPv6: client's then server's 16 bytes in addr6, and these 0. */
+    readonly client4: number,
+    readonly server4: number,
+    readonly addr6: Buffer | null,
     readonly clientPort: number,
     readonly serverPort: number,
   ) {}
 
   /** Direction of the packet if it belongs here, else -1. */
   directionOf(p: TcpPacket): number {
-    const len = this.clientAddr.length;
-    if (p.addrLength !== len) return -1;
     let toServer: boolean;
     if (p.srcPort === this.clientPort && p.dstPort === this.serverPort) toServer = true;
     else if (p.srcPort === this.serverPort && p.dstPort === this.clientPort) toServer = false;
     else return -1;
-    const src = toServer ? this.clientAddr : this.serverAddr;
-    const dst = toServer ? this.serverAddr : this.clientAddr;
     const b = p.buf;
-    if (len === 4) {
-      if (b.readUInt32BE(p.srcAddrOffset) !== src.readUInt32BE(0) ||
-          b.readUInt32BE(p.dstAddrOffset) !== dst.readUInt32BE(0)) return -1;
-    } else if (b.compare(src, 0, len, p.srcAddrOffset, p.srcAddrOffset + len) !== 0 ||
-               b.compare(dst, 0, len, p.dstAddrOffset, p.dstAddrOffset + len) !== 0) {
-      return -1;
+    const addr6 = this.addr6;
+    if (p.addrLength === 4) {
+      if (addr6 !== null) return -1;
+      const src = b.readUInt32BE(p.srcAddrOffset);
+      const dst = b.readUInt32BE(p.dstAddrOffset);
+      if (toServer ? src !== this.client4 || dst !== this.server4 : src !== this.server4 || dst !== this.client4) return -1;
+    } else {
+      if (addr6 === null) return -1;
+      const srcAt = toServer ? 0 : 16;
+      const dstAt = 16 - srcAt;
+      if (b.compare(addr6, srcAt, srcAt + 16, p.srcAddrOffset, p.srcAddrOffset + 16) !== 0 ||
+          b.compare(addr6, dstAt, dstAt + 16, p.dstAddrOffset, p.dstAddrOffset + 16) !== 0) return -1;
     }
     return toServer ? ToServer : ToClient;
   }
@@ -270,6 +278,10 @@ export class Reassembler {
     }
   }
 
+  get maxConnections(): number {
+    return this.options.maxConnections;
+  }
+
   get connectionCount(): number {
     return this.stats.connectionsActive;
   }
@@ -292,19 +304,26 @@ export class Reassembler {
       else senderIsClient = p.srcPort >= p.dstPort; // ephemeral ports are the high ones
     }
     const len = p.addrLength;
-    const src = Buffer.from(p.buf.subarray(p.srcAddrOffset, p.srcAddrOffset + len));
-    const dst = Buffer.from(p.buf.subarray(p.dstAddrOffset, p.dstAddrOffset + len));
-    const [clientAddr, serverAddr] = senderIsClient ? [src, dst] : [dst, src];
+    const clientAt = senderIsClient ? p.srcAddrOffset : p.dstAddrOffset;
+    const serverAt = senderIsClient ? p.dstAddrOffset : p.srcAddrOffset;
     const [clientPort, serverPort] = senderIsClient ? [p.srcPort, p.dstPort] : [p.dstPort, p.srcPort];
+    let addr6: Buffer | null = null;
+    if (len !== 4) {
+      addr6 = Buffer.allocUnsafe(32);
+      p.buf.copy(addr6, 0, clientAt, clientAt + 16);
+      p.buf.copy(addr6, 16, serverAt, serverAt + 16);
+    }
     const info: ConnectionInfo = {
       id: this.nextId++,
-      client: { address: formatAddress(clientAddr, 0, len), port: clientPort },
-      server: { address: formatAddress(serverAddr, 0, len), port: serverPort },
+      client: { address: formatAddress(p.buf, clientAt, len), port: clientPort },
+      server: { address: formatAddress(p.buf, serverAt, len), port: serverPort },
       ipVersion: p.ipVersion,
       midstream,
       openedUs: tsUs,
     };
-    const conn = new Connection(info, hash, clientAddr, serverAddr, clientPort, serverPort);
+    const conn = len === 4
+      ? new Connection(info, hash, p.buf.readUInt32BE(clientAt), p.buf.readUInt32BE(serverAt), null, clientPort, serverPort)
+      : new Connection(info, hash, 0, 0, addr6, clientPort, serverPort);
     conn.bucketNext = this.table.get(hash) ?? null;
     this.table.set(hash, conn);
     this.remember(conn);
@@ -463,6 +482,7 @@ export class Reassembler {
       return;
     }
     if (half.buffered === 0) this.holders.set(half, conn);
+    if (half.segments === NO_SEGMENTS) half.segments = [];
     for (const piece of pieces) {
       const cost = segmentCost(piece.data.length);
       half.buffered += piece.data.length;
@@ -555,7 +575,7 @@ export class Reassembler {
       this.charged -= half.charged;
       half.buffered = 0;
       half.charged = 0;
-      half.segments = [];
+      half.segments = NO_SEGMENTS;
       this.holders.delete(half);
     }
     conn.handler.close(reason, tsUs);
