@@ -145,27 +145,29 @@ class Connection {
     readonly serverPort: number,
   ) {}
 
-  /** Direction of the packet if it belongs here, else -1. */
+  /** Direction of the packet if it belongs here, else -1. Both orientations are tried: a
+   * connection whose two ports are equal is told apart by its addresses. */
   directionOf(p: TcpPacket): number {
-    let toServer: boolean;
-    if (p.srcPort === this.clientPort && p.dstPort === this.serverPort) toServer = true;
-    else if (p.srcPort === this.serverPort && p.dstPort === this.clientPort) toServer = false;
-    else return -1;
+    if (p.srcPort === this.clientPort && p.dstPort === this.serverPort && this.sentBy(p, true)) return ToServer;
+    if (p.srcPort === this.serverPort && p.dstPort === this.clientPort && this.sentBy(p, false)) return ToClient;
+    return -1;
+  }
+
+  /** True when the packet's addresses are the client's to the server's (or the reverse). */
+  private sentBy(p: TcpPacket, client: boolean): boolean {
     const b = p.buf;
     const addr6 = this.addr6;
     if (p.addrLength === 4) {
-      if (addr6 !== null) return -1;
+      if (addr6 !== null) return false;
       const src = b.readUInt32BE(p.srcAddrOffset);
       const dst = b.readUInt32BE(p.dstAddrOffset);
-      if (toServer ? src !== this.client4 || dst !== this.server4 : src !== this.server4 || dst !== this.client4) return -1;
-    } else {
-      if (addr6 === null) return -1;
-      const srcAt = toServer ? 0 : 16;
-      const dstAt = 16 - srcAt;
-      if (b.compare(addr6, srcAt, srcAt + 16, p.srcAddrOffset, p.srcAddrOffset + 16) !== 0 ||
-          b.compare(addr6, dstAt, dstAt + 16, p.dstAddrOffset, p.dstAddrOffset + 16) !== 0) return -1;
+      return client ? src === this.client4 && dst === this.server4 : src === this.server4 && dst === this.client4;
     }
-    return toServer ? ToServer : ToClient;
+    if (addr6 === null) return false;
+    const srcAt = client ? 0 : 16;
+    const dstAt = 16 - srcAt;
+    return b.compare(addr6, srcAt, srcAt + 16, p.srcAddrOffset, p.srcAddrOffset + 16) === 0 &&
+      b.compare(addr6, dstAt, dstAt + 16, p.dstAddrOffset, p.dstAddrOffset + 16) === 0;
   }
 }
 

@@ -875,3 +875,18 @@ describe('tcp: scale', () => {
     void ipPacket; void S2C;
   });
 });
+
+describe('tcp: endpoints that share a port number', () => {
+  for (const [client, server] of [['10.0.0.1', '10.0.0.2'], ['2001:db8::1', '2001:db8::2']]) {
+    it(`${client}:8080 ↔ ${server}:8080 is one connection, each direction told apart by address`, () => {
+      const { rec, r } = setup();
+      const conv = new Conversation({ client, server, clientPort: 8080, serverPort: 8080 });
+      feed(r, conv, [...conv.handshake(), ...conv.send(C2S, 'request'), ...conv.send(S2C, 'response'), ...conv.close(C2S)]);
+      assert.equal(rec.conns.length, 1);
+      assert.equal(rec.conns[0].bytes(ToServer).toString(), 'request');
+      assert.equal(rec.conns[0].bytes(ToClient).toString(), 'response');
+      assert.equal(rec.conns[0].closed, 'fin');
+      assertDrained(r);
+    });
+  }
+});
