@@ -11,6 +11,8 @@ export interface SourceSpec {
   snaplen: number;
   promiscuous: boolean;
   bufferBytes: number;
+  /** Live: packet batches waiting for the JS thread at most (bytes); beyond, dropped and counted. */
+  queueBytes?: number;
   timeoutMs: number;
   /** Also captured (wire timing): the replay targets' own connections. */
   alsoCapture?: Array<{ address: string; port: number }>;
@@ -40,6 +42,7 @@ function openWith(spec: SourceSpec, filter: string | undefined): PacketSource {
     snaplen: spec.snaplen,
     promiscuous: spec.promiscuous,
     bufferSize: spec.bufferBytes,
+    maxQueuedBytes: spec.queueBytes,
     timeoutMs: spec.timeoutMs,
   });
 }

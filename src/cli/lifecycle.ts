@@ -2,6 +2,7 @@
 // SIGHUP reloads, the counters are logged every --stats-interval, and at the end the summary
 // is logged and written to --summary-json.
 
+import { MemoryPlan, memorySummary, memoryWarnings } from '../accounting/memory';
 import type { OpenedSource, SourceSpec } from '../capture';
 import type { Logger } from '../report';
 import { writeJsonFile } from '../report';
@@ -33,6 +34,12 @@ export function warnWhenIdle(source: OpenedSource, spec: SourceSpec, log: Logger
   }, Math.min(1000, idleMs));
   timer.unref();
   return () => clearInterval(timer);
+}
+
+/** The memory budget's shares, logged once at start, and what would defeat it, as warnings. */
+export function logMemoryBudget(plan: MemoryPlan, maxConnections: number, log: Logger): void {
+  log.info({ memory: memorySummary(plan, maxConnections) }, 'memory budget');
+  for (const warning of memoryWarnings(plan)) log.warn({ budgetMb: plan.budgetBytes / 2 ** 20 }, warning);
 }
 
 export interface LifecycleOptions {

@@ -13,7 +13,7 @@ export function read(cfg: ReadConfig, out: NodeJS.WritableStream = process.stdou
   const ledger = new RequestLedger();
   const output = new PrintOutput(out);
   const mirror = new Mirror({ ledger, admission: new Admission(ledger, null, null), output, notice: () => {}, flow: null });
-  const pipeline = new PacketPipeline(mirror, { tcp: cfg.tcp, http: cfg.http });
+  const pipeline = new PacketPipeline(mirror, cfg);
   const source = openSource(cfg.source);
   return new Promise((resolve, reject) => {
     source.start(

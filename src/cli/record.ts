@@ -8,7 +8,7 @@ import { Admission, Mirror, PacketPipeline } from '../pipeline';
 import { RecordingWriter } from '../recording';
 import { ConnectionNotices, Logger, createLogger, logShippingSummary } from '../report';
 import { Redactor } from '../traffic/redact';
-import { Lifecycle, warnWhenIdle } from './lifecycle';
+import { Lifecycle, logMemoryBudget, warnWhenIdle } from './lifecycle';
 
 function openWriter(cfg: RecordConfig): RecordingWriter {
   try {
@@ -41,7 +41,7 @@ export function record(cfg: RecordConfig, log: Logger = createLogger(cfg.logLeve
     src.close();
   });
   const pipeline = new PacketPipeline(new Mirror({ ledger, admission: new Admission(ledger, null, null), output, notice: notices.notice, flow: null }),
-    { tcp: cfg.tcp, http: cfg.http });
+    cfg);
   const summary = () => {
     const l = ledger.snapshot();
     return {
@@ -73,5 +73,6 @@ export function record(cfg: RecordConfig, log: Logger = createLogger(cfg.logLeve
     log.info({ interface: cfg.source.interface ?? null, file: cfg.source.file ?? null, filter: src.filter ?? null, linkType: src.linkType,
       output: cfg.output, redacted: cfg.redact !== null }, 'recording started');
     stopIdleWarning = warnWhenIdle(src, cfg.source, log);
+    logMemoryBudget(cfg.memory, pipeline.reassembler.maxConnections, log);
   });
 }

@@ -10,7 +10,7 @@ import { ConnectionNotices, Logger, ShadowTroubleLog, createLogger, logShippingS
 import { AdminServer, ShadowtapMetrics, startAdmin } from '../report/metrics';
 import { OutputDir, ResultsFile } from '../report/outdir';
 import { Redactor, TrafficPolicy } from '../traffic';
-import { Lifecycle, ownMarker, warnWhenIdle } from './lifecycle';
+import { Lifecycle, logMemoryBudget, ownMarker, warnWhenIdle } from './lifecycle';
 import { applyReload } from './reload';
 import { systemd } from './systemd';
 
@@ -31,7 +31,7 @@ export function run(cfg: RunConfig, log: Logger = createLogger(cfg.logLevel, cfg
   });
   const admission = new Admission(ledger, new TrafficPolicy(cfg.traffic), ownMarker(cfg.replay.marker), output);
   const mirror = new Mirror({ ledger, admission, output, notice: notices.notice, flow: source.live ? null : source });
-  const pipeline = new PacketPipeline(mirror, { tcp: cfg.tcp, http: cfg.http });
+  const pipeline = new PacketPipeline(mirror, cfg);
   let reloads = 0;
   const summary = () => ({
     ...ledger.snapshot(), capture: source.stats(), ...pipeline.stats(), ...output.stats(), reloads,
@@ -88,6 +88,7 @@ export function run(cfg: RunConfig, log: Logger = createLogger(cfg.logLevel, cfg
     log.info({ interface: cfg.source.interface ?? null, file: cfg.source.file ?? null, filter: source.filter ?? null, linkType: source.linkType,
       shadows: cfg.replay.targets, wireTiming: cfg.wireTiming }, 'capture started');
     stopIdleWarning = warnWhenIdle(source, cfg.source, log);
+    logMemoryBudget(cfg.memory, pipeline.reassembler.maxConnections, log);
     if (cfg.wireTimingNote !== null) log.info({ why: cfg.wireTimingNote }, `shadows timed as shadowtap's client only (${cfg.wireTimingNote}): their latency is judged against a --baseline, if any`);
     admin?.markReady();
     // systemd (Type=notify): ready now, watchdog pings from here on; no-ops outside systemd.

@@ -25,8 +25,10 @@ export interface CompareOptions {
   /** Distinct diff paths counted per endpoint and target. */
   maxFieldsPerEndpoint: number;
   maxSignaturesPerEndpoint: number;
-  /** Requests waiting for their other half (production response or shadow answers). */
+  /** Requests waiting for their other half (production response or shadow answers), and
+   * the body bytes those halves hold. */
   maxPendingJoins: number;
+  maxPendingJoinBytes: number;
   /** Repeated-request noise: responses remembered, their bytes, and the largest body kept. */
   repeatEntries: number;
   repeatBytes: number;
@@ -49,6 +51,7 @@ export function defaultCompareOptions(): CompareOptions {
     maxFieldsPerEndpoint: 200,
     maxSignaturesPerEndpoint: 256,
     maxPendingJoins: 100_000,
+    maxPendingJoinBytes: 64 << 20,
     repeatEntries: 10_000,
     repeatBytes: 32 << 20,
     repeatMaxBody: 256 << 10,
@@ -82,7 +85,12 @@ export interface SampleSink {
 interface Join {
   exchange: Exchange | null;
   responses: ShadowResponse[] | null;
+  /** Body bytes the waiting half holds. */
+  bytes: number;
 }
+
+const exchangeBytes = (ex: Exchange): number => (ex.request.body?.length ?? 0) + (ex.response?.body?.length ?? 0);
+const responsesBytes = (responses: ShadowResponse[]): number => responses.reduce((n, r) => n + (r.body?.length ?? 0), 0);
 
 /**
  * Lets diffs take `share` of wall time on average (up to 50 ms of credit), and only time the
@@ -152,6 +160,7 @@ export class CompareStage {
   };
   /** By exchange id: whichever half came first, waiting for the other. */
   private readonly joins = new Map<number, Join>();
+  private joinBytes = 0;
   /** Exchange ids whose join was given up: their other half, when it comes, is dropped too
    * (the latest maxPendingJoins of them). */
   private readonly abandoned = new Set<number>();
@@ -200,9 +209,10 @@ export class CompareStage {
     const join = this.joins.get(id);
     if (join !== undefined && join.responses !== null) {
       this.joins.delete(id);
+      this.joinBytes -= join.bytes;
       this.compare(ex, join.responses);
     } else {
-      this.wait(ex.request).exchange = ex;
+      this.wait(ex.request, exchangeBytes(ex)).exchange = ex;
     }
   }
 
@@ -213,9 +223,10 @@ export class CompareStage {
     const join = this.joins.get(req.id);
     if (join !== undefined && join.exchange !== null) {
       this.joins.delete(req.id);
+      this.joinBytes -= join.bytes;
       this.compare(join.exchange, responses);
     } else {
-      this.wait(req).responses = responses;
+      this.wait(req, responsesBytes(responses)).responses = responses;
     }
   }
 
@@ -256,20 +267,23 @@ export class CompareStage {
     return this.queue.length - this.queueHead;
   }
 
-  private wait(req: HttpRequest): Join {
+  private wait(req: HttpRequest, bytes: number): Join {
     let join = this.joins.get(req.id);
     if (join !== undefined) return join;
-    if (this.joins.size >= this.options.maxPendingJoins) {
+    while (this.joins.size > 0 && (this.joins.size >= this.options.maxPendingJoins ||
+           this.joinBytes + bytes > this.options.maxPendingJoinBytes)) {
       // The oldest join gives up: its request stays accounted for by the ledger, uncompared.
-      const oldest = this.joins.keys().next().value as number;
+      const [oldest, given] = this.joins.entries().next().value as [number, Join];
       this.joins.delete(oldest);
+      this.joinBytes -= given.bytes;
       this.abandoned.add(oldest);
       // Bounded: a half that comes after its id left this set opens a join that leaves by overflow in turn.
       if (this.abandoned.size > this.options.maxPendingJoins) this.abandoned.delete(this.abandoned.values().next().value as number);
       this.counters.joinOverflow++;
     }
-    join = { exchange: null, responses: null };
+    join = { exchange: null, responses: null, bytes };
     this.joins.set(req.id, join);
+    this.joinBytes += bytes;
     return join;
   }
 

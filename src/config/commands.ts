@@ -1,5 +1,6 @@
 // Which option tables each command takes.
 
+import { memoryOptions } from '../accounting/options';
 import { devicesOptions, liveCaptureOptions, liveSourceOptions, sourceOptions } from '../capture/options';
 import { compareOptions } from '../compare/options';
 import { OptionRow, checkConfigOptions, configFileOptions, rowsOf } from './options';
@@ -10,7 +11,7 @@ import { pacingOptions, replayOptions } from '../replay/options';
 import { tcpOptions } from '../tcp/options';
 import { redactOptions, trafficOptions } from '../traffic/options';
 
-const source = (live: boolean): OptionRow[] => rowsOf(...(live ? [liveSourceOptions] : []), sourceOptions, summaryOptions, tcpOptions, httpOptions);
+const source = (live: boolean): OptionRow[] => rowsOf(...(live ? [liveSourceOptions] : []), sourceOptions, summaryOptions, memoryOptions, tcpOptions, httpOptions);
 
 /** Each command's options, table by table. */
 export const commandOptions = {

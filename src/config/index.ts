@@ -23,6 +23,8 @@ import { recordingOptions } from '../recording/options';
 import { adminOptions, logOptions, logShipOptions, summaryOptions, thresholdOptions } from '../report/options';
 import { pacingOptions, replayOptions } from '../replay/options';
 import { tcpOptions } from '../tcp/options';
+import { MemoryPlan, planMemory } from '../accounting/memory';
+import { memoryOptions } from '../accounting/options';
 import { redactOptions, trafficOptions } from '../traffic/options';
 import { ConfigError } from './error';
 import { Flags, readOption } from './options';
@@ -35,6 +37,8 @@ export type SourceConfig = SourceSpec;
 
 export interface ReadConfig {
   source: SourceConfig;
+  /** --max-memory-mb shared out: the caps below are already within it. */
+  memory: MemoryPlan;
   summaryJson?: string;
   tcp: Partial<ReassemblyOptions>;
   http: Partial<HttpOptions>;
@@ -97,12 +101,12 @@ function source(flags: Flags): SourceConfig {
   };
 }
 
-function tcp(flags: Flags, src: SourceConfig): Partial<ReassemblyOptions> {
+function tcp(flags: Flags, src: SourceConfig, memory: MemoryPlan): Partial<ReassemblyOptions> {
   return {
     idleTimeoutMs: readOption(flags, tcpOptions.idleTimeout) * 1000,
-    maxConnections: readOption(flags, tcpOptions.maxConnections),
+    maxConnections: Math.min(readOption(flags, tcpOptions.maxConnections), memory.maxConnections),
     maxBufferedPerDirection: readOption(flags, tcpOptions.maxBufferMb) * MiB,
-    maxBufferedTotal: readOption(flags, tcpOptions.maxTotalBufferMb) * MiB,
+    maxBufferedTotal: Math.min(readOption(flags, tcpOptions.maxTotalBufferMb) * MiB, memory.shares.reorder),
     serverPorts: new Set(src.ports),
   };
 }
@@ -121,11 +125,18 @@ function summaryPath(flags: Flags): string | undefined {
 
 export function readConfig(flags: Flags): ReadConfig {
   const src = source(flags);
+  const memory = planMemory(readOption(flags, memoryOptions.maxMemoryMb), src.interface === undefined ? 0 : src.bufferBytes / MiB);
+  if (src.interface !== undefined) {
+    src.bufferBytes = Math.min(src.bufferBytes, memory.captureRingBytes);
+    src.queueBytes = memory.captureQueueBytes;
+  }
   return {
     source: src,
+    memory,
     summaryJson: summaryPath(flags),
-    tcp: tcp(flags, src),
+    tcp: tcp(flags, src, memory),
     http: {
+      maxMessageBytes: memory.shares.messages,
       keepRequestBodies: false,
       keepResponseBodies: false,
       hashBodies: true,
@@ -417,6 +428,12 @@ export function replayFlags(flags: Flags): Partial<ReplayOptions> & { targets: s
   };
 }
 
+/** The replay queues' bytes, all targets together, within the budget's replay share. */
+function withinShare<T extends Partial<ReplayOptions>>(replay: T, memory: MemoryPlan, targets: number): T {
+  const share = Math.floor(memory.shares.replay / Math.max(1, targets));
+  return { ...replay, queueBytes: Math.min(replay.queueBytes ?? share, share) };
+}
+
 /** The flags every long-running command shares: its counters and logs. */
 function logFlags(flags: Flags): { statsIntervalMs: number; logLevel: string; logTo?: LogToConfig } {
   return {
@@ -476,7 +493,7 @@ export function replayFileConfig(flags: Flags): ReplayFileConfig {
     http: { ...base.http, keepRequestBodies: true, keepResponseBodies: false, hashBodies: false },
     file: String(flags.file),
     traffic: traffic(flags),
-    replay: replayFlags(flags),
+    replay: withinShare(replayFlags(flags), base.memory, 1),
     speed: readOption(flags, pacingOptions.speed),
     loop: readOption(flags, pacingOptions.loop),
     drainTimeoutMs: readOption(flags, replayOptions.drainTimeoutMs),
@@ -486,8 +503,8 @@ export function replayFileConfig(flags: Flags): ReplayFileConfig {
 
 export function runConfig(flags: Flags): RunConfig {
   const base = readConfig(flags);
-  const shared = replayFlags(flags);
-  const targets = shared.targets;
+  const base0 = replayFlags(flags);
+  const targets = base0.targets;
   const baselineFlag = readOption(flags, compareOptions.baseline);
   const baseline = baselineFlag === undefined ? null : originUrl(baselineFlag, '--baseline');
   if (baseline !== null && targets.includes(baseline)) throw new ConfigError('--baseline', 'the baseline must not also be a shadow');
@@ -498,6 +515,7 @@ export function runConfig(flags: Flags): RunConfig {
   const responseKb = readOption(flags, compareOptions.compareBodyKb);
   const logs = logFlags(flags);
   const allTargets = baseline === null ? targets : [...targets, baseline];
+  const shared = withinShare(base0, base.memory, allTargets.length);
   const { wireTiming, why: wireTimingNote } = wireTimingChoice(flags.wireTiming, cmp !== null, flags.out !== undefined, base.source.interface,
     shared.marker !== null && shared.marker !== undefined, allTargets);
   if (wireTiming) {
@@ -515,7 +533,15 @@ export function runConfig(flags: Flags): RunConfig {
       ...base.http, keepRequestBodies: true, hashBodies: false,
       keepResponseBodies: cmp !== null, maxResponseBodyBytes: responseKb << 10,
     },
-    compare: cmp === null ? null : { ...cmp, diff: { ...cmp.diff, maxBodyBytes: Math.max(16 << 20, (responseKb << 10) * 8) } },
+    compare: cmp === null ? null : {
+      ...cmp,
+      diff: { ...cmp.diff, maxBodyBytes: Math.max(16 << 20, (responseKb << 10) * 8) },
+      // The comparison's share: half for exchanges waiting to be diffed, a quarter each for
+      // those waiting for their other half and for the repeat cache.
+      maxQueuedBytes: Math.min(cmp.maxQueuedBytes, base.memory.shares.compare / 2),
+      maxPendingJoinBytes: Math.min(cmp.maxPendingJoinBytes, base.memory.shares.compare / 4),
+      repeatBytes: Math.min(cmp.repeatBytes, base.memory.shares.compare / 4),
+    },
     baseline,
     outDir: readOption(flags, compareOptions.out),
     traffic: traffic(flags),

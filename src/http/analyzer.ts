@@ -3,6 +3,7 @@
 // (nonHttpConnections), not guessed at.
 
 import type { ConnectionInfo, Direction, StreamHandler } from '../tcp';
+import type { SharedAllowance } from '../accounting/memory';
 import type { HttpOptions, HttpSink, HttpStats } from './types';
 
 /** How a connection's first bytes look to an analyzer: 'maybe' when it cannot tell yet
@@ -17,6 +18,13 @@ export interface AnalyzerContext {
   readonly analyzers: readonly ProtocolAnalyzer[];
   /** The stage's exchange ids: each request takes the next. */
   readonly ids: { next: number };
+  /** Bytes of heads and bodies still arriving, by connection, within the memory budget. */
+  readonly messages: SharedAllowance<MessageHolder>;
+}
+
+/** A connection holding message bytes; told to give them up when the budget runs short. */
+export interface MessageHolder {
+  shed(): void;
 }
 
 /** One protocol's reading of a connection's two byte streams into exchanges. */

@@ -21,6 +21,11 @@ export class BodyCollector {
 
   constructor(private readonly keep: boolean, private readonly hashing: boolean, private readonly max: number) {}
 
+  /** Bytes held in memory for this body. */
+  get heldBytes(): number {
+    return this.held;
+  }
+
   add(chunk: Buffer, offset: number, length: number): void {
     if (length === 0) return;
     this.size += length;

@@ -3,17 +3,30 @@
 
 import type { CloseReason, ConnectionInfo, Direction, StreamHandler } from '../tcp';
 import { ToServer } from '../tcp';
-import { AnalyzerContext, ProtocolAnalyzer, Recognition, selectAnalyzer } from './analyzer';
+import { AnalyzerContext, MessageHolder, ProtocolAnalyzer, Recognition, selectAnalyzer } from './analyzer';
 import { BodyCollector, fillEmptyBody } from './body';
 import { HalfParser, firstLineState, newMessage } from './half';
 import {
-  HeaderInfo, HttpParseError, MAX_LINE, REQUEST, RESPONSE, checkContentLength, couldStartMessage,
+  HeaderInfo, HttpParseError, MAX_LINE, Parser, REQUEST, RESPONSE, checkContentLength, couldStartMessage,
   kOnBody, kOnHeaders, kOnHeadersComplete, kOnMessageComplete, methods,
 } from './parser';
 import { SyncReport, findMessageStart, requestLineStart, responseLineStart } from './sync';
 import type {
   HttpMessage, HttpOptions, HttpRequest, HttpResponse, HttpSink, HttpStats, RequestLoss, ResponseMissing,
 } from './types';
+
+/** Longest start of a first message kept before a parser is made for it. */
+const STASH_LIMIT = 1024;
+
+/** True when `text`, a direction's first bytes, is the start of a message head short of its
+ * end (the parser judges everything else at once). */
+function mayStash(type: string, text: string): boolean {
+  if (/\n\r?\n/.test(text)) return false;
+  const from = /^[\r\n]*/.exec(text)![0].length;
+  const newline = text.indexOf('\n', from);
+  const line = text.slice(from, newline < 0 ? text.length : newline).replace(/\r$/, '');
+  return couldStartMessage(type, line);
+}
 
 /** A request whose headers were seen, waiting for completion and for its response. */
 interface Pending {
@@ -28,7 +41,7 @@ interface Pending {
 /** HTTP/1.x over one connection. Also every connection's analyzer until its first bytes are
  * seen (and for good when they are not: a connection picked up mid-stream), when it hands the
  * connection to the analyzer they choose, or counts it as not HTTP when none is chosen. */
-export class Http1Connection implements StreamHandler, SyncReport {
+export class Http1Connection implements StreamHandler, SyncReport, MessageHolder {
   private readonly sink: HttpSink;
   private readonly options: HttpOptions;
   readonly stats: HttpStats;
@@ -50,19 +63,24 @@ export class Http1Connection implements StreamHandler, SyncReport {
   /** Requests that stopped waiting at maxPending whose responses are still to come: those
    * responses are skipped, not paired with the requests behind them. */
   private overflowed = 0;
+  /** Bytes of heads and bodies in progress reported to the budget's messages share. */
+  private held = 0;
 
   constructor(private readonly info: ConnectionInfo, private readonly context: AnalyzerContext) {
     this.sink = context.sink;
     this.options = context.options;
     this.stats = context.stats;
     this.choosing = !info.midstream;
-    this.req = new HalfParser(REQUEST, info.midstream);
-    this.res = new HalfParser(RESPONSE, info.midstream);
-    this.bindRequestParser();
-    this.bindResponseParser();
+    this.req = new HalfParser(REQUEST, info.midstream, (parser) => this.bindRequestParser(parser));
+    this.res = new HalfParser(RESPONSE, info.midstream, (parser) => this.bindResponseParser(parser));
   }
 
   data(dir: Direction, buf: Buffer, start: number, end: number, tsUs: number): void {
+    this.parse(dir, buf, start, end, tsUs);
+    this.reportHeld();
+  }
+
+  private parse(dir: Direction, buf: Buffer, start: number, end: number, tsUs: number): void {
     this.nowUs = tsUs;
     const half = dir === ToServer ? this.req : this.res;
     if (this.choosing && !half.dead) this.choose(dir, buf, start, end);
@@ -71,6 +89,22 @@ export class Http1Connection implements StreamHandler, SyncReport {
       return;
     }
     half.lastDataUs = tsUs;
+    if (!half.hasParser && !half.syncing) {
+      // A first head still arriving is kept as it is; the parser is made once it is whole.
+      const text = half.stash === '' ? null : half.stash + buf.toString('latin1', start, end);
+      const length = text === null ? end - start : text.length;
+      if (length < STASH_LIMIT && mayStash(half.type, text ?? buf.toString('latin1', start, end))) {
+        if (half.startUs < 0) half.startUs = tsUs;
+        half.stash = text ?? buf.toString('latin1', start, end);
+        return;
+      }
+      if (text !== null) {
+        half.stash = '';
+        buf = Buffer.from(text, 'latin1');
+        start = 0;
+        end = buf.length;
+      }
+    }
     // One round per message boundary found: after a parse error, the rest of the chunk is
     // searched for the next message (a good request pipelined behind a bad one).
     while (start < end && !half.dead) {
@@ -110,6 +144,36 @@ export class Http1Connection implements StreamHandler, SyncReport {
     if (half.body !== null) half.body.detach();
   }
 
+  /** Heads in progress count twice their bytes (http-parser-js keeps them as strings and
+   * arrays of strings); bodies what is kept of them. */
+  private reportHeld(): void {
+    const req = this.req;
+    const res = this.res;
+    const held = 2 * (req.headBytes + res.headBytes) + (req.body?.heldBytes ?? 0) + (res.body?.heldBytes ?? 0);
+    if (held !== this.held) {
+      this.held = held;
+      this.context.messages.hold(this, held);
+    }
+  }
+
+  /** The memory budget ran short and this connection holds among the most: the request in
+   * progress is given up (counted 'memoryShed') and so is the response in progress (its
+   * exchange goes out without it, 'memory'); each side then looks for its next message, as
+   * after a gap. */
+  shed(): void {
+    this.held = 0;
+    const req = this.req;
+    if (!req.dead && !req.syncing && !req.idle) {
+      this.requestLost('memoryShed', `${req.headBytes > 0 ? `request head of ${req.headBytes} bytes` : 'request body'} given up`);
+      req.resync();
+    }
+    const res = this.res;
+    if (!res.dead && !res.syncing && !res.idle) {
+      this.responseBroken('memory');
+      res.resync();
+    }
+  }
+
   gap(dir: Direction, bytes: number, tsUs: number): void {
     this.nowUs = tsUs;
     this.choosing = false; // what follows is not the connection's start: HTTP/1 resyncs
@@ -131,11 +195,12 @@ export class Http1Connection implements StreamHandler, SyncReport {
       }
       half.resync();
       half.skipped = tailSeen;
-      return;
+    } else {
+      if (!half.syncing && !half.idle) this.responseBroken('gap');
+      this.responseGapUs = tsUs;
+      half.resync();
     }
-    if (!half.syncing && !half.idle) this.responseBroken('gap');
-    this.responseGapUs = tsUs;
-    half.resync();
+    this.reportHeld();
   }
 
   fin(dir: Direction, tsUs: number): void {
@@ -145,6 +210,10 @@ export class Http1Connection implements StreamHandler, SyncReport {
     // A response delimited by the connection's end completes here; its last byte is the
     // last data seen, not the FIN (which may come much later).
     if (this.res.lastDataUs >= 0) this.nowUs = this.res.lastDataUs;
+    if (this.res.idle) {
+      this.res.dead = true; // nothing in progress to end
+      return;
+    }
     let outcome: void | Error;
     try {
       outcome = this.res.parser.finish();
@@ -157,6 +226,10 @@ export class Http1Connection implements StreamHandler, SyncReport {
 
   close(reason: CloseReason, tsUs: number): void {
     this.nowUs = tsUs;
+    if (this.held !== 0) {
+      this.held = 0;
+      this.context.messages.hold(this, 0);
+    }
     if (this.handover !== null) return this.handover.close(reason, tsUs);
     const req = this.req;
     if (!req.dead && req.syncing && req.headUnseen && req.skipped > 0) {
@@ -306,8 +379,7 @@ export class Http1Connection implements StreamHandler, SyncReport {
     this.sink.exchange({ request: p.request, response: p.response, responseMissing: p.missing });
   }
 
-  private bindRequestParser(): void {
-    const parser = this.req.parser;
+  private bindRequestParser(parser: Parser): void {
     parser[kOnHeadersComplete] = (info: HeaderInfo) => {
       checkContentLength(info.headers);
       this.dropAnswersLostInGap();
@@ -371,8 +443,7 @@ export class Http1Connection implements StreamHandler, SyncReport {
     this.responseGapUs = -1;
   }
 
-  private bindResponseParser(): void {
-    const parser = this.res.parser;
+  private bindResponseParser(parser: Parser): void {
     parser[kOnHeadersComplete] = (info: HeaderInfo) => {
       checkContentLength(info.headers);
       const message = newMessage(this.res, info, this.nowUs) as HttpResponse;

@@ -17,8 +17,12 @@ export function newMessage(half: HalfParser, info: HeaderInfo, nowUs: number): H
   };
 }
 
+const inHead: Record<string, boolean> = { REQUEST_LINE: true, RESPONSE_LINE: true, HEADER: true };
+
 export class HalfParser {
-  readonly parser: Parser;
+  /** Made at the first byte in this direction: a connection that never sends one (most
+   * half-open ones never answer) holds no parser for it. */
+  private made: Parser | null = null;
   /** Looking for a message boundary (mid-stream start, after a gap or an error). */
   syncing: boolean;
   dead = false;
@@ -37,15 +41,35 @@ export class HalfParser {
   body: BodyCollector | null = null;
   /** Between a message's head and its end: body bytes belong to it. */
   collecting = false;
-  constructor(readonly type: string, syncing: boolean) {
-    this.parser = createParser(type);
+  /** Before any parser is made: the start of a first message whose head is still arriving
+   * (latin1). A connection that never finishes its head holds these bytes, not a parser. */
+  stash = '';
+  constructor(readonly type: string, syncing: boolean, private readonly bind: (parser: Parser) => void) {
     this.syncing = syncing;
   }
+  get parser(): Parser {
+    if (this.made === null) {
+      this.made = createParser(this.type);
+      this.bind(this.made);
+    }
+    return this.made;
+  }
+  get hasParser(): boolean {
+    return this.made !== null;
+  }
   get idle(): boolean {
-    return isIdle(this.parser, this.type);
+    return this.made === null ? this.stash.length === 0 : isIdle(this.made, this.type);
+  }
+  /** Bytes of the message head in progress taken so far (0 between messages). */
+  get headBytes(): number {
+    const made = this.made as unknown as { headBytes: number; line: string; state: string } | null;
+    if (made === null) return this.stash.length;
+    if (this.idle || !inHead[made.state]) return 0;
+    return made.headBytes + made.line.length;
   }
   reset(): void {
-    this.parser.reinitialize(this.type);
+    this.made?.reinitialize(this.type);
+    this.stash = '';
     this.body = null;
     this.collecting = false;
     this.startUs = -1;

@@ -4,7 +4,8 @@
 // Knows nothing of shadows.
 
 import type { ConnectionInfo, StreamFactory, StreamHandler } from '../tcp';
-import type { AnalyzerContext, ProtocolAnalyzer } from './analyzer';
+import { SharedAllowance } from '../accounting/memory';
+import type { AnalyzerContext, MessageHolder, ProtocolAnalyzer } from './analyzer';
 import { http1 } from './connection';
 import { HttpOptions, HttpSink, HttpStats, defaultHttpOptions, newHttpStats } from './types';
 
@@ -17,6 +18,8 @@ export const analyzers: readonly ProtocolAnalyzer[] = [http1];
 
 export class HttpStage implements StreamFactory {
   readonly stats: HttpStats = newHttpStats();
+  /** Heads and bodies in progress, within the memory budget's share. */
+  readonly messages: SharedAllowance<MessageHolder>;
   private readonly context: AnalyzerContext;
   /** The same for connections that are only timed: no bodies kept or hashed. */
   private readonly bodiless: AnalyzerContext;
@@ -25,7 +28,8 @@ export class HttpStage implements StreamFactory {
   constructor(sink: HttpSink, options: Partial<HttpOptions> = {}, known: readonly ProtocolAnalyzer[] = analyzers) {
     const all = { ...defaultHttpOptions, ...options };
     this.servers = all.bodilessServers;
-    this.context = { sink, options: all, stats: this.stats, analyzers: known, ids: { next: 1 } };
+    this.messages = new SharedAllowance<MessageHolder>(all.maxMessageBytes, (holder) => holder.shed());
+    this.context = { sink, options: all, stats: this.stats, analyzers: known, ids: { next: 1 }, messages: this.messages };
     this.bodiless = {
       ...this.context, options: { ...all, keepRequestBodies: false, keepResponseBodies: false, hashBodies: false },
     };

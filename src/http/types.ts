@@ -32,6 +32,9 @@ export interface HttpOptions {
   maxPending: number;
   /** Servers ("address:port") whose connections are only timed: no bodies kept or hashed. */
   bodilessServers?: ReadonlySet<string>;
+  /** Heads and bodies still arriving, over all connections (the memory budget's share);
+   * beyond, the largest give way. */
+  maxMessageBytes: number;
 }
 
 export const defaultHttpOptions: HttpOptions = {
@@ -41,6 +44,7 @@ export const defaultHttpOptions: HttpOptions = {
   maxBodyBytes: defaultOf(httpOptions.maxBodyMb) * 2 ** 20,
   maxResponseBodyBytes: 1 << 20,
   maxPending: 1024,
+  maxMessageBytes: Infinity,
 };
 
 export interface HttpStats {
@@ -69,12 +73,12 @@ export function newHttpStats(): HttpStats {
     upgradedConnections: 0,
     parseErrors: 0,
     requests: 0,
-    lost: { incomplete: 0, parseError: 0, evicted: 0, upgrade: 0, pipelineOverflow: 0 },
+    lost: { incomplete: 0, parseError: 0, evicted: 0, upgrade: 0, pipelineOverflow: 0, memoryShed: 0 },
     responses: 0,
     informationalResponses: 0,
     orphanResponses: 0,
     responsesToLostRequests: 0,
-    responsesMissing: { gap: 0, parseError: 0, closed: 0, overflow: 0 },
+    responsesMissing: { gap: 0, parseError: 0, closed: 0, overflow: 0, memory: 0 },
     resyncs: 0,
     bytesSkipped: 0,
   };

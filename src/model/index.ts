@@ -56,8 +56,9 @@ export interface HttpResponse extends HttpMessage {
   statusMessage: string;
 }
 
-/** Why an exchange carries no production response. */
-export type ResponseMissing = 'gap' | 'parseError' | 'closed' | 'overflow';
+/** Why an exchange carries no production response ('memory': its head or body was shed to
+ * stay within the memory budget). */
+export type ResponseMissing = 'gap' | 'parseError' | 'closed' | 'overflow' | 'memory';
 
 /** A request with production's response. */
 export interface Exchange {
@@ -66,8 +67,9 @@ export interface Exchange {
   responseMissing: ResponseMissing | null;
 }
 
-/** Why a request that was seen could not be produced whole. */
-export type RequestLoss = 'incomplete' | 'parseError' | 'evicted' | 'upgrade' | 'pipelineOverflow';
+/** Why a request that was seen could not be produced whole ('memoryShed': its head or body
+ * was given up to stay within the memory budget). */
+export type RequestLoss = 'incomplete' | 'parseError' | 'evicted' | 'upgrade' | 'pipelineOverflow' | 'memoryShed';
 
 /** How a replay to the shadows ended. */
 export type ReplayOutcome =

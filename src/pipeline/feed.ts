@@ -95,7 +95,7 @@ export function pcapFeed(cfg: PcapFeedOptions, ledger: RequestLedger, notice: Ht
         lost: (reason) => ledger.seenAndNotReplayed(reason),
         notice,
       };
-      const pipeline = new PacketPipeline(sink, { tcp: cfg.tcp, http: cfg.http });
+      const pipeline = new PacketPipeline(sink, cfg);
       source.start(
         (batch, count) => pipeline.batch(source.linkType, batch, count),
         (err) => {

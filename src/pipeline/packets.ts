@@ -4,6 +4,7 @@ import { RecordCursor } from '../capture';
 import { DecodeOutcome, TcpPacket, decodePacket } from '../decode';
 import { HttpOptions, HttpSink, HttpStage, HttpStats } from '../http';
 import { Reassembler, ReassemblyOptions, ReassemblyStats } from '../tcp';
+import { MemoryGuard, MemoryPlan, MemoryStats, memoryStats } from '../accounting/memory';
 
 export type DecodeStats = Record<DecodeOutcome, number>;
 
@@ -11,6 +12,7 @@ export interface PipelineStats {
   decode: DecodeStats;
   tcp: ReassemblyStats;
   http: HttpStats;
+  memory?: MemoryStats;
 }
 
 export class PacketPipeline {
@@ -23,9 +25,14 @@ export class PacketPipeline {
   private readonly cursor = new RecordCursor();
   private finished = false;
 
-  constructor(sink: HttpSink, options: { tcp?: Partial<ReassemblyOptions>; http?: Partial<HttpOptions> } = {}) {
+  private readonly memory: MemoryPlan | undefined;
+  private readonly guard: MemoryGuard | null;
+
+  constructor(sink: HttpSink, options: { tcp?: Partial<ReassemblyOptions>; http?: Partial<HttpOptions>; memory?: MemoryPlan } = {}) {
     this.http = new HttpStage(sink, options.http);
     this.reassembler = new Reassembler(this.http, options.tcp);
+    this.memory = options.memory;
+    this.guard = options.memory === undefined ? null : new MemoryGuard(options.memory.budgetBytes);
   }
 
   /** Processes one batch of capture records from a link of `linkType`. */
@@ -39,6 +46,7 @@ export class PacketPipeline {
       decode[outcome]++;
       if (outcome === 'tcp') this.reassembler.push(packet, cursor.tsUs);
     }
+    this.guard?.check();
   }
 
   /** Closes every connection still open: what is incomplete is counted as such. */
@@ -57,6 +65,7 @@ export class PacketPipeline {
         lost: { ...this.http.stats.lost },
         responsesMissing: { ...this.http.stats.responsesMissing },
       },
+      ...(this.memory === undefined ? {} : { memory: memoryStats(this.memory, this.http.messages, this.reassembler.maxConnections, this.guard as MemoryGuard) }),
     };
   }
 }
