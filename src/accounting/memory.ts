@@ -158,7 +158,7 @@ function fullGc(): () => void {
  * forced, at most every MIN_GAP_MS.
  */
 export class MemoryGuard {
-  static readonly PRESSURE = 0.6;
+  static readonly PRESSURE = 0.8;
   static readonly MIN_GAP_MS = 100;
   forcedGcs = 0;
   private gc: (() => void) | null = null;
@@ -175,7 +175,7 @@ export class MemoryGuard {
     if (now < this.nextCheckMs) return;
     this.nextCheckMs = now + 50;
     if (now < this.nextGcMs || process.memoryUsage.rss() < this.budgetBytes * MemoryGuard.PRESSURE) return;
-    if (process.memoryUsage().heapUsed < this.liveHeap + this.budgetBytes / 10) return;
+    if (process.memoryUsage().heapUsed < this.liveHeap + this.budgetBytes / 8) return;
     this.nextGcMs = now + MemoryGuard.MIN_GAP_MS;
     (this.gc ??= fullGc())();
     this.forcedGcs++;
