@@ -153,12 +153,17 @@ describe('live capture on lo', { skip: !isRoot && 'needs root' }, () => {
     let resolveBatch!: () => void;
     let got = new Promise<void>((r) => (resolveBatch = r));
     let ended = 0;
+    let resolveEnd!: () => void;
+    const endedP = new Promise<void>((r) => (resolveEnd = r));
     src.start(
       () => {
         lat.push(Date.now() - sentAt);
         resolveBatch();
       },
-      () => ended++,
+      () => {
+        ended++;
+        resolveEnd();
+      },
     );
     await delay(50);
     for (let i = 0; i < SAMPLES; i++) {
@@ -174,8 +179,13 @@ describe('live capture on lo', { skip: !isRoot && 'needs root' }, () => {
     }
     src.close();
     src.close();
+    // onEnd follows once the capture thread has drained (close() does not wait for it).
+    let endTimer: NodeJS.Timeout | undefined;
+    const endLate = await Promise.race([endedP.then(() => false), new Promise<boolean>((r) => { endTimer = setTimeout(() => r(true), 5000); })]);
+    clearTimeout(endTimer);
     await delay(50);
     sink.close();
+    assert.equal(endLate, false, 'no onEnd within 5 s of close()');
     assert.equal(ended, 1);
     assert.equal(lat.length, SAMPLES);
     const sorted = lat.slice().sort((a, b) => a - b);
