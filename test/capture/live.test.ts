@@ -135,7 +135,10 @@ describe('live capture on lo', { skip: !isRoot && 'needs root' }, () => {
     assert.equal(await col.ended, undefined);
     const tdr = await td.stop();
     assert.ok(col.count > 6000, `count ${col.count}`);
-    assert.equal(col.count, tdr.captured);
+    // tcpdump's ring here is one 256 KiB block (-B 64 KiB): on a loaded machine it may drop some of
+    // the 64 KB segments itself; then we may have more, never fewer, and never more than it dropped.
+    assert.ok(col.count >= tdr.captured && col.count <= tdr.captured + tdr.droppedByKernel,
+      `shadowtap ${col.count} vs tcpdump ${tdr.captured} (${tdr.stderr.trim()})`);
     assert.ok(col.maxBatch <= 256 * 1024 + 16 + 65536 + 100, 'batch size honoured');
     assertStatsAddUp(src.stats(), col.count);
   });
