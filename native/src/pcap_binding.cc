@@ -8,18 +8,23 @@
 //
 // OfflineHandle: synchronous reads of pcap/pcapng files into a caller-owned
 //   buffer (no per-packet JS calls, no retained pointers into JS memory).
-// LiveHandle: a dedicated capture thread loops on pcap_dispatch and hands
-//   whole batches to JS through a thread-safe function.  The thread never
-//   blocks on JS: when too many bytes are queued for JS, batches are dropped
-//   and counted.  Delivered batches are Buffers owned by JS (copies by
-//   default; batch memory is recycled through a small pool).
+// LiveHandle: a dedicated capture thread polls the (non-blocking) pcap handle
+//   and an eventfd of its own, reads with pcap_dispatch and hands whole
+//   batches to JS through a thread-safe function.  The thread never blocks on
+//   JS: when too many bytes are queued for JS, batches are dropped and
+//   counted.  Delivered batches are Buffers owned by JS (copies by default;
+//   batch memory is recycled through a small pool).  close() never waits for
+//   the thread: onEnd reports its end.
 
 #include <napi.h>
 #include <pcap/pcap.h>
 
+#include <poll.h>
 #include <pthread.h>
 #include <signal.h>
+#include <sys/eventfd.h>
 #include <sys/socket.h>
+#include <unistd.h>
 
 #include <atomic>
 #include <cerrno>
@@ -407,6 +412,7 @@ using LiveTsfn = Napi::TypedThreadSafeFunction<LiveHandle, Batch, LiveCallJs>;
 
 class LiveHandle : public Napi::ObjectWrap<LiveHandle> {
  public:
+  using Clock = std::chrono::steady_clock;
   static Napi::Function Init(Napi::Env env) {
     return DefineClass(
         env, "LiveHandle",
@@ -613,28 +619,47 @@ class LiveHandle : public Napi::ObjectWrap<LiveHandle> {
   }
 
   // Stops and joins the capture thread (if any) and closes the pcap handle.
-  // Idempotent.  Runs on the JS thread.
+  // Idempotent.  Runs on the JS thread.  With a thread running this is
+  // teardown (environment cleanup, or a destructor that only runs then): the
+  // thread skips its final drain, as nothing could be delivered any more.
   void Shutdown() {
-    StopAndJoin();
-    if (p_) {
-      if (!started_) RefreshKernelStats();  // final figures for stats()
-      pcap_close(p_);
-      p_ = nullptr;
+    if (thread_.joinable()) {
+      abandon_.store(true, std::memory_order_relaxed);
+      RequestStop();
+      thread_.join();
     }
+    CloseHandle();
   }
 
-  void StopAndJoin() {
-    if (thread_.joinable()) {
-      {
-        // libpcap's breakloop writes to a wake-up fd that pcap_setnonblock (the
-        // capture thread's final drain) closes and reopens: never both at once.
-        std::lock_guard<std::mutex> lock(breakMu_);
-        stop_.store(true, std::memory_order_relaxed);
-        if (p_) pcap_breakloop(p_);
-      }
-      thread_.join();
-    } else {
-      stop_.store(true, std::memory_order_relaxed);
+  // Asks the capture thread to stop, never waiting for it.  Our eventfd
+  // wakes its poll(); pcap_breakloop is not used at all (libpcap closes and
+  // reopens its own wake-up fd in pcap_setnonblock, racing a breakloop).
+  void RequestStop() {
+    stop_.store(true, std::memory_order_relaxed);
+    Wake();
+  }
+
+  void Wake() {
+    if (wakeFd_ < 0) return;
+    const uint64_t one = 1;
+    ssize_t n;
+    do {
+      n = write(wakeFd_, &one, sizeof one);
+    } while (n < 0 && errno == EINTR);
+    // EAGAIN: the counter is saturated, the thread is woken anyway.
+  }
+
+  // JS thread, once no capture thread runs: final kernel figures for stats(),
+  // then the pcap handle (unless the thread closed it) and the wake-up fd are
+  // released.
+  void CloseHandle() {
+    if (p_) {
+      ClosePcap();
+      p_ = nullptr;
+    }
+    if (wakeFd_ >= 0) {
+      close(wakeFd_);
+      wakeFd_ = -1;
     }
   }
 
@@ -642,7 +667,7 @@ class LiveHandle : public Napi::ObjectWrap<LiveHandle> {
 
   Napi::Value Start(const Napi::CallbackInfo& info) {
     Napi::Env env = info.Env();
-    if (!p_) throw Napi::Error::New(env, "LiveHandle is closed");
+    if (!p_ || closing_) throw Napi::Error::New(env, "LiveHandle is closed");
     if (started_) throw Napi::Error::New(env, "LiveHandle already started");
     if (info.Length() < 1 || !info[0].IsFunction()) {
       throw Napi::TypeError::New(
@@ -651,6 +676,17 @@ class LiveHandle : public Napi::ObjectWrap<LiveHandle> {
     const bool hasOnEnd = info.Length() > 1 && !IsAbsent(info[1]);
     if (hasOnEnd && !info[1].IsFunction()) {
       throw Napi::TypeError::New(env, "onEnd must be a function");
+    }
+    // The capture thread polls the pcap fd and an eventfd of ours (the stop
+    // signal) itself; pcap_dispatch only reads what is ready.
+    char nbErr[PCAP_ERRBUF_SIZE];
+    nbErr[0] = '\0';
+    if (pcap_get_selectable_fd(p_) < 0 || pcap_setnonblock(p_, 1, nbErr) != 0) {
+      throw Napi::Error::New(env, "cannot poll capture on \"" + device_ + "\": " + nbErr);
+    }
+    if (wakeFd_ < 0) wakeFd_ = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+    if (wakeFd_ < 0) {
+      throw Napi::Error::New(env, std::string("eventfd: ") + std::strerror(errno));
     }
     // Keep this object (and onEnd) alive while the thread and the TSFN use
     // them; both references are deleted by OnTsfnFinalize.
@@ -696,15 +732,24 @@ class LiveHandle : public Napi::ObjectWrap<LiveHandle> {
     selfRef_ = nullptr;
   }
 
+  // Never blocks: a running capture thread is only asked to stop.  It drains
+  // what the kernel already took, releases the TSFN, and OnTsfnFinalize joins
+  // it, closes the pcap handle and calls onEnd.  Safe from inside onBatch.
   Napi::Value Close(const Napi::CallbackInfo& info) {
-    // Safe from inside onBatch: the capture thread never waits for JS.
-    Shutdown();
+    if (thread_.joinable()) {
+      closing_ = true;
+      RequestStop();
+    } else {
+      Shutdown();
+    }
     return info.Env().Undefined();
   }
 
   Napi::Value Stats(const Napi::CallbackInfo& info) {
     Napi::Env env = info.Env();
-    if (p_ && !thread_.joinable()) RefreshKernelStats();  // no concurrent user
+    // Fresh kernel figures on every read (pcap_stats only touches the socket's
+    // counters, safe beside the capture thread's pcap_dispatch).
+    if (p_) RefreshKernelStats();
     uint64_t recv, drop, ifdrop;
     {
       std::lock_guard<std::mutex> lock(statsMu_);
@@ -739,13 +784,16 @@ class LiveHandle : public Napi::ObjectWrap<LiveHandle> {
     return Napi::String::New(info.Env(), device_);
   }
   Napi::Value GetClosed(const Napi::CallbackInfo& info) {
-    return Napi::Boolean::New(info.Env(), p_ == nullptr);
+    return Napi::Boolean::New(info.Env(), p_ == nullptr || closing_);
   }
 
   // Runs on the JS thread once the capture thread has released the TSFN and
   // every queued batch has been delivered (or, at teardown, discarded).
   // C API only, for the same reason as Deliver.
   void OnTsfnFinalize(napi_env env) {
+    // Releasing the TSFN is the thread's last act: this join is immediate.
+    if (thread_.joinable()) thread_.join();
+    CloseHandle();
     std::string err;
     {
       std::lock_guard<std::mutex> lock(statsMu_);
@@ -779,15 +827,68 @@ class LiveHandle : public Napi::ObjectWrap<LiveHandle> {
 
   // ---- capture thread ------------------------------------------------------
 
+  // Either thread.  pcap_stats calls are serialized by statsMu_ (libpcap
+  // accumulates into the handle; the kernel resets its counters on each read).
   void RefreshKernelStats() {
-    struct pcap_stat st;
-    if (!p_ || pcap_stats(p_, &st) != 0) return;
     std::lock_guard<std::mutex> lock(statsMu_);
+    RefreshKernelStatsLocked();
+  }
+
+  void RefreshKernelStatsLocked() {
+    struct pcap_stat st;
+    if (!p_ || pcapClosed_ || pcap_stats(p_, &st) != 0) return;
     // libpcap's counters are 32-bit; accumulate deltas into 64 bits.
-    kRecv_ += static_cast<uint32_t>(st.ps_recv - lastRaw_.ps_recv);
+    const uint32_t dRecv = static_cast<uint32_t>(st.ps_recv - lastRaw_.ps_recv);
+    kRecv_ += dRecv;
     kDrop_ += static_cast<uint32_t>(st.ps_drop - lastRaw_.ps_drop);
     kIfDrop_ += static_cast<uint32_t>(st.ps_ifdrop - lastRaw_.ps_ifdrop);
     lastRaw_ = st;
+    if (dRecv) recvSeenAt_ = Clock::now();
+  }
+
+  // How long after the kernel took a packet its ring block may still be held
+  // back: it is retired on the second tick of the block timer (one tick is the
+  // timeout, rounded up to jiffies, with up to 1/8 slack for long timers).
+  std::chrono::milliseconds RetireBound() const {
+    return std::chrono::milliseconds(2 * (timeoutMs_ + timeoutMs_ / 8) + 40);
+  }
+
+  // Waits until the pcap fd is readable, the wake-up eventfd was written, or
+  // waitMs passed (-1: no limit).  False on a poll error (err set).
+  bool WaitReadable(int pcapFd, int waitMs, std::string* err) {
+    // libpcap needs short polls while it checks whether a downed interface
+    // went away (ENETDOWN).
+    const struct timeval* req = pcap_get_required_select_timeout(p_);
+    if (req) {
+      int reqMs = static_cast<int>(req->tv_sec * 1000 + (req->tv_usec + 999) / 1000);
+      if (reqMs < 1) reqMs = 1;
+      if (waitMs < 0 || reqMs < waitMs) waitMs = reqMs;
+    }
+    struct pollfd fds[2];
+    fds[0].fd = pcapFd;
+    fds[0].events = POLLIN;
+    fds[0].revents = 0;
+    fds[1].fd = wakeFd_;
+    fds[1].events = POLLIN;
+    fds[1].revents = 0;
+    int n = poll(fds, 2, waitMs);
+    if (n < 0) {
+      if (errno == EINTR) return true;
+      *err = "capture on \"" + device_ + "\" failed: poll: " + std::strerror(errno);
+      return false;
+    }
+    if (fds[1].revents & POLLIN) {
+      uint64_t v;
+      (void)!read(wakeFd_, &v, sizeof v);  // reset the counter (non-blocking)
+    }
+    // POLLERR/POLLHUP on the pcap fd: the next pcap_dispatch reports them.
+    return true;
+  }
+
+  static int MsUntil(Clock::time_point t) {
+    auto d = std::chrono::duration_cast<std::chrono::microseconds>(t - Clock::now()).count();
+    if (d <= 0) return 0;
+    return static_cast<int>((d + 999) / 1000);
   }
 
   void ThreadMain() {
@@ -796,50 +897,72 @@ class LiveHandle : public Napi::ObjectWrap<LiveHandle> {
     pthread_sigmask(SIG_BLOCK, &all, nullptr);
     pthread_setname_np(pthread_self(), "shadowtap-cap");
 
-    using Clock = std::chrono::steady_clock;
+    const int pcapFd = pcap_get_selectable_fd(p_);
     auto lastStats = Clock::now();
+    bool dirty = false;  // packets read since the kernel counters were refreshed
     std::string err;
     while (!stop_.load(std::memory_order_relaxed)) {
-      int r = pcap_dispatch(p_, -1, &LiveHandle::OnPacket,
-                            reinterpret_cast<u_char*>(this));
+      // Non-blocking: reads every block the kernel has handed over.
+      int r = pcap_dispatch(p_, -1, &LiveHandle::OnPacket, reinterpret_cast<u_char*>(this));
       if (r == PCAP_ERROR) {
         err = "capture on \"" + device_ + "\" failed: " + pcap_geterr(p_);
         break;
       }
-      // r == PCAP_ERROR_BREAK: the loop condition decides.
+      if (r > 0) dirty = true;
       if (cur_ && cur_->count) Flush();  // timeout / end-of-block flush
+      // Kernel counters: every 100 ms while busy, and when going idle (at most
+      // every 10 ms), so that a burst's last drops show without more traffic.
       auto now = Clock::now();
-      if (now - lastStats >= std::chrono::milliseconds(100)) {
+      if (dirty && now - lastStats >= std::chrono::milliseconds(r > 0 ? 100 : 10)) {
         RefreshKernelStats();
         lastStats = now;
+        dirty = false;
       }
+      if (r > 0) continue;
+      const int waitMs = dirty ? MsUntil(lastStats + std::chrono::milliseconds(10)) : -1;
+      if (!WaitReadable(pcapFd, waitMs, &err)) break;
     }
-    // Stopping: packets already taken by the kernel may still sit in a ring block it has not
-    // handed over; it does so within the timeout, so keep reading that long once more.
-    // Non-blocking: with no traffic at all a blocking read would wait forever.
-    char nbErr[PCAP_ERRBUF_SIZE];
-    bool nonblocking = false;
-    if (err.empty() && timeoutMs_ > 0) {
-      std::lock_guard<std::mutex> lock(breakMu_);  // after StopAndJoin's breakloop, if any
-      nonblocking = pcap_setnonblock(p_, 1, nbErr) == 0;
-    }
-    if (nonblocking) {
-      const auto until = Clock::now() + std::chrono::milliseconds(2 * timeoutMs_ + 5);
-      while (Clock::now() < until) {
+    // Stopping: packets the kernel took may still sit in a ring block it has
+    // not handed over yet; it does so within RetireBound() of the last one, so
+    // read until then (not at all when the kernel has taken nothing for that
+    // long, e.g. an idle capture).  Skipped at teardown (nothing is delivered).
+    if (err.empty() && !abandon_.load(std::memory_order_relaxed)) {
+      RefreshKernelStats();
+      Clock::time_point until;
+      {
+        std::lock_guard<std::mutex> lock(statsMu_);
+        until = recvSeenAt_ + RetireBound();
+      }
+      std::string ignored;
+      while (!abandon_.load(std::memory_order_relaxed)) {
         int r = pcap_dispatch(p_, -1, &LiveHandle::OnPacket, reinterpret_cast<u_char*>(this));
         if (r == PCAP_ERROR) break;
-        if (r <= 0) std::this_thread::sleep_for(std::chrono::milliseconds(1));
+        if (r > 0) continue;
+        const int waitMs = MsUntil(until);
+        if (waitMs <= 0) break;
+        if (!WaitReadable(pcapFd, waitMs, &ignored)) break;
       }
     }
     if (cur_ && cur_->count) Flush();
     FreeBatch(cur_);
     cur_ = nullptr;
-    RefreshKernelStats();
+    // Here rather than on the JS thread: closing a ring socket waits for an
+    // RCU grace period (~20 ms).
+    ClosePcap();
     {
       std::lock_guard<std::mutex> lock(statsMu_);
       threadError_ = err;
     }
     tsfn_.Release();
+  }
+
+  // Final kernel figures, then pcap_close.  Once only, from either thread.
+  void ClosePcap() {
+    std::lock_guard<std::mutex> lock(statsMu_);
+    if (!p_ || pcapClosed_) return;
+    RefreshKernelStatsLocked();
+    pcap_close(p_);
+    pcapClosed_ = true;
   }
 
   static void OnPacket(u_char* user, const struct pcap_pkthdr* h,
@@ -932,8 +1055,11 @@ class LiveHandle : public Napi::ObjectWrap<LiveHandle> {
   bool tearingDown_ = false;
 
   bool started_ = false;
+  bool closing_ = false;  // close() asked the running thread to stop
   std::thread thread_;
   std::atomic<bool> stop_{false};
+  std::atomic<bool> abandon_{false};  // teardown: stop without the final drain
+  int wakeFd_ = -1;                   // eventfd: wakes the capture thread's poll
   LiveTsfn tsfn_;
   napi_ref onEnd_ = nullptr;
   napi_ref selfRef_ = nullptr;
@@ -945,11 +1071,14 @@ class LiveHandle : public Napi::ObjectWrap<LiveHandle> {
   std::atomic<uint64_t> queueDropped_{0};
   std::atomic<uint64_t> batches_{0};
   std::atomic<uint64_t> queuedBytes_{0};
-  std::mutex breakMu_;
 
   std::mutex statsMu_;
   uint64_t kRecv_ = 0, kDrop_ = 0, kIfDrop_ = 0;
   struct pcap_stat lastRaw_ {};
+  // When a refresh first saw the kernel's receive count at its current value:
+  // no packet was taken since.  The initial count, 0, means none ever was.
+  Clock::time_point recvSeenAt_{};
+  bool pcapClosed_ = false;  // by the capture thread at its end (p_ stays set)
   std::string threadError_;
 };
 

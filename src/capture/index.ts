@@ -52,7 +52,8 @@ export interface PacketSource {
   pause(): void;
   resume(): void;
   stats(): CaptureStats;
-  /** Stop capturing/reading and release the handle. Idempotent; safe inside onBatch. */
+  /** Stop capturing/reading and release the handle. Idempotent; safe inside onBatch. Never waits
+   * for the live capture thread: onEnd follows once it has ended (stats() are final then). */
   close(): void;
 }
 

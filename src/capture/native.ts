@@ -37,6 +37,7 @@ export interface NativeLiveStats {
   bytes: number;
   /** Packets taken from libpcap but dropped because too much was queued for JS. */
   queueDropped: number;
+  /** pcap_stats() counters, read afresh by every stats() call while the handle is open; final after onEnd. */
   kernelReceived: number;
   kernelDropped: number;
   ifDropped: number;
@@ -61,7 +62,11 @@ export interface NativeLiveHandle {
    */
   start(onBatch: (batch: Buffer, count: number) => void, onEnd?: (err?: Error) => void): void;
   stats(): NativeLiveStats;
-  /** Stops and joins the capture thread, closes the pcap handle. Idempotent. */
+  /**
+   * Asks the capture thread to stop and returns at once (never waits for it). The thread reads
+   * what the kernel already took (up to about twice timeoutMs after the last packet), closes the
+   * pcap handle; then onEnd is called. Not started: closes the handle now. Idempotent.
+   */
   close(): void;
 }
 

@@ -4,6 +4,7 @@ import { ChildProcess, spawn, spawnSync } from 'child_process';
 import * as fs from 'fs';
 import * as path from 'path';
 import { describe, it } from 'node:test';
+import { performance } from 'perf_hooks';
 import { openLive, type CaptureStats, type PacketSource } from '../../src/capture';
 import { loadAddon } from '../../src/capture/native';
 import { delay, forceGc, isRoot, openFdCount, rssMiB, sh, startTcpdump, tmpDir, udpBurst, udpSink } from './helpers';
@@ -392,5 +393,108 @@ describe('process lifetime', { skip: !isRoot && 'needs root' }, () => {
     assert.equal(r.code, 0, r.out);
     assert.match(r.out, /UNCAUGHT boom/);
     assert.match(r.out, /END/);
+  });
+});
+
+/** Largest gap between ticks of a 5 ms interval while `during` runs: how long the event loop was blocked. */
+async function maxLoopGap(during: () => Promise<void>): Promise<number> {
+  let last = performance.now();
+  let max = 0;
+  const tick = setInterval(() => {
+    const now = performance.now();
+    max = Math.max(max, now - last);
+    last = now;
+  }, 5);
+  try {
+    await during();
+    await delay(20); // a last tick after the end
+  } finally {
+    clearInterval(tick);
+  }
+  return Math.max(max, performance.now() - last);
+}
+
+/** Resolves with onEnd's error, or rejects when it did not come within ms. */
+function endWithin(ended: Promise<Error | undefined>, ms: number, what: string): Promise<Error | undefined> {
+  let timer: NodeJS.Timeout | undefined;
+  return Promise.race([
+    ended,
+    new Promise<never>((_r, reject) => { timer = setTimeout(() => reject(new Error(`${what}: no onEnd within ${ms} ms`)), ms); }),
+  ]).finally(() => clearTimeout(timer));
+}
+
+describe('stopping and counters', { skip: !isRoot && 'needs root' }, () => {
+  const TIMEOUT_MS = 1000; // the delivery timeout: close() used to block for twice that
+
+  it('close() does not block the event loop, idle or right after traffic, and still delivers what the kernel took', async (t) => {
+    const sink = await udpSink();
+    t.after(() => sink.close());
+    // Idle: a filter nothing matches. Then: packets still in an unretired ring block at close().
+    for (const burst of [0, 50]) {
+      const src = openLive({ device: 'lo', filter: `udp port ${sink.port}`, timeoutMs: TIMEOUT_MS, bufferSize: 1 << 20 });
+      t.after(() => src.close());
+      let delivered = 0;
+      const ended = new Promise<Error | undefined>((r) => src.start((_b, c) => (delivered += c), r));
+      await delay(100);
+      if (burst) await udpBurst(sink.port, burst, 16, burst);
+      let closeMs = 0;
+      const gap = await maxLoopGap(async () => {
+        const t0 = performance.now();
+        src.close();
+        closeMs = performance.now() - t0;
+        assert.equal(await endWithin(ended, 30_000, `burst ${burst}`), undefined);
+      });
+      console.log(`close() with timeout ${TIMEOUT_MS} ms, burst ${burst}: call ${closeMs.toFixed(1)} ms, event loop blocked at most ${gap.toFixed(1)} ms`);
+      // A busy machine can add delay, not take any away: a close() that waits for the thread's
+      // final drain (2 × the timeout) cannot pass this.
+      assert.ok(gap < TIMEOUT_MS / 2, `event loop blocked ${gap.toFixed(1)} ms (close() call ${closeMs.toFixed(1)} ms)`);
+      assert.equal(delivered, burst, `burst ${burst}: ${delivered} delivered`);
+      assert.equal(src.stats().packets, burst);
+    }
+  });
+
+  it('kernel drops of a burst show in stats() at once, without more traffic, and equal the final figures', async (t) => {
+    const sink = await udpSink();
+    t.after(() => sink.close());
+    // The smallest ring (one 256 KiB block with libpcap 1.10's TPACKET_V3): while the capture
+    // thread holds the block, the kernel drops.
+    const src = openLive({ device: 'lo', filter: `udp port ${sink.port}`, bufferSize: 65536, snaplen: 128, timeoutMs: 10 });
+    t.after(() => src.close());
+    let delivered = 0;
+    const ended = new Promise<Error | undefined>((r) => src.start((_b, c) => (delivered += c), r));
+    await delay(100);
+    let seen: CaptureStats | undefined;
+    for (let attempt = 1; attempt <= 3; attempt++) {
+      const N = 50_000;
+      const sender = runChild(
+        `const s = require('dgram').createSocket('udp4'); const m = Buffer.alloc(64); let i = 0;
+         (function pump() { for (let k = 0; k < 2000 && i < ${N}; k++, i++) s.send(m, ${sink.port}, '127.0.0.1'); if (i < ${N}) setImmediate(pump); else s.close(); })();`,
+        120_000,
+      );
+      let done = false;
+      void sender.then(() => (done = true));
+      // The JS thread stalls while the sender runs (in slices, so that the child's exit is seen).
+      const t0 = Date.now();
+      while (!done && Date.now() - t0 < 60_000) {
+        const until = Date.now() + 200;
+        while (Date.now() < until);
+        await new Promise((r) => setImmediate(r));
+      }
+      assert.equal((await sender).code, 0);
+      await delay(300); // the last ring block is retired within ~2 × 10 ms
+      seen = src.stats();
+      if (seen.kernelDropped > 0) break;
+    }
+    src.close();
+    assert.equal(await endWithin(ended, 30_000, 'burst capture'), undefined);
+    const final = src.stats();
+    console.log('after the burst', JSON.stringify(seen), 'final', JSON.stringify(final));
+    assert.ok(seen!.kernelDropped > 0, `no kernel drop provoked in 3 bursts: ${JSON.stringify(seen)}`);
+    // Read after the burst, the kernel's counters are already complete.
+    assert.equal(seen!.kernelReceived, final.kernelReceived, `after the burst ${JSON.stringify(seen)}, final ${JSON.stringify(final)}`);
+    assert.equal(seen!.kernelDropped, final.kernelDropped, `after the burst ${JSON.stringify(seen)}, final ${JSON.stringify(final)}`);
+    assert.equal(final.packets, delivered);
+    // lo: two copies of each packet reach the socket (one discarded by libpcap).
+    assert.ok(final.kernelReceived - final.kernelDropped >= delivered, JSON.stringify(final));
   });
 });

@@ -135,7 +135,10 @@ describe('live capture on lo', { skip: !isRoot && 'needs root' }, () => {
     assert.equal(await col.ended, undefined);
     const tdr = await td.stop();
     assert.ok(col.count > 6000, `count ${col.count}`);
-    assert.equal(col.count, tdr.captured);
+    // tcpdump's ring here is one 256 KiB block (-B 64 KiB): on a loaded machine it may drop some of
+    // the 64 KB segments itself; then we may have more, never fewer, and never more than it dropped.
+    assert.ok(col.count >= tdr.captured && col.count <= tdr.captured + tdr.droppedByKernel,
+      `shadowtap ${col.count} vs tcpdump ${tdr.captured} (${tdr.stderr.trim()})`);
     assert.ok(col.maxBatch <= 256 * 1024 + 16 + 65536 + 100, 'batch size honoured');
     assertStatsAddUp(src.stats(), col.count);
   });
@@ -153,12 +156,17 @@ describe('live capture on lo', { skip: !isRoot && 'needs root' }, () => {
     let resolveBatch!: () => void;
     let got = new Promise<void>((r) => (resolveBatch = r));
     let ended = 0;
+    let resolveEnd!: () => void;
+    const endedP = new Promise<void>((r) => (resolveEnd = r));
     src.start(
       () => {
         lat.push(Date.now() - sentAt);
         resolveBatch();
       },
-      () => ended++,
+      () => {
+        ended++;
+        resolveEnd();
+      },
     );
     await delay(50);
     for (let i = 0; i < SAMPLES; i++) {
@@ -174,8 +182,13 @@ describe('live capture on lo', { skip: !isRoot && 'needs root' }, () => {
     }
     src.close();
     src.close();
+    // onEnd follows once the capture thread has drained (close() does not wait for it).
+    let endTimer: NodeJS.Timeout | undefined;
+    const endLate = await Promise.race([endedP.then(() => false), new Promise<boolean>((r) => { endTimer = setTimeout(() => r(true), 5000); })]);
+    clearTimeout(endTimer);
     await delay(50);
     sink.close();
+    assert.equal(endLate, false, 'no onEnd within 5 s of close()');
     assert.equal(ended, 1);
     assert.equal(lat.length, SAMPLES);
     const sorted = lat.slice().sort((a, b) => a - b);
