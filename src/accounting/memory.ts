@@ -158,7 +158,7 @@ function fullGc(): () => void {
  * forced, at most every MIN_GAP_MS.
  */
 export class MemoryGuard {
-  static readonly PRESSURE = 0.8;
+  static readonly PRESSURE = 0.85;
   static readonly MIN_GAP_MS = 100;
   forcedGcs = 0;
   private gc: (() => void) | null = null;
