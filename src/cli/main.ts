@@ -5,7 +5,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Command, CommanderError } from 'commander';
 import { findRepoRoot } from '../capture/native';
-import { ConfigError, Flags, RunConfig, readConfig, recordConfig, replayFileConfig, runConfig, thresholdsConfig } from '../config';
+import { ConfigError, EXIT, EnvironmentError, Flags, RunConfig, readConfig, recordConfig, replayFileConfig, runConfig, thresholdsConfig } from '../config';
 import { commandOptions } from '../config/commands';
 import { applyConfigSources, readConfigFile, rereadConfigSources } from '../config/file';
 import { addOptions, checkConfigOptions, checkedCommands, readOption } from '../config/options';
@@ -13,6 +13,12 @@ import { addOptions, checkConfigOptions, checkedCommands, readOption } from '../
 function packageVersion(): string {
   return (JSON.parse(readFileSync(join(findRepoRoot(), 'package.json'), 'utf8')) as { version: string }).version;
 }
+
+const preflight = (targets: string[], baseline: string | null, capture: RunConfig['source'] | null): Promise<void> =>
+  import('./preflight').then((p) => p.checkTargets(p.targetRefs(targets, baseline), capture));
+
+/** --log-level debug: failures print their stack trace too. */
+let debug = false;
 
 async function main(argv: string[]): Promise<number> {
   const program = new Command();
@@ -31,7 +37,8 @@ async function main(argv: string[]): Promise<number> {
     .action((opts: Flags, cmd: Command) => {
       const cfg = runConfig(opts);
       const reload = (): RunConfig => runConfig(rereadConfigSources(cmd, process.env));
-      result = import('./run').then((m) => m.run(cfg, undefined, reload)); // undici and pino only load when needed
+      // undici and pino only load when needed
+      result = preflight(cfg.replay.targets, cfg.baseline, cfg.source).then(() => import('./run')).then((m) => m.run(cfg, undefined, reload));
     });
 
   addOptions(program.command('read'), commandOptions.read)
@@ -53,7 +60,7 @@ async function main(argv: string[]): Promise<number> {
     .description('replay a recording (or a pcap/pcapng file) to the shadow(s) at the recorded pace')
     .action((opts: Flags) => {
       const cfg = replayFileConfig(opts);
-      result = import('./replay').then((m) => m.replayFile(cfg));
+      result = preflight(cfg.replay.targets, null, null).then(() => import('./replay')).then((m) => m.replayFile(cfg));
     });
 
   addOptions(program.command('report'), commandOptions.report)
@@ -86,12 +93,7 @@ async function main(argv: string[]): Promise<number> {
       const target = program.commands.find((c) => c.name() === name)!;
       const checked = builders[name];
       if (opts.config === undefined) throw new ConfigError('--config', 'required');
-      result = import('./check-config').then((m) => {
-        const problems = m.configProblems({ cmd: target, ...checked }, String(opts.config), process.env);
-        for (const p of problems) process.stdout.write(`${p.key}: ${p.message}\n`);
-        process.stdout.write(problems.length === 0 ? `${opts.config}: ok\n` : `${opts.config}: ${problems.length} problem(s)\n`);
-        return problems.length === 0 ? 0 : 1;
-      });
+      result = import('./check-config').then((m) => m.checkConfig({ cmd: target, ...checked }, String(opts.config), process.env, opts.strict === true));
     });
 
   addOptions(program.command('devices'), commandOptions.devices)
@@ -105,6 +107,7 @@ async function main(argv: string[]): Promise<number> {
     if (cmd.name() === 'check-config') return; // it reads the file itself, for another command
     const file = cmd.opts().config as string | undefined;
     applyConfigSources(cmd, file === undefined ? null : readConfigFile(file), process.env);
+    debug = cmd.opts().logLevel === 'debug';
   });
 
   try {
@@ -122,10 +125,11 @@ async function main(argv: string[]): Promise<number> {
   }
 }
 
-main(process.argv).then(
-  (code) => { process.exitCode = code; },
-  (err: Error) => {
-    process.stderr.write(`shadowtap: ${err instanceof ConfigError ? err.message : err.stack ?? err.message}\n`);
-    process.exitCode = err instanceof ConfigError ? 2 : 1;
-  },
-);
+/** One line naming what failed; the stack trace only at --log-level debug. */
+function failed(err: Error): number {
+  const status = err instanceof ConfigError ? EXIT.config : err instanceof EnvironmentError ? EXIT.environment : EXIT.runtime;
+  process.stderr.write(`shadowtap: ${debug ? err.stack ?? err.message : err.message}\n`);
+  return status;
+}
+
+main(process.argv).then((code) => { process.exitCode = code; }, (err: Error) => { process.exitCode = failed(err); });

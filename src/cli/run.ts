@@ -1,7 +1,6 @@
 // `shadowtap run`: capture production traffic and mirror every request to the shadow(s).
 
 import { RequestLedger } from '../accounting';
-import { openSource } from '../capture';
 import { CompareStage } from '../compare';
 import type { RunConfig } from '../config';
 import { ReplayOutput } from '../outputs';
@@ -13,11 +12,12 @@ import { Redactor, TrafficPolicy } from '../traffic';
 import { Lifecycle, ownMarker, warnWhenIdle } from './lifecycle';
 import { applyReload } from './reload';
 import { systemd } from './systemd';
+import { openCapture } from './preflight';
 
 /** `reread` re-reads the configuration (file and environment under the same flags) for SIGHUP. */
 export function run(cfg: RunConfig, log: Logger = createLogger(cfg.logLevel, cfg.logTo), reread?: () => RunConfig): Promise<number> {
   const ledger = new RequestLedger();
-  const source = openSource(cfg.source);
+  const source = openCapture(cfg.source);
   const redactor = new Redactor(cfg.redact);
   const shadowTrouble = new ShadowTroubleLog(log, (text) => redactor.text(text));
   const notices = new ConnectionNotices(log, (text) => redactor.text(text));

@@ -24,10 +24,10 @@ import { adminOptions, logOptions, logShipOptions, summaryOptions, thresholdOpti
 import { pacingOptions, replayOptions } from '../replay/options';
 import { tcpOptions } from '../tcp/options';
 import { redactOptions, trafficOptions } from '../traffic/options';
-import { ConfigError } from './error';
+import { ConfigError, EXIT, EnvironmentError } from './error';
 import { Flags, readOption } from './options';
 
-export { ConfigError };
+export { ConfigError, EXIT, EnvironmentError };
 export type { Flags };
 
 /** Where packets come from (capture's own description of a source). */

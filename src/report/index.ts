@@ -1,6 +1,6 @@
 // What people and machines read: the summary object, pino logs.
 
-import { accessSync, constants, existsSync, mkdirSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { accessSync, closeSync, constants, existsSync, mkdirSync, openSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { dirname, join, resolve, sep } from 'node:path';
 import pino from 'pino';
 import type { ConnectionInfo } from '../tcp';
@@ -129,6 +129,22 @@ export function makeDirectory(dir: string, mode: number): void {
   }
 }
 
+/** A directory that can be made (or is there) and written: its nearest existing ancestor (or
+ * itself) is a writable directory. Nothing is created. */
+export function checkWritableDir(dir: string): void {
+  let at = resolve(dir);
+  while (!existsSync(at) && dirname(at) !== at) at = dirname(at);
+  if (!statSync(at).isDirectory()) throw new Error(`${dir}: ${at} is not a directory`);
+  try {
+    accessSync(at, constants.W_OK);
+    const probe = join(at, `.shadowtap-probe-${process.pid}`);
+    closeSync(openSync(probe, 'wx', 0o600));
+    rmSync(probe, { force: true });
+  } catch (err) {
+    throw new Error(`${dir}: cannot write in ${at} (${(err as NodeJS.ErrnoException).code ?? (err as Error).message})`);
+  }
+}
+
 /** Fails at start, not at exit, when a file cannot be written at `path` later: its directory
  * must exist and be writable. */
 export function checkWritableFile(path: string): void {
@@ -145,5 +161,13 @@ export function checkWritableFile(path: string): void {
   } catch {
     throw new Error(`${path}: ${dir} is not writable`);
   }
-  if (existsSync(path) && !statSync(path).isFile()) throw new Error(`${path} exists and is not a regular file`);
+  const existed = existsSync(path);
+  if (existed && !statSync(path).isFile()) throw new Error(`${path} exists and is not a regular file`);
+  // What access() cannot tell (root under /proc, a read-only mount): try it.
+  try {
+    closeSync(openSync(path, existed ? 'r+' : 'wx', 0o600));
+    if (!existed) rmSync(path, { force: true });
+  } catch (err) {
+    throw new Error(`${path}: cannot be written (${(err as NodeJS.ErrnoException).code ?? (err as Error).message})`);
+  }
 }
