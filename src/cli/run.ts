@@ -5,7 +5,7 @@ import { CompareStage } from '../compare';
 import type { RunConfig } from '../config';
 import { ReplayOutput } from '../outputs';
 import { Admission, Mirror, PacketPipeline } from '../pipeline';
-import { ConnectionNotices, Logger, ShadowTroubleLog, createLogger, logShippingSummary } from '../report';
+import { ConnectionNotices, Logger, ShadowHealth, ShadowTroubleLog, createLogger, logShippingSummary } from '../report';
 import { AdminServer, ShadowtapMetrics, startAdmin } from '../report/metrics';
 import { OutputDir, ResultsFile } from '../report/outdir';
 import { Redactor, TrafficPolicy } from '../traffic';
@@ -20,6 +20,7 @@ export function run(cfg: RunConfig, log: Logger = createLogger(cfg.logLevel, cfg
   const source = openCapture(cfg.source);
   const redactor = new Redactor(cfg.redact);
   const shadowTrouble = new ShadowTroubleLog(log, (text) => redactor.text(text));
+  const shadowHealth = new ShadowHealth(cfg.replay.targets, (text) => redactor.text(text));
   const notices = new ConnectionNotices(log, (text) => redactor.text(text));
   const outDir = cfg.outDir !== undefined ? OutputDir.open(cfg.outDir, redactor) : null;
   if (outDir !== null) outDir.onSampleError = (err) => log.error({ err: err.message, dir: cfg.outDir }, 'cannot write samples: no more are kept (counted as samplesDropped)');
@@ -27,7 +28,7 @@ export function run(cfg: RunConfig, log: Logger = createLogger(cfg.logLevel, cfg
   let admin: AdminServer | null = null;
   const output = new ReplayOutput({
     replay: cfg.replay, whenFull: source.live ? 'drop' : 'wait', compare, wireTargets: cfg.wireTiming ? cfg.source.alsoCapture ?? null : null,
-    observe: (outcome, responses) => { admin?.metrics.observeResponses(responses); shadowTrouble.note(outcome, responses); },
+    observe: (outcome, responses) => { admin?.metrics.observeResponses(responses); shadowTrouble.note(outcome, responses); shadowHealth.note(responses); },
   });
   const admission = new Admission(ledger, new TrafficPolicy(cfg.traffic), ownMarker(cfg.replay.marker), output);
   const mirror = new Mirror({ ledger, admission, output, notice: notices.notice, flow: source.live ? null : source });
@@ -39,9 +40,10 @@ export function run(cfg: RunConfig, log: Logger = createLogger(cfg.logLevel, cfg
     traffic: admission.policy?.stats, ownReplaysIgnored: admission.ownReplaysIgnored,
     logLinesSuppressed: notices.suppressed + shadowTrouble.suppressed, ...logShippingSummary(),
   });
-  // --admin: /metrics reads summary() at scrape time; /readyz follows the capture.
+  // --admin: /metrics reads summary() at scrape time; /readyz follows the capture and the shadows.
   if (cfg.admin) {
-    admin = startAdmin(cfg.admin, new ShadowtapMetrics({ stats: summary, comparison: () => compare?.shadowTotals() ?? [] }, { targets: cfg.replay.targets }), log);
+    admin = startAdmin(cfg.admin, new ShadowtapMetrics({ stats: summary, comparison: () => compare?.shadowTotals() ?? [] }, { targets: cfg.replay.targets }), log,
+      { shadows: shadowHealth });
   }
   const results = outDir !== null && compare !== null
     ? new ResultsFile(outDir, (complete) => compare.results({ ...ledger.snapshot(), shadows: output.stats().shadows }, complete),
@@ -52,7 +54,7 @@ export function run(cfg: RunConfig, log: Logger = createLogger(cfg.logLevel, cfg
   const reload = (): void => {
     if (lifecycle.stopping || captureEnded) return; // draining: nothing is going to be mirrored any more
     if (reread === undefined) return log.warn('SIGHUP: nothing to reload (no --config file or environment)');
-    const next = applyReload(cfg, reread, log, { admission, redactor, output }, reloads + 1);
+    const next = applyReload(cfg, reread, log, { admission, redactor, output, shadowHealth }, reloads + 1);
     if (next === null) return;
     cfg = next;
     reloads++;

@@ -7,6 +7,8 @@ import type { ConnectionInfo } from '../tcp';
 import { LogShipStats, LogShipper, logShipStats, parseLogTarget, registerShipper } from './logship';
 
 export type Logger = pino.Logger;
+export { ShadowHealth, FAILING_AFTER } from './shadows';
+export type { ShadowState } from './shadows';
 
 /**
  * pino JSON lines on stdout; with `logTo` (--log-to) every line also goes to that collector
@@ -80,23 +82,34 @@ export class ConnectionNotices {
   };
 }
 
-/** A warn line when a shadow fails or times out: at most 5 a second, the rest counted. */
+/** A warn line for each shadow that fails or times out, named: at most 5 a second per shadow,
+ * the rest counted. */
 export class ShadowTroubleLog {
-  private readonly limiter = new LogLimiter(5);
+  private readonly limiters = new Map<string, LogLimiter>();
+  private dropped = 0;
 
   /** `redact` cleans the error text (it may quote what the shadow was sent). */
   constructor(private readonly log: Logger, private readonly redact: (text: string) => string) {}
 
   get suppressed(): number {
-    return this.limiter.suppressed;
+    let n = this.dropped;
+    for (const l of this.limiters.values()) n += l.suppressed;
+    return n;
   }
 
-  note(outcome: string, responses: ReadonlyArray<{ outcome: string; target: string; error: string | null }>): void {
-    if ((outcome !== 'shadowError' && outcome !== 'shadowTimeout') || !this.limiter.allow()) return;
-    const failed = responses.find((r) => r.outcome === outcome);
-    const error = failed?.error ? this.redact(failed.error) : null;
-    this.log.warn({ outcome, target: failed?.target, error, suppressedBefore: this.limiter.suppressed },
-      `shadow ${outcome === 'shadowTimeout' ? 'timed out' : 'failed'}`);
+  note(_outcome: string, responses: ReadonlyArray<{ outcome: string; target: string; error: string | null }>): void {
+    for (const r of responses) {
+      if (r.outcome !== 'shadowError' && r.outcome !== 'shadowTimeout') continue;
+      let limiter = this.limiters.get(r.target);
+      if (limiter === undefined) {
+        if (this.limiters.size >= 64) { this.dropped++; continue; } // targets change only by reload
+        limiter = new LogLimiter(5);
+        this.limiters.set(r.target, limiter);
+      }
+      if (!limiter.allow()) continue;
+      this.log.warn({ outcome: r.outcome, target: r.target, error: r.error ? this.redact(r.error) : null, suppressedBefore: limiter.suppressed },
+        `shadow ${r.target} ${r.outcome === 'shadowTimeout' ? 'timed out' : 'failed'}`);
+    }
   }
 }
 
