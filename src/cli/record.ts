@@ -51,12 +51,12 @@ export function record(cfg: RecordConfig, log: Logger = createLogger(cfg.logLeve
     };
   };
   const lifecycle = new Lifecycle({
-    log, statsIntervalMs: cfg.statsIntervalMs, summaryJson: cfg.summaryJson, summary,
+    log, statsIntervalMs: cfg.statsIntervalMs, summaryJson: cfg.summaryJson, summary, stopAfter: cfg.stopAfter, seen: () => ledger.seen,
     stop: (why) => { log.info({ why }, 'stopping: closing capture'); src.close(); },
   });
   let stopIdleWarning = (): void => {};
   return new Promise((resolve) => {
-    src.start((batch, count) => pipeline.batch(src.linkType, batch, count), (err) => {
+    src.start((batch, count) => { pipeline.batch(src.linkType, batch, count); lifecycle.counted(); }, (err) => {
       stopIdleWarning();
       if (err) log.error({ err: err.message }, 'capture failed');
       pipeline.finish(); // what is half-received is counted as incomplete; the rest is written

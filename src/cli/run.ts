@@ -6,10 +6,11 @@ import type { RunConfig } from '../config';
 import { ReplayOutput } from '../outputs';
 import { Admission, Mirror, PacketPipeline } from '../pipeline';
 import { ConnectionNotices, Logger, ShadowHealth, ShadowTroubleLog, createLogger, logShippingSummary } from '../report';
+import { liveReport } from '../report/live';
 import { AdminServer, ShadowtapMetrics, startAdmin } from '../report/metrics';
 import { OutputDir, ResultsFile } from '../report/outdir';
 import { Redactor, TrafficPolicy } from '../traffic';
-import { Lifecycle, ownMarker, warnWhenIdle } from './lifecycle';
+import { Lifecycle, announceStart, ownMarker } from './lifecycle';
 import { applyReload } from './reload';
 import { systemd } from './systemd';
 import { openCapture } from './preflight';
@@ -40,15 +41,14 @@ export function run(cfg: RunConfig, log: Logger = createLogger(cfg.logLevel, cfg
     traffic: admission.policy?.stats, ownReplaysIgnored: admission.ownReplaysIgnored,
     logLinesSuppressed: notices.suppressed + shadowTrouble.suppressed, ...logShippingSummary(),
   });
-  // --admin: /metrics reads summary() at scrape time; /readyz follows the capture and the shadows.
+  const comparison = compare === null ? null : (complete: boolean) => compare.results({ ...ledger.snapshot(), shadows: output.stats().shadows }, complete);
+  // --admin: /metrics reads summary() at scrape time; /readyz follows the capture and the shadows; /report the comparison.
   if (cfg.admin) {
     admin = startAdmin(cfg.admin, new ShadowtapMetrics({ stats: summary, comparison: () => compare?.shadowTotals() ?? [] }, { targets: cfg.replay.targets }), log,
-      { shadows: shadowHealth });
+      { shadows: shadowHealth, report: comparison === null ? undefined : liveReport(() => comparison(false), cfg.outDir) });
   }
-  const results = outDir !== null && compare !== null
-    ? new ResultsFile(outDir, (complete) => compare.results({ ...ledger.snapshot(), shadows: output.stats().shadows }, complete),
-      (err) => log.error({ err: err.message, dir: cfg.outDir }, 'cannot write comparison results'))
-    : null;
+  const results = outDir !== null && comparison !== null
+    ? new ResultsFile(outDir, comparison, (err) => log.error({ err: err.message, dir: cfg.outDir }, 'cannot write comparison results')) : null;
 
   let captureEnded = false;
   const reload = (): void => {
@@ -60,7 +60,7 @@ export function run(cfg: RunConfig, log: Logger = createLogger(cfg.logLevel, cfg
     reloads++;
   };
   const lifecycle = new Lifecycle({
-    log, statsIntervalMs: cfg.statsIntervalMs, summaryJson: cfg.summaryJson, summary, reload, hurry: () => output.hurry(),
+    log, statsIntervalMs: cfg.statsIntervalMs, summaryJson: cfg.summaryJson, summary, stopAfter: cfg.stopAfter, seen: () => ledger.seen, reload, hurry: () => output.hurry(),
     stop: (why) => {
       log.info({ why }, 'stopping: closing capture');
       systemd.stopping(`stopping (${why}): draining the replay queue`);
@@ -71,7 +71,7 @@ export function run(cfg: RunConfig, log: Logger = createLogger(cfg.logLevel, cfg
 
   let stopIdleWarning = (): void => {};
   return new Promise((resolve) => {
-    source.start((batch, count) => pipeline.batch(source.linkType, batch, count), (err) => {
+    source.start((batch, count) => { pipeline.batch(source.linkType, batch, count); lifecycle.counted(); }, (err) => {
       captureEnded = true;
       stopIdleWarning();
       if (err) log.error({ err: err.message }, 'capture failed');
@@ -87,14 +87,7 @@ export function run(cfg: RunConfig, log: Logger = createLogger(cfg.logLevel, cfg
         resolve(err ? 1 : 0);
       });
     });
-    log.info({ interface: cfg.source.interface ?? null, file: cfg.source.file ?? null, filter: source.filter ?? null, linkType: source.linkType,
-      shadows: cfg.replay.targets, wireTiming: cfg.wireTiming }, 'capture started');
-    stopIdleWarning = warnWhenIdle(source, cfg.source, log);
-    if (cfg.wireTimingNote !== null) log.info({ why: cfg.wireTimingNote }, `shadows timed as shadowtap's client only (${cfg.wireTimingNote}): their latency is judged against a --baseline, if any`);
+    stopIdleWarning = announceStart(log, cfg, source);
     admin?.markReady();
-    // systemd (Type=notify): ready now, watchdog pings from here on; no-ops outside systemd.
-    if (!systemd.ready(`capturing on ${cfg.source.interface ?? cfg.source.file}, mirroring to ${cfg.replay.targets.join(' ')}`) && systemd.lastError() !== null) {
-      log.warn({ err: systemd.lastError() }, 'cannot notify systemd');
-    }
   });
 }

@@ -20,7 +20,7 @@ import { liveCaptureOptions, liveSourceOptions, sourceOptions } from '../capture
 import { compareOptions } from '../compare/options';
 import { httpOptions } from '../http/options';
 import { recordingOptions } from '../recording/options';
-import { adminOptions, logOptions, logShipOptions, summaryOptions, thresholdOptions } from '../report/options';
+import { adminOptions, logOptions, logShipOptions, stopOptions, summaryOptions, thresholdOptions } from '../report/options';
 import { pacingOptions, replayOptions } from '../replay/options';
 import { tcpOptions } from '../tcp/options';
 import { redactOptions, trafficOptions } from '../traffic/options';
@@ -61,6 +61,7 @@ export interface RunConfig extends ReadConfig {
   admin?: { host: string; port: number } | null;
   /** --log-to: a collector that also receives every log line (syslog+tcp://HOST:PORT). */
   logTo?: LogToConfig;
+  stopAfter: StopAfter;
 }
 
 const MiB = 1 << 20;
@@ -417,12 +418,19 @@ export function replayFlags(flags: Flags): Partial<ReplayOptions> & { targets: s
   };
 }
 
-/** The flags every long-running command shares: its counters and logs. */
-function logFlags(flags: Flags): { statsIntervalMs: number; logLevel: string; logTo?: LogToConfig } {
+/** --duration and --max-requests: a run's own end (null: none). */
+export interface StopAfter { durationMs: number | null; maxRequests: number | null }
+
+/** The flags every long-running command shares: its counters, logs and own end. */
+function logFlags(flags: Flags): { statsIntervalMs: number; logLevel: string; logTo?: LogToConfig; stopAfter: StopAfter } {
   return {
     statsIntervalMs: readOption(flags, logOptions.statsInterval) * 1000,
     logLevel: readOption(flags, logOptions.logLevel),
     ...logToFlag(flags),
+    stopAfter: {
+      durationMs: flags.duration === undefined ? null : Math.round(readOption(flags, stopOptions.duration) * 1000),
+      maxRequests: flags.maxRequests === undefined ? null : readOption(flags, stopOptions.maxRequests),
+    },
   };
 }
 
@@ -436,6 +444,7 @@ export interface RecordConfig extends ReadConfig {
   statsIntervalMs: number;
   logLevel: string;
   logTo?: LogToConfig;
+  stopAfter: StopAfter;
 }
 
 export function recordConfig(flags: Flags): RecordConfig {
@@ -466,6 +475,7 @@ export interface ReplayFileConfig extends ReadConfig {
   statsIntervalMs: number;
   logLevel: string;
   logTo?: LogToConfig;
+  stopAfter: StopAfter;
 }
 
 export function replayFileConfig(flags: Flags): ReplayFileConfig {
