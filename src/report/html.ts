@@ -66,10 +66,12 @@ pre{white-space:pre-wrap;word-break:break-all;background:#f7f7f7;padding:6px;mar
 h4{margin:4px 0}
 `;
 
-export function renderHtml(analysis: Analysis, samples: SampleLine[]): string {
+/** `refreshSeconds`: the page reloads itself this often (the admin port's live /report). */
+export function renderHtml(analysis: Analysis, samples: SampleLine[], refreshSeconds?: number): string {
   const verdict = analysis.verdict.pass ? 'PASS' : 'FAIL';
   return html`<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8">
+${refreshSeconds !== undefined && html`<meta http-equiv="refresh" content="${refreshSeconds}">`}
 <meta http-equiv="Content-Security-Policy" content="default-src 'none'; style-src 'unsafe-inline'">
 <title>shadowtap report: ${verdict}</title><style>${trusted(CSS)}</style></head>
 <body>

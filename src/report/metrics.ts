@@ -286,10 +286,12 @@ export interface AdminOptions {
   maxLagMs?: number;
   /** The shadows' health: /readyz shows it, and answers 503 while every shadow is failing. */
   shadows?: ShadowHealth;
+  /** /report: the comparison so far as the HTML report (absent: 404, no comparison). */
+  report?: () => string;
 }
 
 /**
- * The admin server: GET (or HEAD) /metrics, /healthz, /readyz; 405 for other methods on
+ * The admin server: GET (or HEAD) /metrics, /healthz, /readyz, and /report while comparing; 405 for other methods on
  * those, 404 for anything else. No other routes, no files.
  */
 export class AdminServer {
@@ -298,10 +300,12 @@ export class AdminServer {
   private state: 'starting' | 'ready' | 'stopping' = 'starting';
   private readonly maxLagMs: number;
   private readonly shadows: ShadowHealth | null;
+  private readonly report: (() => string) | null;
 
   constructor(readonly metrics: ShadowtapMetrics, options: AdminOptions = {}) {
     this.maxLagMs = options.maxLagMs ?? 5000;
     this.shadows = options.shadows ?? null;
+    this.report = options.report ?? null;
     this.server = http.createServer((req, res) => this.handle(req, res));
     this.server.requestTimeout = 10_000;
     this.server.headersTimeout = 5_000;
@@ -354,7 +358,7 @@ export class AdminServer {
     const url = req.url ?? '/';
     const q = url.indexOf('?');
     const path = q >= 0 ? url.slice(0, q) : url;
-    if (path !== '/metrics' && path !== '/healthz' && path !== '/readyz') {
+    if (path !== '/metrics' && path !== '/healthz' && path !== '/readyz' && (path !== '/report' || this.report === null)) {
       this.send(res, 404, 'text/plain; charset=utf-8', 'not found\n');
       return;
     }
@@ -368,6 +372,18 @@ export class AdminServer {
       const ok = lagMs <= this.maxLagMs;
       this.send(res, ok ? 200 : 503, 'application/json',
         `${JSON.stringify({ status: ok ? 'ok' : 'lagging', eventLoopLagMs: Math.round(lagMs * 10) / 10, uptimeS: Math.round(process.uptime()) })}\n`);
+      return;
+    }
+    if (path === '/report') {
+      // The report's own CSP (no scripts, inline styles only) travels in its <meta>.
+      let page: string;
+      try {
+        page = this.report!();
+      } catch (err) {
+        this.send(res, 500, 'text/plain; charset=utf-8', `report failed: ${(err as Error).message}\n`);
+        return;
+      }
+      this.send(res, 200, 'text/html; charset=utf-8', page);
       return;
     }
     this.metrics.ready = this.ready;
@@ -398,7 +414,7 @@ export class AdminServer {
 export function startAdmin(at: AdminAddress, metrics: ShadowtapMetrics, log: { info: (o: object, m: string) => void; error: (o: object, m: string) => void }, options: AdminOptions = {}): AdminServer {
   const admin = new AdminServer(metrics, options);
   admin.listen(at).then(
-    (a) => log.info({ address: formatAddress(a) }, `admin server on http://${formatAddress(a)}: /metrics /healthz /readyz`),
+    (a) => log.info({ address: formatAddress(a) }, `admin server on http://${formatAddress(a)}: /metrics /healthz /readyz${options.report !== undefined ? ' /report' : ''}`),
     (err: Error) => log.error({ err: err.message, address: formatAddress(at) }, 'admin server failed to listen: no /metrics, /healthz, /readyz'));
   return admin;
 }

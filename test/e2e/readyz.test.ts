@@ -42,6 +42,10 @@ test('/readyz: per-shadow state, not ready once every shadow fails; each failing
     const before = await readyz(adminPort);
     assert.equal(before.code, 200);
     assert.deepEqual(before.body.shadows.map((s) => [s.target, s.state]), [[good, 'unknown'], [refusedA, 'unknown'], [refusedB, 'unknown']]);
+    const report = await new Promise<number>((resolve, reject) => {
+      http.get({ host: '127.0.0.1', port: adminPort, path: '/report' }, (res) => { res.resume(); resolve(res.statusCode!); }).on('error', reject);
+    });
+    assert.equal(report, 404, 'no /report without a comparison');
 
     for (let i = 0; i < 10; i++) await get(production.port, `/ready/${i}`);
     assert.ok(await shadow.waitFor(10, 20_000), `the good shadow got ${shadow.requests.length}`);
@@ -59,8 +63,8 @@ test('/readyz: per-shadow state, not ready once every shadow fails; each failing
       assert.match(s.lastError ?? '', /ECONNREFUSED/);
     }
     // Both failing shadows are named in the log, not only the first.
-    const warned = (target: string) => cli.stdout().split('\n').some((l) => l.includes('"level":40') && l.includes(`"target":"${target}"`) && l.includes(`shadow ${target} failed`));
-    assert.ok(warned(refusedA) && warned(refusedB), cli.stdout());
+    const warned = async (target: string) => (await cli.waitForLine(new RegExp(`"level":40.*"target":"${target}".*"msg":"shadow ${target} failed"`), 20_000)) !== null;
+    assert.ok(await warned(refusedA) && await warned(refusedB), cli.stdout());
 
     // The last working shadow goes away: nothing mirrored reaches a working shadow any more.
     await shadow.close();
@@ -74,7 +78,7 @@ test('/readyz: per-shadow state, not ready once every shadow fails; each failing
     assert.equal(gone.body.status, 'shadowsFailing');
     assert.equal(gone.body.capture, 'running');
     assert.deepEqual(gone.body.shadows.map((s) => s.state), ['failing', 'failing', 'failing']);
-    assert.ok(warned(good), 'the third shadow is logged by name too');
+    assert.ok(await warned(good), 'the third shadow is logged by name too');
     assert.equal(await cli.stop('SIGTERM', 30_000), 0, cli.stderr());
   } finally {
     await cli.stop('SIGKILL').catch(() => undefined);

@@ -1,7 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn, spawnSync } from 'node:child_process';
-import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { inflateSync } from 'node:zlib';
@@ -10,6 +9,7 @@ import type { LatencyHistogram } from '../../src/compare/latency';
 import { analyze } from '../../src/report/analysis';
 import { CHART_COLORS, escapeHtml, renderHtml } from '../../src/report/html';
 import type { SampleLine } from '../../src/report/outdir';
+import { noChromium, runChromium } from '../support/chromium';
 
 const TARGET = 'shadow-v2';
 const HOSTILE_FIELD = '$.tags.<svg onload=alert(3)>';
@@ -139,48 +139,6 @@ test('html: data is escaped; endpoints, tables, charts and samples are there', (
 
 // --- headless Chromium ---------------------------------------------------------------------
 
-function findChromium(): string | null {
-  const r = spawnSync('sh', ['-c', 'command -v chromium'], { encoding: 'utf8' });
-  return r.status === 0 && r.stdout.trim() !== '' ? r.stdout.trim() : null;
-}
-
-const chromium = findChromium();
-
-/** Kills (by pid) processes whose command line mentions `dir`: chromium's crash handlers start
- * their own sessions, outside the process group; with XDG_CONFIG_HOME in `dir` they name it. */
-function killProcessesUsing(dir: string): void {
-  for (const pid of readdirSync('/proc').filter((p) => /^\d+$/.test(p))) {
-    try {
-      if (readFileSync(`/proc/${pid}/cmdline`, 'utf8').includes(dir)) process.kill(Number(pid), 'SIGKILL');
-    } catch { /* gone meanwhile */ }
-  }
-}
-
-/** Runs chromium with its profile and config in `dir`; kills its process group and strays on exit or timeout. */
-function runChromium(dir: string, args: string[], timeoutMs = 60_000): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  return new Promise((resolve, reject) => {
-    const env = { ...process.env, XDG_CONFIG_HOME: join(dir, 'config'), XDG_CACHE_HOME: join(dir, 'cache') };
-    const child = spawn(chromium!, [...args, `--user-data-dir=${join(dir, 'profile')}`], { detached: true, env, stdio: ['ignore', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.setEncoding('utf8').on('data', (d: string) => { stdout += d; });
-    child.stderr.setEncoding('utf8').on('data', (d: string) => { stderr += d; });
-    const killAll = (): void => {
-      try {
-        process.kill(-child.pid!, 'SIGKILL');
-      } catch { /* already gone */ }
-      killProcessesUsing(dir);
-    };
-    const timer = setTimeout(() => {
-      killAll();
-      reject(new Error(`chromium timed out after ${timeoutMs} ms; stderr: ${stderr.slice(-2000)}`));
-    }, timeoutMs);
-    child.on('error', (e) => { clearTimeout(timer); killAll(); reject(e); });
-    child.on('exit', killAll); // helpers left behind would keep the pipes open
-    child.on('close', (code) => { clearTimeout(timer); resolve({ code, stdout, stderr }); });
-  });
-}
-
 function paeth(a: number, b: number, c: number): number {
   const p = a + b - c;
   const [pa, pb, pc] = [Math.abs(p - a), Math.abs(p - b), Math.abs(p - c)];
@@ -233,7 +191,6 @@ function countNear(img: ReturnType<typeof decodePng>, hex: string, tolerance = 8
   return n;
 }
 
-const noChromium = chromium === null ? 'chromium is not installed (no `chromium` on PATH)' : false;
 
 test('headless Chromium renders the page: table rows, chart bars, coloured pixels', { skip: noChromium, timeout: 180_000 }, async () => {
   const dir = mkdtempSync(join(tmpdir(), 'shadowtap-html-'));
