@@ -9,7 +9,7 @@ import type { LatencyHistogram } from '../../src/compare/latency';
 import { analyze } from '../../src/report/analysis';
 import { CHART_COLORS, escapeHtml, renderHtml } from '../../src/report/html';
 import type { SampleLine } from '../../src/report/outdir';
-import { noChromium, runChromium } from '../support/chromium';
+import { HEADLESS, noChromium, runChromium } from '../support/chromium';
 
 const TARGET = 'shadow-v2';
 const HOSTILE_FIELD = '$.tags.<svg onload=alert(3)>';
@@ -222,6 +222,48 @@ test('headless Chromium renders the page: table rows, chart bars, coloured pixel
       const n = countNear(img, CHART_COLORS[name]);
       assert.ok(n >= 150, `${name} colour ${CHART_COLORS[name]}: ${n} pixels`);
     }
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('a run whose exchanges were all in the latency warm-up: – with the reason, no raw JSON (table, HTML, and as Chromium renders it)', { timeout: 180_000 }, async (t) => {
+  const e = new EndpointResults('GET /warm/{id}', [TARGET], false, 64, 64);
+  e.production.attempts = 30;
+  e.shadows[0].side.attempts = 30;
+  e.shadows[0].compared = 30;
+  const results = JSON.parse(JSON.stringify({
+    version: RESULTS_VERSION, startedAt: '2025-03-01T10:00:00.000Z', updatedAt: '2025-03-01T10:00:05.000Z', complete: true,
+    shadows: [TARGET], baseline: null,
+    counters: { exchanges: 30, latencyWarmup: 30, wireTimed: 0, busy: 0, diffFailures: 0, joinOverflow: 0, endpointOverflow: 0, diffsTruncated: 0, decodeErrors: 0, samplesWritten: 0, samplesDropped: 0, repeatCacheEvictions: 0, cpuMs: 3 },
+    accounting: { seen: 30, replayed: 30, notReplayed: {}, pending: 0, shadows: [{ target: TARGET, sent: 30, responses: 30, errors: 0, byStatusClass: { '2xx': 30 } }] },
+    endpoints: [e.toJSON()],
+  })) as ResultsJson;
+  const a = analyze(results);
+  const why = /30 exchange\(s\) at the start of the run were compared but not timed \(--latency-warmup/;
+  assert.ok(a.verdict.notes.some((n) => why.test(n)), a.verdict.notes.join('\n'));
+  const { renderTable } = await import('../../src/report/table');
+  const text = renderTable(a);
+  assert.match(text, /GET \/warm\/\{id\}.*–\/–\s+–\/–/);
+  assert.doesNotMatch(text, /0\.0\/0\.0/);
+
+  const warm = renderHtml(a, []);
+  if (noChromium) { t.diagnostic(noChromium); return; }
+  const dir = mkdtempSync(join(tmpdir(), 'shadowtap-html-warm-'));
+  try {
+    const file = join(dir, 'report.html');
+    writeFileSync(file, warm);
+    const dump = await runChromium(dir, [...HEADLESS, '--dump-dom', `file://${file}`]);
+    assert.equal(dump.code, 0, dump.stderr.slice(-2000));
+    const dom = dump.stdout;
+    const cells = [...dom.matchAll(/<td class="latency">([\s\S]*?)<\/td>/g)].map((m) => m[1].replace(/<br>/g, ' '));
+    assert.deepEqual(cells, ['– –', '– –', '– –'], 'p50, p90, p99: nothing timed on either side');
+    assert.match(dom, why);
+    const header = /<header>([\s\S]*?)<\/header>/.exec(dom)![1];
+    assert.doesNotMatch(header, /\{&quot;|\{"|\[\{|\[object/, 'no raw JSON or object text');
+    assert.match(header, /shadows\[shadow-v2\]\.sent <b>30<\/b>/);
+    assert.match(header, /shadows\[shadow-v2\]\.byStatusClass\.2xx <b>30<\/b>/);
+    assert.doesNotMatch(dom, /reference: \.|: \.<|: ,/, 'no empty figure');
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
