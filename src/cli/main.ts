@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { Command, CommanderError } from 'commander';
 import { findRepoRoot } from '../capture/native';
 import { ConfigError, EXIT, EnvironmentError, Flags, RunConfig, readConfig, recordConfig, replayFileConfig, runConfig, thresholdsConfig } from '../config';
-import { commandOptions } from '../config/commands';
+import { PROGRAM_DESCRIPTION, commandHelp, commandOptions } from '../config/commands';
 import { applyConfigSources, readConfigFile, rereadConfigSources } from '../config/file';
 import { addOptions, checkConfigOptions, checkedCommands, readOption } from '../config/options';
 
@@ -24,7 +24,7 @@ async function main(argv: string[]): Promise<number> {
   const program = new Command();
   program
     .name('shadowtap')
-    .description('Passive shadow traffic: capture production HTTP/1.x with libpcap and mirror it to a shadow.')
+    .description(PROGRAM_DESCRIPTION)
     .version(packageVersion(), '-V, --version', 'print the version')
     // A mistyped option: its one-line error and a hint, not the whole help; exit 2 (usage).
     .showHelpAfterError('(add --help for the options)')
@@ -33,7 +33,7 @@ async function main(argv: string[]): Promise<number> {
   let result: Promise<number> = Promise.resolve(0);
 
   addOptions(program.command('run'), commandOptions.run)
-    .description('capture production traffic and replay every request to the shadow target(s)')
+    .description(commandHelp.run.description)
     .action((opts: Flags, cmd: Command) => {
       const cfg = runConfig(opts);
       const reload = (): RunConfig => runConfig(rereadConfigSources(cmd, process.env));
@@ -42,7 +42,7 @@ async function main(argv: string[]): Promise<number> {
     });
 
   addOptions(program.command('read'), commandOptions.read)
-    .description('print one JSON line per HTTP exchange in a capture file')
+    .description(commandHelp.read.description)
     .action((opts: Flags) => {
       if (opts.file === undefined) throw new ConfigError('--file', 'required');
       const cfg = readConfig(opts);
@@ -50,21 +50,21 @@ async function main(argv: string[]): Promise<number> {
     });
 
   addOptions(program.command('record'), commandOptions.record)
-    .description('capture production exchanges (requests and production\'s response summary) to a recording file')
+    .description(commandHelp.record.description)
     .action((opts: Flags) => {
       const cfg = recordConfig(opts);
       result = import('./record').then((m) => m.record(cfg));
     });
 
   addOptions(program.command('replay'), commandOptions.replay)
-    .description('replay a recording (or a pcap/pcapng file) to the shadow(s) at the recorded pace')
+    .description(commandHelp.replay.description)
     .action((opts: Flags) => {
       const cfg = replayFileConfig(opts);
       result = preflight(cfg.replay.targets, null, null).then(() => import('./replay')).then((m) => m.replayFile(cfg));
     });
 
   addOptions(program.command('report'), commandOptions.report)
-    .description('summarise a run\'s comparison (the DIR given to run --out): terminal table, HTML or JSON')
+    .description(commandHelp.report.description)
     .argument('<dir>', 'the run\'s --out directory')
     .action((dir: string, opts: Flags) => {
       const thresholds = thresholdsConfig(opts);
@@ -72,7 +72,7 @@ async function main(argv: string[]): Promise<number> {
     });
 
   addOptions(program.command('verdict'), commandOptions.verdict)
-    .description('exit 0 when the shadow is fit to promote, 1 when not (with the reasons)')
+    .description(commandHelp.verdict.description)
     .argument('<dir>', 'the run\'s --out directory')
     .action((dir: string, opts: Flags) => {
       const thresholds = thresholdsConfig(opts);
@@ -87,7 +87,7 @@ async function main(argv: string[]): Promise<number> {
     replay: { build: replayFileConfig, minimal: { file: 'recording', shadow } },
   };
   addOptions(program.command('check-config'), commandOptions['check-config'])
-    .description('check a configuration file: print every problem with the key that caused it; exit 1 if any')
+    .description(commandHelp['check-config'].description)
     .action((opts: Flags) => {
       const name = readOption(opts, checkConfigOptions.command) as typeof checkedCommands[number];
       const target = program.commands.find((c) => c.name() === name)!;
@@ -97,7 +97,7 @@ async function main(argv: string[]): Promise<number> {
     });
 
   addOptions(program.command('devices'), commandOptions.devices)
-    .description('list the interfaces libpcap can capture on, with their addresses')
+    .description(commandHelp.devices.description)
     .action((opts: Flags) => {
       result = import('./devices').then((m) => m.devices(opts.json === true));
     });

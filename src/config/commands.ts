@@ -24,3 +24,17 @@ export const commandOptions = {
   'check-config': rowsOf(checkConfigOptions, configFileOptions),
   devices: [...devicesOptions, ...rowsOf(configFileOptions)],
 };
+
+export const PROGRAM_DESCRIPTION = 'Passive shadow traffic: capture production HTTP/1.x with libpcap and mirror it to a shadow.';
+
+/** Each command's one-line description and its argument, for --help, the man page and completion. */
+export const commandHelp: Record<keyof typeof commandOptions, { description: string; argument?: string }> = {
+  run: { description: 'capture production traffic and replay every request to the shadow target(s)' },
+  read: { description: 'print one JSON line per HTTP exchange in a capture file' },
+  record: { description: 'capture production exchanges (requests and production\'s response summary) to a recording file' },
+  replay: { description: 'replay a recording (or a pcap/pcapng file) to the shadow(s) at the recorded pace' },
+  report: { description: 'summarise a run\'s comparison (the DIR given to run --out): terminal table, HTML or JSON', argument: '<dir>' },
+  verdict: { description: 'exit 0 when the shadow is fit to promote, 1 when not (with the reasons)', argument: '<dir>' },
+  'check-config': { description: 'check a configuration file: print every problem with the key that caused it; exit 1 if any' },
+  devices: { description: 'list the interfaces libpcap can capture on, with their addresses' },
+};
