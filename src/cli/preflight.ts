@@ -109,7 +109,12 @@ export async function preflightOnly(cfg: Preflighted): Promise<void> {
     wrap('--output', () => checkWritableFile(cfg.output!));
   }
   // A recording (replay --file) is no capture: replay itself tells the two apart.
-  if (cfg.source.file !== undefined && sniffFile(cfg.source.file) === 'recording') return;
+  if (cfg.source.file !== undefined) {
+    const file = cfg.source.file;
+    let kind: string = 'unknown';
+    wrap('--file', () => { kind = sniffFile(file); });
+    if (kind === 'recording') return;
+  }
   openCapture(cfg.source).close();
 }
 
