@@ -9,6 +9,7 @@
 #   /usr/bin/shadowtap       sh wrapper: exec /usr/bin/node .../main.js
 #   /lib/systemd/system/     shadowtap.service, shadowtap@.service
 #   /etc/shadowtap/shadowtap.yaml   commented default config (a conffile)
+#   /usr/share/man/man1/shadowtap.1.gz, /usr/share/bash-completion/completions/shadowtap
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
@@ -51,6 +52,11 @@ install -m 0755 packaging/shadowtap.sh "$PKG/usr/bin/shadowtap"
 install -m 0644 systemd/shadowtap.service systemd/shadowtap@.service "$PKG/lib/systemd/system/"
 install -m 0644 packaging/shadowtap.yaml "$PKG/etc/shadowtap/shadowtap.yaml"
 install -m 0644 README.md "$PKG/usr/share/doc/shadowtap/README.md"
+# The man page and the bash completion, from the option tables (as --help).
+mkdir -p "$PKG/usr/share/man/man1" "$PKG/usr/share/bash-completion/completions"
+node dist/src/config/manpage.js man "$VERSION" | gzip -9n > "$PKG/usr/share/man/man1/shadowtap.1.gz"
+node dist/src/config/manpage.js bash > "$PKG/usr/share/bash-completion/completions/shadowtap"
+chmod 0644 "$PKG/usr/share/man/man1/shadowtap.1.gz" "$PKG/usr/share/bash-completion/completions/shadowtap"
 for s in postinst prerm postrm; do install -m 0755 "packaging/debian/$s" "$PKG/DEBIAN/$s"; done
 echo /etc/shadowtap/shadowtap.yaml > "$PKG/DEBIAN/conffiles"
 

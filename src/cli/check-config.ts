@@ -1,8 +1,8 @@
 // `shadowtap check-config --config FILE`: every problem in a configuration, each named by the
-// key that caused it, without starting anything.
+// key that caused it, without starting anything; --strict: also what a start's preflight finds.
 
 import type { Command } from 'commander';
-import { ConfigError, Flags } from '../config';
+import { ConfigError, EnvironmentError, Flags } from '../config';
 import { ConfigErrors, ConfigProblem, applyConfigSources, configKey, readConfigFile } from '../config/file';
 
 export interface CheckedCommand {
@@ -13,7 +13,7 @@ export interface CheckedCommand {
   minimal: Flags;
 }
 
-function problemOf(e: ConfigError): ConfigProblem {
+function problemOf(e: ConfigError | EnvironmentError): ConfigProblem {
   return { key: configKey(e.key), message: e.message.slice(e.key.length + 2) };
 }
 
@@ -76,4 +76,22 @@ export function configProblems(c: CheckedCommand, file: string, env: NodeJS.Proc
     together[attr] = c.minimal[attr];
   }
   return problems;
+}
+
+/** Prints the problems (with --strict, the preflight's too, once the file itself is sound);
+ * 0 when there are none, else 1. */
+export async function checkConfig(c: CheckedCommand, file: string, env: NodeJS.ProcessEnv, strict: boolean): Promise<number> {
+  const problems = configProblems(c, file, env);
+  if (strict && problems.length === 0) {
+    const { preflightOnly } = await import('./preflight');
+    try {
+      await preflightOnly(c.build({ ...c.cmd.opts() }) as Parameters<typeof preflightOnly>[0]);
+    } catch (e) {
+      if (!(e instanceof ConfigError || e instanceof EnvironmentError)) throw e;
+      problems.push(problemOf(e));
+    }
+  }
+  for (const p of problems) process.stdout.write(`${p.key}: ${p.message}\n`);
+  process.stdout.write(problems.length === 0 ? `${file}: ok\n` : `${file}: ${problems.length} problem(s)\n`);
+  return problems.length === 0 ? 0 : 1;
 }

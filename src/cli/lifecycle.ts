@@ -1,9 +1,11 @@
-// What every long-running command does around its pipeline: SIGINT/SIGTERM stop it once,
-// SIGHUP reloads, the counters are logged every --stats-interval, and at the end the summary
+// What every long-running command does around its pipeline: SIGINT/SIGTERM stop it once (as
+// --duration and --max-requests do), SIGHUP reloads, the counters are logged every --stats-interval, and at the end the summary
 // is logged and written to --summary-json.
 
 import { MemoryPlan, memorySummary, memoryWarnings } from '../accounting/memory';
 import type { OpenedSource, SourceSpec } from '../capture';
+import type { RunConfig, StopAfter } from '../config';
+import { systemd } from './systemd';
 import type { Logger } from '../report';
 import { writeJsonFile } from '../report';
 
@@ -42,6 +44,21 @@ export function logMemoryBudget(plan: MemoryPlan, maxConnections: number, log: L
   for (const warning of memoryWarnings(plan)) log.warn({ budgetMb: plan.budgetBytes / 2 ** 20 }, warning);
 }
 
+/** `run`'s capture has started: the log line (the filter in force), the idle warning, the
+ * wire-timing note, and systemd's READY=1 (watchdog pings from here on). Returns the idle
+ * warning's stop. */
+export function announceStart(log: Logger, cfg: RunConfig, source: OpenedSource): () => void {
+  log.info({ interface: cfg.source.interface ?? null, file: cfg.source.file ?? null, filter: source.filter ?? null, linkType: source.linkType,
+    shadows: cfg.replay.targets, wireTiming: cfg.wireTiming }, 'capture started');
+  const stopIdleWarning = warnWhenIdle(source, cfg.source, log);
+  logMemoryBudget(cfg.memory, cfg.tcp.maxConnections ?? cfg.memory.maxConnections, log);
+  if (cfg.wireTimingNote !== null) log.info({ why: cfg.wireTimingNote }, `shadows timed as shadowtap's client only (${cfg.wireTimingNote}): their latency is judged against a --baseline, if any`);
+  if (!systemd.ready(`capturing on ${cfg.source.interface ?? cfg.source.file}, mirroring to ${cfg.replay.targets.join(' ')}`) && systemd.lastError() !== null) {
+    log.warn({ err: systemd.lastError() }, 'cannot notify systemd');
+  }
+  return stopIdleWarning;
+}
+
 export interface LifecycleOptions {
   log: Logger;
   statsIntervalMs: number;
@@ -53,13 +70,19 @@ export interface LifecycleOptions {
   reload?: () => void;
   /** A second SIGINT/SIGTERM while stopping: stop waiting (in-flight work ends as shutdown). */
   hurry?: () => void;
+  /** --duration, --max-requests: `stop` is called as for a first signal, why 'duration' or 'maxRequests'. */
+  stopAfter?: StopAfter;
+  /** Requests seen so far, for --max-requests (checked by `counted`). */
+  seen?: () => number;
 }
 
 export class Lifecycle {
   stopping = false;
   private readonly timer: NodeJS.Timeout | undefined;
-  private readonly onSignal = (sig: NodeJS.Signals): void => {
+  private readonly durationTimer: NodeJS.Timeout | undefined;
+  private readonly onSignal = (sig: string): void => {
     if (this.stopping) {
+      if (sig === 'duration' || sig === 'maxRequests') return;
       if (this.hurried || this.options.hurry === undefined) return;
       this.hurried = true;
       this.options.log.warn({ why: sig }, 'second signal: not waiting for the shadows any more');
@@ -79,12 +102,21 @@ export class Lifecycle {
     this.timer = options.statsIntervalMs > 0
       ? setInterval(() => options.log.info({ stats: options.summary() }, 'stats'), options.statsIntervalMs)
       : undefined;
+    const ms = options.stopAfter?.durationMs ?? null;
+    this.durationTimer = ms !== null ? setTimeout(() => this.onSignal('duration'), ms) : undefined;
+  }
+
+  /** After requests were counted: stops once --max-requests is reached. */
+  counted(): void {
+    const max = this.options.stopAfter?.maxRequests ?? null;
+    if (max !== null && !this.stopping && (this.options.seen?.() ?? 0) >= max) this.onSignal('maxRequests');
   }
 
   /** Stats off, signals released; the summary written, then logged. A summary that cannot be
    * written is never fatal: the log says why, and the summary line still carries it. */
   finish(): void {
     if (this.timer !== undefined) clearInterval(this.timer);
+    clearTimeout(this.durationTimer);
     process.off('SIGINT', this.onSignal);
     process.off('SIGTERM', this.onSignal);
     process.off('SIGHUP', this.onReload);

@@ -5,8 +5,8 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Command, CommanderError } from 'commander';
 import { findRepoRoot } from '../capture/native';
-import { ConfigError, Flags, RunConfig, readConfig, recordConfig, replayFileConfig, runConfig, thresholdsConfig } from '../config';
-import { commandOptions } from '../config/commands';
+import { ConfigError, EXIT, EnvironmentError, Flags, RunConfig, readConfig, recordConfig, replayFileConfig, runConfig, thresholdsConfig } from '../config';
+import { PROGRAM_DESCRIPTION, commandHelp, commandOptions } from '../config/commands';
 import { applyConfigSources, readConfigFile, rereadConfigSources } from '../config/file';
 import { addOptions, checkConfigOptions, checkedCommands, readOption } from '../config/options';
 
@@ -14,11 +14,17 @@ function packageVersion(): string {
   return (JSON.parse(readFileSync(join(findRepoRoot(), 'package.json'), 'utf8')) as { version: string }).version;
 }
 
+const preflight = (targets: string[], baseline: string | null, capture: RunConfig['source'] | null): Promise<void> =>
+  import('./preflight').then((p) => p.checkTargets(p.targetRefs(targets, baseline), capture));
+
+/** --log-level debug: failures print their stack trace too. */
+let debug = false;
+
 async function main(argv: string[]): Promise<number> {
   const program = new Command();
   program
     .name('shadowtap')
-    .description('Passive shadow traffic: capture production HTTP/1.x with libpcap and mirror it to a shadow.')
+    .description(PROGRAM_DESCRIPTION)
     .version(packageVersion(), '-V, --version', 'print the version')
     // A mistyped option: its one-line error and a hint, not the whole help; exit 2 (usage).
     .showHelpAfterError('(add --help for the options)')
@@ -27,15 +33,16 @@ async function main(argv: string[]): Promise<number> {
   let result: Promise<number> = Promise.resolve(0);
 
   addOptions(program.command('run'), commandOptions.run)
-    .description('capture production traffic and replay every request to the shadow target(s)')
+    .description(commandHelp.run.description)
     .action((opts: Flags, cmd: Command) => {
       const cfg = runConfig(opts);
       const reload = (): RunConfig => runConfig(rereadConfigSources(cmd, process.env));
-      result = import('./run').then((m) => m.run(cfg, undefined, reload)); // undici and pino only load when needed
+      // undici and pino only load when needed
+      result = preflight(cfg.replay.targets, cfg.baseline, cfg.source).then(() => import('./run')).then((m) => m.run(cfg, undefined, reload));
     });
 
   addOptions(program.command('read'), commandOptions.read)
-    .description('print one JSON line per HTTP exchange in a capture file')
+    .description(commandHelp.read.description)
     .action((opts: Flags) => {
       if (opts.file === undefined) throw new ConfigError('--file', 'required');
       const cfg = readConfig(opts);
@@ -43,21 +50,21 @@ async function main(argv: string[]): Promise<number> {
     });
 
   addOptions(program.command('record'), commandOptions.record)
-    .description('capture production exchanges (requests and production\'s response summary) to a recording file')
+    .description(commandHelp.record.description)
     .action((opts: Flags) => {
       const cfg = recordConfig(opts);
       result = import('./record').then((m) => m.record(cfg));
     });
 
   addOptions(program.command('replay'), commandOptions.replay)
-    .description('replay a recording (or a pcap/pcapng file) to the shadow(s) at the recorded pace')
+    .description(commandHelp.replay.description)
     .action((opts: Flags) => {
       const cfg = replayFileConfig(opts);
-      result = import('./replay').then((m) => m.replayFile(cfg));
+      result = preflight(cfg.replay.targets, null, null).then(() => import('./replay')).then((m) => m.replayFile(cfg));
     });
 
   addOptions(program.command('report'), commandOptions.report)
-    .description('summarise a run\'s comparison (the DIR given to run --out): terminal table, HTML or JSON')
+    .description(commandHelp.report.description)
     .argument('<dir>', 'the run\'s --out directory')
     .action((dir: string, opts: Flags) => {
       const thresholds = thresholdsConfig(opts);
@@ -65,7 +72,7 @@ async function main(argv: string[]): Promise<number> {
     });
 
   addOptions(program.command('verdict'), commandOptions.verdict)
-    .description('exit 0 when the shadow is fit to promote, 1 when not (with the reasons)')
+    .description(commandHelp.verdict.description)
     .argument('<dir>', 'the run\'s --out directory')
     .action((dir: string, opts: Flags) => {
       const thresholds = thresholdsConfig(opts);
@@ -80,22 +87,17 @@ async function main(argv: string[]): Promise<number> {
     replay: { build: replayFileConfig, minimal: { file: 'recording', shadow } },
   };
   addOptions(program.command('check-config'), commandOptions['check-config'])
-    .description('check a configuration file: print every problem with the key that caused it; exit 1 if any')
+    .description(commandHelp['check-config'].description)
     .action((opts: Flags) => {
       const name = readOption(opts, checkConfigOptions.command) as typeof checkedCommands[number];
       const target = program.commands.find((c) => c.name() === name)!;
       const checked = builders[name];
       if (opts.config === undefined) throw new ConfigError('--config', 'required');
-      result = import('./check-config').then((m) => {
-        const problems = m.configProblems({ cmd: target, ...checked }, String(opts.config), process.env);
-        for (const p of problems) process.stdout.write(`${p.key}: ${p.message}\n`);
-        process.stdout.write(problems.length === 0 ? `${opts.config}: ok\n` : `${opts.config}: ${problems.length} problem(s)\n`);
-        return problems.length === 0 ? 0 : 1;
-      });
+      result = import('./check-config').then((m) => m.checkConfig({ cmd: target, ...checked }, String(opts.config), process.env, opts.strict === true));
     });
 
   addOptions(program.command('devices'), commandOptions.devices)
-    .description('list the interfaces libpcap can capture on, with their addresses')
+    .description(commandHelp.devices.description)
     .action((opts: Flags) => {
       result = import('./devices').then((m) => m.devices(opts.json === true));
     });
@@ -105,6 +107,7 @@ async function main(argv: string[]): Promise<number> {
     if (cmd.name() === 'check-config') return; // it reads the file itself, for another command
     const file = cmd.opts().config as string | undefined;
     applyConfigSources(cmd, file === undefined ? null : readConfigFile(file), process.env);
+    debug = cmd.opts().logLevel === 'debug';
   });
 
   try {
@@ -122,10 +125,11 @@ async function main(argv: string[]): Promise<number> {
   }
 }
 
-main(process.argv).then(
-  (code) => { process.exitCode = code; },
-  (err: Error) => {
-    process.stderr.write(`shadowtap: ${err instanceof ConfigError ? err.message : err.stack ?? err.message}\n`);
-    process.exitCode = err instanceof ConfigError ? 2 : 1;
-  },
-);
+/** One line naming what failed; the stack trace only at --log-level debug. */
+function failed(err: Error): number {
+  const status = err instanceof ConfigError ? EXIT.config : err instanceof EnvironmentError ? EXIT.environment : EXIT.runtime;
+  process.stderr.write(`shadowtap: ${debug ? err.stack ?? err.message : err.message}\n`);
+  return status;
+}
+
+main(process.argv).then((code) => { process.exitCode = code; }, (err: Error) => { process.exitCode = failed(err); });

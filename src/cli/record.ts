@@ -1,7 +1,6 @@
 // `shadowtap record`: capture production exchanges into a recording file, to replay later.
 
 import { RequestLedger } from '../accounting';
-import { openSource } from '../capture';
 import { ConfigError, RecordConfig } from '../config';
 import { RecordOutput } from '../outputs';
 import { Admission, Mirror, PacketPipeline } from '../pipeline';
@@ -9,6 +8,7 @@ import { RecordingWriter } from '../recording';
 import { ConnectionNotices, Logger, createLogger, logShippingSummary } from '../report';
 import { Redactor } from '../traffic/redact';
 import { Lifecycle, logMemoryBudget, warnWhenIdle } from './lifecycle';
+import { openCapture } from './preflight';
 
 function openWriter(cfg: RecordConfig): RecordingWriter {
   try {
@@ -27,7 +27,7 @@ export function record(cfg: RecordConfig, log: Logger = createLogger(cfg.logLeve
   const writer = openWriter(cfg);
   let source;
   try {
-    source = openSource(cfg.source);
+    source = openCapture(cfg.source);
   } catch (err) {
     writer.close();
     throw err;
@@ -51,12 +51,12 @@ export function record(cfg: RecordConfig, log: Logger = createLogger(cfg.logLeve
     };
   };
   const lifecycle = new Lifecycle({
-    log, statsIntervalMs: cfg.statsIntervalMs, summaryJson: cfg.summaryJson, summary,
+    log, statsIntervalMs: cfg.statsIntervalMs, summaryJson: cfg.summaryJson, summary, stopAfter: cfg.stopAfter, seen: () => ledger.seen,
     stop: (why) => { log.info({ why }, 'stopping: closing capture'); src.close(); },
   });
   let stopIdleWarning = (): void => {};
   return new Promise((resolve) => {
-    src.start((batch, count) => pipeline.batch(src.linkType, batch, count), (err) => {
+    src.start((batch, count) => { pipeline.batch(src.linkType, batch, count); lifecycle.counted(); }, (err) => {
       stopIdleWarning();
       if (err) log.error({ err: err.message }, 'capture failed');
       pipeline.finish(); // what is half-received is counted as incomplete; the rest is written

@@ -5,7 +5,7 @@
 import type { RunConfig } from '../config';
 import type { ReplayOutput } from '../outputs';
 import type { Admission } from '../pipeline';
-import type { Logger } from '../report';
+import type { Logger, ShadowHealth } from '../report';
 import { TrafficPolicy } from '../traffic';
 import type { Redactor } from '../traffic/redact';
 import { ownMarker } from './lifecycle';
@@ -59,7 +59,7 @@ export function planReload(cfg: RunConfig, next: RunConfig): ReloadPlan {
 /** Reads the configuration again and applies what can change while running; null when the
  * new configuration is rejected (the running one stays). `count` numbers this reload. */
 export function applyReload(cfg: RunConfig, reread: () => RunConfig, log: Logger,
-  running: { admission: Admission; redactor: Redactor; output: ReplayOutput }, count: number): RunConfig | null {
+  running: { admission: Admission; redactor: Redactor; output: ReplayOutput; shadowHealth?: ShadowHealth }, count: number): RunConfig | null {
   systemd.reloading('reloading the configuration');
   let plan: ReloadPlan;
   try {
@@ -74,6 +74,7 @@ export function applyReload(cfg: RunConfig, reread: () => RunConfig, log: Logger
   redactor.options = plan.cfg.redact;
   admission.ownMarker = ownMarker(plan.cfg.replay.marker);
   // What the old replayer has in flight ends within its own timeout; queued requests go out meanwhile.
+  running.shadowHealth?.setTargets(plan.cfg.replay.targets);
   if (plan.replayChanged) output.reload(plan.cfg.replay, Math.max(plan.cfg.drainTimeoutMs, (cfg.replay.timeoutMs ?? 10_000) + 1000));
   if (plan.kept.length > 0) log.warn({ kept: plan.kept }, `reload: these settings need a restart and were kept: ${plan.kept.join(', ')}`);
   log.info({ applied: plan.applied, shadows: plan.cfg.replay.targets, reloads: count }, `configuration reloaded (applied: ${plan.applied.join(', ') || 'nothing changed'})`);

@@ -46,7 +46,7 @@ export async function replayFile(cfg: ReplayFileConfig, log: Logger = createLogg
     ...(feed.stats() ?? {}), ...logShippingSummary(),
   });
   const lifecycle = new Lifecycle({
-    log, statsIntervalMs: cfg.statsIntervalMs, summaryJson: cfg.summaryJson, summary, hurry: () => replayer.hurry(),
+    log, statsIntervalMs: cfg.statsIntervalMs, summaryJson: cfg.summaryJson, summary, stopAfter: cfg.stopAfter, hurry: () => replayer.hurry(),
     stop: (why) => {
       log.info({ why }, 'stopping: no more requests are sent');
       pacer.stop();

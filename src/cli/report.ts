@@ -2,6 +2,7 @@
 
 import { chmodSync, writeFileSync } from 'node:fs';
 import { ConfigError } from '../config';
+import { checkWritableFile } from '../report';
 import { Analysis, Thresholds, analyze, validateResults } from '../report/analysis';
 import { readResults, readSamples } from '../report/outdir';
 import { printable, renderTable } from '../report/table';
@@ -20,12 +21,27 @@ function load(dir: string, thresholds: Thresholds): Analysis {
   }
 }
 
+function writeHtml(path: string, html: string): void {
+  try {
+    writeFileSync(path, html, { mode: 0o600 });
+    chmodSync(path, 0o600); // also when it replaced an older file
+  } catch (err) {
+    throw new ConfigError('--html', `cannot write ${path}: ${(err as Error).message}`);
+  }
+}
+
 export async function report(dir: string, thresholds: Thresholds, opts: { html?: string; json: boolean }): Promise<number> {
+  if (opts.html !== undefined) {
+    try {
+      checkWritableFile(opts.html);
+    } catch (err) {
+      throw new ConfigError('--html', (err as Error).message);
+    }
+  }
   const analysis = load(dir, thresholds);
   if (opts.html !== undefined) {
     const { renderHtml } = await import('../report/html');
-    writeFileSync(opts.html, renderHtml(analysis, readSamples(dir)), { mode: 0o600 });
-    chmodSync(opts.html, 0o600); // also when it replaced an older file
+    writeHtml(opts.html, renderHtml(analysis, readSamples(dir)));
   }
   process.stdout.write(opts.json ? `${JSON.stringify(analysis)}\n` : renderTable(analysis));
   return 0;

@@ -1,25 +1,27 @@
 // `shadowtap run`: capture production traffic and mirror every request to the shadow(s).
 
 import { RequestLedger } from '../accounting';
-import { openSource } from '../capture';
 import { CompareStage } from '../compare';
 import type { RunConfig } from '../config';
 import { ReplayOutput } from '../outputs';
 import { Admission, Mirror, PacketPipeline } from '../pipeline';
-import { ConnectionNotices, Logger, ShadowTroubleLog, createLogger, logShippingSummary } from '../report';
+import { ConnectionNotices, Logger, ShadowHealth, ShadowTroubleLog, createLogger, logShippingSummary } from '../report';
+import { liveReport } from '../report/live';
 import { AdminServer, ShadowtapMetrics, startAdmin } from '../report/metrics';
 import { OutputDir, ResultsFile } from '../report/outdir';
 import { Redactor, TrafficPolicy } from '../traffic';
-import { Lifecycle, logMemoryBudget, ownMarker, warnWhenIdle } from './lifecycle';
+import { Lifecycle, announceStart, ownMarker } from './lifecycle';
 import { applyReload } from './reload';
 import { systemd } from './systemd';
+import { openCapture } from './preflight';
 
 /** `reread` re-reads the configuration (file and environment under the same flags) for SIGHUP. */
 export function run(cfg: RunConfig, log: Logger = createLogger(cfg.logLevel, cfg.logTo), reread?: () => RunConfig): Promise<number> {
   const ledger = new RequestLedger();
-  const source = openSource(cfg.source);
+  const source = openCapture(cfg.source);
   const redactor = new Redactor(cfg.redact);
   const shadowTrouble = new ShadowTroubleLog(log, (text) => redactor.text(text));
+  const shadowHealth = new ShadowHealth(cfg.replay.targets, (text) => redactor.text(text));
   const notices = new ConnectionNotices(log, (text) => redactor.text(text));
   const outDir = cfg.outDir !== undefined ? OutputDir.open(cfg.outDir, redactor) : null;
   if (outDir !== null) outDir.onSampleError = (err) => log.error({ err: err.message, dir: cfg.outDir }, 'cannot write samples: no more are kept (counted as samplesDropped)');
@@ -27,7 +29,7 @@ export function run(cfg: RunConfig, log: Logger = createLogger(cfg.logLevel, cfg
   let admin: AdminServer | null = null;
   const output = new ReplayOutput({
     replay: cfg.replay, whenFull: source.live ? 'drop' : 'wait', compare, wireTargets: cfg.wireTiming ? cfg.source.alsoCapture ?? null : null,
-    observe: (outcome, responses) => { admin?.metrics.observeResponses(responses); shadowTrouble.note(outcome, responses); },
+    observe: (outcome, responses) => { admin?.metrics.observeResponses(responses); shadowTrouble.note(outcome, responses); shadowHealth.note(responses); },
   });
   const admission = new Admission(ledger, new TrafficPolicy(cfg.traffic), ownMarker(cfg.replay.marker), output);
   const mirror = new Mirror({ ledger, admission, output, notice: notices.notice, flow: source.live ? null : source });
@@ -39,26 +41,26 @@ export function run(cfg: RunConfig, log: Logger = createLogger(cfg.logLevel, cfg
     traffic: admission.policy?.stats, ownReplaysIgnored: admission.ownReplaysIgnored,
     logLinesSuppressed: notices.suppressed + shadowTrouble.suppressed, ...logShippingSummary(),
   });
-  // --admin: /metrics reads summary() at scrape time; /readyz follows the capture.
+  const comparison = compare === null ? null : (complete: boolean) => compare.results({ ...ledger.snapshot(), shadows: output.stats().shadows }, complete);
+  // --admin: /metrics reads summary() at scrape time; /readyz follows the capture and the shadows; /report the comparison.
   if (cfg.admin) {
-    admin = startAdmin(cfg.admin, new ShadowtapMetrics({ stats: summary, comparison: () => compare?.shadowTotals() ?? [] }, { targets: cfg.replay.targets }), log);
+    admin = startAdmin(cfg.admin, new ShadowtapMetrics({ stats: summary, comparison: () => compare?.shadowTotals() ?? [] }, { targets: cfg.replay.targets }), log,
+      { shadows: shadowHealth, report: comparison === null ? undefined : liveReport(() => comparison(false), cfg.outDir) });
   }
-  const results = outDir !== null && compare !== null
-    ? new ResultsFile(outDir, (complete) => compare.results({ ...ledger.snapshot(), shadows: output.stats().shadows }, complete),
-      (err) => log.error({ err: err.message, dir: cfg.outDir }, 'cannot write comparison results'))
-    : null;
+  const results = outDir !== null && comparison !== null
+    ? new ResultsFile(outDir, comparison, (err) => log.error({ err: err.message, dir: cfg.outDir }, 'cannot write comparison results')) : null;
 
   let captureEnded = false;
   const reload = (): void => {
     if (lifecycle.stopping || captureEnded) return; // draining: nothing is going to be mirrored any more
     if (reread === undefined) return log.warn('SIGHUP: nothing to reload (no --config file or environment)');
-    const next = applyReload(cfg, reread, log, { admission, redactor, output }, reloads + 1);
+    const next = applyReload(cfg, reread, log, { admission, redactor, output, shadowHealth }, reloads + 1);
     if (next === null) return;
     cfg = next;
     reloads++;
   };
   const lifecycle = new Lifecycle({
-    log, statsIntervalMs: cfg.statsIntervalMs, summaryJson: cfg.summaryJson, summary, reload, hurry: () => output.hurry(),
+    log, statsIntervalMs: cfg.statsIntervalMs, summaryJson: cfg.summaryJson, summary, stopAfter: cfg.stopAfter, seen: () => ledger.seen, reload, hurry: () => output.hurry(),
     stop: (why) => {
       log.info({ why }, 'stopping: closing capture');
       systemd.stopping(`stopping (${why}): draining the replay queue`);
@@ -69,7 +71,7 @@ export function run(cfg: RunConfig, log: Logger = createLogger(cfg.logLevel, cfg
 
   let stopIdleWarning = (): void => {};
   return new Promise((resolve) => {
-    source.start((batch, count) => pipeline.batch(source.linkType, batch, count), (err) => {
+    source.start((batch, count) => { pipeline.batch(source.linkType, batch, count); lifecycle.counted(); }, (err) => {
       captureEnded = true;
       stopIdleWarning();
       if (err) log.error({ err: err.message }, 'capture failed');
@@ -85,15 +87,7 @@ export function run(cfg: RunConfig, log: Logger = createLogger(cfg.logLevel, cfg
         resolve(err ? 1 : 0);
       });
     });
-    log.info({ interface: cfg.source.interface ?? null, file: cfg.source.file ?? null, filter: source.filter ?? null, linkType: source.linkType,
-      shadows: cfg.replay.targets, wireTiming: cfg.wireTiming }, 'capture started');
-    stopIdleWarning = warnWhenIdle(source, cfg.source, log);
-    logMemoryBudget(cfg.memory, pipeline.reassembler.maxConnections, log);
-    if (cfg.wireTimingNote !== null) log.info({ why: cfg.wireTimingNote }, `shadows timed as shadowtap's client only (${cfg.wireTimingNote}): their latency is judged against a --baseline, if any`);
+    stopIdleWarning = announceStart(log, cfg, source);
     admin?.markReady();
-    // systemd (Type=notify): ready now, watchdog pings from here on; no-ops outside systemd.
-    if (!systemd.ready(`capturing on ${cfg.source.interface ?? cfg.source.file}, mirroring to ${cfg.replay.targets.join(' ')}`) && systemd.lastError() !== null) {
-      log.warn({ err: systemd.lastError() }, 'cannot notify systemd');
-    }
   });
 }

@@ -6,7 +6,7 @@ import { compareOptions } from '../compare/options';
 import { OptionRow, checkConfigOptions, configFileOptions, rowsOf } from './options';
 import { httpOptions } from '../http/options';
 import { recordingOptions } from '../recording/options';
-import { adminOptions, logOptions, logShipOptions, reportOutputOptions, summaryOptions, thresholdOptions, verdictOutputOptions } from '../report/options';
+import { adminOptions, logOptions, logShipOptions, reportOutputOptions, stopOptions, summaryOptions, thresholdOptions, verdictOutputOptions } from '../report/options';
 import { pacingOptions, replayOptions } from '../replay/options';
 import { tcpOptions } from '../tcp/options';
 import { redactOptions, trafficOptions } from '../traffic/options';
@@ -15,12 +15,27 @@ const source = (live: boolean): OptionRow[] => rowsOf(...(live ? [liveSourceOpti
 
 /** Each command's options, table by table. */
 export const commandOptions = {
-  run: [...source(true), ...rowsOf(replayOptions, liveCaptureOptions, trafficOptions, redactOptions, logOptions, compareOptions, adminOptions, configFileOptions, logShipOptions)],
+  run: [...source(true), ...rowsOf(replayOptions, liveCaptureOptions, trafficOptions, redactOptions, logOptions, stopOptions, compareOptions, adminOptions, configFileOptions, logShipOptions)],
   read: [...source(false), ...rowsOf(configFileOptions)],
-  record: [...source(true), ...rowsOf(liveCaptureOptions, redactOptions, recordingOptions, logOptions, configFileOptions, logShipOptions)],
-  replay: [...source(false), ...rowsOf(replayOptions, trafficOptions, pacingOptions, logOptions, configFileOptions, logShipOptions)],
+  record: [...source(true), ...rowsOf(liveCaptureOptions, redactOptions, recordingOptions, logOptions, stopOptions, configFileOptions, logShipOptions)],
+  // A pass over a file is bounded already; its read-ahead admits requests before they are sent.
+  replay: [...source(false), ...rowsOf(replayOptions, trafficOptions, pacingOptions, logOptions), stopOptions.duration as OptionRow, ...rowsOf(configFileOptions, logShipOptions)],
   report: [...rowsOf(thresholdOptions), ...reportOutputOptions, ...rowsOf(configFileOptions)],
   verdict: [...rowsOf(thresholdOptions), ...verdictOutputOptions, ...rowsOf(configFileOptions)],
   'check-config': rowsOf(checkConfigOptions, configFileOptions),
   devices: [...devicesOptions, ...rowsOf(configFileOptions)],
+};
+
+export const PROGRAM_DESCRIPTION = 'Passive shadow traffic: capture production HTTP/1.x with libpcap and mirror it to a shadow.';
+
+/** Each command's one-line description and its argument, for --help, the man page and completion. */
+export const commandHelp: Record<keyof typeof commandOptions, { description: string; argument?: string }> = {
+  run: { description: 'capture production traffic and replay every request to the shadow target(s)' },
+  read: { description: 'print one JSON line per HTTP exchange in a capture file' },
+  record: { description: 'capture production exchanges (requests and production\'s response summary) to a recording file' },
+  replay: { description: 'replay a recording (or a pcap/pcapng file) to the shadow(s) at the recorded pace' },
+  report: { description: 'summarise a run\'s comparison (the DIR given to run --out): terminal table, HTML or JSON', argument: '<dir>' },
+  verdict: { description: 'exit 0 when the shadow is fit to promote, 1 when not (with the reasons)', argument: '<dir>' },
+  'check-config': { description: 'check a configuration file: print every problem with the key that caused it; exit 1 if any' },
+  devices: { description: 'list the interfaces libpcap can capture on, with their addresses' },
 };

@@ -20,16 +20,16 @@ import { liveCaptureOptions, liveSourceOptions, sourceOptions } from '../capture
 import { compareOptions } from '../compare/options';
 import { httpOptions } from '../http/options';
 import { recordingOptions } from '../recording/options';
-import { adminOptions, logOptions, logShipOptions, summaryOptions, thresholdOptions } from '../report/options';
+import { adminOptions, logOptions, logShipOptions, stopOptions, summaryOptions, thresholdOptions } from '../report/options';
 import { pacingOptions, replayOptions } from '../replay/options';
 import { tcpOptions } from '../tcp/options';
 import { MemoryPlan, planMemory } from '../accounting/memory';
 import { memoryOptions } from '../accounting/options';
 import { redactOptions, trafficOptions } from '../traffic/options';
-import { ConfigError } from './error';
+import { ConfigError, EXIT, EnvironmentError } from './error';
 import { Flags, readOption } from './options';
 
-export { ConfigError };
+export { ConfigError, EXIT, EnvironmentError };
 export type { Flags };
 
 /** Where packets come from (capture's own description of a source). */
@@ -65,6 +65,7 @@ export interface RunConfig extends ReadConfig {
   admin?: { host: string; port: number } | null;
   /** --log-to: a collector that also receives every log line (syslog+tcp://HOST:PORT). */
   logTo?: LogToConfig;
+  stopAfter: StopAfter;
 }
 
 const MiB = 1 << 20;
@@ -434,12 +435,19 @@ function withinShare<T extends Partial<ReplayOptions>>(replay: T, memory: Memory
   return { ...replay, queueBytes: Math.min(replay.queueBytes ?? share, share) };
 }
 
-/** The flags every long-running command shares: its counters and logs. */
-function logFlags(flags: Flags): { statsIntervalMs: number; logLevel: string; logTo?: LogToConfig } {
+/** --duration and --max-requests: a run's own end (null: none). */
+export interface StopAfter { durationMs: number | null; maxRequests: number | null }
+
+/** The flags every long-running command shares: its counters, logs and own end. */
+function logFlags(flags: Flags): { statsIntervalMs: number; logLevel: string; logTo?: LogToConfig; stopAfter: StopAfter } {
   return {
     statsIntervalMs: readOption(flags, logOptions.statsInterval) * 1000,
     logLevel: readOption(flags, logOptions.logLevel),
     ...logToFlag(flags),
+    stopAfter: {
+      durationMs: flags.duration === undefined ? null : Math.round(readOption(flags, stopOptions.duration) * 1000),
+      maxRequests: flags.maxRequests === undefined ? null : readOption(flags, stopOptions.maxRequests),
+    },
   };
 }
 
@@ -453,6 +461,7 @@ export interface RecordConfig extends ReadConfig {
   statsIntervalMs: number;
   logLevel: string;
   logTo?: LogToConfig;
+  stopAfter: StopAfter;
 }
 
 export function recordConfig(flags: Flags): RecordConfig {
@@ -483,6 +492,7 @@ export interface ReplayFileConfig extends ReadConfig {
   statsIntervalMs: number;
   logLevel: string;
   logTo?: LogToConfig;
+  stopAfter: StopAfter;
 }
 
 export function replayFileConfig(flags: Flags): ReplayFileConfig {

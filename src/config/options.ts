@@ -157,4 +157,6 @@ export const checkedCommands = ['run', 'read', 'record', 'replay'] as const;
 export const checkConfigOptions = optionTable({
   command: { flag: '--command <name>', type: 'string', default: 'run', choices: checkedCommands, cliOnly: true,
     help: `the command the file configures: ${checkedCommands.join(', ')}` },
+  strict: { flag: '--strict', type: 'switch', cliOnly: true,
+    help: 'also run the preflight of a start: the interface opens, the shadows resolve (none is production), the outputs can be written' },
 });

@@ -7,7 +7,7 @@ import { liveCaptureOptions, liveSourceOptions, sourceOptions } from '../capture
 import { compareOptions } from '../compare/options';
 import { httpOptions } from '../http/options';
 import { recordingOptions } from '../recording/options';
-import { adminOptions, logOptions, logShipOptions, reportOutputOptions, summaryOptions, thresholdOptions } from '../report/options';
+import { adminOptions, logOptions, logShipOptions, reportOutputOptions, stopOptions, summaryOptions, thresholdOptions } from '../report/options';
 import { pacingOptions, replayOptions } from '../replay/options';
 import { tcpOptions } from '../tcp/options';
 import { redactOptions, trafficOptions } from '../traffic/options';
@@ -22,7 +22,7 @@ export interface ReadmeTable {
 }
 
 export const readmeTables: ReadmeTable[] = [
-  { name: 'run', rows: rowsOf(liveSourceOptions, sourceOptions, replayOptions, summaryOptions, logOptions, logShipOptions, adminOptions, liveCaptureOptions, tcpOptions, httpOptions, compareOptions) },
+  { name: 'run', rows: rowsOf(liveSourceOptions, sourceOptions, replayOptions, summaryOptions, logOptions, stopOptions, logShipOptions, adminOptions, liveCaptureOptions, tcpOptions, httpOptions, compareOptions) },
   { name: 'traffic', rows: rowsOf(trafficOptions, redactOptions) },
   { name: 'report', rows: [...rowsOf(thresholdOptions), ...reportOutputOptions] },
   { name: 'record', rows: rowsOf(recordingOptions), asForRun: 'record' },

@@ -28,6 +28,9 @@ function mayStash(type: string, text: string): boolean {
   return couldStartMessage(type, line);
 }
 
+/** Client bytes kept at most while an Upgrade request waits for production's answer. */
+const MAX_HELD_BYTES = 256 * 1024;
+
 /** A request whose headers were seen, waiting for completion and for its response. */
 interface Pending {
   request: HttpRequest;
@@ -36,6 +39,10 @@ interface Pending {
   response: HttpResponse | null;
   missing: ResponseMissing | null;
   answered: boolean;
+  /** It asked to switch protocols (Upgrade:): reported only once production answers without
+   * switching (101 makes it lost as 'upgrade'); `held` while complete and waiting for that. */
+  upgrade?: boolean;
+  held?: boolean;
 }
 
 /** HTTP/1.x over one connection. Also every connection's analyzer until its first bytes are
@@ -66,6 +73,11 @@ export class Http1Connection implements StreamHandler, SyncReport, MessageHolder
   /** Bytes of heads and bodies in progress reported to the budget's messages share. */
   private held = 0;
 
+  /** Client bytes after an Upgrade request, kept until production answers it: HTTP/1 again
+   * unless it switches protocols. Null when no request is held. */
+  private heldBytes: Buffer[] | null = null;
+  private heldByteCount = 0;
+
   constructor(private readonly info: ConnectionInfo, private readonly context: AnalyzerContext) {
     this.sink = context.sink;
     this.options = context.options;
@@ -82,6 +94,7 @@ export class Http1Connection implements StreamHandler, SyncReport, MessageHolder
 
   private parse(dir: Direction, buf: Buffer, start: number, end: number, tsUs: number): void {
     this.nowUs = tsUs;
+    if (dir === ToServer && this.heldBytes !== null && !this.req.dead) return this.holdBytes(buf, start, end);
     const half = dir === ToServer ? this.req : this.res;
     if (this.choosing && !half.dead) this.choose(dir, buf, start, end);
     if (half.dead) {
@@ -139,17 +152,25 @@ export class Http1Connection implements StreamHandler, SyncReport, MessageHolder
       }
       if (half.dead) return;
       if (half.idle) half.startUs = -1;
+      // http-parser-js stops after an Upgrade request's head: what follows waits for production's answer.
+      if (outcome > 0 && outcome < end - start) {
+        if (this.heldBytes !== null) this.holdBytes(buf, start + outcome, end);
+        else {
+          start += outcome;
+          continue;
+        }
+      }
       break;
     }
     if (half.body !== null) half.body.detach();
   }
 
   /** Heads in progress count twice their bytes (http-parser-js keeps them as strings and
-   * arrays of strings); bodies what is kept of them. */
+   * arrays of strings); bodies what is kept of them; client bytes held behind an Upgrade. */
   private reportHeld(): void {
     const req = this.req;
     const res = this.res;
-    const held = 2 * (req.headBytes + res.headBytes) + (req.body?.heldBytes ?? 0) + (res.body?.heldBytes ?? 0);
+    const held = 2 * (req.headBytes + res.headBytes) + (req.body?.heldBytes ?? 0) + (res.body?.heldBytes ?? 0) + this.heldByteCount;
     if (held !== this.held) {
       this.held = held;
       this.context.messages.hold(this, held);
@@ -225,12 +246,17 @@ export class Http1Connection implements StreamHandler, SyncReport, MessageHolder
   }
 
   close(reason: CloseReason, tsUs: number): void {
-    this.nowUs = tsUs;
+    this.end(reason, tsUs);
     if (this.held !== 0) {
       this.held = 0;
       this.context.messages.hold(this, 0);
     }
+  }
+
+  private end(reason: CloseReason, tsUs: number): void {
+    this.nowUs = tsUs;
     if (this.handover !== null) return this.handover.close(reason, tsUs);
+    if (this.heldBytes !== null) this.releaseHeld(); // no answer will come: HTTP/1 still
     const req = this.req;
     if (!req.dead && req.syncing && req.headUnseen && req.skipped > 0) {
       // The connection's end is a boundary too: the tail seen after a gap was a request's.
@@ -368,11 +394,44 @@ export class Http1Connection implements StreamHandler, SyncReport, MessageHolder
       if (response !== null) this.stats.responsesToLostRequests++;
       return;
     }
+    const held = head.held === true;
+    if (held) {
+      head.held = false; // production did not switch protocols: an ordinary request
+      this.sink.request(head.request);
+    }
     head.response = response;
     head.missing = response === null ? why ?? 'closed' : null;
     if (head.missing !== null) this.stats.responsesMissing[head.missing]++;
     // An early answer (before the request's last byte) waits for the request to complete.
     if (head.complete) this.emitExchange(head);
+    if (held) this.parseHeldBytes();
+  }
+
+  private holdBytes(buf: Buffer, start: number, end: number): void {
+    this.heldBytes!.push(Buffer.from(buf.subarray(start, end)));
+    this.heldByteCount += end - start;
+    // A client that does not wait for the answer: stop waiting too (the request is mirrored).
+    if (this.heldByteCount > MAX_HELD_BYTES) this.releaseHeld();
+  }
+
+  /** The held Upgrade request goes on as an ordinary one, before its answer. */
+  private releaseHeld(): void {
+    const held = this.awaiting.find((p) => p.held === true);
+    if (held !== undefined) {
+      held.held = false;
+      this.sink.request(held.request);
+    }
+    this.parseHeldBytes();
+  }
+
+  private parseHeldBytes(): void {
+    const bytes = this.heldBytes;
+    this.heldBytes = null;
+    this.heldByteCount = 0;
+    if (bytes !== null && bytes.length > 0 && !this.req.dead) {
+      const all = Buffer.concat(bytes);
+      this.data(ToServer, all, 0, all.length, this.nowUs);
+    }
   }
 
   private emitExchange(p: Pending): void {
@@ -389,7 +448,7 @@ export class Http1Connection implements StreamHandler, SyncReport, MessageHolder
       message.index = this.requestCount++;
       message.method = methods[info.method];
       message.url = info.url;
-      if (info.upgrade) {
+      if (info.upgrade && message.method === 'CONNECT') {
         this.stats.upgradedConnections++;
         this.notify('upgrade', `${message.method} ${message.url.slice(0, 200)}`);
         this.stats.lost.upgrade++;
@@ -403,7 +462,7 @@ export class Http1Connection implements StreamHandler, SyncReport, MessageHolder
         // request() (or lost()), so it is not lost again: its exchange goes out without one.
         this.overflow();
       }
-      const pending: Pending = { request: message, complete: false, lost: false, response: null, missing: null, answered: false };
+      const pending: Pending = { request: message, complete: false, lost: false, response: null, missing: null, answered: false, upgrade: info.upgrade };
       this.current = pending;
       this.awaiting.push(pending);
       this.req.collecting = true;
@@ -425,6 +484,11 @@ export class Http1Connection implements StreamHandler, SyncReport, MessageHolder
       this.req.startUs = this.nowUs; // a pipelined successor starts in this chunk, if at all
       pending.complete = true;
       this.stats.requests++;
+      if (pending.upgrade === true && !pending.answered) {
+        pending.held = true; // until production answers: 101 or not
+        this.heldBytes = [];
+        return;
+      }
       this.sink.request(request);
       if (pending.answered) this.emitExchange(pending);
     };
@@ -454,10 +518,12 @@ export class Http1Connection implements StreamHandler, SyncReport, MessageHolder
       const head = this.awaiting.length > 0 ? this.awaiting[0] : null;
       const method = head !== null && !head.lost ? head.request.method : '';
       if (info.upgrade || info.statusCode === 101 || (method === 'CONNECT' && info.statusCode >= 200 && info.statusCode < 300)) {
-        // The connection leaves HTTP: pair this answer, then stop parsing.
+        // The connection leaves HTTP: pair this answer (an Upgrade request's is lost as
+        // 'upgrade': what follows is not HTTP/1), then stop parsing.
         this.stats.upgradedConnections++;
         this.notify('upgrade', `status ${info.statusCode}`);
-        this.completeResponse();
+        if (head !== null && head.upgrade === true && !head.lost) this.switchedProtocols(head);
+        else this.completeResponse();
         this.req.dead = true;
         this.res.dead = true;
         return true;
@@ -490,6 +556,18 @@ export class Http1Connection implements StreamHandler, SyncReport, MessageHolder
     else fillEmptyBody(message, keep, this.options.hashBodies);
     half.body = null;
     half.collecting = false;
+  }
+
+  /** Production switched protocols for `head`, an Upgrade request: it is lost as 'upgrade'. */
+  private switchedProtocols(head: Pending): void {
+    this.heldBytes = null; // the new protocol's
+    this.heldByteCount = 0;
+    this.awaiting.shift();
+    if (this.current === head) this.current = null;
+    this.response = null;
+    if (head.complete) this.stats.requests--; // counted as lost instead, as before it completed
+    this.stats.lost.upgrade++;
+    this.sink.lost('upgrade', this.info, `${head.request.method} upgrade`);
   }
 
   private completeResponse(): void {

@@ -344,6 +344,11 @@ export function analyze(results: ResultsJson, thresholds: Thresholds = defaultTh
   if (thresholds.latencyReference === 'baseline' && results.baseline === null && (results.counters.wireTimed ?? 0) === 0) {
     notes.push('latency not judged: no --baseline and no --wire-timing (the shadow is timed by shadowtap as its client, production from the capture) — or judge against production anyway with --latency-reference production');
   }
+  const untimed = results.counters.latencyWarmup ?? 0;
+  if (untimed > 0) {
+    notes.push(`${untimed} exchange(s) at the start of the run were compared but not timed (--latency-warmup: a cold start is not judged); ` +
+      'a latency shown as – had no timed exchange');
+  }
   if (results.counters.endpointOverflow > 0) notes.push(`${results.counters.endpointOverflow} exchanges beyond the endpoint cap were grouped as {other}`);
   return {
     version: results.version, startedAt: results.startedAt, updatedAt: results.updatedAt, complete: results.complete,

@@ -66,10 +66,12 @@ pre{white-space:pre-wrap;word-break:break-all;background:#f7f7f7;padding:6px;mar
 h4{margin:4px 0}
 `;
 
-export function renderHtml(analysis: Analysis, samples: SampleLine[]): string {
+/** `refreshSeconds`: the page reloads itself this often (the admin port's live /report). */
+export function renderHtml(analysis: Analysis, samples: SampleLine[], refreshSeconds?: number): string {
   const verdict = analysis.verdict.pass ? 'PASS' : 'FAIL';
   return html`<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8">
+${refreshSeconds !== undefined && html`<meta http-equiv="refresh" content="${refreshSeconds}">`}
 <meta http-equiv="Content-Security-Policy" content="default-src 'none'; style-src 'unsafe-inline'">
 <title>shadowtap report: ${verdict}</title><style>${trusted(CSS)}</style></head>
 <body>
@@ -94,14 +96,22 @@ ${keyValues('Counters', a.counters)}${keyValues('Accounting', a.accounting)}
 </header>`;
 }
 
-/** Nested objects flattened to dotted keys. */
+/** Nested objects (and lists of them, each named by its target) flattened to dotted keys. */
 function flatten(obj: object, prefix = ''): Array<[string, unknown]> {
-  return Object.entries(obj).flatMap(([k, v]): Array<[string, unknown]> =>
-    typeof v === 'object' && v !== null && !Array.isArray(v) ? flatten(v, `${prefix}${k}.`) : [[`${prefix}${k}`, v]]);
+  return Object.entries(obj).flatMap(([k, v]): Array<[string, unknown]> => {
+    if (Array.isArray(v) && v.every((x) => typeof x === 'object' && x !== null)) {
+      return v.flatMap((x: Record<string, unknown>, i) => flatten(x, `${prefix}${k}[${typeof x.target === 'string' ? x.target : i}].`).filter(([key]) => !key.endsWith('.target')));
+    }
+    return typeof v === 'object' && v !== null && !Array.isArray(v) ? flatten(v, `${prefix}${k}.`) : [[`${prefix}${k}`, v]];
+  });
 }
 
+/** A value as a person reads it: numbers and text as they are, lists joined, nothing as none. */
+const readable = (v: unknown): string | number =>
+  typeof v === 'number' || typeof v === 'string' ? v : v === null || v === undefined ? 'none' : Array.isArray(v) ? v.join(', ') || 'none' : String(v);
+
 function keyValues(title: string, obj: object): Markup {
-  const items = flatten(obj).map(([k, v]) => html`<span>${k} <b>${typeof v === 'number' ? v : JSON.stringify(v)}</b></span>`);
+  const items = flatten(obj).map(([k, v]) => html`<span>${k} <b>${readable(v)}</b></span>`);
   return html`<p class="counters"><b>${title}:</b> ${items.map((m, i) => html`${i > 0 && ' · '}${m}`)}</p>`;
 }
 
@@ -117,7 +127,7 @@ function endpointTable(t: TargetAnalysis, ti: number): Markup {
   const withBaseline = t.endpoints.some((e) => e.baseline !== null);
   const sides = withBaseline ? 'production / shadow / baseline' : 'production / shadow';
   const latency = (e: EndpointAnalysis, p: 'p50' | 'p90' | 'p99'): Markup =>
-    html`${[e.production, e.shadow, ...(withBaseline ? [e.baseline] : [])].map((s, i) => html`${i > 0 && trusted('<br>')}${s === null ? '–' : ms(s[p])}`)}`;
+    html`${[e.production, e.shadow, ...(withBaseline ? [e.baseline] : [])].map((s, i) => html`${i > 0 && trusted('<br>')}${s === null || s.count === 0 ? '–' : ms(s[p])}`)}`;
   const rows = t.endpoints.map((e, ei) => html`<tr class="${e.judged ? 'judged' : 'unjudged'}">
 <td><a href="#t${ti}-e${ei}">${e.key}</a></td><td>${e.traffic}</td><td>${e.compared}</td>
 <td>${pct(e.mismatchRate)}</td><td>${pct(e.rawMismatchRate)}</td><td>${e.noise.comparisons}</td>

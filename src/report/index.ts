@@ -1,12 +1,14 @@
 // What people and machines read: the summary object, pino logs.
 
-import { accessSync, constants, existsSync, mkdirSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { accessSync, closeSync, constants, existsSync, mkdirSync, openSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { dirname, join, resolve, sep } from 'node:path';
 import pino from 'pino';
 import type { ConnectionInfo } from '../tcp';
 import { LogShipStats, LogShipper, logShipStats, parseLogTarget, registerShipper } from './logship';
 
 export type Logger = pino.Logger;
+export { ShadowHealth, FAILING_AFTER } from './shadows';
+export type { ShadowState } from './shadows';
 
 /**
  * pino JSON lines on stdout; with `logTo` (--log-to) every line also goes to that collector
@@ -80,23 +82,34 @@ export class ConnectionNotices {
   };
 }
 
-/** A warn line when a shadow fails or times out: at most 5 a second, the rest counted. */
+/** A warn line for each shadow that fails or times out, named: at most 5 a second per shadow,
+ * the rest counted. */
 export class ShadowTroubleLog {
-  private readonly limiter = new LogLimiter(5);
+  private readonly limiters = new Map<string, LogLimiter>();
+  private dropped = 0;
 
   /** `redact` cleans the error text (it may quote what the shadow was sent). */
   constructor(private readonly log: Logger, private readonly redact: (text: string) => string) {}
 
   get suppressed(): number {
-    return this.limiter.suppressed;
+    let n = this.dropped;
+    for (const l of this.limiters.values()) n += l.suppressed;
+    return n;
   }
 
-  note(outcome: string, responses: ReadonlyArray<{ outcome: string; target: string; error: string | null }>): void {
-    if ((outcome !== 'shadowError' && outcome !== 'shadowTimeout') || !this.limiter.allow()) return;
-    const failed = responses.find((r) => r.outcome === outcome);
-    const error = failed?.error ? this.redact(failed.error) : null;
-    this.log.warn({ outcome, target: failed?.target, error, suppressedBefore: this.limiter.suppressed },
-      `shadow ${outcome === 'shadowTimeout' ? 'timed out' : 'failed'}`);
+  note(_outcome: string, responses: ReadonlyArray<{ outcome: string; target: string; error: string | null }>): void {
+    for (const r of responses) {
+      if (r.outcome !== 'shadowError' && r.outcome !== 'shadowTimeout') continue;
+      let limiter = this.limiters.get(r.target);
+      if (limiter === undefined) {
+        if (this.limiters.size >= 64) { this.dropped++; continue; } // targets change only by reload
+        limiter = new LogLimiter(5);
+        this.limiters.set(r.target, limiter);
+      }
+      if (!limiter.allow()) continue;
+      this.log.warn({ outcome: r.outcome, target: r.target, error: r.error ? this.redact(r.error) : null, suppressedBefore: limiter.suppressed },
+        `shadow ${r.target} ${r.outcome === 'shadowTimeout' ? 'timed out' : 'failed'}`);
+    }
   }
 }
 
@@ -129,6 +142,22 @@ export function makeDirectory(dir: string, mode: number): void {
   }
 }
 
+/** A directory that can be made (or is there) and written: its nearest existing ancestor (or
+ * itself) is a writable directory. Nothing is created. */
+export function checkWritableDir(dir: string): void {
+  let at = resolve(dir);
+  while (!existsSync(at) && dirname(at) !== at) at = dirname(at);
+  if (!statSync(at).isDirectory()) throw new Error(`${dir}: ${at} is not a directory`);
+  try {
+    accessSync(at, constants.W_OK);
+    const probe = join(at, `.shadowtap-probe-${process.pid}`);
+    closeSync(openSync(probe, 'wx', 0o600));
+    rmSync(probe, { force: true });
+  } catch (err) {
+    throw new Error(`${dir}: cannot write in ${at} (${(err as NodeJS.ErrnoException).code ?? (err as Error).message})`);
+  }
+}
+
 /** Fails at start, not at exit, when a file cannot be written at `path` later: its directory
  * must exist and be writable. */
 export function checkWritableFile(path: string): void {
@@ -145,5 +174,13 @@ export function checkWritableFile(path: string): void {
   } catch {
     throw new Error(`${path}: ${dir} is not writable`);
   }
-  if (existsSync(path) && !statSync(path).isFile()) throw new Error(`${path} exists and is not a regular file`);
+  const existed = existsSync(path);
+  if (existed && !statSync(path).isFile()) throw new Error(`${path} exists and is not a regular file`);
+  // What access() cannot tell (root under /proc, a read-only mount): try it.
+  try {
+    closeSync(openSync(path, existed ? 'r+' : 'wx', 0o600));
+    if (!existed) rmSync(path, { force: true });
+  } catch (err) {
+    throw new Error(`${path}: cannot be written (${(err as NodeJS.ErrnoException).code ?? (err as Error).message})`);
+  }
 }

@@ -11,6 +11,7 @@ import type { AddressInfo } from 'node:net';
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 import type { RequestLoss } from '../http';
 import type { ReplayOutcome, ShadowResponse, TargetStats } from '../replay';
+import type { ShadowHealth } from './shadows';
 import type { TrafficReason } from '../traffic';
 
 /** What the metrics read at scrape time: a subset of `run`'s summary() (structurally typed,
@@ -283,10 +284,14 @@ class LagProbe {
 export interface AdminOptions {
   /** /healthz answers 503 when the event loop lags more than this (default 5000 ms). */
   maxLagMs?: number;
+  /** The shadows' health: /readyz shows it, and answers 503 while every shadow is failing. */
+  shadows?: ShadowHealth;
+  /** /report: the comparison so far as the HTML report (absent: 404, no comparison). */
+  report?: () => string;
 }
 
 /**
- * The admin server: GET (or HEAD) /metrics, /healthz, /readyz; 405 for other methods on
+ * The admin server: GET (or HEAD) /metrics, /healthz, /readyz, and /report while comparing; 405 for other methods on
  * those, 404 for anything else. No other routes, no files.
  */
 export class AdminServer {
@@ -294,9 +299,13 @@ export class AdminServer {
   private readonly lag = new LagProbe();
   private state: 'starting' | 'ready' | 'stopping' = 'starting';
   private readonly maxLagMs: number;
+  private readonly shadows: ShadowHealth | null;
+  private readonly report: (() => string) | null;
 
   constructor(readonly metrics: ShadowtapMetrics, options: AdminOptions = {}) {
     this.maxLagMs = options.maxLagMs ?? 5000;
+    this.shadows = options.shadows ?? null;
+    this.report = options.report ?? null;
     this.server = http.createServer((req, res) => this.handle(req, res));
     this.server.requestTimeout = 10_000;
     this.server.headersTimeout = 5_000;
@@ -318,10 +327,15 @@ export class AdminServer {
     });
   }
 
-  /** Capture is running: /readyz answers 200. */
+  /** Capture is running: /readyz answers 200 (unless every shadow is failing). */
   markReady(): void {
     if (this.state === 'starting') this.state = 'ready';
-    this.metrics.ready = this.state === 'ready';
+    this.metrics.ready = this.ready;
+  }
+
+  /** Capturing, and at least one shadow not failing. */
+  get ready(): boolean {
+    return this.state === 'ready' && !(this.shadows?.allFailing ?? false);
   }
 
   /** The run is stopping: /readyz answers 503 from now on. */
@@ -344,7 +358,7 @@ export class AdminServer {
     const url = req.url ?? '/';
     const q = url.indexOf('?');
     const path = q >= 0 ? url.slice(0, q) : url;
-    if (path !== '/metrics' && path !== '/healthz' && path !== '/readyz') {
+    if (path !== '/metrics' && path !== '/healthz' && path !== '/readyz' && (path !== '/report' || this.report === null)) {
       this.send(res, 404, 'text/plain; charset=utf-8', 'not found\n');
       return;
     }
@@ -360,9 +374,23 @@ export class AdminServer {
         `${JSON.stringify({ status: ok ? 'ok' : 'lagging', eventLoopLagMs: Math.round(lagMs * 10) / 10, uptimeS: Math.round(process.uptime()) })}\n`);
       return;
     }
+    if (path === '/report') {
+      // The report's own CSP (no scripts, inline styles only) travels in its <meta>.
+      let page: string;
+      try {
+        page = this.report!();
+      } catch (err) {
+        this.send(res, 500, 'text/plain; charset=utf-8', `report failed: ${(err as Error).message}\n`);
+        return;
+      }
+      this.send(res, 200, 'text/html; charset=utf-8', page);
+      return;
+    }
+    this.metrics.ready = this.ready;
     if (path === '/readyz') {
-      const ready = this.state === 'ready';
-      this.send(res, ready ? 200 : 503, 'application/json', `${JSON.stringify({ status: this.state })}\n`);
+      const status = this.state === 'ready' && !this.ready ? 'shadowsFailing' : this.state;
+      const body = { status, capture: this.state === 'ready' ? 'running' : this.state, ...(this.shadows !== null ? { shadows: this.shadows.states() } : {}) };
+      this.send(res, this.ready ? 200 : 503, 'application/json', `${JSON.stringify(body)}\n`);
       return;
     }
     this.metrics.render().then(
@@ -383,10 +411,10 @@ export class AdminServer {
 }
 
 /** The admin server on `at`, serving `metrics`; a failed bind is logged, not fatal. */
-export function startAdmin(at: AdminAddress, metrics: ShadowtapMetrics, log: { info: (o: object, m: string) => void; error: (o: object, m: string) => void }): AdminServer {
-  const admin = new AdminServer(metrics);
+export function startAdmin(at: AdminAddress, metrics: ShadowtapMetrics, log: { info: (o: object, m: string) => void; error: (o: object, m: string) => void }, options: AdminOptions = {}): AdminServer {
+  const admin = new AdminServer(metrics, options);
   admin.listen(at).then(
-    (a) => log.info({ address: formatAddress(a) }, `admin server on http://${formatAddress(a)}: /metrics /healthz /readyz`),
+    (a) => log.info({ address: formatAddress(a) }, `admin server on http://${formatAddress(a)}: /metrics /healthz /readyz${options.report !== undefined ? ' /report' : ''}`),
     (err: Error) => log.error({ err: err.message, address: formatAddress(at) }, 'admin server failed to listen: no /metrics, /healthz, /readyz'));
   return admin;
 }

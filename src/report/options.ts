@@ -14,6 +14,14 @@ export const logOptions = optionTable({
   logLevel: { flag: '--log-level <level>', type: 'string', default: 'info', choices: ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'], help: 'pino log level' },
 });
 
+/** A long-running command's own end, as a first SIGTERM would end it (drain, summary, exit 0). */
+export const stopOptions = optionTable({
+  duration: { flag: '--duration <seconds>', type: 'number', min: 0.001, max: 1e9, readmeDefault: 'none',
+    help: 'stop after this many seconds, as SIGTERM does: drain, summary, exit 0' },
+  maxRequests: { flag: '--max-requests <n>', type: 'int', min: 1, max: 1e15, readmeDefault: 'none',
+    help: 'stop once this many requests have been captured, as SIGTERM does (the batch holding the last one is finished: a few more may be counted)' },
+});
+
 export const logShipOptions = optionTable({
   logTo: { flag: '--log-to <url>', type: 'string',
     help: 'also ship every log line to this collector: syslog+tcp://HOST:PORT (RFC 5424, octet-counted); never blocks: queued, beyond --log-queue dropped and counted',

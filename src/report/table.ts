@@ -18,6 +18,9 @@ function table(header: string[], rows: string[][], rightAligned: Set<number>): s
   return [line(header), line(widths.map((w) => '-'.repeat(w))), ...rows.map(line)].join('\n');
 }
 
+/** A quantile, or – when the side has no timed exchange (see the verdict's notes for why). */
+const timed = (side: { count: number }, us: number): string => (side.count > 0 ? ms(us) : '–');
+
 function endpointRow(e: EndpointAnalysis): string[] {
   const flagged = e.fields.filter((f) => f.flagged).length;
   const status = !e.judged ? 'few' : e.problems.length > 0 ? 'FAIL' : 'ok';
@@ -25,7 +28,7 @@ function endpointRow(e: EndpointAnalysis): string[] {
   return [
     printable(e.key), String(e.traffic), String(e.compared), pct(e.mismatchRate), pct(e.rawMismatchRate), String(e.noise.comparisons),
     String(flagged), `${pct(e.production.errorRate)}/${pct(e.shadow.errorRate)}`,
-    sides.map((x) => ms(x.p50)).join('/'), sides.map((x) => ms(x.p99)).join('/'), status,
+    sides.map((x) => timed(x, x.p50)).join('/'), sides.map((x) => timed(x, x.p99)).join('/'), status,
   ];
 }
 

@@ -19,3 +19,36 @@ test('check-config accepts a valid run configuration that reads a file instead o
   assert.equal(r.code, 0, r.stdout + r.stderr);
   assert.match(r.stdout, /: ok$/m);
 });
+
+test('check-config --strict runs the preflight: interface, outputs, shadow names, production itself', async (t) => {
+  if (process.getuid?.() !== 0) { t.skip('needs root to open a live capture'); return; }
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'shadowtap-strict-'));
+  t.after(() => fs.rmSync(dir, { recursive: true, force: true }));
+  const check = async (yaml: string, strict = true) => {
+    const file = path.join(dir, 'c.yaml');
+    fs.writeFileSync(file, `port: 8080\n${yaml}\n`);
+    const r = await runCli(['check-config', '--config', file, ...(strict ? ['--strict'] : [])]);
+    return { code: r.code, problems: r.stdout.split('\n').filter((l) => l !== '' && !l.startsWith(file)) };
+  };
+  const shadow = 'shadow: [http://127.0.0.2:8080]'; // production's port, another address: allowed
+  assert.deepEqual(await check(`interface: lo\n${shadow}`), { code: 0, problems: [] });
+  assert.deepEqual(await check(`interface: eth9\n${shadow}`, false), { code: 0, problems: [] }, 'without --strict, the file alone');
+  assert.deepEqual(await check(`interface: eth9\n${shadow}`), { code: 1, problems: ['interface: no interface "eth9" on this host (`shadowtap devices` lists them)'] });
+  const out = await check(`interface: lo\n${shadow}\nout: /proc/nope/out`);
+  assert.equal(out.code, 1);
+  assert.match(out.problems.join('\n'), /^out: \/proc\/nope\/out: cannot write in \/proc/);
+  const missingDir = await check(`interface: lo\n${shadow}\nsummary-json: ${dir}/no/such/dir/s.json`);
+  assert.match(missingDir.problems.join('\n'), /^summary-json: .* does not exist/);
+  const unresolved = await check('interface: lo\nshadow: [http://shadow.invalid:8080]');
+  assert.match(unresolved.problems.join('\n'), /^shadow: http:\/\/shadow\.invalid:8080: the name shadow\.invalid does not resolve/);
+  // Production itself: an interface address of this host (or localhost) at a captured port.
+  for (const own of ['http://127.0.0.1:8080', 'http://localhost:8080', 'http://0.0.0.0:8080', 'http://[::1]:8080']) {
+    const r = await check(`interface: lo\nshadow: ["${own}"]`);
+    assert.equal(r.code, 1, own);
+    assert.match(r.problems.join('\n'), /^shadow: .* is production itself/, own);
+  }
+  // Not production: another port, or a capture file (production need not be this host).
+  assert.deepEqual(await check('interface: lo\nshadow: [http://127.0.0.1:8081]'), { code: 0, problems: [] });
+  const baseline = await check(`interface: lo\n${shadow}\nbaseline: http://localhost:8080`);
+  assert.match(baseline.problems.join('\n'), /^baseline: http:\/\/localhost:8080 is production itself/);
+});

@@ -151,7 +151,9 @@ test('Prometheus scrapes shadowtap run --admin: its counters equal the traffic s
   assert.equal(JSON.parse(health.body).status, 'ok');
   assert.equal(typeof JSON.parse(health.body).eventLoopLagMs, 'number');
   const ready = await get(adminPort, '/readyz');
-  assert.deepEqual([ready.status, JSON.parse(ready.body)], [200, { status: 'ready' }]);
+  const readyBody = JSON.parse(ready.body) as { status: string; capture: string; shadows: Array<{ state: string; failed: number }> };
+  assert.deepEqual([ready.status, readyBody.status, readyBody.capture], [200, 'ready', 'running']);
+  assert.ok(readyBody.shadows.length > 0 && readyBody.shadows.every((s) => s.state !== 'failing' && s.failed === 0), ready.body);
   assert.equal((await get(adminPort, '/nope')).status, 404);
   assert.equal((await get(adminPort, '/')).status, 404);
   const head = await get(adminPort, '/metrics', 'HEAD');

@@ -323,6 +323,54 @@ describe('http: upgrades', () => {
     assertAccounting(sink, 2);
   });
 
+  const H2C = 'Connection: Upgrade, HTTP2-Settings\r\nUpgrade: h2c\r\nHTTP2-Settings: AAMAAABkAAQAoAAAAAIAAAAA\r\n';
+
+  it('an Upgrade: h2c that production refuses (a plain 200) is an ordinary exchange, and so is what follows', () => {
+    const conv = conversation();
+    conv.handshake();
+    conv.send(C2S, get('/h2c', H2C));
+    conv.send(S2C, ok('plain'));
+    conv.send(C2S, get('/next'));
+    conv.send(S2C, ok('again'));
+    conv.close(C2S);
+    const { sink, stats } = playAll(conv);
+    assert.deepEqual(sink.exchanges.map((e) => [e.request.url, e.response?.statusCode, e.response?.body?.toString()]), [['/h2c', 200, 'plain'], ['/next', 200, 'again']]);
+    assert.deepEqual(sink.requests.map((r) => r.url), ['/h2c', '/next']);
+    assert.deepEqual(sink.losts, []);
+    assert.equal(stats.http.upgradedConnections, 0);
+    assertAccounting(sink, 2);
+  });
+
+  it('a request sent behind an unanswered Upgrade waits for the answer: refused, both are exchanges in order; switched, neither', () => {
+    for (const answer of [ok('plain') + ok('second'), 'HTTP/1.1 101 Switching Protocols\r\nConnection: Upgrade\r\nUpgrade: h2c\r\n\r\n\x00\x00\x12\x04']) {
+      const conv = conversation();
+      conv.handshake();
+      conv.send(C2S, get('/h2c', H2C) + get('/behind'));
+      conv.send(S2C, answer);
+      conv.close(C2S);
+      const { sink, stats } = playAll(conv);
+      if (answer.startsWith('HTTP/1.1 200')) {
+        assert.deepEqual(sink.exchanges.map((e) => [e.request.url, e.response?.body?.toString()]), [['/h2c', 'plain'], ['/behind', 'second']]);
+        assertAccounting(sink, 2);
+      } else {
+        assert.deepEqual(sink.exchanges, []);
+        assert.deepEqual(sink.losts.map((l) => l.reason), ['upgrade'], 'the bytes behind it belong to the new protocol');
+        assert.equal(stats.http.upgradedConnections, 1);
+        assert.equal(stats.http.requests, 0);
+      }
+    }
+  });
+
+  it('an Upgrade request never answered: mirrored at the connection\'s end, without a response', () => {
+    const conv = conversation();
+    conv.handshake();
+    conv.send(C2S, get('/h2c', H2C));
+    conv.close(C2S);
+    const { sink } = playAll(conv);
+    assert.deepEqual(sink.exchanges.map((e) => [e.request.url, e.response, e.responseMissing]), [['/h2c', null, 'closed']]);
+    assertAccounting(sink, 1);
+  });
+
   it('CONNECT: lost(upgrade), tunnel bytes ignored', () => {
     const conv = conversation();
     conv.handshake();

@@ -7,6 +7,7 @@ import assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
+import * as zlib from 'node:zlib';
 import { haveTool, hasRoot, repoRoot, runTool } from '../support/tools';
 import { startProduction, startShadow } from '../support/servers';
 import { sendGets, startProc } from './helpers';
@@ -60,7 +61,7 @@ test('make deb: package metadata, contents, and the unpacked program runs', { ti
       '/etc/shadowtap/shadowtap.yaml', '/usr/lib/shadowtap/package.json', '/usr/lib/shadowtap/dist/src/cli/main.js',
       '/usr/lib/shadowtap/dist/src/cli/systemd.js', '/usr/lib/shadowtap/native/build/Release/shadowtap_pcap.node',
       '/usr/lib/shadowtap/node_modules/cap/build/Release/cap.node', '/usr/lib/shadowtap/node_modules/undici/package.json',
-      '/usr/lib/shadowtap/node_modules/pino/package.json']) {
+      '/usr/lib/shadowtap/node_modules/pino/package.json', '/usr/share/man/man1/shadowtap.1.gz', '/usr/share/bash-completion/completions/shadowtap']) {
       assert.ok(paths.has(p), `${p} missing from the package`);
     }
     assert.ok(entries.every((e) => e.owner === 'root/root'), 'files owned by root');
@@ -71,6 +72,11 @@ test('make deb: package metadata, contents, and the unpacked program runs', { ti
     // --- unpacked: the wrapper, pointed at the unpacked library ---
     const root = path.join(work, 'root');
     assert.equal((await runTool('dpkg-deb', ['-x', deb, root])).code, 0);
+    // The man page and the completion, as generated from the option tables.
+    const man = zlib.gunzipSync(fs.readFileSync(path.join(root, 'usr/share/man/man1/shadowtap.1.gz'))).toString();
+    assert.match(man, /^\.TH SHADOWTAP 1 /);
+    assert.ok(man.includes('\\-\\-max\\-requests'), 'a flag from the option tables');
+    assert.match(fs.readFileSync(path.join(root, 'usr/share/bash-completion/completions/shadowtap'), 'utf8'), /^complete -F _shadowtap shadowtap$/m);
     const wrapper = path.join(root, 'usr/bin/shadowtap');
     assert.match(fs.readFileSync(wrapper, 'utf8'), /^#!\/bin\/sh\n(#.*\n)*exec \/usr\/bin\/node "\$\{SHADOWTAP_LIBDIR:-\/usr\/lib\/shadowtap\}\/dist\/src\/cli\/main\.js" "\$@"\n$/);
     const env: NodeJS.ProcessEnv = { PATH: process.env.PATH, HOME: process.env.HOME, SHADOWTAP_LIBDIR: path.join(root, 'usr/lib/shadowtap') };

@@ -1,7 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn, spawnSync } from 'node:child_process';
-import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { inflateSync } from 'node:zlib';
@@ -10,6 +9,7 @@ import type { LatencyHistogram } from '../../src/compare/latency';
 import { analyze } from '../../src/report/analysis';
 import { CHART_COLORS, escapeHtml, renderHtml } from '../../src/report/html';
 import type { SampleLine } from '../../src/report/outdir';
+import { HEADLESS, noChromium, runChromium } from '../support/chromium';
 
 const TARGET = 'shadow-v2';
 const HOSTILE_FIELD = '$.tags.<svg onload=alert(3)>';
@@ -139,48 +139,6 @@ test('html: data is escaped; endpoints, tables, charts and samples are there', (
 
 // --- headless Chromium ---------------------------------------------------------------------
 
-function findChromium(): string | null {
-  const r = spawnSync('sh', ['-c', 'command -v chromium'], { encoding: 'utf8' });
-  return r.status === 0 && r.stdout.trim() !== '' ? r.stdout.trim() : null;
-}
-
-const chromium = findChromium();
-
-/** Kills (by pid) processes whose command line mentions `dir`: chromium's crash handlers start
- * their own sessions, outside the process group; with XDG_CONFIG_HOME in `dir` they name it. */
-function killProcessesUsing(dir: string): void {
-  for (const pid of readdirSync('/proc').filter((p) => /^\d+$/.test(p))) {
-    try {
-      if (readFileSync(`/proc/${pid}/cmdline`, 'utf8').includes(dir)) process.kill(Number(pid), 'SIGKILL');
-    } catch { /* gone meanwhile */ }
-  }
-}
-
-/** Runs chromium with its profile and config in `dir`; kills its process group and strays on exit or timeout. */
-function runChromium(dir: string, args: string[], timeoutMs = 60_000): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  return new Promise((resolve, reject) => {
-    const env = { ...process.env, XDG_CONFIG_HOME: join(dir, 'config'), XDG_CACHE_HOME: join(dir, 'cache') };
-    const child = spawn(chromium!, [...args, `--user-data-dir=${join(dir, 'profile')}`], { detached: true, env, stdio: ['ignore', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.setEncoding('utf8').on('data', (d: string) => { stdout += d; });
-    child.stderr.setEncoding('utf8').on('data', (d: string) => { stderr += d; });
-    const killAll = (): void => {
-      try {
-        process.kill(-child.pid!, 'SIGKILL');
-      } catch { /* already gone */ }
-      killProcessesUsing(dir);
-    };
-    const timer = setTimeout(() => {
-      killAll();
-      reject(new Error(`chromium timed out after ${timeoutMs} ms; stderr: ${stderr.slice(-2000)}`));
-    }, timeoutMs);
-    child.on('error', (e) => { clearTimeout(timer); killAll(); reject(e); });
-    child.on('exit', killAll); // helpers left behind would keep the pipes open
-    child.on('close', (code) => { clearTimeout(timer); resolve({ code, stdout, stderr }); });
-  });
-}
-
 function paeth(a: number, b: number, c: number): number {
   const p = a + b - c;
   const [pa, pb, pc] = [Math.abs(p - a), Math.abs(p - b), Math.abs(p - c)];
@@ -233,7 +191,6 @@ function countNear(img: ReturnType<typeof decodePng>, hex: string, tolerance = 8
   return n;
 }
 
-const noChromium = chromium === null ? 'chromium is not installed (no `chromium` on PATH)' : false;
 
 test('headless Chromium renders the page: table rows, chart bars, coloured pixels', { skip: noChromium, timeout: 180_000 }, async () => {
   const dir = mkdtempSync(join(tmpdir(), 'shadowtap-html-'));
@@ -265,6 +222,48 @@ test('headless Chromium renders the page: table rows, chart bars, coloured pixel
       const n = countNear(img, CHART_COLORS[name]);
       assert.ok(n >= 150, `${name} colour ${CHART_COLORS[name]}: ${n} pixels`);
     }
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('a run whose exchanges were all in the latency warm-up: – with the reason, no raw JSON (table, HTML, and as Chromium renders it)', { timeout: 180_000 }, async (t) => {
+  const e = new EndpointResults('GET /warm/{id}', [TARGET], false, 64, 64);
+  e.production.attempts = 30;
+  e.shadows[0].side.attempts = 30;
+  e.shadows[0].compared = 30;
+  const results = JSON.parse(JSON.stringify({
+    version: RESULTS_VERSION, startedAt: '2025-03-01T10:00:00.000Z', updatedAt: '2025-03-01T10:00:05.000Z', complete: true,
+    shadows: [TARGET], baseline: null,
+    counters: { exchanges: 30, latencyWarmup: 30, wireTimed: 0, busy: 0, diffFailures: 0, joinOverflow: 0, endpointOverflow: 0, diffsTruncated: 0, decodeErrors: 0, samplesWritten: 0, samplesDropped: 0, repeatCacheEvictions: 0, cpuMs: 3 },
+    accounting: { seen: 30, replayed: 30, notReplayed: {}, pending: 0, shadows: [{ target: TARGET, sent: 30, responses: 30, errors: 0, byStatusClass: { '2xx': 30 } }] },
+    endpoints: [e.toJSON()],
+  })) as ResultsJson;
+  const a = analyze(results);
+  const why = /30 exchange\(s\) at the start of the run were compared but not timed \(--latency-warmup/;
+  assert.ok(a.verdict.notes.some((n) => why.test(n)), a.verdict.notes.join('\n'));
+  const { renderTable } = await import('../../src/report/table');
+  const text = renderTable(a);
+  assert.match(text, /GET \/warm\/\{id\}.*–\/–\s+–\/–/);
+  assert.doesNotMatch(text, /0\.0\/0\.0/);
+
+  const warm = renderHtml(a, []);
+  if (noChromium) { t.diagnostic(noChromium); return; }
+  const dir = mkdtempSync(join(tmpdir(), 'shadowtap-html-warm-'));
+  try {
+    const file = join(dir, 'report.html');
+    writeFileSync(file, warm);
+    const dump = await runChromium(dir, [...HEADLESS, '--dump-dom', `file://${file}`]);
+    assert.equal(dump.code, 0, dump.stderr.slice(-2000));
+    const dom = dump.stdout;
+    const cells = [...dom.matchAll(/<td class="latency">([\s\S]*?)<\/td>/g)].map((m) => m[1].replace(/<br>/g, ' '));
+    assert.deepEqual(cells, ['– –', '– –', '– –'], 'p50, p90, p99: nothing timed on either side');
+    assert.match(dom, why);
+    const header = /<header>([\s\S]*?)<\/header>/.exec(dom)![1];
+    assert.doesNotMatch(header, /\{&quot;|\{"|\[\{|\[object/, 'no raw JSON or object text');
+    assert.match(header, /shadows\[shadow-v2\]\.sent <b>30<\/b>/);
+    assert.match(header, /shadows\[shadow-v2\]\.byStatusClass\.2xx <b>30<\/b>/);
+    assert.doesNotMatch(dom, /reference: \.|: \.<|: ,/, 'no empty figure');
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }

@@ -191,10 +191,10 @@ test('admin server: /metrics, /healthz, /readyz (starting, ready, stopping), HEA
   assert.equal(typeof h.eventLoopLagMs, 'number');
 
   let ready = await request(addr.port, '/readyz');
-  assert.deepEqual([ready.status, JSON.parse(ready.body)], [503, { status: 'starting' }]);
+  assert.deepEqual([ready.status, JSON.parse(ready.body)], [503, { status: 'starting', capture: 'starting' }]);
   admin.markReady();
   ready = await request(addr.port, '/readyz');
-  assert.deepEqual([ready.status, JSON.parse(ready.body)], [200, { status: 'ready' }]);
+  assert.deepEqual([ready.status, JSON.parse(ready.body)], [200, { status: 'ready', capture: 'running' }]);
   assert.match((await request(addr.port, '/metrics')).body, /^shadowtap_ready 1$/m);
   assert.equal((await request(addr.port, '/readyz?verbose=1')).status, 200, 'a query string is ignored');
 
@@ -215,7 +215,7 @@ test('admin server: /metrics, /healthz, /readyz (starting, ready, stopping), HEA
   admin.markStopping();
   admin.markReady(); // stopping is final
   ready = await request(addr.port, '/readyz');
-  assert.deepEqual([ready.status, JSON.parse(ready.body)], [503, { status: 'stopping' }]);
+  assert.deepEqual([ready.status, JSON.parse(ready.body)], [503, { status: 'stopping', capture: 'stopping' }]);
   assert.equal((await request(addr.port, '/healthz')).status, 200, 'alive while stopping');
 });
 
