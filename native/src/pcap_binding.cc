@@ -1011,10 +1011,22 @@ class LiveHandle : public Napi::ObjectWrap<LiveHandle> {
   // Hands the current batch to JS without ever blocking.  The queue's limit
   // counts the memory each queued batch holds (its whole buffer), not the
   // packet bytes in it: a stalled JS thread with small batches must not pin
-  // buffer after buffer.
+  // buffer after buffer.  A batch using under a quarter of its pool buffer
+  // (most, at a low packet rate) is moved to an allocation of its own size
+  // first, so that it holds no more than it carries.
   void Flush() {
     Batch* b = cur_;
     if (!b || b->count == 0) return;
+    if (b->pool && b->size < b->cap / 4) {
+      uint8_t* exact = static_cast<uint8_t*>(std::malloc(b->size));
+      if (exact) {
+        std::memcpy(exact, b->data, b->size);
+        b->pool->Put(b->data);
+        b->pool.reset();
+        b->data = exact;
+        b->cap = b->size;
+      }
+    }
     if (queuedBytes_.load(std::memory_order_relaxed) + b->cap > maxQueued_) {
       queueDropped_.fetch_add(b->count, std::memory_order_relaxed);
       b->size = 0;

@@ -113,7 +113,7 @@ test('run: live mirror replays every request to the shadow faithfully and accoun
     assert.ok(fs.existsSync(summaryPath), `no summary written to ${summaryPath}\nstderr:\n${cli!.stderr().slice(-2000)}`);
     const summary = JSON.parse(fs.readFileSync(summaryPath, 'utf8'));
     const notReplayed = Object.values(summary.notReplayed ?? {}).reduce((a: number, b) => a + Number(b), 0);
-    const line = JSON.stringify({ seen: summary.seen, replayed: summary.replayed, notReplayed: summary.notReplayed });
+    const line = JSON.stringify({ seen: summary.seen, replayed: summary.replayed, notReplayed: summary.notReplayed, capture: summary.capture, gaps: summary.tcp?.gaps, memory: summary.memory });
     assert.equal(summary.seen, summary.replayed + notReplayed, `does not balance: ${line}`);
     assert.equal(summary.seen, sent.length, `seen != ${sent.length} sent: ${line}`);
     assert.equal(summary.replayed, summary.seen, `not everything replayed: ${line}`);
