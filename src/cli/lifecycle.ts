@@ -5,6 +5,7 @@
 import { MemoryPlan, memorySummary, memoryWarnings } from '../accounting/memory';
 import type { OpenedSource, SourceSpec } from '../capture';
 import type { RunConfig, StopAfter } from '../config';
+import { Progress } from './progress';
 import { systemd } from './systemd';
 import type { Logger } from '../report';
 import { writeJsonFile } from '../report';
@@ -74,6 +75,8 @@ export interface LifecycleOptions {
   stopAfter?: StopAfter;
   /** Requests seen so far, for --max-requests (checked by `counted`). */
   seen?: () => number;
+  /** On a terminal: the progress line, rewritten five times a second until finish(). */
+  progress?: (elapsed: string) => string;
 }
 
 export class Lifecycle {
@@ -93,6 +96,7 @@ export class Lifecycle {
     this.options.stop(sig);
   };
   private hurried = false;
+  private readonly progress: Progress | null;
   private readonly onReload = (): void => this.options.reload?.();
 
   constructor(private readonly options: LifecycleOptions) {
@@ -102,6 +106,7 @@ export class Lifecycle {
     this.timer = options.statsIntervalMs > 0
       ? setInterval(() => options.log.info({ stats: options.summary() }, 'stats'), options.statsIntervalMs)
       : undefined;
+    this.progress = options.progress !== undefined ? new Progress(options.progress) : null;
     const ms = options.stopAfter?.durationMs ?? null;
     this.durationTimer = ms !== null ? setTimeout(() => this.onSignal('duration'), ms) : undefined;
   }
@@ -120,6 +125,7 @@ export class Lifecycle {
     process.off('SIGINT', this.onSignal);
     process.off('SIGTERM', this.onSignal);
     process.off('SIGHUP', this.onReload);
+    this.progress?.stop();
     const final = this.options.summary();
     if (this.options.summaryJson !== undefined) {
       try {

@@ -9,7 +9,7 @@ import { Replayer } from '../replay';
 import { ConnectionNotices, Logger, ShadowTroubleLog, createLogger, logShippingSummary } from '../report';
 import { Redactor, TrafficPolicy } from '../traffic';
 import { Lifecycle, ownMarker } from './lifecycle';
-import { Progress } from './progress';
+import { Progress, sentLine } from './progress';
 
 function openFeed(cfg: ReplayFileConfig, ledger: RequestLedger, log: Logger, abandon: (item: Timed) => void): { kind: string; feed: Feed; reader: RecordingReader | null } {
   try {
@@ -54,7 +54,7 @@ export async function replayFile(cfg: ReplayFileConfig, log: Logger = createLogg
   });
   let perPass: number | null = null;
   if (reader !== null && process.stderr.isTTY) perPass = await reader.countRequests();
-  const progress = new Progress(() => pacer.sent, () => (perPass === null ? null : perPass * cfg.loop));
+  const progress = new Progress((elapsed) => sentLine(pacer.sent, perPass === null ? null : perPass * cfg.loop, elapsed));
   log.info({ file: cfg.file, kind, shadows: cfg.replay.targets, speed: cfg.speed, loop: cfg.loop }, 'replay started');
   const failure = await pacer.run(feed, abandon, (n) => { perPass ??= n; });
   if (failure !== null) log.error({ err: failure.message }, 'cannot read the input');

@@ -14,6 +14,7 @@ import { Lifecycle, announceStart, ownMarker } from './lifecycle';
 import { applyReload } from './reload';
 import { systemd } from './systemd';
 import { openCapture } from './preflight';
+import { liveLine } from './progress';
 
 /** `reread` re-reads the configuration (file and environment under the same flags) for SIGHUP. */
 export function run(cfg: RunConfig, log: Logger = createLogger(cfg.logLevel, cfg.logTo), reread?: () => RunConfig): Promise<number> {
@@ -61,6 +62,7 @@ export function run(cfg: RunConfig, log: Logger = createLogger(cfg.logLevel, cfg
   };
   const lifecycle = new Lifecycle({
     log, statsIntervalMs: cfg.statsIntervalMs, summaryJson: cfg.summaryJson, summary, stopAfter: cfg.stopAfter, seen: () => ledger.seen, reload, hurry: () => output.hurry(),
+    progress: (elapsed) => liveLine({ ...ledger.snapshot(), capture: source.stats() }, elapsed),
     stop: (why) => {
       log.info({ why }, 'stopping: closing capture');
       systemd.stopping(`stopping (${why}): draining the replay queue`);
