@@ -31,7 +31,7 @@ async function main(argv: string[]): Promise<number> {
     .action((opts: Flags, cmd: Command) => {
       const cfg = runConfig(opts);
       const reload = (): RunConfig => runConfig(rereadConfigSources(cmd, process.env));
-      result = import('./run').then((m) => m.run(cfg, undefined, reload)); // undici and pino only load when needed
+      result = import('./run').then((m) => m.run(cfg, undefined, reload)); // the replayer and pino only load when needed
     });
 
   addOptions(program.command('read'), commandOptions.read)
