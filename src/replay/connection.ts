@@ -41,6 +41,8 @@ export class ShadowConnection {
    * ones are not written yet. */
   readonly calls: ShadowCall[] = [];
   private unsent = 0;
+  /** It is in its pool's list of connections to flush this turn. */
+  flushDue = false;
   connected = false;
   /** Dead, or closing: takes no more calls. */
   closed = false;
@@ -102,6 +104,7 @@ export class ShadowConnection {
 
   /** Writes every unsent call: small ones in one buffer, large bodies as they are. */
   flush(): void {
+    this.flushDue = false;
     if (!this.connected || this.closed || this.unsent === 0) return;
     const from = this.calls.length - this.unsent;
     this.unsent = 0;

@@ -46,6 +46,8 @@ export class ShadowPool implements ConnectionOwner {
   }
 
   wantsFlush(conn: ShadowConnection): void {
+    if (conn.flushDue) return;
+    conn.flushDue = true;
     this.toFlush.push(conn);
     if (this.flushQueued) return;
     this.flushQueued = true;

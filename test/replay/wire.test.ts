@@ -11,6 +11,7 @@ import * as net from 'node:net';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { describe, it } from 'node:test';
+import { runConfig } from '../../src/config';
 import type { HttpRequest } from '../../src/http';
 import { ReplayOptions, Replayer, ShadowResponse } from '../../src/replay';
 import { fakeRequest } from '../support/requests';
@@ -368,5 +369,23 @@ describe('replay over the wire: TLS', () => {
     await untrusted.drain(1000);
     assert.equal(c.outcome, 'shadowError');
     assert.match(c.r.error ?? '', /SELF_SIGNED|UNABLE_TO_VERIFY|CERT/);
+  });
+});
+
+describe('replay over the wire: flags', () => {
+  it('--pipeline and --shadow-ca reach the replayer; an unreadable or non-PEM CA file is refused at start', (t) => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'shadowtap-ca-'));
+    t.after(() => fs.rmSync(dir, { recursive: true, force: true }));
+    const pem = path.join(dir, 'ca.pem');
+    fs.writeFileSync(pem, '-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n');
+    const base = { file: '/tmp/capture.pcap', port: ['8080'], shadow: ['https://127.0.0.1:9443'] };
+    const cfg = runConfig({ ...base, pipeline: '4', shadowCa: pem });
+    assert.equal(cfg.replay.pipeline, 4);
+    assert.match(cfg.replay.ca ?? '', /BEGIN CERTIFICATE/);
+    assert.deepEqual([runConfig(base).replay.pipeline, runConfig(base).replay.ca], [1, null]);
+    assert.throws(() => runConfig({ ...base, shadowCa: path.join(dir, 'missing.pem') }), /--shadow-ca.*cannot read|cannot read.*missing/s);
+    fs.writeFileSync(pem, 'not a certificate');
+    assert.throws(() => runConfig({ ...base, shadowCa: pem }), /no PEM certificate/);
+    assert.throws(() => runConfig({ ...base, pipeline: '0' }), /pipeline/);
   });
 });
