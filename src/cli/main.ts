@@ -37,7 +37,7 @@ async function main(argv: string[]): Promise<number> {
     .action((opts: Flags, cmd: Command) => {
       const cfg = runConfig(opts);
       const reload = (): RunConfig => runConfig(rereadConfigSources(cmd, process.env));
-      // undici and pino only load when needed
+      // the replayer and pino only load when needed
       result = preflight(cfg.replay.targets, cfg.baseline, cfg.source).then(() => import('./run')).then((m) => m.run(cfg, undefined, reload));
     });
 

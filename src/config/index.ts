@@ -426,7 +426,23 @@ export function replayFlags(flags: Flags): Partial<ReplayOptions> & { targets: s
     marker: marker(flags),
     ratePerSecond: flags.rate === undefined ? null : readOption(flags, replayOptions.rate),
     preserveConnections: readOption(flags, replayOptions.preserveConnections),
+    pipeline: readOption(flags, replayOptions.pipeline),
+    ca: shadowCa(flags),
   };
+}
+
+/** --shadow-ca: the PEM file's text, read now so that a wrong path fails at start. */
+function shadowCa(flags: Flags): string | null {
+  const file = readOption(flags, replayOptions.shadowCa);
+  if (file === undefined) return null;
+  let pem: string;
+  try {
+    pem = readFileSync(file, 'latin1');
+  } catch (e) {
+    throw new ConfigError('--shadow-ca', `cannot read ${file}: ${(e as Error).message}`);
+  }
+  if (!pem.includes('-----BEGIN CERTIFICATE-----')) throw new ConfigError('--shadow-ca', `${file} holds no PEM certificate`);
+  return pem;
 }
 
 /** The replay queues' bytes, all targets together, within the budget's replay share. */

@@ -1,82 +1,109 @@
-// One request to one shadow: the undici dispatch handler that collects the answer, and the
-// deadlines of the calls in flight.
+// One request to one shadow: its answer as it comes in, and the deadlines of the calls in
+// flight.
 
-import { errors } from 'undici';
 import type { Job } from './job';
 import type { Lane } from './lanes';
 import type { Target } from './target';
 import type { ReplayOutcome, ShadowResponse } from './types';
 
-/** undici dispatch handler for one request to one target: collects the response without
- * streams or promises, and settles its job exactly once. */
-/** undici's header object as the raw list production's headers come in (names lower case). */
-export function headerList(headers: Record<string, string | string[]>): string[] {
-  const out: string[] = [];
-  for (const name in headers) {
-    const v = headers[name];
-    if (typeof v === 'string') out.push(name, v);
-    else for (const x of v) out.push(name, x);
-  }
-  return out;
-}
+/** Methods that may be sent again when a connection died before any byte of their answer came
+ * (RFC 9110 §9.2.2). */
+const idempotent = new Set(['GET', 'HEAD', 'OPTIONS', 'TRACE', 'PUT', 'DELETE']);
 
 export class ShadowCall {
-  /** From dispatch until the request goes out on a connected socket, then from there: the
-   * latency excludes connecting and pool queueing, as production's (from capture) does. */
-  private started = process.hrtime.bigint();
+  /** performance.now() when the request's bytes were written on a connected socket; until
+   * then, when the call was made. Latency excludes connecting and waiting, as production's
+   * (from capture) does. */
+  private started = performance.now();
   private statusCode: number | null = null;
   private headers: ShadowResponse['headers'] = null;
   private chunks: Buffer[] = [];
   private kept = 0;
   private size = 0;
-  private done = false;
-  private controller: { abort(reason: Error): void } | null = null;
+  done = false;
+  /** Its bytes went out on a socket (on the current attempt). */
+  written = false;
+  /** A byte of its answer arrived (on the current attempt). */
+  answered = false;
+  /** Times sent: a second attempt is made only after a connection died before any answer. */
+  attempts = 1;
+  /** The connection carrying it, while it does. */
+  connection: { abandon(call: ShadowCall): void } | null = null;
 
-  constructor(private readonly target: Target, private readonly job: Job, private readonly lane: Lane | null,
+  constructor(private readonly target: Target, readonly job: Job, readonly lane: Lane | null,
               private readonly keep: number, readonly deadline: number) {}
 
-  onRequestStart(controller: { abort(reason: Error): void }): void {
-    this.controller = controller;
-    this.started = process.hrtime.bigint();
-    // Timed out while undici still held it (say, connecting): it must not go out after all.
-    if (this.done) controller.abort(new Error('shadow timeout'));
+  get method(): string {
+    return this.job.fanout.request.method;
+  }
+
+  /** The connection it was on died unanswered; true when it may go out once more. */
+  mayRetry(): boolean {
+    return !this.done && !this.answered && this.attempts === 1 && (!this.written || idempotent.has(this.method));
+  }
+
+  /** Back to unsent, for a second attempt. */
+  retry(): void {
+    this.attempts++;
+    this.written = false;
+    this.answered = false;
+    this.connection = null;
+  }
+
+  /** Its bytes are being written on a connected socket. */
+  sent(now: number): void {
+    this.written = true;
+    this.started = now;
   }
 
   timeOut(timeoutMs: number): void {
     if (this.done) return;
-    this.finish('shadowTimeout', `no complete answer within ${timeoutMs} ms`);
-    this.controller?.abort(new Error('shadow timeout'));
+    this.done = true; // before the connection lets go of it: no second attempt
+    this.connection?.abandon(this);
+    this.report('shadowTimeout', `no complete answer within ${timeoutMs} ms`);
   }
 
-  onResponseStart(_c: unknown, statusCode: number, headers: Record<string, string | string[]>): void {
+  onHead(statusCode: number, headers: string[]): void {
     this.statusCode = statusCode;
     // Only a comparison reads them (it keeps bodies too); a mirror without one skips the copy.
-    if (this.keep > 0) this.headers = headerList(headers);
-  }
-
-  onResponseData(_c: unknown, chunk: Buffer): void {
-    this.size += chunk.length;
-    if (this.kept < this.keep) {
-      const part = chunk.subarray(0, this.keep - this.kept);
-      this.chunks.push(part);
-      this.kept += part.length;
+    if (this.keep > 0) {
+      const list = new Array<string>(headers.length);
+      for (let i = 0; i < headers.length; i += 2) {
+        list[i] = headers[i].toLowerCase();
+        list[i + 1] = headers[i + 1];
+      }
+      this.headers = list;
     }
   }
 
-  onResponseEnd(): void {
+  onBody(chunk: Buffer, offset: number, length: number): void {
+    this.size += length;
+    if (this.kept < this.keep) {
+      const n = Math.min(length, this.keep - this.kept);
+      // http-parser-js hands out views of the socket's chunk: copy what is kept.
+      this.chunks.push(Buffer.from(chunk.subarray(offset, offset + n)));
+      this.kept += n;
+    }
+  }
+
+  complete(): void {
     this.finish('replayed', null);
   }
 
-  onResponseError(_c: unknown, err: Error & { code?: string }): void {
+  /** The connection failed it: `code` says how (ECONNREFUSED, ECONNRESET, a parse error…). */
+  fail(code: string, timedOut = false): void {
     if (this.target.aborting) return this.finish('shutdown', 'aborted at shutdown');
-    const timeout = err instanceof errors.HeadersTimeoutError || err instanceof errors.BodyTimeoutError ||
-      err instanceof errors.ConnectTimeoutError;
-    this.finish(timeout ? 'shadowTimeout' : 'shadowError', err.code ?? err.message);
+    this.finish(timedOut ? 'shadowTimeout' : 'shadowError', code);
   }
 
   private finish(outcome: ReplayOutcome, error: string | null): void {
     if (this.done) return;
     this.done = true;
+    this.report(outcome, error);
+  }
+
+  private report(outcome: ReplayOutcome, error: string | null): void {
+    this.connection = null;
     const replayed = outcome === 'replayed';
     this.target.settled(this, this.job, this.lane, {
       target: this.target.stats.target,
@@ -84,15 +111,15 @@ export class ShadowCall {
       headers: replayed ? this.headers : null,
       body: replayed && this.keep > 0 ? Buffer.concat(this.chunks, this.kept) : null,
       bodySize: this.size,
-      latencyUs: Number((process.hrtime.bigint() - this.started) / 1000n),
+      latencyUs: Math.round((performance.now() - this.started) * 1000),
       outcome,
       error,
     });
   }
 }
 
-/** Times out a target's calls past their deadline; undici's own timers are coarse (about
- * 1 s). All calls share one timeout, so the set (in start order) is in deadline order. */
+/** Times out a target's calls past their deadline. All calls share one timeout, so the set
+ * (in start order) is in deadline order. */
 export class CallDeadlines {
   private readonly calls = new Set<ShadowCall>();
   private timer: NodeJS.Timeout | null = null;

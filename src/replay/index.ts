@@ -1,17 +1,16 @@
-// Sends captured requests to the shadow targets through undici keep-alive pools (or, with
+// Sends captured requests to the shadow targets as bytes, over keep-alive connections (or, with
 // preserveConnections, one connection per captured connection: lanes).
 // The capture path never waits here: submit() either queues (bounded by count and bytes)
 // or refuses at once, and every submission ends in exactly one outcome.
 
 import type { HttpRequest } from '../http';
 import { Fanout, Job } from './job';
-import { shadowHeaders, unreplayableReason, unsendableHeaders } from './request';
+import { requestHead, shadowHeaders, unreplayableReason, unsendableHeaders } from './request';
 import { Target } from './target';
 import { ReplayDone, ReplayOptions, TargetStats, defaultReplayOptions } from './types';
 
-export { headerList } from './call';
 export * from './types';
-export { shadowHeaders, unreplayableReason, unsendableHeaders } from './request';
+export { headerList, requestHead, shadowHeaders, unreplayableReason, unsendableHeaders } from './request';
 
 export class Replayer {
   private readonly targets: Target[];
@@ -33,9 +32,10 @@ export class Replayer {
     const lists = this.targets.map((t) => shadowHeaders(req.headers, this.options.keepHost ? null : t.host, this.options.marker));
     if (unsendableHeaders(lists[0]) !== null) return done('unreplayable', [], req);
     const fanout = new Fanout(req, this.targets.length, done);
+    const bodyLength = req.body === null ? 0 : req.body.length;
     for (let i = 0; i < this.targets.length; i++) {
       const target = this.targets[i];
-      const job = new Job(fanout, i, lists[i]);
+      const job = new Job(fanout, i, requestHead(req.method, req.url, lists[i], bodyLength, target.host));
       const refused = target.offer(job);
       if (refused !== null) job.finish({
         target: target.stats.target, statusCode: null, headers: null, body: null, bodySize: 0,
@@ -61,7 +61,7 @@ export class Replayer {
   }
 
   /** Stops accepting, waits up to timeoutMs for queued and in-flight requests, then ends
-   * the rest with 'shutdown' and closes the pools and lanes. */
+   * the rest with 'shutdown' and closes the connections and lanes. */
   private draining: Promise<void> | null = null;
 
   /** Idempotent: a second call gets the first drain. */

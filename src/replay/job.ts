@@ -26,9 +26,9 @@ export class Fanout {
   }
 }
 
-/** The request as it goes to one target. */
+/** The request as it goes to one target; `head` is its head as sent (see requestHead()). */
 export class Job {
-  constructor(readonly fanout: Fanout, readonly index: number, readonly headers: string[]) {}
+  constructor(readonly fanout: Fanout, readonly index: number, readonly head: string) {}
   get request(): HttpRequest {
     return this.fanout.request;
   }

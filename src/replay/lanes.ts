@@ -1,21 +1,21 @@
 // With preserveConnections: one captured connection's requests go to a target in capture
 // order, one at a time, over a connection of their own (a lane).
 
-import { Client } from 'undici';
 import type { ConnectionInfo } from '../tcp';
 import type { Job } from './job';
+import { ShadowPool } from './pool';
 import type { Target } from './target';
 import type { ReplayOutcome } from './types';
 
 /** One captured connection's requests to one target, sent one after another in capture
- * order over one undici Client (a single connection). */
+ * order over a pool of one connection (a new one if the shadow closes it). */
 export class Lane {
   readonly jobs: Job[] = [];
   sending = false;
   closed = false;
   /** When the lane last became idle (performance.now()). */
   idleSince = 0;
-  constructor(readonly conn: ConnectionInfo, readonly client: Client) {}
+  constructor(readonly conn: ConnectionInfo, readonly pool: ShadowPool) {}
   get idle(): boolean {
     return !this.sending && this.jobs.length === 0;
   }
@@ -36,8 +36,7 @@ export class Lanes {
   waiting = 0;
   private sweeper: NodeJS.Timeout | null = null;
 
-  constructor(private readonly target: Target, private readonly clientOptions: Client.Options,
-              private readonly max: number, private readonly idleMs: number) {}
+  constructor(private readonly target: Target, private readonly max: number, private readonly idleMs: number) {}
 
   /** Puts the job in its connection's lane (sent at once when the lane is idle); returns
    * null, or the outcome it is refused with. */
@@ -77,13 +76,9 @@ export class Lanes {
       if (oldest.done === true) return null;
       this.close(oldest.value);
     }
-    // The Client keeps its socket as long as the lane lives (unless the shadow closes it
+    // The pool keeps its connection as long as the lane lives (unless the shadow closes it
     // first, when the lane goes on over a new connection, as a client would).
-    const client = new Client(this.target.stats.target, {
-      ...this.clientOptions, pipelining: 1,
-      keepAliveTimeout: this.idleMs, keepAliveMaxTimeout: this.idleMs,
-    });
-    const lane = new Lane(conn, client);
+    const lane = new Lane(conn, new ShadowPool(this.target.endpoint, 1, 1, null));
     lane.idleSince = performance.now();
     this.byConn.set(conn, lane);
     this.target.stats.lanes = this.byConn.size;
@@ -100,7 +95,7 @@ export class Lanes {
     this.idle.delete(lane);
     this.paced.delete(lane);
     this.target.stats.lanes = this.byConn.size;
-    lane.client.close().catch(() => {});
+    void lane.pool.close(false);
     if (this.byConn.size === 0 && this.sweeper !== null) {
       clearInterval(this.sweeper);
       this.sweeper = null;
@@ -181,20 +176,20 @@ export class Lanes {
     this.waiting = 0;
   }
 
-  /** Marks every lane closed and returns their clients, for the target to close. */
-  closeAll(): Client[] {
+  /** Marks every lane closed and returns their pools, for the target to close. */
+  closeAll(): ShadowPool[] {
     if (this.sweeper !== null) {
       clearInterval(this.sweeper);
       this.sweeper = null;
     }
-    const clients: Client[] = [];
+    const pools: ShadowPool[] = [];
     for (const lane of this.byConn.values()) {
       lane.closed = true;
-      clients.push(lane.client);
+      pools.push(lane.pool);
     }
     this.byConn.clear();
     this.idle.clear();
     this.target.stats.lanes = 0;
-    return clients;
+    return pools;
   }
 }

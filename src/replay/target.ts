@@ -1,18 +1,27 @@
 // One shadow target: the pool and the queue in front of it (or, with preserveConnections,
 // its lanes), the rate ceiling, and the counts of what was sent and how it ended.
 
-import { Client, Pool } from 'undici';
+import { isIP } from 'node:net';
 import { CallDeadlines, ShadowCall } from './call';
+import type { Endpoint } from './connection';
 import type { Job } from './job';
 import { Lane, Lanes } from './lanes';
+import { ShadowPool } from './pool';
 import { JobQueue } from './queue';
 import { TokenBucket } from './rate';
 import type { ReplayOptions, ReplayOutcome, ShadowResponse, TargetStats } from './types';
 
+/** A pooled connection idle this long is closed (lowered by a shadow's Keep-Alive hint). */
+const POOL_IDLE_MS = 4000;
+
 export class Target {
   readonly stats: TargetStats;
-  readonly pool: Pool;
+  readonly pool: ShadowPool;
+  /** host:port as a Host header names it. */
   readonly host: string;
+  readonly endpoint: Endpoint;
+  /** Requests in flight at most: connections × pipeline. */
+  private readonly capacity: number;
   private readonly queue = new JobQueue();
   /** Body bytes of the jobs waiting, in the queue or in lanes. */
   queuedBytes = 0;
@@ -32,13 +41,18 @@ export class Target {
   constructor(readonly origin: string, readonly options: ReplayOptions) {
     const url = new URL(origin);
     this.host = url.host;
-    const clientOptions: Client.Options = {
-      headersTimeout: options.timeoutMs + 1000,
-      bodyTimeout: options.timeoutMs + 1000,
-      connectTimeout: Math.min(options.timeoutMs, 10_000),
+    const secure = url.protocol === 'https:';
+    const host = url.hostname.startsWith('[') ? url.hostname.slice(1, -1) : url.hostname;
+    this.endpoint = {
+      host, port: url.port !== '' ? Number(url.port) : secure ? 443 : 80, tls: secure,
+      servername: secure && isIP(host) === 0 ? host : null, ca: options.ca,
+      connectTimeoutMs: Math.min(options.timeoutMs, 10_000),
     };
-    this.pool = new Pool(url.origin, { ...clientOptions, connections: options.concurrency, pipelining: 1 });
-    this.lanes = new Lanes(this, clientOptions, options.concurrency, options.laneIdleMs);
+    // Lanes carry one request at a time: pipelining is for the pool only.
+    const pipeline = options.preserveConnections ? 1 : options.pipeline;
+    this.capacity = options.concurrency * pipeline;
+    this.pool = new ShadowPool(this.endpoint, options.concurrency, pipeline, POOL_IDLE_MS);
+    this.lanes = new Lanes(this, options.concurrency, options.laneIdleMs);
     this.deadlines = new CallDeadlines(options.timeoutMs);
     this.bucket = options.ratePerSecond !== null && options.ratePerSecond > 0 ? new TokenBucket(options.ratePerSecond) : null;
     this.pacing = this.bucket !== null && options.whenFull === 'wait';
@@ -94,7 +108,7 @@ export class Target {
 
   private offerToPool(job: Job): ReplayOutcome | null {
     const bytes = job.request.bodySize;
-    if (this.inFlight < this.options.concurrency && this.queue.length === 0 && this.paceOk()) {
+    if (this.inFlight < this.capacity && this.queue.length === 0 && this.paceOk()) {
       this.send(job, null);
       return null;
     }
@@ -113,7 +127,7 @@ export class Target {
     if (this.options.preserveConnections) {
       this.lanes.sendPaced();
     } else {
-      while (this.inFlight < this.options.concurrency && this.queue.length > 0 && this.paceOk()) {
+      while (this.inFlight < this.capacity && this.queue.length > 0 && this.paceOk()) {
         const job = this.queue.shift();
         this.queuedBytes -= job.request.bodySize;
         this.send(job, null);
@@ -139,8 +153,8 @@ export class Target {
 
   /** Closes the pool and every lane; with `abort`, requests in flight are cut off. */
   close(abort: boolean): Promise<unknown> {
-    const dispatchers: Array<Pool | Client> = [this.pool, ...this.lanes.closeAll()];
-    return Promise.all(dispatchers.map((d) => (abort ? d.destroy() : d.close())));
+    const pools = [this.pool, ...this.lanes.closeAll()];
+    return Promise.all(pools.map((p) => p.close(abort)));
   }
 
   whenIdle(): Promise<void> {
@@ -152,17 +166,14 @@ export class Target {
     return { target: this.stats.target, statusCode, headers: null, body: null, bodySize: 0, latencyUs, outcome, error };
   }
 
-  /** Dispatches the job, over its lane or else the pool. */
+  /** Sends the job, over its lane or else the pool. */
   send(job: Job, lane: Lane | null): void {
     this.inFlight++;
     this.stats.inFlight = this.inFlight;
     this.stats.sent++;
-    const req = job.request;
-    const body = req.body !== null && req.body.length > 0 ? req.body : null;
     const call = new ShadowCall(this, job, lane, this.options.keepResponseBytes, performance.now() + this.options.timeoutMs);
     this.deadlines.add(call);
-    (lane === null ? this.pool : lane.client).dispatch(
-      { origin: this.stats.target, method: req.method, path: req.url, headers: job.headers, body }, call);
+    (lane === null ? this.pool : lane.pool).dispatch(call);
   }
 
   /** Called once per sent job by its ShadowCall. */
@@ -180,9 +191,8 @@ export class Target {
       this.stats.errors++;
     }
     // The queue moves first, so that whoever job.finish() tells sees the room it made.
-    // A lane's next request is dispatched a microtask later: never from inside undici's own
-    // callback (it errors the rest of its queue after calling us) nor before a timed-out
-    // request has been aborted.
+    // A lane's next request is sent a microtask later, once the connection that settled this
+    // one is done with it.
     if (lane !== null) queueMicrotask(() => this.lanes.settled(lane));
     this.pump();
     job.finish(r);

@@ -8,8 +8,12 @@ export type { ReplayOutcome, ShadowResponse } from '../model';
 
 export interface ReplayOptions {
   targets: string[];
-  /** Requests in flight at once, per target. */
+  /** Connections per target at most; each carries up to `pipeline` requests at once. */
   concurrency: number;
+  /** Requests in flight at once on one connection (HTTP/1.1 pipelining when above 1). */
+  pipeline: number;
+  /** PEM certificate(s) trusted for https:// targets instead of the system's, or null. */
+  ca: string | null;
   /** Requests waiting for a free slot, per target. */
   queueSize: number;
   /** Body bytes waiting, per target. */
@@ -39,6 +43,8 @@ export interface ReplayOptions {
 export const defaultReplayOptions: ReplayOptions = {
   targets: [],
   concurrency: defaultOf(replayOptions.concurrency),
+  pipeline: defaultOf(replayOptions.pipeline),
+  ca: null,
   queueSize: defaultOf(replayOptions.queueSize),
   queueBytes: defaultOf(replayOptions.queueMb) * 2 ** 20,
   timeoutMs: defaultOf(replayOptions.timeoutMs),

@@ -60,7 +60,7 @@ test('make deb: package metadata, contents, and the unpacked program runs', { ti
     for (const p of ['/usr/bin/shadowtap', '/lib/systemd/system/shadowtap.service', '/lib/systemd/system/shadowtap@.service',
       '/etc/shadowtap/shadowtap.yaml', '/usr/lib/shadowtap/package.json', '/usr/lib/shadowtap/dist/src/cli/main.js',
       '/usr/lib/shadowtap/dist/src/cli/systemd.js', '/usr/lib/shadowtap/native/build/Release/shadowtap_pcap.node',
-      '/usr/lib/shadowtap/node_modules/cap/build/Release/cap.node', '/usr/lib/shadowtap/node_modules/undici/package.json',
+      '/usr/lib/shadowtap/node_modules/cap/build/Release/cap.node', '/usr/lib/shadowtap/node_modules/http-parser-js/package.json',
       '/usr/lib/shadowtap/node_modules/pino/package.json', '/usr/share/man/man1/shadowtap.1.gz', '/usr/share/bash-completion/completions/shadowtap']) {
       assert.ok(paths.has(p), `${p} missing from the package`);
     }

@@ -6,7 +6,7 @@ import { JobQueue } from '../../src/replay/queue';
 import { fakeRequest } from '../support/requests';
 
 function job(i: number): Job {
-  return new Job(new Fanout(fakeRequest(`/q/${i}`, { index: i }), 1, () => {}), 0, []);
+  return new Job(new Fanout(fakeRequest(`/q/${i}`, { index: i }), 1, () => {}), 0, '');
 }
 
 describe('replay: job queue', () => {

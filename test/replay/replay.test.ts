@@ -25,7 +25,7 @@ describe('replay: outcomes', () => {
   });
   after(() => new Promise<void>((resolve) => server.close(() => resolve())));
 
-  it('headers undici refuses make a request unreplayable, not a shadow error, and nothing is sent', async () => {
+  it('headers Node\'s http would refuse make a request unreplayable, not a shadow error, and nothing is sent', async () => {
     const replayer = new Replayer({ targets: [origin], timeoutMs: 2000 });
     const outcomes: Array<[string, ReplayOutcome]> = [];
     const cases: Array<[string, string[], boolean]> = [
