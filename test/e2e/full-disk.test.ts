@@ -3,32 +3,22 @@
 // run exits 0. The disk is a 64 KB tmpfs filled up after the capture started.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { execFileSync } from 'node:child_process';
 import * as fs from 'node:fs';
-import * as os from 'node:os';
 import * as path from 'node:path';
 import { startProduction, startShadow } from '../support/servers';
-import { captureSkipReason, startCli, until } from '../support/tools';
+import { captureSkipReason, smallDisk, startCli, until } from '../support/tools';
 import { sendGets } from '../ops/helpers';
 
 test('full disk: run keeps mirroring, logs each failed write, exits 0 with the summary in the log', { timeout: 120_000 }, async (t) => {
   const why = captureSkipReason([]);
   if (why) { t.skip(why); return; }
-  const disk = fs.mkdtempSync(path.join(os.tmpdir(), 'shadowtap-full-'));
-  try {
-    execFileSync('mount', ['-t', 'tmpfs', '-o', 'size=64k', 'tmpfs', disk]);
-  } catch (e) {
-    fs.rmSync(disk, { recursive: true, force: true });
-    t.skip(`cannot mount a tmpfs here: ${(e as Error).message.split('\n')[0]}`);
-    return;
-  }
+  const disk = smallDisk(t, '64k');
+  if (disk === null) return;
   const prod = await startProduction();
   const shadow = await startShadow();
   t.after(async () => {
     await prod.close();
     await shadow.close();
-    execFileSync('umount', [disk]);
-    fs.rmSync(disk, { recursive: true, force: true });
   });
   const cli = startCli(['run', '--interface', 'lo', '--port', String(prod.port), '--shadow', `http://127.0.0.1:${shadow.port}`,
     '--out', path.join(disk, 'out'), '--summary-json', path.join(disk, 'summary.json'), '--no-wire-timing',

@@ -3,32 +3,23 @@
 // line (a torn last line is skipped and counted).
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { execFileSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { startProduction, startShadow } from '../support/servers';
-import { captureSkipReason, runCli, startCli, until } from '../support/tools';
+import { captureSkipReason, runCli, smallDisk, startCli, until } from '../support/tools';
 import { sendGets } from '../ops/helpers';
 
 test('record on a full disk: writeError counted, summary logged, the file replays up to its last whole line', { timeout: 120_000 }, async (t) => {
   const why = captureSkipReason([]);
   if (why) { t.skip(why); return; }
-  const disk = fs.mkdtempSync(path.join(os.tmpdir(), 'shadowtap-recfull-'));
-  try {
-    execFileSync('mount', ['-t', 'tmpfs', '-o', 'size=256k', 'tmpfs', disk]);
-  } catch (e) {
-    fs.rmSync(disk, { recursive: true, force: true });
-    t.skip(`cannot mount a tmpfs here: ${(e as Error).message.split('\n')[0]}`);
-    return;
-  }
+  const disk = smallDisk(t, '256k');
+  if (disk === null) return;
   const prod = await startProduction();
   const shadow = await startShadow();
   t.after(async () => {
     await prod.close();
     await shadow.close();
-    execFileSync('umount', [disk]);
-    fs.rmSync(disk, { recursive: true, force: true });
   });
   const recording = path.join(disk, 'traffic.rec');
   const rec = startCli(['record', '--interface', 'lo', '--port', String(prod.port), '--output', recording, '--stats-interval', '0']);

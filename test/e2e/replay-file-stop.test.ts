@@ -6,6 +6,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { startShadow } from '../support/servers';
+import { writeRecording } from '../support/recordings';
 import { startCli } from '../support/tools';
 
 test('replay: SIGTERM counts the requests read ahead but not yet sent as shutdown', { timeout: 30_000 }, async (t) => {
@@ -13,15 +14,7 @@ test('replay: SIGTERM counts the requests read ahead but not yet sent as shutdow
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'shadowtap-review-replay-'));
   t.after(async () => { await shadow.close(); fs.rmSync(dir, { recursive: true, force: true }); });
   const rec = path.join(dir, 'traffic.rec');
-  const t0 = 1_700_000_000_000_000;
-  const lines = [JSON.stringify({ format: 'shadowtap-recording', version: 1, createdAt: new Date().toISOString(), redacted: true, recording: '0123456789abcdef', part: 0 })];
-  for (let i = 0; i < 20; i++) {
-    lines.push(JSON.stringify({
-      t: t0 + i * 1_000_000, conn: i, client: `10.0.0.1:${40000 + i}`, server: '10.0.0.2:8080', index: 0, method: 'GET',
-      url: `/r/${i}`, headers: ['Host', 'prod'], body: null, bodyRedacted: false, response: null, responseMissing: 'closed',
-    }));
-  }
-  fs.writeFileSync(rec, `${lines.join('\n')}\n`);
+  writeRecording(rec, 20);
   const summaryPath = path.join(dir, 's.json');
   const cli = startCli(['replay', '--file', rec, '--shadow', `http://127.0.0.1:${shadow.port}`, '--summary-json', summaryPath, '--stats-interval', '0']);
   assert.ok(await cli.waitForLine(/replay started/, 10_000), cli.stderr());

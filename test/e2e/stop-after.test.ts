@@ -7,6 +7,7 @@ import * as http from 'node:http';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { startProduction, startShadow } from '../support/servers';
+import { writeRecording } from '../support/recordings';
 import { captureSkipReason, startCli } from '../support/tools';
 
 interface Summary { seen: number; replayed: number; pending: number; notReplayed: Record<string, number> }
@@ -87,15 +88,7 @@ test('replay --duration 1.5: a 20 s recording stops after 1.5 s, the rest counte
   t.after(() => shadow.close());
   const dir = tmp(t);
   const rec = path.join(dir, 'traffic.rec');
-  const t0 = 1_700_000_000_000_000;
-  const lines = [JSON.stringify({ format: 'shadowtap-recording', version: 1, createdAt: new Date().toISOString(), redacted: true, recording: '0123456789abcdef', part: 0 })];
-  for (let i = 0; i < 20; i++) {
-    lines.push(JSON.stringify({
-      t: t0 + i * 1_000_000, conn: i, client: `10.0.0.1:${40000 + i}`, server: '10.0.0.2:8080', index: 0, method: 'GET',
-      url: `/r/${i}`, headers: ['Host', 'prod'], body: null, bodyRedacted: false, response: null, responseMissing: 'closed',
-    }));
-  }
-  fs.writeFileSync(rec, `${lines.join('\n')}\n`);
+  writeRecording(rec, 20);
   const summaryPath = path.join(dir, 's.json');
   const cli = startCli(['replay', '--file', rec, '--shadow', `http://127.0.0.1:${shadow.port}`, '--duration', '1.5', '--summary-json', summaryPath, '--stats-interval', '0']);
   const end = await Promise.race([cli.exited, new Promise<null>((r) => setTimeout(() => r(null), 40_000).unref())]);

@@ -19,7 +19,7 @@
 //    (see startTcpdump: tail loss without --immediate-mode, kernel drops on `any` with
 //    a small -B); always check TcpdumpStats.droppedByKernel === 0.
 //  - http.request.uri is the raw target (no percent-decoding).
-import { spawn, type ChildProcess } from 'node:child_process';
+import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as net from 'node:net';
 import * as os from 'node:os';
@@ -366,4 +366,22 @@ export async function until(cond: () => boolean, timeoutMs: number, everyMs = 20
     await new Promise((r) => setTimeout(r, everyMs));
   }
   return true;
+}
+
+/** A tmpfs of `size` (e.g. '64k') mounted on a fresh directory, unmounted and removed after the
+ * test; null (the test skipped, saying why) where mounting is not allowed. */
+export function smallDisk(t: { skip: (why: string) => void; after: (fn: () => void) => void }, size: string): string | null {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'shadowtap-disk-'));
+  try {
+    execFileSync('mount', ['-t', 'tmpfs', '-o', `size=${size}`, 'tmpfs', dir]);
+  } catch (e) {
+    fs.rmSync(dir, { recursive: true, force: true });
+    t.skip(`cannot mount a tmpfs here: ${(e as Error).message.split('\n')[0]}`);
+    return null;
+  }
+  t.after(() => {
+    execFileSync('umount', [dir]);
+    fs.rmSync(dir, { recursive: true, force: true });
+  });
+  return dir;
 }
