@@ -5,7 +5,8 @@ import type { RequestLedger } from '../accounting';
 import { openSource } from '../capture';
 import type { SourceSpec } from '../capture';
 import type { HttpOptions, HttpRequest, HttpSink } from '../http';
-import { RecordingReader, connectionOf, toHttpRequest } from '../recording';
+import type { Exchange } from '../model';
+import { RecordingReader, connectionOf, toHttpRequest, toHttpResponse } from '../recording';
 import type { ConnectionInfo, ReassemblyOptions } from '../tcp';
 import { PacketPipeline, PipelineStats } from './packets';
 
@@ -16,6 +17,8 @@ export interface Timed {
   req: HttpRequest;
   /** Read order: breaks ties in `t` (a connection's requests never go back in time). */
   seq: number;
+  /** From a recording: the request with production's recorded answer. */
+  production?: Exchange;
 }
 
 /** A pcap feed pauses the capture with this many requests read ahead of the sender, and
@@ -46,7 +49,10 @@ export function recordingFeed(file: string): Feed & { reader: RecordingReader } 
           conns.set(r.conn, conn);
           if (conns.size > MAX_CONNECTIONS) conns.delete(conns.keys().next().value as number);
         }
-        yield { t: r.t, conn: String(r.conn), req: toHttpRequest(r, conn), seq: seq++ };
+        const req = toHttpRequest(r, conn);
+        const production: Exchange = { request: req, response: toHttpResponse(r), responseMissing: r.response === null ? 'closed' : null };
+        if (r.response === null && r.responseMissing !== null) production.responseMissing = r.responseMissing as Exchange['responseMissing'];
+        yield { t: r.t, conn: String(r.conn), req, seq: seq++, production };
       }
     },
     stats: () => null,

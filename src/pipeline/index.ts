@@ -8,3 +8,5 @@ export type { MirrorOptions, OwnTraffic } from './mirror';
 export { pcapFeed, recordingFeed } from './feed';
 export type { Feed, Timed } from './feed';
 export { Pacer } from './pacer';
+export { RecordedComparison } from './recorded-compare';
+export type { RecordedComparisonOptions } from './recorded-compare';

@@ -14,6 +14,8 @@ export interface RedactOptions {
   queryParams: ReadonlySet<string>;
   /** JSON body paths masked ('$.user.ssn', '$.items[*].card'; generalised like diff paths). */
   bodyPaths: ReadonlySet<string>;
+  /** Personal data too: e-mail addresses, phone numbers, IP addresses in any text, hashed. */
+  pii?: boolean;
 }
 
 export const defaultSensitiveHeaders: ReadonlySet<string> = new Set([
