@@ -467,20 +467,23 @@ const pcapMagics = new Set([0xa1b2c3d4, 0xd4c3b2a1, 0xa1b23c4d, 0x4d3cb2a1, 0x0a
 
 const isGzip = (b: Buffer): boolean => b.length >= 2 && b[0] === 0x1f && b[1] === 0x8b;
 
-/** The first bytes of a file, decompressed when it is gzip ('' when unreadable). */
-function fileStart(file: string): { text: string; raw: Buffer } {
+/** The first bytes of a file, decompressed when it is gzip ('' and `damaged` when they do not
+ * decompress). */
+function fileStart(file: string): { text: string; raw: Buffer; damaged?: boolean } {
   const fd = fs.openSync(file, 'r');
   try {
-    const raw = Buffer.alloc(64 << 10);
+    // A header line is ~200 bytes: the first KiB of gzip holds it (and damage further on is
+    // found by reading, which names the place).
+    const raw = Buffer.alloc(8192);
     const n = fs.readSync(fd, raw, 0, raw.length, 0);
     const head = raw.subarray(0, n);
-    if (!isGzip(head)) return { text: head.toString('utf8', 0, Math.min(n, 8192)), raw: head };
+    if (!isGzip(head)) return { text: head.toString('utf8'), raw: head };
     try {
-      // A member cut short (this read, or a truncated file) gives what it holds, no error.
-      const out = zlib.gunzipSync(head, { finishFlush: zlib.constants.Z_SYNC_FLUSH });
-      return { text: out.toString('utf8', 0, Math.min(out.length, 8192)), raw: head };
+      // A member cut short (here, or in a truncated file) gives what it holds, no error.
+      const out = zlib.gunzipSync(head.subarray(0, 1024), { finishFlush: zlib.constants.Z_SYNC_FLUSH });
+      return { text: out.toString('utf8'), raw: head };
     } catch {
-      return { text: '', raw: head };
+      return { text: '', raw: head, damaged: true };
     }
   } finally {
     fs.closeSync(fd);
@@ -497,7 +500,8 @@ export function sniffFile(file: string): FileKind {
   const { text, raw } = fileStart(file);
   if (raw.length >= 4 && pcapMagics.has(raw.readUInt32BE(0))) return 'pcap';
   if (HEADER_START.test(text)) return 'recording';
-  // gzip holding no whole line yet: a compressed recording cut short (reading it says so).
+  // gzip holding no whole line yet, or damaged: a compressed recording cut short or corrupt
+  // (reading it says which).
   if (isGzip(raw) && text.indexOf('\n') < 0 && (text === '' || HEADER_PREFIX.startsWith(text.slice(0, HEADER_PREFIX.length)))) return 'recording';
   return 'unknown';
 }
@@ -507,8 +511,11 @@ export function sniffFile(file: string): FileKind {
 function readHeader(file: string): RecordingHeader | null {
   let text: string;
   try {
-    text = fileStart(file).text;
-  } catch {
+    const start = fileStart(file);
+    if (start.damaged === true) throw new RecordingError(`${file}: its first bytes do not decompress (a corrupt recording)`);
+    text = start.text;
+  } catch (err) {
+    if (err instanceof RecordingError) throw err;
     return null;
   }
   const nl = text.indexOf('\n');
