@@ -43,7 +43,8 @@ export interface RecordedResponse {
   bodySize: number;
   /** Hex sha256 of the de-chunked body. */
   sha256: string | null;
-  /** Capture timestamp of the response's last byte, µs since the epoch. */
+  /** Capture timestamps of the response's first and last bytes, µs since the epoch. */
+  startUs?: number;
   endUs?: number;
   /** `--bodies`: base64 of the de-chunked body (null: empty, or beyond --max-response-kb). */
   body?: string | null;
@@ -154,7 +155,7 @@ function withoutHeader(headers: string[], lowerName: string): string[] {
  * body is redacted too). */
 function recordResponse(res: HttpResponse, redactor: Redactor | null, bodies: boolean): RecordedResponse {
   let headers = res.headers;
-  const out: RecordedResponse = { status: res.statusCode, headers, bodySize: res.bodySize, sha256: res.bodySha256, endUs: res.endUs };
+  const out: RecordedResponse = { status: res.statusCode, headers, bodySize: res.bodySize, sha256: res.bodySha256, startUs: res.startUs, endUs: res.endUs };
   if (bodies) {
     let body = res.body !== null && res.body.length > 0 && !res.bodyTruncated ? res.body : null;
     const encoding = headerValue(headers, 'content-encoding');
@@ -586,7 +587,7 @@ export function toHttpResponse(r: RecordedRequest): HttpResponse | null {
   return {
     versionMajor: 1, versionMinor: 1, headers: res.headers, trailers: [], body: kept ? body ?? Buffer.alloc(0) : body,
     bodySize: res.bodySize, bodyTruncated: !kept, bodySha256: res.sha256, chunked: false,
-    startUs: r.t, endUs: res.endUs ?? r.t, statusCode: res.status, statusMessage: '',
+    startUs: res.startUs ?? r.t, endUs: res.endUs ?? r.t, statusCode: res.status, statusMessage: '',
   };
 }
 

@@ -9,6 +9,7 @@ import * as zlib from 'node:zlib';
 import type { Exchange, HttpRequest, HttpResponse } from '../../src/http';
 import { RecordedRequest, RecordingError, RecordingReader, RecordingWriter, sniffFile, toHttpResponse } from '../../src/recording';
 import { Redactor } from '../../src/traffic/redact';
+import { runCli } from '../support/tools';
 
 const conn = { id: 3, client: { address: '10.0.0.1', port: 40000 }, server: { address: '10.0.0.2', port: 8080 }, ipVersion: 4, midstream: false, openedUs: 1 };
 
@@ -143,4 +144,25 @@ test('a directory of rotated parts is read in part order; a directory mixing two
   other.write(exchange(0, { body: Buffer.from('{}') }));
   other.close();
   assert.throws(() => RecordingReader.open(parts), /holds parts of 2 recordings/);
+});
+
+test('read lists a recording\'s exchanges like a capture\'s (plain or compressed); a newer recording is refused with exit 2', async (t) => {
+  const dir = tmpdir(t);
+  for (const bodies of [false, true]) {
+    const file = path.join(dir, `rec-${bodies}`);
+    const w = new RecordingWriter({ path: file, redactor: null, maxFileBytes: 1 << 20, maxFiles: 10, bodies });
+    for (let i = 0; i < 5; i++) w.write(exchange(i, { body: Buffer.from(`{"i":${i}}`) }));
+    w.close();
+    const r = await runCli(['read', '--file', file]);
+    assert.equal(r.code, 0, r.stderr);
+    const lines = r.stdout.trim().split('\n').map((l) => JSON.parse(l));
+    assert.deepEqual(lines.map((l) => [l.index, l.method, l.url, l.status, l.resBodySha256, l.resEndUs - l.reqStartUs]),
+      Array.from({ length: 5 }, (_, i) => [i, 'GET', `/u/${i}`, 200, 'cd'.repeat(32), 2500]));
+    assert.match(r.stderr, /5 requests in the recording/);
+  }
+  const future = path.join(dir, 'future');
+  fs.writeFileSync(future, `${JSON.stringify({ format: 'shadowtap-recording', version: 3, createdAt: '', redacted: true, recording: 'x', part: 0 })}\n`);
+  const r = await runCli(['read', '--file', future]);
+  assert.equal(r.code, 2);
+  assert.match(r.stderr, /^shadowtap: --file: .*recording format version 3 is newer than this shadowtap reads \(1\): upgrade shadowtap\n$/);
 });
