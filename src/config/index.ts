@@ -375,6 +375,7 @@ export function redactConfig(flags: Flags): RedactOptions {
       return p;
     })),
     hashKey,
+    pii: readOption(flags, redactOptions.redactPii),
   };
 }
 
@@ -487,14 +488,14 @@ export function recordConfig(flags: Flags): RecordConfig {
   const output = readOption(flags, recordingOptions.output);
   if (output === undefined || output === '') throw new ConfigError('--output', 'required');
   const bodies = readOption(flags, recordingOptions.bodies);
-  if (!readOption(flags, recordingOptions.redact) && readOption(flags, recordingOptions.redactPii)) throw new ConfigError('--redact-pii', 'not with --no-redact');
+  if (!readOption(flags, recordingOptions.redact) && readOption(flags, redactOptions.redactPii)) throw new ConfigError('--redact-pii', 'not with --no-redact');
   return {
     ...base,
     // Whole request bodies (to record); production's response hashed, and kept up to --max-response-kb with --bodies.
     http: { ...base.http, keepRequestBodies: true, keepResponseBodies: bodies, hashBodies: true, maxResponseBodyBytes: readOption(flags, recordingOptions.maxResponseKb) << 10 },
     output,
     bodies,
-    redact: readOption(flags, recordingOptions.redact) ? { ...redactConfig(flags), pii: readOption(flags, recordingOptions.redactPii) } : null,
+    redact: readOption(flags, recordingOptions.redact) ? redactConfig(flags) : null,
     maxFileBytes: readOption(flags, recordingOptions.maxFileMb) * MiB,
     maxFiles: readOption(flags, recordingOptions.maxFiles),
     ...logFlags(flags),

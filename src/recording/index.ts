@@ -197,7 +197,8 @@ export function recordEntry(ex: Exchange, redactor: Redactor | null, bodies = fa
   return {
     t: req.startUs,
     conn: conn.id,
-    client: `${conn.client.address}:${conn.client.port}`,
+    // The client's address is personal data too (--redact-pii): hashed, its port kept.
+    client: `${redactor?.options.pii === true ? redactor.pii(conn.client.address) : conn.client.address}:${conn.client.port}`,
     server: `${conn.server.address}:${conn.server.port}`,
     index: req.index,
     method: req.method,

@@ -15,6 +15,4 @@ export const recordingOptions = optionTable({
     readme: 'keep production\'s responses whole — status, headers and body (redacted like requests) — so that `replay --out` compares the shadow with them; the parts are then gzip-compressed' },
   maxResponseKb: { flag: '--max-response-kb <n>', type: 'int', default: 1024, min: 0, max: 1 << 20, help: 'with --bodies: a response body beyond this is not kept (its status and headers still compare)',
     readme: 'with `--bodies`: a response body beyond this many KiB is not kept (`bodyTruncated`): replay then compares its status and headers only' },
-  redactPii: { flag: '--redact-pii', type: 'switch', help: 'also replace e-mail addresses, phone numbers and IP addresses (bodies, headers, query) by keyed hashes',
-    readme: 'also replace e-mail addresses, phone numbers and IP addresses in bodies, headers and the query by keyed hashes `[h:…]` (HMAC-SHA-256 with `--redact-key-file`\'s key, else a random key for this recording): equal values stay equal. See "What a recording holds"' },
 });
