@@ -320,7 +320,8 @@ export class RecordingWriter {
     if (this.pending.length === 0) data = this.retry as Buffer;
     else {
       let fresh = Buffer.from(this.pending.length === 1 ? this.pending[0] : this.pending.join(''), 'utf8');
-      if (this.compress) fresh = zlib.gzipSync(fresh, { level: 6 });
+      // Level 1: 2.2× the speed of the default level for a part ~20 % larger (README, "Recording format").
+      if (this.compress) fresh = zlib.gzipSync(fresh, { level: 1 });
       data = this.retry === null ? fresh : Buffer.concat([this.retry, fresh]);
     }
     const lines = this.retryLines + this.pending.length;

@@ -113,11 +113,27 @@ test('a recording with production\'s answers judges a release: identical shadow 
     assert.deepEqual(flaggedPaths(eps.get(key)), [], key);
     assert.deepEqual(eps.get(key)?.problems, [], key);
   }
-  const verdict = await runCli(['verdict', badDir]);
-  assert.equal(verdict.code, 1, verdict.stdout + verdict.stderr);
-  assert.match(verdict.stdout, /^FAIL/);
-  const named = verdict.stdout.split('\n').map((l) => l.trim()).filter((l) => l.startsWith('- ')).map((l) => l.slice(2, l.indexOf(': '))).sort();
-  assert.deepEqual([...new Set(named)], [API_ENDPOINTS.orders, API_ENDPOINTS.reports, API_ENDPOINTS.search, API_ENDPOINTS.users].sort(), verdict.stdout);
+  const named = async (out: string): Promise<string[]> => {
+    const verdict = await runCli(['verdict', out]);
+    assert.equal(verdict.code, 1, verdict.stdout + verdict.stderr);
+    assert.match(verdict.stdout, /^FAIL/);
+    return [...new Set(verdict.stdout.split('\n').map((l) => l.trim()).filter((l) => l.startsWith('- ')).map((l) => l.slice(2, l.indexOf(': '))))].sort();
+  };
+  const planted = [API_ENDPOINTS.orders, API_ENDPOINTS.reports, API_ENDPOINTS.search, API_ENDPOINTS.users].sort();
+  assert.deepEqual(await named(badDir), planted);
+
+  // --baseline as live: a second instance of production's version, replayed to as well, teaches
+  // noise and is the latency reference (as fast as they take it: both are timed alike).
+  const baseline = await startApi({ name: 'api-prod/1.0' });
+  servers.push(baseline);
+  const baseDir = path.join(dir, 'bad-baseline');
+  const rb = await runCli(['replay', recording, '--shadow', bad.url, '--baseline', baseline.url, '--out', baseDir, '--speed', '0', '--stats-interval', '0']);
+  assert.equal(rb.code, 0, rb.stderr);
+  assert.equal(baseline.requests, REQUESTS);
+  const ab = JSON.parse((await runCli(['report', baseDir, '--json'])).stdout) as Analysis;
+  assert.ok(ab.targets[0].endpoints.every((e) => e.noise.fromBaseline > 0 && e.latencyReference === 'baseline'));
+  assert.match(ab.targets[0].endpoints.find((e) => e.key === API_ENDPOINTS.search)?.problems.join('\n') ?? '', /latency ≥ .* on the shadow vs ≤ .* on the baseline/);
+  assert.deepEqual(await named(baseDir), planted);
 
   // Refused recordings: one line naming the problem, exit 2.
   const refused = async (file: string, re: RegExp): Promise<void> => {

@@ -166,3 +166,34 @@ test('read lists a recording\'s exchanges like a capture\'s (plain or compressed
   assert.equal(r.code, 2);
   assert.match(r.stderr, /^shadowtap: --file: .*recording format version 3 is newer than this shadowtap reads \(1\): upgrade shadowtap\n$/);
 });
+
+test('--bodies, a disk full in the middle of a gzip member: its lines count as unwritten until the retry gets them out whole', async (t) => {
+  const dir = tmpdir(t);
+  const file = path.join(dir, 'rec');
+  const w = new RecordingWriter({ path: file, redactor: null, maxFileBytes: 1 << 20, maxFiles: 10, bodies: true });
+  for (let i = 0; i < 50; i++) w.write(exchange(i, { body: Buffer.from(JSON.stringify({ i, text: `row ${i}`.repeat(30) })) }));
+  // eslint-disable-next-line @typescript-eslint/no-require-imports
+  const nodeFs = require('node:fs') as { writeSync: (...a: unknown[]) => number };
+  const realWriteSync = nodeFs.writeSync;
+  let calls = 0;
+  nodeFs.writeSync = (fd: unknown, buf: unknown, off: unknown) => {
+    calls++;
+    const data = buf as Buffer;
+    const at = (off as number | undefined) ?? 0;
+    if (calls === 1) return realWriteSync(fd, data, at, Math.floor((data.length - at) / 2)); // half the member
+    if (calls === 2) throw Object.assign(new Error('ENOSPC: no space left on device, write'), { code: 'ENOSPC' });
+    return realWriteSync(fd, data, at);
+  };
+  t.after(() => { nodeFs.writeSync = realWriteSync; });
+  assert.throws(() => w.flush(), /ENOSPC/);
+  nodeFs.writeSync = realWriteSync;
+  assert.equal(w.stats.unwritten, 50, 'half a member holds no readable line');
+  assert.equal(w.stats.requests, 0);
+  w.close();
+  assert.equal(w.stats.unwritten, 0);
+  assert.equal(w.stats.requests, 50);
+  assert.equal(w.stats.bytesOnDisk, fs.statSync(file).size);
+  const { reqs, reader } = await readAll(file);
+  assert.deepEqual(reqs.map((r) => r.index), Array.from({ length: 50 }, (_, i) => i));
+  assert.equal(reader.tornLines, 0);
+});
