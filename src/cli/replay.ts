@@ -18,7 +18,7 @@ function openFeed(cfg: ReplayFileConfig, ledger: RequestLedger, log: Logger, aba
     if (kind === 'unknown') throw new Error(`${cfg.file}: neither a shadowtap recording nor a pcap/pcapng file`);
     if (cfg.outDir !== undefined && kind !== 'recording') throw new Error(`${cfg.file}: --out compares with production's recorded answers: it needs a recording made with record --bodies`);
     if (kind !== 'recording') return { kind, feed: pcapFeed(cfg, ledger, new ConnectionNotices(log).notice, abandon), reader: null };
-    const f = recordingFeed(cfg.file);
+    const f = recordingFeed(cfg.file, cfg.outDir !== undefined);
     if (cfg.outDir !== undefined && f.reader.header.bodies !== true) throw new Error(`${cfg.file}: recorded without --bodies: there is no production answer to compare with`);
     return { kind, feed: f, reader: f.reader };
   } catch (err) {

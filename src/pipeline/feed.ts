@@ -34,7 +34,8 @@ export interface Feed {
   stats(): (PipelineStats & { capture: unknown }) | null;
 }
 
-export function recordingFeed(file: string): Feed & { reader: RecordingReader } {
+/** `withProduction`: each item carries production's recorded answer (for `replay --out`). */
+export function recordingFeed(file: string, withProduction = false): Feed & { reader: RecordingReader } {
   const reader = RecordingReader.open(file);
   let seq = 0;
   return {
@@ -50,9 +51,12 @@ export function recordingFeed(file: string): Feed & { reader: RecordingReader } 
           if (conns.size > MAX_CONNECTIONS) conns.delete(conns.keys().next().value as number);
         }
         const req = toHttpRequest(r, conn);
-        const production: Exchange = { request: req, response: toHttpResponse(r), responseMissing: r.response === null ? 'closed' : null };
-        if (r.response === null && r.responseMissing !== null) production.responseMissing = r.responseMissing as Exchange['responseMissing'];
-        yield { t: r.t, conn: String(r.conn), req, seq: seq++, production };
+        if (!withProduction) {
+          yield { t: r.t, conn: String(r.conn), req, seq: seq++ };
+          continue;
+        }
+        const missing = r.response === null ? (r.responseMissing ?? 'closed') as Exchange['responseMissing'] : null;
+        yield { t: r.t, conn: String(r.conn), req, seq: seq++, production: { request: req, response: toHttpResponse(r), responseMissing: missing } };
       }
     },
     stats: () => null,
