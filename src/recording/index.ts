@@ -150,8 +150,8 @@ function withoutHeader(headers: string[], lowerName: string): string[] {
   return out;
 }
 
-/** Production's response as recorded: status, headers and the body's size and hash, its end
- * time, and with `bodies` the body itself (decoded first when redacting, so that a compressed
+/** Production's response as recorded: status, headers, the body's size and hash, its start and
+ * end times, and with `bodies` the body itself (decoded first when redacting, so that a compressed
  * body is redacted too). */
 function recordResponse(res: HttpResponse, redactor: Redactor | null, bodies: boolean): RecordedResponse {
   let headers = res.headers;
