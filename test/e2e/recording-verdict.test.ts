@@ -10,7 +10,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import * as zlib from 'node:zlib';
 import { API_ENDPOINTS, ApiServer, driveApiMix, startApi } from '../support/api';
-import { captureSkipReason, runCli, startCli, type CliHandle } from '../support/tools';
+import { captureSkipReason, runCli, startCli, startCpuHog, type CliHandle } from '../support/tools';
 import type { Analysis, EndpointAnalysis } from '../../src/report/analysis';
 
 const REQUESTS = 3000;
@@ -71,6 +71,11 @@ test('a recording with production\'s answers judges a release: identical shadow 
     assert.equal(r.code, 0, r.stderr);
     assert.equal(shadow.requests - before, REQUESTS, 'every recorded request reached the shadow');
   };
+
+  // Busy neighbours on every core from here on: the shadow is timed by shadowtap as its client,
+  // production from the recorded capture, and the verdict must hold up under scheduling noise.
+  const hog = startCpuHog();
+  t.after(() => hog.stop());
 
   // (a) The identical shadow (different Server, gzip, reordered keys, its own noise).
   const good = await startApi({ name: 'api-shadow/2.0', gzip: true, reorderKeys: true });
