@@ -58,9 +58,10 @@ async function main(argv: string[]): Promise<number> {
 
   addOptions(program.command('replay'), commandOptions.replay)
     .description(commandHelp.replay.description)
-    .action((opts: Flags) => {
-      const cfg = replayFileConfig(opts);
-      result = preflight(cfg.replay.targets, null, null).then(() => import('./replay')).then((m) => m.replayFile(cfg));
+    .argument('[file]', 'the recording (a part, or a directory of parts) or capture file; the same as --file')
+    .action((file: string | undefined, opts: Flags) => {
+      const cfg = replayFileConfig(file === undefined ? opts : { ...opts, file });
+      result = preflight(cfg.replay.targets, cfg.baseline, null).then(() => import('./replay')).then((m) => m.replayFile(cfg));
     });
 
   addOptions(program.command('report'), commandOptions.report)

@@ -1,15 +1,38 @@
-// `shadowtap read`: one JSON line per HTTP exchange found in a capture file.
+// `shadowtap read`: one JSON line per HTTP exchange found in a capture file or a recording.
 
 import { RequestLedger } from '../accounting';
-import type { ReadConfig } from '../config';
+import { ConfigError, ReadConfig } from '../config';
 import { PrintOutput } from '../outputs';
-import { Admission, Mirror, PacketPipeline } from '../pipeline';
+import { Admission, Mirror, PacketPipeline, printRecording } from '../pipeline';
+import { RecordingError, sniffFile } from '../recording';
 import { writeJsonFile } from '../report';
 import { openCapture } from './preflight';
 
 export { exchangeLine } from '../outputs';
 
+/** A recording: its exchanges as they were recorded (no capture pipeline). */
+async function readRecording(cfg: ReadConfig, out: NodeJS.WritableStream): Promise<number> {
+  const ledger = new RequestLedger();
+  try {
+    const reader = await printRecording(cfg.source.file as string, ledger, out);
+    if (cfg.summaryJson !== undefined) writeJsonFile(cfg.summaryJson, { ...ledger.snapshot(), recording: { id: reader.header.recording, parts: reader.files, tornLines: reader.tornLines } });
+    process.stderr.write(`shadowtap read: ${ledger.seen} requests in the recording${reader.tornLines > 0 ? ` (${reader.tornLines} torn last line skipped)` : ''}\n`);
+    return 0;
+  } catch (err) {
+    throw err instanceof RecordingError ? new ConfigError('--file', err.message) : err;
+  }
+}
+
+function isRecording(file: string | undefined): boolean {
+  try {
+    return file !== undefined && sniffFile(file) === 'recording';
+  } catch {
+    return false; // opening the capture says what is wrong
+  }
+}
+
 export function read(cfg: ReadConfig, out: NodeJS.WritableStream = process.stdout): Promise<number> {
+  if (isRecording(cfg.source.file)) return readRecording(cfg, out);
   const ledger = new RequestLedger();
   const output = new PrintOutput(out);
   const mirror = new Mirror({ ledger, admission: new Admission(ledger, null, null), output, notice: () => {}, flow: null });

@@ -14,6 +14,7 @@ function openWriter(cfg: RecordConfig): RecordingWriter {
   try {
     return new RecordingWriter({
       path: cfg.output, redactor: cfg.redact === null ? null : new Redactor(cfg.redact), maxFileBytes: cfg.maxFileBytes, maxFiles: cfg.maxFiles,
+      bodies: cfg.bodies,
     });
   } catch (err) {
     const e = err as NodeJS.ErrnoException;
@@ -71,7 +72,7 @@ export function record(cfg: RecordConfig, log: Logger = createLogger(cfg.logLeve
       });
     });
     log.info({ interface: cfg.source.interface ?? null, file: cfg.source.file ?? null, filter: src.filter ?? null, linkType: src.linkType,
-      output: cfg.output, redacted: cfg.redact !== null }, 'recording started');
+      output: cfg.output, redacted: cfg.redact !== null, bodies: cfg.bodies }, 'recording started');
     stopIdleWarning = warnWhenIdle(src, cfg.source, log);
     logMemoryBudget(cfg.memory, pipeline.reassembler.maxConnections, log);
   });

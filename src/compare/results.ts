@@ -228,4 +228,7 @@ export interface ResultsJson {
   /** The run's request accounting (seen, replayed, notReplayed …) at this moment. */
   accounting: Record<string, unknown>;
   endpoints: EndpointJson[];
+  /** What was compared, when not a live capture: a recording replayed (`replay --out`), whose
+   * production latencies are the recorded ones. */
+  source?: { kind: 'recording'; recording: string; files: string[] };
 }

@@ -13,13 +13,18 @@ import { redactOptions, trafficOptions } from '../traffic/options';
 
 const source = (live: boolean): OptionRow[] => rowsOf(...(live ? [liveSourceOptions] : []), sourceOptions, summaryOptions, memoryOptions, tcpOptions, httpOptions);
 
+/** A recording's replay compares as a live run does, minus what only a capture can do. */
+const { wireTiming: _w, noWireTiming: _n, compare: _c, ...replayCompare } = compareOptions;
+const replayCompareRows = rowsOf(replayCompare);
+
 /** Each command's options, table by table. */
 export const commandOptions = {
   run: [...source(true), ...rowsOf(replayOptions, liveCaptureOptions, trafficOptions, redactOptions, logOptions, stopOptions, compareOptions, adminOptions, configFileOptions, logShipOptions)],
   read: [...source(false), ...rowsOf(configFileOptions)],
   record: [...source(true), ...rowsOf(liveCaptureOptions, redactOptions, recordingOptions, logOptions, stopOptions, configFileOptions, logShipOptions)],
   // A pass over a file is bounded already; its read-ahead admits requests before they are sent.
-  replay: [...source(false), ...rowsOf(replayOptions, trafficOptions, pacingOptions, logOptions), stopOptions.duration as OptionRow, ...rowsOf(configFileOptions, logShipOptions)],
+  replay: [...source(false), ...rowsOf(replayOptions, trafficOptions, pacingOptions, logOptions), stopOptions.duration as OptionRow,
+    ...replayCompareRows, ...rowsOf(redactOptions, configFileOptions, logShipOptions)],
   report: [...rowsOf(thresholdOptions), ...reportOutputOptions, ...rowsOf(configFileOptions)],
   verdict: [...rowsOf(thresholdOptions), ...verdictOutputOptions, ...rowsOf(configFileOptions)],
   'check-config': rowsOf(checkConfigOptions, configFileOptions),
@@ -32,8 +37,8 @@ export const PROGRAM_DESCRIPTION = 'Passive shadow traffic: capture production H
 export const commandHelp: Record<keyof typeof commandOptions, { description: string; argument?: string }> = {
   run: { description: 'capture production traffic and replay every request to the shadow target(s)' },
   read: { description: 'print one JSON line per HTTP exchange in a capture file' },
-  record: { description: 'capture production exchanges (requests and production\'s response summary) to a recording file' },
-  replay: { description: 'replay a recording (or a pcap/pcapng file) to the shadow(s) at the recorded pace' },
+  record: { description: 'capture production exchanges (requests, and production\'s response: summarised, or whole with --bodies) to a recording file' },
+  replay: { description: 'replay a recording (or a pcap/pcapng file) to the shadow(s) at the recorded pace; with --out, compare their answers with production\'s recorded ones', argument: '[file]' },
   report: { description: 'summarise a run\'s comparison (the DIR given to run --out): terminal table, HTML or JSON', argument: '<dir>' },
   verdict: { description: 'exit 0 when the shadow is fit to promote, 1 when not (with the reasons)', argument: '<dir>' },
   'check-config': { description: 'check a configuration file: print every problem with the key that caused it; exit 1 if any' },

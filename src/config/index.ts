@@ -375,6 +375,7 @@ export function redactConfig(flags: Flags): RedactOptions {
       return p;
     })),
     hashKey,
+    pii: readOption(flags, redactOptions.redactPii),
   };
 }
 
@@ -474,6 +475,8 @@ export interface RecordConfig extends ReadConfig {
   redact: RedactOptions | null;
   maxFileBytes: number;
   maxFiles: number;
+  /** Keep production's response bodies (the parts gzip-compressed). */
+  bodies: boolean;
   statsIntervalMs: number;
   logLevel: string;
   logTo?: LogToConfig;
@@ -484,11 +487,14 @@ export function recordConfig(flags: Flags): RecordConfig {
   const base = readConfig(flags);
   const output = readOption(flags, recordingOptions.output);
   if (output === undefined || output === '') throw new ConfigError('--output', 'required');
+  const bodies = readOption(flags, recordingOptions.bodies);
+  if (!readOption(flags, recordingOptions.redact) && readOption(flags, redactOptions.redactPii)) throw new ConfigError('--redact-pii', 'not with --no-redact');
   return {
     ...base,
-    // Whole request bodies (to record), production's response only hashed.
-    http: { ...base.http, keepRequestBodies: true, keepResponseBodies: false, hashBodies: true },
+    // Whole request bodies (to record); production's response hashed, and kept up to --max-response-kb with --bodies.
+    http: { ...base.http, keepRequestBodies: true, keepResponseBodies: bodies, hashBodies: true, maxResponseBodyBytes: readOption(flags, recordingOptions.maxResponseKb) << 10 },
     output,
+    bodies,
     redact: readOption(flags, recordingOptions.redact) ? redactConfig(flags) : null,
     maxFileBytes: readOption(flags, recordingOptions.maxFileMb) * MiB,
     maxFiles: readOption(flags, recordingOptions.maxFiles),
@@ -499,7 +505,14 @@ export function recordConfig(flags: Flags): RecordConfig {
 export interface ReplayFileConfig extends ReadConfig {
   file: string;
   traffic: TrafficOptions;
+  /** Targets: the shadows, then the baseline when there is one. */
   replay: Partial<ReplayOptions> & { targets: string[] };
+  /** `--out`: each answer compared with production's recorded one (null: no comparison). */
+  compare: CompareOptions | null;
+  baseline: string | null;
+  outDir?: string;
+  /** Masks the samples written to --out. */
+  redact: RedactOptions;
   /** Pacing factor: 2 sends twice as fast as recorded; 0 sends as fast as the shadows take it. */
   speed: number;
   /** Passes over the file. */
@@ -514,16 +527,42 @@ export interface ReplayFileConfig extends ReadConfig {
 export function replayFileConfig(flags: Flags): ReplayFileConfig {
   if (flags.file === undefined) throw new ConfigError('--file', 'required');
   const base = readConfig(flags);
+  const shadows = replayFlags(flags);
+  const outDir = readOption(flags, compareOptions.out);
+  const baselineFlag = readOption(flags, compareOptions.baseline);
+  const baseline = baselineFlag === undefined ? null : originUrl(baselineFlag, '--baseline');
+  if (baseline !== null && shadows.targets.includes(baseline)) throw new ConfigError('--baseline', 'the baseline must not also be a shadow');
+  if (baseline !== null && outDir === undefined) throw new ConfigError('--baseline', 'needs --out (the comparison)');
+  const cmp = outDir === undefined ? null : compare(flags);
+  const responseKb = readOption(flags, compareOptions.compareBodyKb);
+  const targets = baseline === null ? shadows.targets : [...shadows.targets, baseline];
   return {
     ...base,
     http: { ...base.http, keepRequestBodies: true, keepResponseBodies: false, hashBodies: false },
     file: String(flags.file),
     traffic: traffic(flags),
-    replay: withinShare(replayFlags(flags), base.memory, 1),
+    replay: { ...withinShare(shadows, base.memory, targets.length), targets, keepResponseBytes: cmp === null ? 0 : responseKb << 10 },
+    compare: cmp === null ? null : withinCompareShare(cmp, base.memory, responseKb),
+    baseline,
+    outDir,
+    redact: redactConfig(flags),
     speed: readOption(flags, pacingOptions.speed),
     loop: readOption(flags, pacingOptions.loop),
     drainTimeoutMs: readOption(flags, replayOptions.drainTimeoutMs),
     ...logFlags(flags),
+  };
+}
+
+/** The comparison within its memory share, bodies decoded up to 8 × what is kept. */
+function withinCompareShare(cmp: CompareOptions, memory: MemoryPlan, responseKb: number): CompareOptions {
+  return {
+    ...cmp,
+    diff: { ...cmp.diff, maxBodyBytes: Math.max(16 << 20, (responseKb << 10) * 8) },
+    // The comparison's share: half for exchanges waiting to be diffed, a quarter each for
+    // those waiting for their other half and for the repeat cache.
+    maxQueuedBytes: Math.min(cmp.maxQueuedBytes, memory.shares.compare / 2),
+    maxPendingJoinBytes: Math.min(cmp.maxPendingJoinBytes, memory.shares.compare / 4),
+    repeatBytes: Math.min(cmp.repeatBytes, memory.shares.compare / 4),
   };
 }
 
@@ -559,15 +598,7 @@ export function runConfig(flags: Flags): RunConfig {
       ...base.http, keepRequestBodies: true, hashBodies: false,
       keepResponseBodies: cmp !== null, maxResponseBodyBytes: responseKb << 10,
     },
-    compare: cmp === null ? null : {
-      ...cmp,
-      diff: { ...cmp.diff, maxBodyBytes: Math.max(16 << 20, (responseKb << 10) * 8) },
-      // The comparison's share: half for exchanges waiting to be diffed, a quarter each for
-      // those waiting for their other half and for the repeat cache.
-      maxQueuedBytes: Math.min(cmp.maxQueuedBytes, base.memory.shares.compare / 2),
-      maxPendingJoinBytes: Math.min(cmp.maxPendingJoinBytes, base.memory.shares.compare / 4),
-      repeatBytes: Math.min(cmp.repeatBytes, base.memory.shares.compare / 4),
-    },
+    compare: cmp === null ? null : withinCompareShare(cmp, base.memory, responseKb),
     baseline,
     outDir: readOption(flags, compareOptions.out),
     traffic: traffic(flags),

@@ -5,7 +5,8 @@ import type { RequestLedger } from '../accounting';
 import { openSource } from '../capture';
 import type { SourceSpec } from '../capture';
 import type { HttpOptions, HttpRequest, HttpSink } from '../http';
-import { RecordingReader, connectionOf, toHttpRequest } from '../recording';
+import type { Exchange } from '../model';
+import { RecordingReader, connectionOf, toHttpRequest, toHttpResponse } from '../recording';
 import type { ConnectionInfo, ReassemblyOptions } from '../tcp';
 import { PacketPipeline, PipelineStats } from './packets';
 
@@ -16,6 +17,8 @@ export interface Timed {
   req: HttpRequest;
   /** Read order: breaks ties in `t` (a connection's requests never go back in time). */
   seq: number;
+  /** From a recording: the request with production's recorded answer. */
+  production?: Exchange;
 }
 
 /** A pcap feed pauses the capture with this many requests read ahead of the sender, and
@@ -31,7 +34,8 @@ export interface Feed {
   stats(): (PipelineStats & { capture: unknown }) | null;
 }
 
-export function recordingFeed(file: string): Feed & { reader: RecordingReader } {
+/** `withProduction`: each item carries production's recorded answer (for `replay --out`). */
+export function recordingFeed(file: string, withProduction = false): Feed & { reader: RecordingReader } {
   const reader = RecordingReader.open(file);
   let seq = 0;
   return {
@@ -46,7 +50,13 @@ export function recordingFeed(file: string): Feed & { reader: RecordingReader } 
           conns.set(r.conn, conn);
           if (conns.size > MAX_CONNECTIONS) conns.delete(conns.keys().next().value as number);
         }
-        yield { t: r.t, conn: String(r.conn), req: toHttpRequest(r, conn), seq: seq++ };
+        const req = toHttpRequest(r, conn);
+        if (!withProduction) {
+          yield { t: r.t, conn: String(r.conn), req, seq: seq++ };
+          continue;
+        }
+        const missing = r.response === null ? (r.responseMissing ?? 'closed') as Exchange['responseMissing'] : null;
+        yield { t: r.t, conn: String(r.conn), req, seq: seq++, production: { request: req, response: toHttpResponse(r), responseMissing: missing } };
       }
     },
     stats: () => null,

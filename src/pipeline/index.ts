@@ -8,3 +8,6 @@ export type { MirrorOptions, OwnTraffic } from './mirror';
 export { pcapFeed, recordingFeed } from './feed';
 export type { Feed, Timed } from './feed';
 export { Pacer } from './pacer';
+export { RecordedComparison } from './recorded-compare';
+export { printRecording } from './read-recording';
+export type { RecordedComparisonOptions } from './recorded-compare';

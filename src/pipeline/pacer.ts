@@ -15,6 +15,9 @@ const WINDOW_BYTES = 64 << 20;
 /** A request sent this much after its due time counts as late. */
 const LATE_MS = 10;
 
+/** The read-ahead's bytes: the request's body, and production's recorded one. */
+const heldBytes = (item: Timed): number => item.req.bodySize + (item.production?.response?.body?.length ?? 0);
+
 export interface PacerOptions {
   /** 1: as recorded; 2: twice as fast; 0: as fast as the shadows take it. */
   speed: number;
@@ -37,9 +40,11 @@ export class Pacer {
   private onProgress: (() => void) | null = null;
   private cancelSleep: (() => void) | null = null;
 
-  /** `admit` books a request in the ledger and says what to send (null: not mirrored). */
+  /** `admit` books a request in the ledger and says what to send (null: not mirrored); `observe`
+   * sees every request's answers (`sent`: the request as sent). */
   constructor(private readonly replayer: Replayer, private readonly ledger: RequestLedger, private readonly options: PacerOptions,
-    private readonly admit: (req: HttpRequest) => HttpRequest | null, private readonly observe: (outcome: ReplayOutcome, responses: ShadowResponse[]) => void) {}
+    private readonly admit: (req: HttpRequest, item: Timed) => HttpRequest | null,
+    private readonly observe: (outcome: ReplayOutcome, responses: ShadowResponse[], sent: HttpRequest) => void) {}
 
   /** No more requests are sent; the loop winds down. */
   stop(): void {
@@ -95,7 +100,7 @@ export class Pacer {
     let count = 0;
     const next = async (): Promise<void> => {
       const item = heap.pop() as Timed;
-      heapBytes -= item.req.bodySize;
+      heapBytes -= heldBytes(item);
       if (t0 === null) {
         t0 = item.t; // pacing starts with the first request, not with reading
         passStart = performance.now();
@@ -121,11 +126,11 @@ export class Pacer {
         abandon(item);
         break;
       }
-      const sent = this.admit(item.req);
+      const sent = this.admit(item.req, item);
       if (sent === null) continue;
       item.req = sent;
       heap.push(item);
-      heapBytes += item.req.bodySize;
+      heapBytes += heldBytes(item);
       while (!this.stopping && (heap.size > WINDOW_REQUESTS || heapBytes > WINDOW_BYTES)) await next();
     }
     while (!this.stopping && heap.size > 0) await next();
@@ -157,7 +162,7 @@ export class Pacer {
 
   private readonly done = (outcome: ReplayOutcome, responses: ShadowResponse[], req: HttpRequest): void => {
     this.ledger.settle(outcome);
-    this.observe(outcome, responses);
+    this.observe(outcome, responses, req);
     const key = this.connOf.get(req) as string;
     const waiting = this.conns.get(key);
     if (waiting !== undefined) {

@@ -11,4 +11,8 @@ export const recordingOptions = optionTable({
     readme: 'size of one part: a request line that would take the current part beyond it goes to the next part instead (a part always holds at least one request, so one request larger than the limit makes a larger part)' },
   maxFiles: { flag: '--max-files <n>', type: 'int', default: 10, min: 1, max: 1_000_000, help: 'parts kept; the oldest is deleted beyond',
     readme: 'parts kept: when part n+1 is opened and more than n parts exist, the oldest is deleted' },
+  bodies: { flag: '--bodies', type: 'switch', help: 'keep production\'s responses whole (status, headers, body) so that `replay --out` can compare with them; the parts are gzip-compressed',
+    readme: 'keep production\'s responses whole — status, headers and body (redacted like requests) — so that `replay --out` compares the shadow with them; the parts are then gzip-compressed' },
+  maxResponseKb: { flag: '--max-response-kb <n>', type: 'int', default: 1024, min: 0, max: 1 << 20, help: 'with --bodies: a response body beyond this is not kept (its status and headers still compare)',
+    readme: 'with `--bodies`: a response body beyond this many KiB is not kept (`bodyTruncated`): replay then compares its status and headers only' },
 });

@@ -203,7 +203,9 @@ function side(j: SideJson, countsTimeouts: boolean, confidence: number, isProduc
 const pct = (x: number): string => `${(x * 100).toFixed(1)}%`;
 const ms = (us: number): string => `${(us / 1000).toFixed(1)} ms`;
 
-function endpoint(e: EndpointJson, s: ShadowEndpointJson, pooled: PooledNoise, t: Thresholds): EndpointAnalysis {
+/** `recorded`: production's answers come from a recording (`replay --out`), so production is
+ * the latency reference when there is no baseline. */
+function endpoint(e: EndpointJson, s: ShadowEndpointJson, pooled: PooledNoise, t: Thresholds, recorded = false): EndpointAnalysis {
   const ownNoise = e.noise.comparisons >= t.minNoiseSamples;
   const fields: FieldAnalysis[] = Object.entries(s.fields).map(([path, f]) => {
     const noise = ownNoise ? { counts: e.noise.fields[path], comparisons: e.noise.comparisons } : pooled.get(path);
@@ -242,10 +244,11 @@ function endpoint(e: EndpointJson, s: ShadowEndpointJson, pooled: PooledNoise, t
   const shadow = side(s, true, t.latencyConfidence);
   const baseline = e.baseline !== null ? side(e.baseline, true, t.latencyConfidence) : null;
   // Like with like: the baseline (timed as the shadow is), else production when the shadow was
-  // timed from the capture too (--wire-timing), else production only when asked for.
+  // timed from the capture too (--wire-timing) or production is all there is (a recording
+  // replayed), else production only when asked for.
   const useBaseline = t.latencyReference === 'baseline' && baseline !== null;
   const reference = useBaseline ? baseline
-    : t.latencyReference === 'production' || shadow.timedOn === 'capture' ? production : null;
+    : t.latencyReference === 'production' || shadow.timedOn === 'capture' || recorded ? production : null;
   // Differences need compared exchanges; errors only need answers (or their absence) to count.
   const judgedDiffs = s.compared >= t.minRequests;
   const judged = judgedDiffs || s.attempts >= t.minRequests;
@@ -316,7 +319,7 @@ export function analyze(results: ResultsJson, thresholds: Thresholds = defaultTh
   let judgedEndpoints = 0;
   const targets = results.shadows.map((target, i): TargetAnalysis => {
     const endpoints = results.endpoints
-      .map((e) => endpoint(e, e.shadows[i], pooled, thresholds))
+      .map((e) => endpoint(e, e.shadows[i], pooled, thresholds, results.source?.kind === 'recording'))
       .sort((a, b) => b.problems.length - a.problems.length || b.traffic - a.traffic || a.key.localeCompare(b.key));
     for (const e of endpoints) {
       if (e.judged) judgedEndpoints++;
@@ -341,7 +344,9 @@ export function analyze(results: ResultsJson, thresholds: Thresholds = defaultTh
   if (results.endpoints.every((e) => e.noise.comparisons === 0)) {
     notes.push('no noise was learned (no --baseline and no repeated requests): every difference counts');
   }
-  if (thresholds.latencyReference === 'baseline' && results.baseline === null && (results.counters.wireTimed ?? 0) === 0) {
+  if (results.source?.kind === 'recording' && results.baseline === null) {
+    notes.push('latency judged against production\'s recorded latencies (capture timestamps); the shadow is timed by shadowtap as its client');
+  } else if (thresholds.latencyReference === 'baseline' && results.baseline === null && (results.counters.wireTimed ?? 0) === 0) {
     notes.push('latency not judged: no --baseline and no --wire-timing (the shadow is timed by shadowtap as its client, production from the capture) — or judge against production anyway with --latency-reference production');
   }
   const untimed = results.counters.latencyWarmup ?? 0;

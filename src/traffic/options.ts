@@ -31,6 +31,8 @@ export const redactOptions = optionTable({
   redactQuery: { flag: '--redact-query <name>', type: 'list', help: 'also mask this query parameter (repeatable)' },
   redactField: { flag: '--redact-field <path>', type: 'list', help: 'also mask this JSON body field, e.g. $.user.ssn (repeatable)',
     readme: 'also mask this JSON body field, e.g. `$.user.ssn` (repeatable)' },
+  redactPii: { flag: '--redact-pii', type: 'switch', help: 'also replace e-mail addresses, phone numbers and IP addresses (bodies, headers, query) by keyed hashes',
+    readme: 'also replace e-mail addresses, phone numbers and IP addresses in bodies, headers and the request target by keyed hashes `[h:…]` (HMAC-SHA-256 with `--redact-key-file`\'s key, else a random key per process): equal values stay equal. In recordings, samples and logs; see "What a recording holds"' },
   redactKeyFile: { flag: '--redact-key-file <file>', type: 'string', help: 'mask as a keyed hash with this key (equal values stay equal) instead of [redacted]',
     readme: 'mask as `[h:…]`, an HMAC-SHA-256 with this key (≥ 16 bytes), so equal secrets stay equal across outputs and runs' },
 });

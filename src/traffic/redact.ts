@@ -1,7 +1,8 @@
 // Masks credentials and personal data before anything leaves the process as text: log lines,
 // samples, reports, recordings. What reaches the shadow is decided elsewhere.
 
-import { createHmac } from 'node:crypto';
+import { createHmac, randomBytes } from 'node:crypto';
+import { isIP } from 'node:net';
 
 export interface RedactOptions {
   /** Header names (lower case) whose values are always masked. */
@@ -14,6 +15,8 @@ export interface RedactOptions {
   queryParams: ReadonlySet<string>;
   /** JSON body paths masked ('$.user.ssn', '$.items[*].card'; generalised like diff paths). */
   bodyPaths: ReadonlySet<string>;
+  /** Personal data too: e-mail addresses, phone numbers, IP addresses in any text, hashed. */
+  pii?: boolean;
 }
 
 export const defaultSensitiveHeaders: ReadonlySet<string> = new Set([
@@ -40,6 +43,17 @@ const jsonMember = /"([^"\\]{1,64})"(\s*:\s*)("(?:[^"\\]|\\.)*"?|[^,}\]\s]+)/g;
 /** `name=value` after a start, space, ?, &, ; or quote: query parameters and cookies in text. */
 const namedValue = /(^|[\s?&;,"'])([A-Za-z0-9_.-]+)=([^&;\s"',]+)/g;
 
+// Personal data (--redact-pii). E-mail addresses, '@' percent-encoded too (a query string).
+const email = /[A-Za-z0-9._%+-]{1,64}(?:@|%40)[A-Za-z0-9-]{1,63}(?:\.[A-Za-z0-9-]{1,63})*\.[A-Za-z]{2,24}/g;
+/** Phone numbers as people write them: international (+ and 8–15 digits, separators allowed),
+ * or national with separators ((555) 123-4567, 555-123-4567, 020 7946 0958). A bare run of
+ * digits is not taken for one: it is an id far more often. */
+const phone = /(?<![\w+.-])(?:\+\d{1,3}[ .-]?(?:\(\d{1,4}\)[ .-]?)?\d{1,4}(?:[ .-]?\d{2,4}){1,4}|\(\d{3}\)[ .-]?\d{3}[ .-]\d{4}|\d{3}[ .-]\d{3}[ .-]\d{4}|0\d{2,4} \d{3,4} \d{3,4})(?![\w.-])/g;
+const ipv4 = /(?<![\w.])(?:(?:25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)\.){3}(?:25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)(?![\w.])/g;
+/** Candidates, kept only when node:net agrees it is IPv6 ('12:30:45' is a time, not an address). */
+const ipv6 = /(?<![\w:])(?:[0-9A-Fa-f]{0,4}:){2,7}[0-9A-Fa-f]{0,4}(?![\w:])/g;
+const mayHoldPii = /[@:.]|%40|\d{3}/;
+
 function luhn(digits: string): boolean {
   let sum = 0;
   for (let i = digits.length - 1, double = false; i >= 0; i--, double = !double) {
@@ -56,8 +70,30 @@ function generalise(path: string): string {
 }
 
 export class Redactor {
+  /** Hashes personal data: the configured key, else one of this process's own. */
+  private piiKey: Buffer | null = null;
+
   /** Replaced as a whole when a reload changes the redaction settings. */
   constructor(public options: RedactOptions = defaultRedactOptions()) {}
+
+  /** A keyed hash of a personal value: equal values give equal hashes. */
+  private hashPii(value: string): string {
+    const key = this.options.hashKey ?? (this.piiKey ??= randomBytes(32));
+    return `[h:${createHmac('sha256', key).update(value).digest('hex').slice(0, 16)}]`;
+  }
+
+  /** E-mail addresses, phone numbers and IP addresses replaced by keyed hashes. */
+  pii(s: string): string {
+    if (!mayHoldPii.test(s)) return s;
+    let out = s.replace(email, (m) => this.hashPii(m.replace('%40', '@').toLowerCase()));
+    out = out.replace(ipv4, (m) => this.hashPii(m));
+    if (out.indexOf(':') >= 0) out = out.replace(ipv6, (m) => (isIP(m) === 6 ? this.hashPii(m.toLowerCase()) : m));
+    out = out.replace(phone, (m) => {
+      const digits = m.replace(/\D/g, '');
+      return digits.length >= 8 && digits.length <= 15 ? this.hashPii(`${m.startsWith('+') ? '+' : ''}${digits}`) : m;
+    });
+    return out;
+  }
 
   /** A whole value (of any type) replaced by its mask. */
   private maskValue(v: unknown): string {
@@ -110,6 +146,7 @@ export class Redactor {
   /** Free text with bearer credentials, card numbers and secret-named `name=value` pairs
    * (as in a query string or a cookie) masked. */
   text(s: string): string {
+    if (this.options.pii === true) s = this.pii(s);
     if (s.length < 13 && !/Bearer|Basic|Token/i.test(s) && s.indexOf('=') < 0) return s;
     let out = s.replace(bearer, (_m, scheme: string) => `${scheme} ${this.mask(_m)}`);
     out = out.replace(namedValue, (m, lead: string, name: string, value: string) =>

@@ -96,7 +96,7 @@ test('writer and reader round trip (no redaction): every field as captured, in o
       assert.equal(r.response, null);
       assert.equal(r.responseMissing, 'gap');
     } else {
-      assert.deepEqual(r.response, { status: 200, headers: ['Content-Type', 'text/plain', 'Set-Cookie', 'sid=abcdef123456'], bodySize: 5, sha256: 'ab'.repeat(32) });
+      assert.deepEqual(r.response, { status: 200, headers: ['Content-Type', 'text/plain', 'Set-Cookie', 'sid=abcdef123456'], bodySize: 5, sha256: 'ab'.repeat(32), startUs: exs[i].response!.startUs, endUs: exs[i].response!.endUs });
       assert.equal(r.responseMissing, null);
     }
   }

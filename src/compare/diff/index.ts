@@ -10,6 +10,7 @@ import { bodyKind, bodyText, decodeBody } from '../body';
 import { joinedHeaderValue } from '../../http';
 import { diffHeaders } from './headers';
 import { diffJson } from './json';
+import { maskedMatch } from './masked';
 import { push } from './record';
 import { diffText } from './text';
 import { DiffKind, DiffOptions, FieldDiff, newDiffStats } from './types';
@@ -91,6 +92,7 @@ export function diffResponses(production: ComparableResponse, shadow: Comparable
   } else kind = 'text';
 
   if (kind === 'text') {
+    if (opts.maskedProduction === true && maskedMatch(bodyText(p.body, ctP), bodyText(s.body, ctS))) return result();
     diffText(bodyText(p.body, ctP), bodyText(s.body, ctS), out, { maxDiffs: opts.maxDiffs }, stats);
   } else {
     push(out, opts.maxDiffs, stats, {

@@ -32,6 +32,8 @@ export interface DiffOptions {
   /** Applied to a JSON value before it is shortened for the record (e.g. redaction): called
    * with the concrete path. */
   showValue?: (at: string, value: unknown) => unknown;
+  /** Production's side was redacted (a recording): its masked values match anything (./masked.ts). */
+  maskedProduction?: boolean;
 }
 
 /** What a diff run had to leave out; pass the same object through several calls to accumulate. */

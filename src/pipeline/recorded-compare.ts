@@ -1,0 +1,66 @@
+// `replay --out`: each shadow's answer is compared with production's recorded answer by the
+// compare stage a live run uses (same diffs, noise model and latency statistics); the results
+// directory is the one `run --out` writes, so `report` and `verdict` read it unchanged.
+// Production's latency is the recorded one: request's first byte → response's last byte, from
+// capture timestamps.
+
+import { CompareStage } from '../compare';
+import type { CompareOptions, ResultsJson } from '../compare';
+import type { Exchange, HttpRequest, ShadowResponse } from '../model';
+import { OutputDir, ResultsFile } from '../report/outdir';
+import { Redactor } from '../traffic/redact';
+import type { RedactOptions } from '../traffic/redact';
+
+export interface RecordedComparisonOptions {
+  /** The replay targets in order; the baseline (when there is one) among them. */
+  targets: string[];
+  baseline: string | null;
+  compare: CompareOptions;
+  /** The recording was redacted: its masked values are never differences. */
+  redacted: boolean;
+  outDir: string;
+  /** Masks the samples. */
+  redact: RedactOptions;
+  /** The run's accounting at this moment (results.json carries it). */
+  accounting: () => Record<string, unknown>;
+  /** What was replayed, for results.json. */
+  source: ResultsJson['source'];
+  onError: (err: Error) => void;
+}
+
+export class RecordedComparison {
+  readonly stage: CompareStage;
+  private readonly results: ResultsFile;
+
+  constructor(private readonly options: RecordedComparisonOptions) {
+    const outDir = OutputDir.open(options.outDir, new Redactor(options.redact));
+    outDir.onSampleError = options.onError;
+    const compare = { ...options.compare, diff: { ...options.compare.diff, maskedProduction: options.redacted } };
+    this.stage = new CompareStage(options.targets, options.baseline, compare, outDir);
+    this.results = new ResultsFile(outDir, (complete) => this.resultsJson(complete), options.onError);
+  }
+
+  /** A request is about to be sent: production's recorded side of its join. */
+  admitted(production: Exchange): void {
+    this.stage.exchange(production);
+  }
+
+  /** The targets' answers to a request sent (it carries the recorded request's id). */
+  answered(sent: HttpRequest, responses: ShadowResponse[]): void {
+    this.stage.replayed(sent, responses);
+  }
+
+  /** Everything diffed; results.json complete. */
+  finish(): void {
+    this.stage.flush();
+    this.results.finish();
+  }
+
+  get summary(): Record<string, unknown> {
+    return { ...this.stage.counters, pendingJoins: this.stage.pendingJoins, queued: this.stage.queued };
+  }
+
+  private resultsJson(complete: boolean): ResultsJson {
+    return { ...this.stage.results(this.options.accounting(), complete), source: this.options.source };
+  }
+}
