@@ -25,9 +25,11 @@ test('record on a full disk: writeError counted, summary logged, the file replay
   const rec = startCli(['record', '--interface', 'lo', '--port', String(prod.port), '--output', recording, '--stats-interval', '0']);
   assert.ok(await rec.waitForLine(/recording started/, 30_000), rec.stderr());
   // Far more than 256 KB of recording: the disk fills while requests keep coming.
-  void sendGets(prod.port, 4000, 8);
+  // Traffic goes on after the recorder stopped; it ends (or is cut) before production closes.
+  const traffic = sendGets(prod.port, 4000, 8).catch(() => undefined);
   assert.ok(await rec.waitForLine(/cannot write the recording/, 60_000), rec.stdout().slice(-2000));
   const { code } = await rec.exited;
+  await traffic;
   const lines = rec.stdout().split('\n').filter((l) => l.startsWith('{')).map((l) => JSON.parse(l) as { msg: string; stats?: { seen: number; notRecorded: Record<string, number>; recorded: number } });
   const summary = lines.find((l) => l.msg === 'summary')?.stats;
   assert.ok(summary, 'the summary reaches the log');
