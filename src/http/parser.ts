@@ -173,3 +173,137 @@ export function headerValue(headers: string[], lowerName: string): string | null
   }
   return null;
 }
+
+// ---------------------------------------------------------------------------
+// The fast path for ordinary heads. http-parser-js turns every line of a head into a string
+// and matches it with a regular expression; most heads are plain, whole in one chunk, and can
+// be read straight from the Buffer. Only the start line and header lines are read here: the
+// empty line that ends the head is left to http-parser-js, whose HEADER state then decides
+// the body's framing (Content-Length, chunked, upgrade, 1xx ...) and calls the callbacks, so
+// everything after the header lines is its own code. A head that is not plain — split over
+// chunks, leading empty lines, a bare CR or LF, obs-fold, an odd start line, an unknown
+// method, a malformed header line, a line or head over the limits — is left whole to
+// http-parser-js, which judges it (and fails it) exactly as before.
+
+const CR = 13;
+const LF = 10;
+const SP = 32;
+const TAB = 9;
+const COLON = 58;
+const DEL = 127;
+
+const methodIndex = new Map<string, number>();
+methods.forEach((m, i) => { if (!methodIndex.has(m)) methodIndex.set(m, i); });
+
+interface HeadInternals {
+  info: {
+    headers: string[]; method?: number; url?: string; versionMajor?: number; versionMinor?: number;
+    statusCode?: number; statusMessage?: string;
+  };
+  body_bytes: number | null;
+  state: string;
+  line: string;
+  headBytes: number;
+}
+
+/** buf.toString('latin1', from, to) without its argument checks (Node's own method behind it). */
+const latin1 = (buf: Buffer, from: number, to: number): string =>
+  (buf as unknown as { latin1Slice(from: number, to: number): string }).latin1Slice(from, to);
+
+const isDigit = (b: number): boolean => b >= 48 && b <= 57;
+
+/** True when the line from `lineStart` ends at `at` with CRLF and is within MAX_LINE. */
+function endsLine(buf: Buffer, lineStart: number, at: number, end: number): boolean {
+  return at + 1 < end && buf[at] === CR && buf[at + 1] === LF && at - lineStart <= MAX_LINE;
+}
+
+/**
+ * Reads an ordinary message head at buf[start..end) into `parser`, which must sit between
+ * messages with nothing of the next one read (state REQUEST_LINE/RESPONSE_LINE, line '').
+ * Returns the offset of the CRLF that ends the head, where http-parser-js takes over in
+ * state HEADER, or -1 (the parser untouched) when the head is not ordinary.
+ */
+export function readOrdinaryHead(parser: Parser, type: string, buf: Buffer, start: number, end: number): number {
+  const p = parser as unknown as HeadInternals;
+  let i = start;
+  let method = -1;
+  let url = '';
+  let major: number;
+  let minor: number;
+  let status = 0;
+  let statusMessage = '';
+  if (type === REQUEST) {
+    // METHOD SP target SP HTTP/d.d CRLF, as /^([A-Z-]+) ([^ ]+) HTTP\/(\d)\.(\d)$/ with a known method.
+    while (i < end && ((buf[i] >= 65 && buf[i] <= 90) || buf[i] === 45)) i++;
+    if (i === start || i >= end || buf[i] !== SP) return -1;
+    const known = methodIndex.get(latin1(buf, start, i));
+    if (known === undefined) return -1;
+    method = known;
+    const target = ++i;
+    while (i < end && buf[i] > SP && buf[i] !== DEL) i++;
+    if (i === target || i + 10 > end || buf[i] !== SP) return -1;
+    url = latin1(buf, target, i);
+    if (buf[i + 1] !== 72 || buf[i + 2] !== 84 || buf[i + 3] !== 84 || buf[i + 4] !== 80 || buf[i + 5] !== 47 ||
+        !isDigit(buf[i + 6]) || buf[i + 7] !== 46 || !isDigit(buf[i + 8])) return -1;
+    major = buf[i + 6] - 48;
+    minor = buf[i + 8] - 48;
+    i += 9;
+    if (!endsLine(buf, start, i, end)) return -1;
+  } else {
+    // HTTP/d.d SP ddd [SP reason] CRLF, as /^HTTP\/(\d)\.(\d) (\d{3}) ?(.*)$/.
+    if (start + 14 > end || buf[i] !== 72 || buf[i + 1] !== 84 || buf[i + 2] !== 84 || buf[i + 3] !== 80 ||
+        buf[i + 4] !== 47 || !isDigit(buf[i + 5]) || buf[i + 6] !== 46 || !isDigit(buf[i + 7]) || buf[i + 8] !== SP ||
+        !isDigit(buf[i + 9]) || !isDigit(buf[i + 10]) || !isDigit(buf[i + 11])) return -1;
+    major = buf[i + 5] - 48;
+    minor = buf[i + 7] - 48;
+    status = (buf[i + 9] - 48) * 100 + (buf[i + 10] - 48) * 10 + (buf[i + 11] - 48);
+    i += 12;
+    if (buf[i] === SP) {
+      const reason = ++i;
+      while (i < end && buf[i] !== CR && buf[i] !== LF) i++;
+      statusMessage = latin1(buf, reason, i);
+    }
+    if (!endsLine(buf, start, i, end)) return -1;
+  }
+  i += 2;
+  // Header lines, each `name: value` as /^([^: \t]+):[ \t]*((?:.*[^ \t])|)/, until the empty line.
+  const headers: string[] = [];
+  for (;;) {
+    if (i >= end) return -1;
+    const lineStart = i;
+    if (buf[i] === CR) {
+      if (i + 1 >= end || buf[i + 1] !== LF) return -1;
+      break;
+    }
+    while (i < end && buf[i] > SP && buf[i] !== COLON && buf[i] !== DEL) i++;
+    if (i === lineStart || i >= end || buf[i] !== COLON) return -1;
+    const nameEnd = i++;
+    while (i < end && (buf[i] === SP || buf[i] === TAB)) i++;
+    const valueStart = i;
+    while (i < end && buf[i] !== CR && buf[i] !== LF) i++;
+    if (!endsLine(buf, lineStart, i, end)) return -1;
+    let valueEnd = i;
+    while (valueEnd > valueStart && (buf[valueEnd - 1] === SP || buf[valueEnd - 1] === TAB)) valueEnd--;
+    headers.push(latin1(buf, lineStart, nameEnd), latin1(buf, valueStart, valueEnd));
+    i += 2;
+  }
+  // The head's bytes, its empty line included, as SafeParser counts them.
+  if (p.headBytes + (i + 2 - start) > MAX_HEAD) return -1;
+  const info = p.info;
+  info.headers = headers;
+  info.versionMajor = major;
+  info.versionMinor = minor;
+  if (type === REQUEST) {
+    info.method = method;
+    info.url = url;
+    p.body_bytes = 0;
+  } else {
+    info.statusCode = status;
+    info.statusMessage = statusMessage;
+    // Implied zero length, as http-parser-js's RESPONSE_LINE.
+    if ((status / 100 | 0) === 1 || status === 204 || status === 304) p.body_bytes = 0;
+  }
+  p.headBytes += i - start;
+  p.state = 'HEADER';
+  return i;
+}
