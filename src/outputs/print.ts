@@ -15,7 +15,8 @@ function quote(s: string | null): string {
 /** The part of every line that only depends on the connection, built once per connection. */
 const connectionPrefix = new WeakMap<object, string>();
 
-/** One exchange as a JSON line (with its newline). Built by hand: it runs for every exchange. */
+/** One exchange as a JSON line (with its newline). PrintOutput writes the same bytes without
+ * making this string (LineBuffer); the tests hold the two to the same output. */
 export function exchangeLine(ex: Exchange): string {
   const req = ex.request;
   const res = ex.response;
@@ -35,14 +36,100 @@ export function exchangeLine(ex: Exchange): string {
     `"responseMissing":${quote(ex.responseMissing)}}\n`;
 }
 
-/** Lines written straight into a Buffer as UTF-8: no string concatenation to flatten. */
+/** ASCII text as bytes, for the fixed parts of a line. */
+const bytes = (text: string): Buffer => Buffer.from(text, 'latin1');
+const NULL = bytes('null');
+const AT_METHOD = bytes(',"method":');
+const AT_URL = bytes(',"url":');
+const AT_HOST = bytes(',"host":');
+const AT_STATUS = bytes(',"status":');
+const AT_REQ_BODY_SIZE = bytes(',"reqBodySize":');
+const AT_REQ_BODY_SHA = bytes(',"reqBodySha256":');
+const AT_RES_BODY_SIZE = bytes(',"resBodySize":');
+const AT_RES_BODY_SHA = bytes(',"resBodySha256":');
+const AT_REQ_START = bytes(',"reqStartUs":');
+const AT_REQ_END = bytes(',"reqEndUs":');
+const AT_RES_START = bytes(',"resStartUs":');
+const AT_RES_END = bytes(',"resEndUs":');
+const AT_MISSING = bytes(',"responseMissing":');
+const LINE_END = bytes('}\n');
+const HEX = bytes('0123456789abcdef');
+/** JSON.stringify's two-character escapes, by character code (0: none). */
+const SHORT_ESCAPE = new Uint8Array(128);
+for (const [code, letter] of [[8, 'b'], [9, 't'], [10, 'n'], [12, 'f'], [13, 'r'], [34, '"'], [92, '\\']] as const) {
+  SHORT_ESCAPE[code] = letter.charCodeAt(0);
+}
+
+/** The connection's part of every line, as bytes, made once per connection. */
+const connectionPrefixBytes = new WeakMap<object, Buffer>();
+
+/** The first Host header's value, as headerValue(headers, 'host'), without lower-casing names. */
+function hostOf(headers: readonly string[]): string | null {
+  for (let i = 0; i < headers.length; i += 2) {
+    const name = headers[i];
+    if (name.length === 4 && (name.charCodeAt(0) | 0x20) === 104 && (name.charCodeAt(1) | 0x20) === 111 &&
+        (name.charCodeAt(2) | 0x20) === 115 && (name.charCodeAt(3) | 0x20) === 116) return headers[i + 1];
+  }
+  return null;
+}
+
+/**
+ * Exchange lines written straight into a Buffer as UTF-8, the same bytes as exchangeLine()'s
+ * string written as UTF-8, but no string is made for a line: fixed parts are copied, numbers
+ * and JSON strings are encoded byte by byte.
+ */
 class LineBuffer {
   private buf = Buffer.allocUnsafe(4 << 20);
   private used = 0;
 
-  add(line: string): void {
-    if (this.buf.length - this.used < line.length * 3) this.grow(line.length * 3);
-    this.used += this.buf.write(line, this.used, 'utf8');
+  add(ex: Exchange): void {
+    const req = ex.request;
+    const res = ex.response;
+    const conn = req.conn;
+    let prefix = connectionPrefixBytes.get(conn);
+    if (prefix === undefined) {
+      prefix = Buffer.from(`{"conn":${conn.id},"client":${quote(`${conn.client.address}:${conn.client.port}`)},` +
+        `"server":${quote(`${conn.server.address}:${conn.server.port}`)},"index":`, 'utf8');
+      connectionPrefixBytes.set(conn, prefix);
+    }
+    const host = hostOf(req.headers);
+    // Numbers take at most 24 bytes, a string's character at most 6 (an escape).
+    const most = prefix.length + 400 + 6 * (req.method.length + req.url.length + (host === null ? 0 : host.length) +
+      (req.bodySha256 === null ? 0 : req.bodySha256.length) + (res === null || res.bodySha256 === null ? 0 : res.bodySha256.length) +
+      (ex.responseMissing === null ? 0 : ex.responseMissing.length));
+    if (this.buf.length - this.used < most) this.grow(most);
+    this.put(prefix);
+    this.number(req.index);
+    this.put(AT_METHOD);
+    this.string(req.method);
+    this.put(AT_URL);
+    this.string(req.url);
+    this.put(AT_HOST);
+    this.string(host);
+    this.put(AT_STATUS);
+    if (res === null) this.put(NULL);
+    else this.number(res.statusCode);
+    this.put(AT_REQ_BODY_SIZE);
+    this.number(req.bodySize);
+    this.put(AT_REQ_BODY_SHA);
+    this.string(req.bodySha256);
+    this.put(AT_RES_BODY_SIZE);
+    this.number(res === null ? 0 : res.bodySize);
+    this.put(AT_RES_BODY_SHA);
+    this.string(res === null ? null : res.bodySha256);
+    this.put(AT_REQ_START);
+    this.number(req.startUs);
+    this.put(AT_REQ_END);
+    this.number(req.endUs);
+    this.put(AT_RES_START);
+    if (res === null) this.put(NULL);
+    else this.number(res.startUs);
+    this.put(AT_RES_END);
+    if (res === null) this.put(NULL);
+    else this.number(res.endUs);
+    this.put(AT_MISSING);
+    this.string(ex.responseMissing);
+    this.put(LINE_END);
   }
 
   /** Hands out what was written; the next add() starts a fresh buffer. */
@@ -59,6 +146,70 @@ class LineBuffer {
     this.buf.copy(bigger, 0, 0, this.used);
     this.buf = bigger;
   }
+
+  private put(part: Uint8Array): void {
+    const buf = this.buf;
+    let at = this.used;
+    for (let i = 0; i < part.length; i++) buf[at++] = part[i];
+    this.used = at;
+  }
+
+  /** As String(n): digits for a safe integer, String() itself for anything else. */
+  private number(n: number): void {
+    if (!Number.isSafeInteger(n)) {
+      this.used += this.buf.write(String(n), this.used, 'latin1');
+      return;
+    }
+    const buf = this.buf;
+    if (n < 0) {
+      buf[this.used++] = 45; // '-'
+      n = -n;
+    }
+    let digits = 1;
+    for (let rest = n; rest >= 10; rest = Math.floor(rest / 10)) digits++;
+    let at = this.used + digits;
+    this.used = at;
+    do {
+      const q = Math.floor(n / 10);
+      buf[--at] = 48 + n - q * 10;
+      n = q;
+    } while (n > 0);
+  }
+
+  /** As quote(): 'null', or a JSON string literal as JSON.stringify writes it, in UTF-8. */
+  private string(s: string | null): void {
+    if (s === null) return this.put(NULL);
+    const buf = this.buf;
+    const from = this.used;
+    let at = from;
+    buf[at++] = 34;
+    for (let i = 0; i < s.length; i++) {
+      const c = s.charCodeAt(i);
+      if (c >= 0x20 && c < 0x80 && c !== 34 && c !== 92) {
+        buf[at++] = c;
+      } else if (c < 0x80) {
+        buf[at++] = 92;
+        const short = SHORT_ESCAPE[c];
+        if (short !== 0) buf[at++] = short;
+        else {
+          buf[at++] = 117; // u00XX
+          buf[at++] = 48;
+          buf[at++] = 48;
+          buf[at++] = HEX[c >> 4];
+          buf[at++] = HEX[c & 15];
+        }
+      } else if (c < 0x100) {
+        buf[at++] = 0xc0 | (c >> 6);
+        buf[at++] = 0x80 | (c & 0x3f);
+      } else {
+        // Beyond latin1 (never from a parsed message): JSON.stringify and Buffer's UTF-8.
+        this.used = from + this.buf.write(JSON.stringify(s), from, 'utf8');
+        return;
+      }
+    }
+    buf[at++] = 34;
+    this.used = at;
+  }
 }
 
 /** Lists exchanges; requests are inspected, never replayed. */
@@ -73,7 +224,7 @@ export class PrintOutput implements Output {
   }
 
   exchange(ex: Exchange): void {
-    this.lines.add(exchangeLine(ex));
+    this.lines.add(ex);
   }
 
   /** Writes what was buffered; false when the stream wants the writer to wait for 'drain'. */
