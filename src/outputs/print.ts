@@ -171,7 +171,7 @@ class LineBuffer {
     this.used = at;
     do {
       const q = Math.floor(n / 10);
-      buf[--at] = 48 + n - q * 10;
+      buf[--at] = 48 + (n - q * 10);
       n = q;
     } while (n > 0);
   }
