@@ -94,8 +94,8 @@ export class Http1Connection implements StreamHandler, SyncReport, MessageHolder
     this.fastHeads = context.options.fastHeads !== false;
     this.stats = context.stats;
     this.choosing = !info.midstream;
-    this.req = new HalfParser(REQUEST, info.midstream, (parser) => this.bindRequestParser(parser));
-    this.res = new HalfParser(RESPONSE, info.midstream, (parser) => this.bindResponseParser(parser));
+    this.req = new HalfParser(REQUEST, info.midstream, (parser) => this.bindRequestParser(parser), !this.fastHeads);
+    this.res = new HalfParser(RESPONSE, info.midstream, (parser) => this.bindResponseParser(parser), !this.fastHeads);
   }
 
   data(dir: Direction, buf: Buffer, start: number, end: number, tsUs: number): void {

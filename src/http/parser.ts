@@ -108,6 +108,99 @@ SafeParser.prototype.BODY_CHUNKHEAD = function (this: ParserInternals): void {
   this.state = this.body_bytes === 0 ? 'BODY_CHUNKTRAILERS' : 'BODY_CHUNK';
 };
 
+/** True when `name` is `lower` in any ASCII case (exactly name.toLowerCase() === lower for
+ * the latin1 strings parsed here, without making the lower-case string). */
+function isNamed(name: string, lower: string): boolean {
+  if (name.length !== lower.length) return false;
+  for (let k = 0; k < name.length; k++) {
+    let c = name.charCodeAt(k);
+    if (c >= 65 && c <= 90) c += 32;
+    if (c !== lower.charCodeAt(k)) return false;
+  }
+  return true;
+}
+
+function parseErrorCode(code: string): Error {
+  return Object.assign(new Error('Parse Error'), { code });
+}
+
+interface HeaderStateInternals {
+  consumeLine(): string | undefined;
+  parseHeader(line: string, headers: string[]): void;
+  info: HeaderInfo & { shouldKeepAlive?: boolean; method?: number };
+  isChunked: boolean;
+  body_bytes: number | null;
+  connection: string;
+  type: string;
+  state: string;
+  shouldKeepAlive(): boolean;
+  userCall(): (ret: unknown) => unknown;
+  nextRequest(): void;
+  [HTTPParser.kOnHeadersComplete]: (info: HeaderInfo) => number | boolean | void;
+}
+
+const methodConnect = methods.indexOf('CONNECT');
+
+// http-parser-js's HEADER state, line for line, but header names are matched without
+// lower-casing each into a new string.
+SafeParser.prototype.HEADER = function (this: HeaderStateInternals): boolean | void {
+  const line = this.consumeLine();
+  if (line === undefined) return;
+  const info = this.info;
+  if (line) {
+    this.parseHeader(line, info.headers);
+    return;
+  }
+  const headers = info.headers;
+  let hasContentLength = false;
+  let hasUpgradeHeader = false;
+  for (let i = 0; i < headers.length; i += 2) {
+    const name = headers[i];
+    if (isNamed(name, 'transfer-encoding')) {
+      this.isChunked = headers[i + 1].toLowerCase() === 'chunked';
+    } else if (isNamed(name, 'content-length')) {
+      const value = +headers[i + 1];
+      if (hasContentLength) {
+        // Repeated with the same value is accepted; a different one is an error.
+        if (value !== this.body_bytes) throw parseErrorCode('HPE_UNEXPECTED_CONTENT_LENGTH');
+      } else {
+        hasContentLength = true;
+        this.body_bytes = value;
+      }
+    } else if (isNamed(name, 'connection')) {
+      this.connection += headers[i + 1].toLowerCase();
+    } else if (isNamed(name, 'upgrade')) {
+      hasUpgradeHeader = true;
+    }
+  }
+  // Chunked wins over Content-Length.
+  if (this.isChunked && hasContentLength) {
+    hasContentLength = false;
+    this.body_bytes = null;
+  }
+  if (hasUpgradeHeader && this.connection.indexOf('upgrade') != -1) {
+    info.upgrade = this.type === HTTPParser.REQUEST || info.statusCode === 101;
+  } else {
+    info.upgrade = info.method === methodConnect;
+  }
+  if (this.isChunked && info.upgrade) this.isChunked = false;
+  info.shouldKeepAlive = this.shouldKeepAlive();
+  const skipBody = this.userCall()(this[HTTPParser.kOnHeadersComplete](info));
+  if (skipBody === 2) {
+    this.nextRequest();
+    return true;
+  } else if (this.isChunked && !skipBody) {
+    this.state = 'BODY_CHUNKHEAD';
+  } else if (skipBody || this.body_bytes === 0) {
+    this.nextRequest();
+    return info.upgrade;
+  } else if (this.body_bytes === null) {
+    this.state = 'BODY_RAW';
+  } else {
+    this.state = 'BODY_SIZED';
+  }
+};
+
 // The stock userCall() allocates a closure per callback; one per parser does the same job.
 SafeParser.prototype.userCall = function (this: { isUserCall: boolean; endUserCall?: (ret: unknown) => unknown }) {
   this.isUserCall = true;
@@ -120,8 +213,12 @@ SafeParser.prototype.userCall = function (this: { isUserCall: boolean; endUserCa
   return this.endUserCall;
 };
 
-export function createParser(type: string): Parser {
-  return new (SafeParser as unknown as new (type: string) => Parser)(type);
+/** A hardened parser; `stockHeads` keeps http-parser-js's own HEADER state (the path the
+ * fast one is compared with). */
+export function createParser(type: string, stockHeads = false): Parser {
+  const parser = new (SafeParser as unknown as new (type: string) => Parser)(type);
+  if (stockHeads) (parser as unknown as { HEADER: unknown }).HEADER = (HTTPParser.prototype as unknown as { HEADER: unknown }).HEADER;
+  return parser;
 }
 
 const contentLengthValue = /^[0-9]{1,15}$/;
@@ -178,9 +275,9 @@ export function headerValue(headers: string[], lowerName: string): string | null
 // The fast path for ordinary heads. http-parser-js turns every line of a head into a string
 // and matches it with a regular expression; most heads are plain, whole in one chunk, and can
 // be read straight from the Buffer. Only the start line and header lines are read here: the
-// empty line that ends the head is left to http-parser-js, whose HEADER state then decides
-// the body's framing (Content-Length, chunked, upgrade, 1xx ...) and calls the callbacks, so
-// everything after the header lines is its own code. A head that is not plain — split over
+// empty line that ends the head is left to the parser's HEADER state, which then decides the
+// body's framing (Content-Length, chunked, upgrade, 1xx ...) and calls the callbacks, so
+// everything after the header lines is the same code as for any other head. A head that is not plain — split over
 // chunks, leading empty lines, a bare CR or LF, obs-fold, an odd start line, an unknown
 // method, a malformed header line, a line or head over the limits — is left whole to
 // http-parser-js, which judges it (and fails it) exactly as before.
@@ -210,6 +307,28 @@ interface HeadInternals {
 const latin1 = (buf: Buffer, from: number, to: number): string =>
   (buf as unknown as { latin1Slice(from: number, to: number): string }).latin1Slice(from, to);
 
+/** Recent header names and short values by a hash of their bytes: a head that repeats one
+ * (most do) gets the same string again instead of a new one to collect. */
+const recentNames: string[] = new Array<string>(512).fill('');
+const recentValues: string[] = new Array<string>(1024).fill('');
+const MAX_RECENT_VALUE = 64;
+
+/** latin1(buf, from, to), the string remembered in `recent` when it holds those bytes. */
+function recentOrNew(recent: string[], buf: Buffer, from: number, to: number): string {
+  const length = to - from;
+  if (length === 0) return '';
+  const slot = (length * 31 + buf[from] * 7 + buf[to - 1] * 3 + buf[from + (length >> 1)]) & (recent.length - 1);
+  const known = recent[slot];
+  if (known.length === length) {
+    let k = 0;
+    while (k < length && known.charCodeAt(k) === buf[from + k]) k++;
+    if (k === length) return known;
+  }
+  const made = latin1(buf, from, to);
+  recent[slot] = made;
+  return made;
+}
+
 const isDigit = (b: number): boolean => b >= 48 && b <= 57;
 
 /** True when the line from `lineStart` ends at `at` with CRLF and is within MAX_LINE. */
@@ -236,7 +355,7 @@ export function readOrdinaryHead(parser: Parser, type: string, buf: Buffer, star
     // METHOD SP target SP HTTP/d.d CRLF, as /^([A-Z-]+) ([^ ]+) HTTP\/(\d)\.(\d)$/ with a known method.
     while (i < end && ((buf[i] >= 65 && buf[i] <= 90) || buf[i] === 45)) i++;
     if (i === start || i >= end || buf[i] !== SP) return -1;
-    const known = methodIndex.get(latin1(buf, start, i));
+    const known = methodIndex.get(recentOrNew(recentNames, buf, start, i));
     if (known === undefined) return -1;
     method = known;
     const target = ++i;
@@ -261,7 +380,7 @@ export function readOrdinaryHead(parser: Parser, type: string, buf: Buffer, star
     if (buf[i] === SP) {
       const reason = ++i;
       while (i < end && buf[i] !== CR && buf[i] !== LF) i++;
-      statusMessage = latin1(buf, reason, i);
+      statusMessage = i - reason <= MAX_RECENT_VALUE ? recentOrNew(recentValues, buf, reason, i) : latin1(buf, reason, i);
     }
     if (!endsLine(buf, start, i, end)) return -1;
   }
@@ -284,7 +403,8 @@ export function readOrdinaryHead(parser: Parser, type: string, buf: Buffer, star
     if (!endsLine(buf, lineStart, i, end)) return -1;
     let valueEnd = i;
     while (valueEnd > valueStart && (buf[valueEnd - 1] === SP || buf[valueEnd - 1] === TAB)) valueEnd--;
-    headers.push(latin1(buf, lineStart, nameEnd), latin1(buf, valueStart, valueEnd));
+    headers.push(recentOrNew(recentNames, buf, lineStart, nameEnd),
+      valueEnd - valueStart <= MAX_RECENT_VALUE ? recentOrNew(recentValues, buf, valueStart, valueEnd) : latin1(buf, valueStart, valueEnd));
     i += 2;
   }
   // The head's bytes, its empty line included, as SafeParser counts them.

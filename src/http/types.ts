@@ -35,8 +35,9 @@ export interface HttpOptions {
   /** Heads and bodies still arriving, over all connections (the memory budget's share);
    * beyond, the largest give way. */
   maxMessageBytes: number;
-  /** Ordinary message heads read straight from the Buffer (false: every head through
-   * http-parser-js; the exchanges are the same, the tests compare the two). */
+  /** Ordinary message heads read straight from the Buffer, and header names matched without
+   * lower-casing (false: every head through http-parser-js's own code, as before; the
+   * exchanges are the same, the tests compare the two). */
   fastHeads?: boolean;
 }
 
