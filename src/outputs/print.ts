@@ -60,6 +60,9 @@ for (const [code, letter] of [[8, 'b'], [9, 't'], [10, 'n'], [12, 'f'], [13, 'r'
   SHORT_ESCAPE[code] = letter.charCodeAt(0);
 }
 
+/** Strings at least this long are checked and copied whole when plain. */
+const LONG_PLAIN = 24;
+
 /** The connection's part of every line, as bytes, made once per connection. */
 const connectionPrefixBytes = new WeakMap<object, Buffer>();
 
@@ -183,6 +186,13 @@ class LineBuffer {
     const from = this.used;
     let at = from;
     buf[at++] = 34;
+    if (s.length >= LONG_PLAIN && plainJsonText.test(s)) {
+      // Long and plain (a body hash, most targets): copied by Node in one call.
+      at += (buf as unknown as { latin1Write(text: string, offset: number): number }).latin1Write(s, at);
+      buf[at++] = 34;
+      this.used = at;
+      return;
+    }
     for (let i = 0; i < s.length; i++) {
       const c = s.charCodeAt(i);
       if (c >= 0x20 && c < 0x80 && c !== 34 && c !== 92) {
