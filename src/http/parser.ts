@@ -201,6 +201,17 @@ SafeParser.prototype.HEADER = function (this: HeaderStateInternals): boolean | v
   }
 };
 
+// http-parser-js's BODY_SIZED, but the body is handed on as (chunk, offset, length) without a
+// Buffer view made of it first: kOnBody's handlers take the offset.
+SafeParser.prototype.BODY_SIZED = function (this: HeaderStateInternals & { end: number; offset: number; chunk: Buffer;
+  [HTTPParser.kOnBody]: (chunk: Buffer, offset: number, length: number) => void; }): void {
+  const length = Math.min(this.end - this.offset, this.body_bytes as number);
+  this.userCall()(this[HTTPParser.kOnBody](this.chunk, this.offset, length));
+  this.offset += length;
+  (this.body_bytes as number) -= length;
+  if (!this.body_bytes) this.nextRequest();
+};
+
 // The stock userCall() allocates a closure per callback; one per parser does the same job.
 SafeParser.prototype.userCall = function (this: { isUserCall: boolean; endUserCall?: (ret: unknown) => unknown }) {
   this.isUserCall = true;
@@ -213,11 +224,16 @@ SafeParser.prototype.userCall = function (this: { isUserCall: boolean; endUserCa
   return this.endUserCall;
 };
 
-/** A hardened parser; `stockHeads` keeps http-parser-js's own HEADER state (the path the
- * fast one is compared with). */
+/** A hardened parser; `stockHeads` keeps http-parser-js's own HEADER and BODY_SIZED states
+ * (the path the fast one is compared with). */
 export function createParser(type: string, stockHeads = false): Parser {
   const parser = new (SafeParser as unknown as new (type: string) => Parser)(type);
-  if (stockHeads) (parser as unknown as { HEADER: unknown }).HEADER = (HTTPParser.prototype as unknown as { HEADER: unknown }).HEADER;
+  if (stockHeads) {
+    const own = parser as unknown as { HEADER: unknown; BODY_SIZED: unknown };
+    const stock = HTTPParser.prototype as unknown as { HEADER: unknown; BODY_SIZED: unknown };
+    own.HEADER = stock.HEADER;
+    own.BODY_SIZED = stock.BODY_SIZED;
+  }
   return parser;
 }
 
@@ -336,6 +352,11 @@ function endsLine(buf: Buffer, lineStart: number, at: number, end: number): bool
   return at + 1 < end && buf[at] === CR && buf[at + 1] === LF && at - lineStart <= MAX_LINE;
 }
 
+function declined(headers: string[]): number {
+  headers.length = 0;
+  return -1;
+}
+
 /**
  * Reads an ordinary message head at buf[start..end) into `parser`, which must sit between
  * messages with nothing of the next one read (state REQUEST_LINE/RESPONSE_LINE, line '').
@@ -344,6 +365,7 @@ function endsLine(buf: Buffer, lineStart: number, at: number, end: number): bool
  */
 export function readOrdinaryHead(parser: Parser, type: string, buf: Buffer, start: number, end: number): number {
   const p = parser as unknown as HeadInternals;
+  if (p.info.headers.length !== 0) return -1;
   let i = start;
   let method = -1;
   let url = '';
@@ -386,21 +408,22 @@ export function readOrdinaryHead(parser: Parser, type: string, buf: Buffer, star
   }
   i += 2;
   // Header lines, each `name: value` as /^([^: \t]+):[ \t]*((?:.*[^ \t])|)/, until the empty line.
-  const headers: string[] = [];
+  // Pushed onto the parser's own (empty) list, emptied again if the head turns out not ordinary.
+  const headers = p.info.headers;
   for (;;) {
-    if (i >= end) return -1;
+    if (i >= end) return declined(headers);
     const lineStart = i;
     if (buf[i] === CR) {
-      if (i + 1 >= end || buf[i + 1] !== LF) return -1;
+      if (i + 1 >= end || buf[i + 1] !== LF) return declined(headers);
       break;
     }
     while (i < end && buf[i] > SP && buf[i] !== COLON && buf[i] !== DEL) i++;
-    if (i === lineStart || i >= end || buf[i] !== COLON) return -1;
+    if (i === lineStart || i >= end || buf[i] !== COLON) return declined(headers);
     const nameEnd = i++;
     while (i < end && (buf[i] === SP || buf[i] === TAB)) i++;
     const valueStart = i;
     while (i < end && buf[i] !== CR && buf[i] !== LF) i++;
-    if (!endsLine(buf, lineStart, i, end)) return -1;
+    if (!endsLine(buf, lineStart, i, end)) return declined(headers);
     let valueEnd = i;
     while (valueEnd > valueStart && (buf[valueEnd - 1] === SP || buf[valueEnd - 1] === TAB)) valueEnd--;
     headers.push(recentOrNew(recentNames, buf, lineStart, nameEnd),
@@ -408,9 +431,8 @@ export function readOrdinaryHead(parser: Parser, type: string, buf: Buffer, star
     i += 2;
   }
   // The head's bytes, its empty line included, as SafeParser counts them.
-  if (p.headBytes + (i + 2 - start) > MAX_HEAD) return -1;
+  if (p.headBytes + (i + 2 - start) > MAX_HEAD) return declined(headers);
   const info = p.info;
-  info.headers = headers;
   info.versionMajor = major;
   info.versionMinor = minor;
   if (type === REQUEST) {
