@@ -76,6 +76,78 @@ function hostOf(headers: readonly string[]): string | null {
   return null;
 }
 
+/** Copies `part` to buf[at...]; returns the offset after it. */
+function putBytes(buf: Buffer, at: number, part: Buffer): number {
+  for (let i = 0; i < part.length; i++) buf[at++] = part[i];
+  return at;
+}
+
+/** Writes n as String(n) does: digits for a safe integer, String() itself for anything else. */
+function putNumber(buf: Buffer, at: number, n: number): number {
+  if (!Number.isSafeInteger(n)) return at + buf.write(String(n), at, 'latin1');
+  if (n < 0) {
+    buf[at++] = 45; // '-'
+    n = -n;
+  }
+  if (n <= 0x7fffffff) return putSmall(buf, at, n, 1);
+  // Timestamps in µs and the like: two halves of small-integer arithmetic, not float division.
+  const high = Math.floor(n / 1e8);
+  return putSmall(buf, putSmall(buf, at, high, 1), n - high * 1e8, 8);
+}
+
+/** Writes n (0 ≤ n < 2^31) in decimal, with leading zeros up to `width` digits. */
+function putSmall(buf: Buffer, at: number, n: number, width: number): number {
+  let digits = 1;
+  for (let rest = n; rest >= 10; rest = (rest / 10) | 0) digits++;
+  if (digits < width) digits = width;
+  const after = at + digits;
+  at = after;
+  for (let k = 0; k < digits; k++) {
+    const q = (n / 10) | 0;
+    buf[--at] = 48 + n - q * 10;
+    n = q;
+  }
+  return after;
+}
+
+/** Writes quote(s) in UTF-8: 'null', or the JSON string literal JSON.stringify makes. */
+function putString(buf: Buffer, at: number, s: string | null): number {
+  if (s === null) return putBytes(buf, at, NULL);
+  const from = at;
+  buf[at++] = 34;
+  if (s.length >= LONG_PLAIN && plainJsonText.test(s)) {
+    // Long and plain (a body hash, most targets): copied by Node in one call.
+    at += (buf as unknown as { latin1Write(text: string, offset: number): number }).latin1Write(s, at);
+    buf[at++] = 34;
+    return at;
+  }
+  for (let i = 0; i < s.length; i++) {
+    const c = s.charCodeAt(i);
+    if (c >= 0x20 && c < 0x80 && c !== 34 && c !== 92) {
+      buf[at++] = c;
+    } else if (c < 0x80) {
+      buf[at++] = 92;
+      const short = SHORT_ESCAPE[c];
+      if (short !== 0) buf[at++] = short;
+      else {
+        buf[at++] = 117; // u00XX
+        buf[at++] = 48;
+        buf[at++] = 48;
+        buf[at++] = HEX[c >> 4];
+        buf[at++] = HEX[c & 15];
+      }
+    } else if (c < 0x100) {
+      buf[at++] = 0xc0 | (c >> 6);
+      buf[at++] = 0x80 | (c & 0x3f);
+    } else {
+      // Beyond latin1 (never from a parsed message): JSON.stringify and Buffer's UTF-8.
+      return from + buf.write(JSON.stringify(s), from, 'utf8');
+    }
+  }
+  buf[at++] = 34;
+  return at;
+}
+
 /**
  * Exchange lines written straight into a Buffer as UTF-8, the same bytes as exchangeLine()'s
  * string written as UTF-8, but no string is made for a line: fixed parts are copied, numbers
@@ -101,38 +173,26 @@ class LineBuffer {
       (req.bodySha256 === null ? 0 : req.bodySha256.length) + (res === null || res.bodySha256 === null ? 0 : res.bodySha256.length) +
       (ex.responseMissing === null ? 0 : ex.responseMissing.length));
     if (this.buf.length - this.used < most) this.grow(most);
-    this.put(prefix);
-    this.number(req.index);
-    this.put(AT_METHOD);
-    this.string(req.method);
-    this.put(AT_URL);
-    this.string(req.url);
-    this.put(AT_HOST);
-    this.string(host);
-    this.put(AT_STATUS);
-    if (res === null) this.put(NULL);
-    else this.number(res.statusCode);
-    this.put(AT_REQ_BODY_SIZE);
-    this.number(req.bodySize);
-    this.put(AT_REQ_BODY_SHA);
-    this.string(req.bodySha256);
-    this.put(AT_RES_BODY_SIZE);
-    this.number(res === null ? 0 : res.bodySize);
-    this.put(AT_RES_BODY_SHA);
-    this.string(res === null ? null : res.bodySha256);
-    this.put(AT_REQ_START);
-    this.number(req.startUs);
-    this.put(AT_REQ_END);
-    this.number(req.endUs);
-    this.put(AT_RES_START);
-    if (res === null) this.put(NULL);
-    else this.number(res.startUs);
-    this.put(AT_RES_END);
-    if (res === null) this.put(NULL);
-    else this.number(res.endUs);
-    this.put(AT_MISSING);
-    this.string(ex.responseMissing);
-    this.put(LINE_END);
+    const buf = this.buf;
+    let at = putBytes(buf, this.used, prefix);
+    at = putNumber(buf, at, req.index);
+    at = putString(buf, putBytes(buf, at, AT_METHOD), req.method);
+    at = putString(buf, putBytes(buf, at, AT_URL), req.url);
+    at = putString(buf, putBytes(buf, at, AT_HOST), host);
+    at = putBytes(buf, at, AT_STATUS);
+    at = res === null ? putBytes(buf, at, NULL) : putNumber(buf, at, res.statusCode);
+    at = putNumber(buf, putBytes(buf, at, AT_REQ_BODY_SIZE), req.bodySize);
+    at = putString(buf, putBytes(buf, at, AT_REQ_BODY_SHA), req.bodySha256);
+    at = putNumber(buf, putBytes(buf, at, AT_RES_BODY_SIZE), res === null ? 0 : res.bodySize);
+    at = putString(buf, putBytes(buf, at, AT_RES_BODY_SHA), res === null ? null : res.bodySha256);
+    at = putNumber(buf, putBytes(buf, at, AT_REQ_START), req.startUs);
+    at = putNumber(buf, putBytes(buf, at, AT_REQ_END), req.endUs);
+    at = putBytes(buf, at, AT_RES_START);
+    at = res === null ? putBytes(buf, at, NULL) : putNumber(buf, at, res.startUs);
+    at = putBytes(buf, at, AT_RES_END);
+    at = res === null ? putBytes(buf, at, NULL) : putNumber(buf, at, res.endUs);
+    at = putString(buf, putBytes(buf, at, AT_MISSING), ex.responseMissing);
+    this.used = putBytes(buf, at, LINE_END);
   }
 
   /** Hands out what was written; the next add() starts a fresh buffer. */
@@ -148,77 +208,6 @@ class LineBuffer {
     const bigger = Buffer.allocUnsafe(Math.max(this.buf.length * 2, this.used + need));
     this.buf.copy(bigger, 0, 0, this.used);
     this.buf = bigger;
-  }
-
-  private put(part: Uint8Array): void {
-    const buf = this.buf;
-    let at = this.used;
-    for (let i = 0; i < part.length; i++) buf[at++] = part[i];
-    this.used = at;
-  }
-
-  /** As String(n): digits for a safe integer, String() itself for anything else. */
-  private number(n: number): void {
-    if (!Number.isSafeInteger(n)) {
-      this.used += this.buf.write(String(n), this.used, 'latin1');
-      return;
-    }
-    const buf = this.buf;
-    if (n < 0) {
-      buf[this.used++] = 45; // '-'
-      n = -n;
-    }
-    let digits = 1;
-    for (let rest = n; rest >= 10; rest = Math.floor(rest / 10)) digits++;
-    let at = this.used + digits;
-    this.used = at;
-    do {
-      const q = Math.floor(n / 10);
-      buf[--at] = 48 + (n - q * 10);
-      n = q;
-    } while (n > 0);
-  }
-
-  /** As quote(): 'null', or a JSON string literal as JSON.stringify writes it, in UTF-8. */
-  private string(s: string | null): void {
-    if (s === null) return this.put(NULL);
-    const buf = this.buf;
-    const from = this.used;
-    let at = from;
-    buf[at++] = 34;
-    if (s.length >= LONG_PLAIN && plainJsonText.test(s)) {
-      // Long and plain (a body hash, most targets): copied by Node in one call.
-      at += (buf as unknown as { latin1Write(text: string, offset: number): number }).latin1Write(s, at);
-      buf[at++] = 34;
-      this.used = at;
-      return;
-    }
-    for (let i = 0; i < s.length; i++) {
-      const c = s.charCodeAt(i);
-      if (c >= 0x20 && c < 0x80 && c !== 34 && c !== 92) {
-        buf[at++] = c;
-      } else if (c < 0x80) {
-        buf[at++] = 92;
-        const short = SHORT_ESCAPE[c];
-        if (short !== 0) buf[at++] = short;
-        else {
-          buf[at++] = 117; // u00XX
-          buf[at++] = 48;
-          buf[at++] = 48;
-          buf[at++] = HEX[c >> 4];
-          buf[at++] = HEX[c & 15];
-        }
-      } else if (c < 0x100) {
-        buf[at++] = 0xc0 | (c >> 6);
-        buf[at++] = 0x80 | (c & 0x3f);
-      } else {
-        // Beyond latin1 (never from a parsed message): JSON.stringify and Buffer's UTF-8.
-        this.used = from + this.buf.write(JSON.stringify(s), from, 'utf8');
-        return;
-      }
-    }
-    buf[at++] = 34;
-    this.used = at;
   }
 }
 
