@@ -293,10 +293,10 @@ export function headerValue(headers: string[], lowerName: string): string | null
 // be read straight from the Buffer. Only the start line and header lines are read here: the
 // empty line that ends the head is left to the parser's HEADER state, which then decides the
 // body's framing (Content-Length, chunked, upgrade, 1xx ...) and calls the callbacks, so
-// everything after the header lines is the same code as for any other head. A head that is not plain — split over
-// chunks, leading empty lines, a bare CR or LF, obs-fold, an odd start line, an unknown
-// method, a malformed header line, a line or head over the limits — is left whole to
-// http-parser-js, which judges it (and fails it) exactly as before.
+// everything after the header lines is the same code as for any other head. A head that is
+// not plain — split over chunks, leading empty lines, a bare CR or LF, obs-fold, an odd start
+// line, an unknown method, a malformed header line, a line or head over the limits — is left
+// whole to http-parser-js, which judges it (and fails it) exactly as before.
 
 const CR = 13;
 const LF = 10;
