@@ -108,12 +108,13 @@ SafeParser.prototype.BODY_CHUNKHEAD = function (this: ParserInternals): void {
   this.state = this.body_bytes === 0 ? 'BODY_CHUNKTRAILERS' : 'BODY_CHUNK';
 };
 
-/** True when `name` is `lower` in any ASCII case (exactly name.toLowerCase() === lower for
- * the latin1 strings parsed here, without making the lower-case string). */
-function isNamed(name: string, lower: string): boolean {
+/** name.toLowerCase() === lower, for an ASCII `lower`, without making the lower-case string
+ * when `name` is ASCII (a name with other characters is lower-cased as before). */
+export function isNamed(name: string, lower: string): boolean {
   if (name.length !== lower.length) return false;
   for (let k = 0; k < name.length; k++) {
     let c = name.charCodeAt(k);
+    if (c >= 0x80) return name.toLowerCase() === lower;
     if (c >= 65 && c <= 90) c += 32;
     if (c !== lower.charCodeAt(k)) return false;
   }
@@ -243,7 +244,7 @@ const contentLengthValue = /^[0-9]{1,15}$/;
 export function checkContentLength(headers: string[]): void {
   for (let i = 0; i < headers.length; i += 2) {
     const name = headers[i];
-    if (name.length === 14 && name.toLowerCase() === 'content-length' && !contentLengthValue.test(headers[i + 1])) {
+    if (isNamed(name, 'content-length') && !contentLengthValue.test(headers[i + 1])) {
       throw new HttpParseError('HPE_INVALID_CONTENT_LENGTH', `invalid Content-Length ${JSON.stringify(headers[i + 1].slice(0, 40))}`);
     }
   }
@@ -273,7 +274,7 @@ export function joinedHeaderValue(headers: readonly string[], lowerName: string)
   let out: string | null = null;
   for (let i = 0; i + 1 < headers.length; i += 2) {
     const name = headers[i];
-    if (name.length === lowerName.length && name.toLowerCase() === lowerName) out = out === null ? headers[i + 1].trim() : `${out}, ${headers[i + 1].trim()}`;
+    if (isNamed(name, lowerName)) out = out === null ? headers[i + 1].trim() : `${out}, ${headers[i + 1].trim()}`;
   }
   return out;
 }
@@ -282,7 +283,7 @@ export function joinedHeaderValue(headers: readonly string[], lowerName: string)
 export function headerValue(headers: string[], lowerName: string): string | null {
   for (let i = 0; i < headers.length; i += 2) {
     const name = headers[i];
-    if (name.length === lowerName.length && name.toLowerCase() === lowerName) return headers[i + 1];
+    if (isNamed(name, lowerName)) return headers[i + 1];
   }
   return null;
 }
