@@ -1,6 +1,7 @@
 // A message body as it arrives: counted, kept up to a cap, hashed when asked.
 
 import { createHash, Hash, hash as oneShot } from 'node:crypto';
+import { isNamed } from './parser';
 import type { HttpMessage } from './types';
 
 const EMPTY_SHA256 = createHash('sha256').digest('hex');
@@ -103,7 +104,7 @@ export function isChunked(headers: string[]): boolean {
   let last: string | null = null;
   for (let i = 0; i < headers.length; i += 2) {
     const name = headers[i];
-    if (name.length === 17 && name.toLowerCase() === 'transfer-encoding') last = headers[i + 1];
+    if (isNamed(name, 'transfer-encoding')) last = headers[i + 1];
   }
   if (last === null) return false;
   const comma = last.lastIndexOf(',');

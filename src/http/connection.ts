@@ -8,7 +8,7 @@ import { BodyCollector, fillEmptyBody } from './body';
 import { HalfParser, firstLineState, newMessage } from './half';
 import {
   HeaderInfo, HttpParseError, MAX_LINE, Parser, REQUEST, RESPONSE, checkContentLength, couldStartMessage,
-  kOnBody, kOnHeaders, kOnHeadersComplete, kOnMessageComplete, methods,
+  kOnBody, kOnHeaders, kOnHeadersComplete, kOnMessageComplete, methods, readOrdinaryHead,
 } from './parser';
 import { SyncReport, findMessageStart, requestLineStart, responseLineStart } from './sync';
 import type {
@@ -26,6 +26,15 @@ function mayStash(type: string, text: string): boolean {
   const newline = text.indexOf('\n', from);
   const line = text.slice(from, newline < 0 ? text.length : newline).replace(/\r$/, '');
   return couldStartMessage(type, line);
+}
+
+/** True when buf[start..end) holds the end of a head (a line feed, an optional CR, a line
+ * feed): what mayStash's first test finds in the same bytes as text. */
+function holdsHeadEnd(buf: Buffer, start: number, end: number): boolean {
+  for (let i = start; i + 1 < end; i++) {
+    if (buf[i] === 10 && (buf[i + 1] === 10 || (buf[i + 1] === 13 && i + 2 < end && buf[i + 2] === 10))) return true;
+  }
+  return false;
 }
 
 /** Client bytes kept at most while an Upgrade request waits for production's answer. */
@@ -51,6 +60,7 @@ interface Pending {
 export class Http1Connection implements StreamHandler, SyncReport, MessageHolder {
   private readonly sink: HttpSink;
   private readonly options: HttpOptions;
+  private readonly fastHeads: boolean;
   readonly stats: HttpStats;
   /** The connection's first bytes are still to choose its analyzer. */
   private choosing: boolean;
@@ -81,10 +91,11 @@ export class Http1Connection implements StreamHandler, SyncReport, MessageHolder
   constructor(private readonly info: ConnectionInfo, private readonly context: AnalyzerContext) {
     this.sink = context.sink;
     this.options = context.options;
+    this.fastHeads = context.options.fastHeads !== false;
     this.stats = context.stats;
     this.choosing = !info.midstream;
-    this.req = new HalfParser(REQUEST, info.midstream, (parser) => this.bindRequestParser(parser));
-    this.res = new HalfParser(RESPONSE, info.midstream, (parser) => this.bindResponseParser(parser));
+    this.req = new HalfParser(REQUEST, info.midstream, (parser) => this.bindRequestParser(parser), !this.fastHeads);
+    this.res = new HalfParser(RESPONSE, info.midstream, (parser) => this.bindResponseParser(parser), !this.fastHeads);
   }
 
   data(dir: Direction, buf: Buffer, start: number, end: number, tsUs: number): void {
@@ -106,7 +117,9 @@ export class Http1Connection implements StreamHandler, SyncReport, MessageHolder
       // A first head still arriving is kept as it is; the parser is made once it is whole.
       const text = half.stash === '' ? null : half.stash + buf.toString('latin1', start, end);
       const length = text === null ? end - start : text.length;
-      if (length < STASH_LIMIT && mayStash(half.type, text ?? buf.toString('latin1', start, end))) {
+      // Most first chunks hold a whole head: no text is made of them to find that out.
+      if (length < STASH_LIMIT && (text !== null || !holdsHeadEnd(buf, start, end)) &&
+          mayStash(half.type, text ?? buf.toString('latin1', start, end))) {
         if (half.startUs < 0) half.startUs = tsUs;
         half.stash = text ?? buf.toString('latin1', start, end);
         return;
@@ -131,7 +144,14 @@ export class Http1Connection implements StreamHandler, SyncReport, MessageHolder
       let outcome: number | Error;
       let head: string | null = null;
       try {
-        outcome = parser.execute(buf, start, end - start);
+        // An ordinary head is read here; http-parser-js goes on from its last CRLF.
+        let from = start;
+        if (this.fastHeads && parser.line === '' && parser.state === firstLineState(half.type)) {
+          const headEnd = readOrdinaryHead(parser, half.type, buf, start, end);
+          if (headEnd >= 0) from = headEnd;
+        }
+        outcome = parser.execute(buf, from, end - from);
+        if (typeof outcome === 'number') outcome += from - start;
         if (!(outcome instanceof Error) && !half.dead) {
           if (parser.line.length > MAX_LINE) {
             outcome = new HttpParseError('HPE_LINE_TOO_LONG', `line longer than ${MAX_LINE} bytes`);

@@ -44,12 +44,14 @@ export class HalfParser {
   /** Before any parser is made: the start of a first message whose head is still arriving
    * (latin1). A connection that never finishes its head holds these bytes, not a parser. */
   stash = '';
-  constructor(readonly type: string, syncing: boolean, private readonly bind: (parser: Parser) => void) {
+  /** `stockHeads`: every head through http-parser-js's own code (HttpOptions.fastHeads off). */
+  constructor(readonly type: string, syncing: boolean, private readonly bind: (parser: Parser) => void,
+    private readonly stockHeads = false) {
     this.syncing = syncing;
   }
   get parser(): Parser {
     if (this.made === null) {
-      this.made = createParser(this.type);
+      this.made = createParser(this.type, this.stockHeads);
       this.bind(this.made);
     }
     return this.made;

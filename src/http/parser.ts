@@ -108,6 +108,111 @@ SafeParser.prototype.BODY_CHUNKHEAD = function (this: ParserInternals): void {
   this.state = this.body_bytes === 0 ? 'BODY_CHUNKTRAILERS' : 'BODY_CHUNK';
 };
 
+/** name.toLowerCase() === lower, for an ASCII `lower`, without making the lower-case string
+ * when `name` is ASCII (a name with other characters is lower-cased as before). */
+export function isNamed(name: string, lower: string): boolean {
+  if (name.length !== lower.length) return false;
+  for (let k = 0; k < name.length; k++) {
+    let c = name.charCodeAt(k);
+    if (c >= 0x80) return name.toLowerCase() === lower;
+    if (c >= 65 && c <= 90) c += 32;
+    if (c !== lower.charCodeAt(k)) return false;
+  }
+  return true;
+}
+
+function parseErrorCode(code: string): Error {
+  return Object.assign(new Error('Parse Error'), { code });
+}
+
+interface HeaderStateInternals {
+  consumeLine(): string | undefined;
+  parseHeader(line: string, headers: string[]): void;
+  info: HeaderInfo & { shouldKeepAlive?: boolean; method?: number };
+  isChunked: boolean;
+  body_bytes: number | null;
+  connection: string;
+  type: string;
+  state: string;
+  shouldKeepAlive(): boolean;
+  userCall(): (ret: unknown) => unknown;
+  nextRequest(): void;
+  [HTTPParser.kOnHeadersComplete]: (info: HeaderInfo) => number | boolean | void;
+}
+
+const methodConnect = methods.indexOf('CONNECT');
+
+// http-parser-js's HEADER state, line for line, but header names are matched without
+// lower-casing each into a new string.
+SafeParser.prototype.HEADER = function (this: HeaderStateInternals): boolean | void {
+  const line = this.consumeLine();
+  if (line === undefined) return;
+  const info = this.info;
+  if (line) {
+    this.parseHeader(line, info.headers);
+    return;
+  }
+  const headers = info.headers;
+  let hasContentLength = false;
+  let hasUpgradeHeader = false;
+  for (let i = 0; i < headers.length; i += 2) {
+    const name = headers[i];
+    if (isNamed(name, 'transfer-encoding')) {
+      this.isChunked = headers[i + 1].toLowerCase() === 'chunked';
+    } else if (isNamed(name, 'content-length')) {
+      const value = +headers[i + 1];
+      if (hasContentLength) {
+        // Repeated with the same value is accepted; a different one is an error.
+        if (value !== this.body_bytes) throw parseErrorCode('HPE_UNEXPECTED_CONTENT_LENGTH');
+      } else {
+        hasContentLength = true;
+        this.body_bytes = value;
+      }
+    } else if (isNamed(name, 'connection')) {
+      this.connection += headers[i + 1].toLowerCase();
+    } else if (isNamed(name, 'upgrade')) {
+      hasUpgradeHeader = true;
+    }
+  }
+  // Chunked wins over Content-Length.
+  if (this.isChunked && hasContentLength) {
+    hasContentLength = false;
+    this.body_bytes = null;
+  }
+  if (hasUpgradeHeader && this.connection.indexOf('upgrade') != -1) {
+    info.upgrade = this.type === HTTPParser.REQUEST || info.statusCode === 101;
+  } else {
+    info.upgrade = info.method === methodConnect;
+  }
+  if (this.isChunked && info.upgrade) this.isChunked = false;
+  info.shouldKeepAlive = this.shouldKeepAlive();
+  const skipBody = this.userCall()(this[HTTPParser.kOnHeadersComplete](info));
+  if (skipBody === 2) {
+    this.nextRequest();
+    return true;
+  } else if (this.isChunked && !skipBody) {
+    this.state = 'BODY_CHUNKHEAD';
+  } else if (skipBody || this.body_bytes === 0) {
+    this.nextRequest();
+    return info.upgrade;
+  } else if (this.body_bytes === null) {
+    this.state = 'BODY_RAW';
+  } else {
+    this.state = 'BODY_SIZED';
+  }
+};
+
+// http-parser-js's BODY_SIZED, but the body is handed on as (chunk, offset, length) without a
+// Buffer view made of it first: kOnBody's handlers take the offset.
+SafeParser.prototype.BODY_SIZED = function (this: HeaderStateInternals & { end: number; offset: number; chunk: Buffer;
+  [HTTPParser.kOnBody]: (chunk: Buffer, offset: number, length: number) => void; }): void {
+  const length = Math.min(this.end - this.offset, this.body_bytes as number);
+  this.userCall()(this[HTTPParser.kOnBody](this.chunk, this.offset, length));
+  this.offset += length;
+  (this.body_bytes as number) -= length;
+  if (!this.body_bytes) this.nextRequest();
+};
+
 // The stock userCall() allocates a closure per callback; one per parser does the same job.
 SafeParser.prototype.userCall = function (this: { isUserCall: boolean; endUserCall?: (ret: unknown) => unknown }) {
   this.isUserCall = true;
@@ -120,8 +225,17 @@ SafeParser.prototype.userCall = function (this: { isUserCall: boolean; endUserCa
   return this.endUserCall;
 };
 
-export function createParser(type: string): Parser {
-  return new (SafeParser as unknown as new (type: string) => Parser)(type);
+/** A hardened parser; `stockHeads` keeps http-parser-js's own HEADER and BODY_SIZED states
+ * (the path the fast one is compared with). */
+export function createParser(type: string, stockHeads = false): Parser {
+  const parser = new (SafeParser as unknown as new (type: string) => Parser)(type);
+  if (stockHeads) {
+    const own = parser as unknown as { HEADER: unknown; BODY_SIZED: unknown };
+    const stock = HTTPParser.prototype as unknown as { HEADER: unknown; BODY_SIZED: unknown };
+    own.HEADER = stock.HEADER;
+    own.BODY_SIZED = stock.BODY_SIZED;
+  }
+  return parser;
 }
 
 const contentLengthValue = /^[0-9]{1,15}$/;
@@ -130,7 +244,7 @@ const contentLengthValue = /^[0-9]{1,15}$/;
 export function checkContentLength(headers: string[]): void {
   for (let i = 0; i < headers.length; i += 2) {
     const name = headers[i];
-    if (name.length === 14 && name.toLowerCase() === 'content-length' && !contentLengthValue.test(headers[i + 1])) {
+    if (isNamed(name, 'content-length') && !contentLengthValue.test(headers[i + 1])) {
       throw new HttpParseError('HPE_INVALID_CONTENT_LENGTH', `invalid Content-Length ${JSON.stringify(headers[i + 1].slice(0, 40))}`);
     }
   }
@@ -160,7 +274,7 @@ export function joinedHeaderValue(headers: readonly string[], lowerName: string)
   let out: string | null = null;
   for (let i = 0; i + 1 < headers.length; i += 2) {
     const name = headers[i];
-    if (name.length === lowerName.length && name.toLowerCase() === lowerName) out = out === null ? headers[i + 1].trim() : `${out}, ${headers[i + 1].trim()}`;
+    if (isNamed(name, lowerName)) out = out === null ? headers[i + 1].trim() : `${out}, ${headers[i + 1].trim()}`;
   }
   return out;
 }
@@ -169,7 +283,170 @@ export function joinedHeaderValue(headers: readonly string[], lowerName: string)
 export function headerValue(headers: string[], lowerName: string): string | null {
   for (let i = 0; i < headers.length; i += 2) {
     const name = headers[i];
-    if (name.length === lowerName.length && name.toLowerCase() === lowerName) return headers[i + 1];
+    if (isNamed(name, lowerName)) return headers[i + 1];
   }
   return null;
+}
+
+// ---------------------------------------------------------------------------
+// The fast path for ordinary heads. http-parser-js turns every line of a head into a string
+// and matches it with a regular expression; most heads are plain, whole in one chunk, and can
+// be read straight from the Buffer. Only the start line and header lines are read here: the
+// empty line that ends the head is left to the parser's HEADER state, which then decides the
+// body's framing (Content-Length, chunked, upgrade, 1xx ...) and calls the callbacks, so
+// everything after the header lines is the same code as for any other head. A head that is
+// not plain — split over chunks, leading empty lines, a bare CR or LF, obs-fold, an odd start
+// line, an unknown method, a malformed header line, a line or head over the limits — is left
+// whole to http-parser-js, which judges it (and fails it) exactly as before.
+
+const CR = 13;
+const LF = 10;
+const SP = 32;
+const TAB = 9;
+const COLON = 58;
+const DEL = 127;
+
+const methodIndex = new Map<string, number>();
+methods.forEach((m, i) => { if (!methodIndex.has(m)) methodIndex.set(m, i); });
+
+interface HeadInternals {
+  info: {
+    headers: string[]; method?: number; url?: string; versionMajor?: number; versionMinor?: number;
+    statusCode?: number; statusMessage?: string;
+  };
+  body_bytes: number | null;
+  state: string;
+  line: string;
+  headBytes: number;
+}
+
+/** buf.toString('latin1', from, to) without its argument checks (Node's own method behind it). */
+const latin1 = (buf: Buffer, from: number, to: number): string =>
+  (buf as unknown as { latin1Slice(from: number, to: number): string }).latin1Slice(from, to);
+
+/** Recent header names and short values by a hash of their bytes: a head that repeats one
+ * (most do) gets the same string again instead of a new one to collect. */
+const recentNames: string[] = new Array<string>(512).fill('');
+const recentValues: string[] = new Array<string>(1024).fill('');
+const MAX_RECENT_VALUE = 64;
+
+/** latin1(buf, from, to), the string remembered in `recent` when it holds those bytes. */
+function recentOrNew(recent: string[], buf: Buffer, from: number, to: number): string {
+  const length = to - from;
+  if (length === 0) return '';
+  const slot = (length * 31 + buf[from] * 7 + buf[to - 1] * 3 + buf[from + (length >> 1)]) & (recent.length - 1);
+  const known = recent[slot];
+  if (known.length === length) {
+    let k = 0;
+    while (k < length && known.charCodeAt(k) === buf[from + k]) k++;
+    if (k === length) return known;
+  }
+  const made = latin1(buf, from, to);
+  recent[slot] = made;
+  return made;
+}
+
+const isDigit = (b: number): boolean => b >= 48 && b <= 57;
+
+/** True when the line from `lineStart` ends at `at` with CRLF and is within MAX_LINE. */
+function endsLine(buf: Buffer, lineStart: number, at: number, end: number): boolean {
+  return at + 1 < end && buf[at] === CR && buf[at + 1] === LF && at - lineStart <= MAX_LINE;
+}
+
+function declined(headers: string[]): number {
+  headers.length = 0;
+  return -1;
+}
+
+/**
+ * Reads an ordinary message head at buf[start..end) into `parser`, which must sit between
+ * messages with nothing of the next one read (state REQUEST_LINE/RESPONSE_LINE, line '').
+ * Returns the offset of the CRLF that ends the head, where http-parser-js takes over in
+ * state HEADER, or -1 (the parser untouched) when the head is not ordinary.
+ */
+export function readOrdinaryHead(parser: Parser, type: string, buf: Buffer, start: number, end: number): number {
+  const p = parser as unknown as HeadInternals;
+  if (p.info.headers.length !== 0) return -1;
+  let i = start;
+  let method = -1;
+  let url = '';
+  let major: number;
+  let minor: number;
+  let status = 0;
+  let statusMessage = '';
+  if (type === REQUEST) {
+    // METHOD SP target SP HTTP/d.d CRLF, as /^([A-Z-]+) ([^ ]+) HTTP\/(\d)\.(\d)$/ with a known method.
+    while (i < end && ((buf[i] >= 65 && buf[i] <= 90) || buf[i] === 45)) i++;
+    if (i === start || i >= end || buf[i] !== SP) return -1;
+    const known = methodIndex.get(recentOrNew(recentNames, buf, start, i));
+    if (known === undefined) return -1;
+    method = known;
+    const target = ++i;
+    while (i < end && buf[i] > SP && buf[i] !== DEL) i++;
+    if (i === target || i + 10 > end || buf[i] !== SP) return -1;
+    url = latin1(buf, target, i);
+    if (buf[i + 1] !== 72 || buf[i + 2] !== 84 || buf[i + 3] !== 84 || buf[i + 4] !== 80 || buf[i + 5] !== 47 ||
+        !isDigit(buf[i + 6]) || buf[i + 7] !== 46 || !isDigit(buf[i + 8])) return -1;
+    major = buf[i + 6] - 48;
+    minor = buf[i + 8] - 48;
+    i += 9;
+    if (!endsLine(buf, start, i, end)) return -1;
+  } else {
+    // HTTP/d.d SP ddd [SP reason] CRLF, as /^HTTP\/(\d)\.(\d) (\d{3}) ?(.*)$/.
+    if (start + 14 > end || buf[i] !== 72 || buf[i + 1] !== 84 || buf[i + 2] !== 84 || buf[i + 3] !== 80 ||
+        buf[i + 4] !== 47 || !isDigit(buf[i + 5]) || buf[i + 6] !== 46 || !isDigit(buf[i + 7]) || buf[i + 8] !== SP ||
+        !isDigit(buf[i + 9]) || !isDigit(buf[i + 10]) || !isDigit(buf[i + 11])) return -1;
+    major = buf[i + 5] - 48;
+    minor = buf[i + 7] - 48;
+    status = (buf[i + 9] - 48) * 100 + (buf[i + 10] - 48) * 10 + (buf[i + 11] - 48);
+    i += 12;
+    if (buf[i] === SP) {
+      const reason = ++i;
+      while (i < end && buf[i] !== CR && buf[i] !== LF) i++;
+      statusMessage = i - reason <= MAX_RECENT_VALUE ? recentOrNew(recentValues, buf, reason, i) : latin1(buf, reason, i);
+    }
+    if (!endsLine(buf, start, i, end)) return -1;
+  }
+  i += 2;
+  // Header lines, each `name: value` as /^([^: \t]+):[ \t]*((?:.*[^ \t])|)/, until the empty line.
+  // Pushed onto the parser's own (empty) list, emptied again if the head turns out not ordinary.
+  const headers = p.info.headers;
+  for (;;) {
+    if (i >= end) return declined(headers);
+    const lineStart = i;
+    if (buf[i] === CR) {
+      if (i + 1 >= end || buf[i + 1] !== LF) return declined(headers);
+      break;
+    }
+    while (i < end && buf[i] > SP && buf[i] !== COLON && buf[i] !== DEL) i++;
+    if (i === lineStart || i >= end || buf[i] !== COLON) return declined(headers);
+    const nameEnd = i++;
+    while (i < end && (buf[i] === SP || buf[i] === TAB)) i++;
+    const valueStart = i;
+    while (i < end && buf[i] !== CR && buf[i] !== LF) i++;
+    if (!endsLine(buf, lineStart, i, end)) return declined(headers);
+    let valueEnd = i;
+    while (valueEnd > valueStart && (buf[valueEnd - 1] === SP || buf[valueEnd - 1] === TAB)) valueEnd--;
+    headers.push(recentOrNew(recentNames, buf, lineStart, nameEnd),
+      valueEnd - valueStart <= MAX_RECENT_VALUE ? recentOrNew(recentValues, buf, valueStart, valueEnd) : latin1(buf, valueStart, valueEnd));
+    i += 2;
+  }
+  // The head's bytes, its empty line included, as SafeParser counts them.
+  if (p.headBytes + (i + 2 - start) > MAX_HEAD) return declined(headers);
+  const info = p.info;
+  info.versionMajor = major;
+  info.versionMinor = minor;
+  if (type === REQUEST) {
+    info.method = method;
+    info.url = url;
+    p.body_bytes = 0;
+  } else {
+    info.statusCode = status;
+    info.statusMessage = statusMessage;
+    // Implied zero length, as http-parser-js's RESPONSE_LINE.
+    if ((status / 100 | 0) === 1 || status === 204 || status === 304) p.body_bytes = 0;
+  }
+  p.headBytes += i - start;
+  p.state = 'HEADER';
+  return i;
 }

@@ -15,7 +15,8 @@ function quote(s: string | null): string {
 /** The part of every line that only depends on the connection, built once per connection. */
 const connectionPrefix = new WeakMap<object, string>();
 
-/** One exchange as a JSON line (with its newline). Built by hand: it runs for every exchange. */
+/** One exchange as a JSON line (with its newline). PrintOutput writes the same bytes without
+ * making this string (LineBuffer); the tests hold the two to the same output. */
 export function exchangeLine(ex: Exchange): string {
   const req = ex.request;
   const res = ex.response;
@@ -35,14 +36,163 @@ export function exchangeLine(ex: Exchange): string {
     `"responseMissing":${quote(ex.responseMissing)}}\n`;
 }
 
-/** Lines written straight into a Buffer as UTF-8: no string concatenation to flatten. */
+/** ASCII text as bytes, for the fixed parts of a line. */
+const bytes = (text: string): Buffer => Buffer.from(text, 'latin1');
+const NULL = bytes('null');
+const AT_METHOD = bytes(',"method":');
+const AT_URL = bytes(',"url":');
+const AT_HOST = bytes(',"host":');
+const AT_STATUS = bytes(',"status":');
+const AT_REQ_BODY_SIZE = bytes(',"reqBodySize":');
+const AT_REQ_BODY_SHA = bytes(',"reqBodySha256":');
+const AT_RES_BODY_SIZE = bytes(',"resBodySize":');
+const AT_RES_BODY_SHA = bytes(',"resBodySha256":');
+const AT_REQ_START = bytes(',"reqStartUs":');
+const AT_REQ_END = bytes(',"reqEndUs":');
+const AT_RES_START = bytes(',"resStartUs":');
+const AT_RES_END = bytes(',"resEndUs":');
+const AT_MISSING = bytes(',"responseMissing":');
+const LINE_END = bytes('}\n');
+const HEX = bytes('0123456789abcdef');
+/** JSON.stringify's two-character escapes, by character code (0: none). */
+const SHORT_ESCAPE = new Uint8Array(128);
+for (const [code, letter] of [[8, 'b'], [9, 't'], [10, 'n'], [12, 'f'], [13, 'r'], [34, '"'], [92, '\\']] as const) {
+  SHORT_ESCAPE[code] = letter.charCodeAt(0);
+}
+
+/** Strings at least this long are checked and copied whole when plain. */
+const LONG_PLAIN = 24;
+
+/** The connection's part of every line, as bytes, made once per connection. */
+const connectionPrefixBytes = new WeakMap<object, Buffer>();
+
+/** The first Host header's value, as headerValue(headers, 'host'), without lower-casing names. */
+function hostOf(headers: readonly string[]): string | null {
+  for (let i = 0; i < headers.length; i += 2) {
+    const name = headers[i];
+    if (name.length === 4 && (name.charCodeAt(0) | 0x20) === 104 && (name.charCodeAt(1) | 0x20) === 111 &&
+        (name.charCodeAt(2) | 0x20) === 115 && (name.charCodeAt(3) | 0x20) === 116) return headers[i + 1];
+  }
+  return null;
+}
+
+/** Copies `part` to buf[at...]; returns the offset after it. */
+function putBytes(buf: Buffer, at: number, part: Buffer): number {
+  for (let i = 0; i < part.length; i++) buf[at++] = part[i];
+  return at;
+}
+
+/** Writes n as String(n) does: digits for a safe integer, String() itself for anything else. */
+function putNumber(buf: Buffer, at: number, n: number): number {
+  if (!Number.isSafeInteger(n)) return at + buf.write(String(n), at, 'latin1');
+  if (n < 0) {
+    buf[at++] = 45; // '-'
+    n = -n;
+  }
+  if (n <= 0x7fffffff) return putSmall(buf, at, n, 1);
+  // Timestamps in µs and the like: two halves of small-integer arithmetic, not float division.
+  const high = Math.floor(n / 1e8);
+  return putSmall(buf, putSmall(buf, at, high, 1), n - high * 1e8, 8);
+}
+
+/** Writes n (0 ≤ n < 2^31) in decimal, with leading zeros up to `width` digits. */
+function putSmall(buf: Buffer, at: number, n: number, width: number): number {
+  let digits = 1;
+  for (let rest = n; rest >= 10; rest = (rest / 10) | 0) digits++;
+  if (digits < width) digits = width;
+  const after = at + digits;
+  at = after;
+  for (let k = 0; k < digits; k++) {
+    const q = (n / 10) | 0;
+    buf[--at] = 48 + n - q * 10;
+    n = q;
+  }
+  return after;
+}
+
+/** Writes quote(s) in UTF-8: 'null', or the JSON string literal JSON.stringify makes. */
+function putString(buf: Buffer, at: number, s: string | null): number {
+  if (s === null) return putBytes(buf, at, NULL);
+  const from = at;
+  buf[at++] = 34;
+  if (s.length >= LONG_PLAIN && plainJsonText.test(s)) {
+    // Long and plain (a body hash, most targets): copied by Node in one call.
+    at += (buf as unknown as { latin1Write(text: string, offset: number): number }).latin1Write(s, at);
+    buf[at++] = 34;
+    return at;
+  }
+  for (let i = 0; i < s.length; i++) {
+    const c = s.charCodeAt(i);
+    if (c >= 0x20 && c < 0x80 && c !== 34 && c !== 92) {
+      buf[at++] = c;
+    } else if (c < 0x80) {
+      buf[at++] = 92;
+      const short = SHORT_ESCAPE[c];
+      if (short !== 0) buf[at++] = short;
+      else {
+        buf[at++] = 117; // u00XX
+        buf[at++] = 48;
+        buf[at++] = 48;
+        buf[at++] = HEX[c >> 4];
+        buf[at++] = HEX[c & 15];
+      }
+    } else if (c < 0x100) {
+      buf[at++] = 0xc0 | (c >> 6);
+      buf[at++] = 0x80 | (c & 0x3f);
+    } else {
+      // Beyond latin1 (never from a parsed message): JSON.stringify and Buffer's UTF-8.
+      return from + buf.write(JSON.stringify(s), from, 'utf8');
+    }
+  }
+  buf[at++] = 34;
+  return at;
+}
+
+/**
+ * Exchange lines written straight into a Buffer as UTF-8, the same bytes as exchangeLine()'s
+ * string written as UTF-8, but no string is made for a line: fixed parts are copied, numbers
+ * and JSON strings are encoded byte by byte.
+ */
 class LineBuffer {
   private buf = Buffer.allocUnsafe(4 << 20);
   private used = 0;
 
-  add(line: string): void {
-    if (this.buf.length - this.used < line.length * 3) this.grow(line.length * 3);
-    this.used += this.buf.write(line, this.used, 'utf8');
+  add(ex: Exchange): void {
+    const req = ex.request;
+    const res = ex.response;
+    const conn = req.conn;
+    let prefix = connectionPrefixBytes.get(conn);
+    if (prefix === undefined) {
+      prefix = Buffer.from(`{"conn":${conn.id},"client":${quote(`${conn.client.address}:${conn.client.port}`)},` +
+        `"server":${quote(`${conn.server.address}:${conn.server.port}`)},"index":`, 'utf8');
+      connectionPrefixBytes.set(conn, prefix);
+    }
+    const host = hostOf(req.headers);
+    // Numbers take at most 24 bytes, a string's character at most 6 (an escape).
+    const most = prefix.length + 400 + 6 * (req.method.length + req.url.length + (host === null ? 0 : host.length) +
+      (req.bodySha256 === null ? 0 : req.bodySha256.length) + (res === null || res.bodySha256 === null ? 0 : res.bodySha256.length) +
+      (ex.responseMissing === null ? 0 : ex.responseMissing.length));
+    if (this.buf.length - this.used < most) this.grow(most);
+    const buf = this.buf;
+    let at = putBytes(buf, this.used, prefix);
+    at = putNumber(buf, at, req.index);
+    at = putString(buf, putBytes(buf, at, AT_METHOD), req.method);
+    at = putString(buf, putBytes(buf, at, AT_URL), req.url);
+    at = putString(buf, putBytes(buf, at, AT_HOST), host);
+    at = putBytes(buf, at, AT_STATUS);
+    at = res === null ? putBytes(buf, at, NULL) : putNumber(buf, at, res.statusCode);
+    at = putNumber(buf, putBytes(buf, at, AT_REQ_BODY_SIZE), req.bodySize);
+    at = putString(buf, putBytes(buf, at, AT_REQ_BODY_SHA), req.bodySha256);
+    at = putNumber(buf, putBytes(buf, at, AT_RES_BODY_SIZE), res === null ? 0 : res.bodySize);
+    at = putString(buf, putBytes(buf, at, AT_RES_BODY_SHA), res === null ? null : res.bodySha256);
+    at = putNumber(buf, putBytes(buf, at, AT_REQ_START), req.startUs);
+    at = putNumber(buf, putBytes(buf, at, AT_REQ_END), req.endUs);
+    at = putBytes(buf, at, AT_RES_START);
+    at = res === null ? putBytes(buf, at, NULL) : putNumber(buf, at, res.startUs);
+    at = putBytes(buf, at, AT_RES_END);
+    at = res === null ? putBytes(buf, at, NULL) : putNumber(buf, at, res.endUs);
+    at = putString(buf, putBytes(buf, at, AT_MISSING), ex.responseMissing);
+    this.used = putBytes(buf, at, LINE_END);
   }
 
   /** Hands out what was written; the next add() starts a fresh buffer. */
@@ -73,7 +223,7 @@ export class PrintOutput implements Output {
   }
 
   exchange(ex: Exchange): void {
-    this.lines.add(exchangeLine(ex));
+    this.lines.add(ex);
   }
 
   /** Writes what was buffered; false when the stream wants the writer to wait for 'drain'. */

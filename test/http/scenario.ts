@@ -2,6 +2,7 @@
 // and inside a worker thread (guarded()), so that a parser stuck in a loop is caught by a
 // timeout instead of hanging the test run.
 
+import { strict as assert } from 'node:assert';
 import { Worker, isMainThread, parentPort, workerData } from 'node:worker_threads';
 import type { HttpOptions, HttpRequest, HttpSink, Exchange, NoticeKind, RequestLoss } from '../../src/http';
 import type { ConnectionInfo, ReassemblyOptions } from '../../src/tcp';
@@ -22,15 +23,48 @@ export class RecordingSink implements HttpSink {
 export interface PipelineOptions {
   tcp?: Partial<ReassemblyOptions>;
   http?: Partial<HttpOptions>;
+  /** Also play everything through a second pipeline with the other fastHeads setting and
+   * assert at finish() that both gave the same requests, exchanges, losses, notices and
+   * stats (default true: every conversation of these tests checks the fast head path). */
+  twin?: boolean;
 }
 
-export function newPipeline(o: PipelineOptions = {}): { sink: RecordingSink; pipe: PacketPipeline } {
+function onePipeline(o: PipelineOptions, fastHeads: boolean): { sink: RecordingSink; pipe: PacketPipeline } {
   const sink = new RecordingSink();
   const pipe = new PacketPipeline(sink, {
     tcp: { serverPorts: new Set([80]), ...o.tcp },
-    http: { keepRequestBodies: true, keepResponseBodies: true, hashBodies: true, ...o.http },
+    http: { keepRequestBodies: true, keepResponseBodies: true, hashBodies: true, ...o.http, fastHeads },
   });
   return { sink, pipe };
+}
+
+/** Everything an HTTP stage reported, deep-compared (bodies by content). */
+export function assertSameOutcome(a: { sink: RecordingSink; pipe: PacketPipeline }, b: { sink: RecordingSink; pipe: PacketPipeline }, what: string): void {
+  assert.deepStrictEqual(a.sink.requests, b.sink.requests, `${what}: requests`);
+  assert.deepStrictEqual(a.sink.exchanges, b.sink.exchanges, `${what}: exchanges`);
+  assert.deepStrictEqual(a.sink.losts, b.sink.losts, `${what}: losses`);
+  assert.deepStrictEqual(a.sink.notices, b.sink.notices, `${what}: notices`);
+  assert.deepStrictEqual(a.pipe.stats(), b.pipe.stats(), `${what}: stats`);
+}
+
+export function newPipeline(o: PipelineOptions = {}): { sink: RecordingSink; pipe: PacketPipeline } {
+  const fastHeads = o.http?.fastHeads ?? true;
+  const main = onePipeline(o, fastHeads);
+  if (o.twin === false) return main;
+  const twin = onePipeline(o, !fastHeads);
+  const { pipe } = main;
+  const batch = pipe.batch.bind(pipe);
+  const finish = pipe.finish.bind(pipe);
+  pipe.batch = (linkType, buf, count) => {
+    batch(linkType, buf, count);
+    twin.pipe.batch(linkType, buf, count);
+  };
+  pipe.finish = () => {
+    finish();
+    twin.pipe.finish();
+    assertSameOutcome(main, twin, `fastHeads ${fastHeads} vs ${!fastHeads}`);
+  };
+  return main;
 }
 
 /** Feeds segments, one batch per segment (as a live capture might). */
