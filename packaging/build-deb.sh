@@ -39,7 +39,9 @@ install -m 0644 "$ADDON" "$LIB/native/build/Release/"
 
 # Production dependencies: copy, then let npm remove the dev ones (works offline; npm prune
 # runs no install scripts, so native dependencies keep their build).
-cp -a node_modules "$LIB/node_modules"
+# The tree itself, not a symlink to it (a worktree's node_modules may be one): npm prune below
+# must never reach the original.
+cp -a "$(readlink -f node_modules)" "$LIB/node_modules"
 (cd "$LIB" && npm prune --omit=dev --ignore-scripts --no-audit --no-fund --offline >/dev/null)
 # Build leftovers of native dependencies (objects, makefiles) are not needed at run time.
 find "$LIB/node_modules" -type d \( -name obj.target -o -name .deps \) -prune -exec rm -rf {} +
