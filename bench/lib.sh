@@ -39,3 +39,29 @@ cpu_seconds() {
   local TIMEFORMAT='%U %S'
   { time "$@" >/dev/null 2>"$OUT/last.err"; } 2>&1 | awk '{printf "%.3f\n", $1 + $2}'
 }
+
+# utime+stime of a process, all its threads, in clock ticks (0 once it is gone).
+cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat" 2>/dev/null || echo 0; }
+
+# gor_file PCAP PORT MODE OUT: GoReplay ($GOR) over a pcap; it never exits at EOF, so it is
+# stopped once its CPU time and its output file (OUT) stand still for 2 s. Prints its CPU
+# seconds at that point.
+gor_file() {
+  local pcap=$1 port=$2 mode=$3 out=$4 pid last=-1 now same=0 ticks=0
+  "$GOR" --input-raw-engine pcap_file --input-raw "$pcap:$port" "$mode" >"$out" 2>"$out.err" &
+  pid=$!
+  while kill -0 $pid 2>/dev/null; do
+    sleep 0.25
+    now="$(cpu_ticks $pid):$(stat -c %s "$out")"
+    if [ "$now" = "$last" ]; then same=$((same + 1)); [ $same -ge 8 ] && break; else same=0; ticks=${now%%:*}; fi
+    last=$now
+  done
+  kill $pid 2>/dev/null || true; wait $pid 2>/dev/null || true
+  awk -v t=$ticks -v hz="$(getconf CLK_TCK)" 'BEGIN { printf "%.3f\n", t / hz }'
+}
+
+# gor_requests FILE: requests in GoReplay's --output-stdout (each is a "1 <id> <start ns>
+# <latency ns>" line, then the request line).
+gor_requests() {
+  awk '{ sub(/\r$/, "") } prev ~ /^1 [0-9a-f]+ [0-9]+ [0-9]+$/ && /^[A-Z]+ [^ ]+ HTTP\/1\.[01]$/ { n++ } { prev = $0 } END { print n + 0 }' "$1"
+}

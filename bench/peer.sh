@@ -96,7 +96,6 @@ if build_gor; then HAVE_GOR=1; fi
 
 # ---------------------------------------------------------------- helpers
 lines() { if [ -f "$1" ]; then wc -l <"$1"; else echo 0; fi; }
-cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat" 2>/dev/null || echo 0; }   # utime+stime, all threads
 peak_rss_kb() { awk '/^VmHWM:/ {print $2}' "/proc/$1/status" 2>/dev/null || echo 0; }
 loadavg() { cut -d' ' -f1-3 /proc/loadavg; }
 
@@ -208,22 +207,6 @@ LOAD_END=$(loadavg)
 if [ "${SKIP_OFFLINE:-0}" != 1 ]; then
 [ -s "$PCAP" ] || bash "$ROOT/bench/read.sh" >&2
 
-# gor_file MODE: GoReplay over the pcap; it never exits at EOF, so stop it once its CPU time and
-# its output file stand still for 2 s. Prints CPU seconds at that point; output in peer-gor.out.
-gor_file() {
-  local out="$OUT/peer-gor.out" pid last=-1 now same=0 ticks=0
-  "$GOR" --input-raw-engine pcap_file --input-raw "$PCAP:$READ_PORT" "$1" >"$out" 2>"$OUT/peer-gor.err" &
-  pid=$!
-  while kill -0 $pid 2>/dev/null; do
-    sleep 0.25
-    now="$(cpu_ticks $pid):$(stat -c %s "$out")"
-    if [ "$now" = "$last" ]; then same=$((same + 1)); [ $same -ge 8 ] && break; else same=0; ticks=${now%%:*}; fi
-    last=$now
-  done
-  kill $pid 2>/dev/null || true; wait $pid 2>/dev/null || true
-  awk -v t=$ticks -v hz=$HZ 'BEGIN { printf "%.3f\n", t / hz }'
-}
-
 log "offline: $PCAP"
 ST_N=$($SHADOWTAP read --file "$PCAP" --port $READ_PORT | wc -l)
 TSH_N=$(tshark -r "$PCAP" -d tcp.port==$READ_PORT,http -Y http.request -T fields -e http.request.uri 2>/dev/null | wc -l)
@@ -231,10 +214,9 @@ ST_CPU=$(cpu_seconds $SHADOWTAP read --file "$PCAP" --port $READ_PORT)
 TSH_CPU=$(cpu_seconds tshark -r "$PCAP" -d tcp.port==$READ_PORT,http -Y http.request -T fields -e http.request.method -e http.request.uri)
 GOR_N=-; GOR_CPU=-
 if [ $HAVE_GOR = 1 ]; then
-  GOR_CPU=$(gor_file --output-null)
-  gor_file --output-stdout >/dev/null
-  # --output-stdout prints "1 <id> <start ns> <latency ns>" then the request; count request lines.
-  GOR_N=$(awk '{ sub(/\r$/, "") } prev ~ /^1 [0-9a-f]+ [0-9]+ [0-9]+$/ && /^[A-Z]+ [^ ]+ HTTP\/1\.[01]$/ { n++ } { prev = $0 } END { print n + 0 }' "$OUT/peer-gor.out")
+  GOR_CPU=$(gor_file "$PCAP" $READ_PORT --output-null "$OUT/peer-gor.out")
+  gor_file "$PCAP" $READ_PORT --output-stdout "$OUT/peer-gor.out" >/dev/null
+  GOR_N=$(gor_requests "$OUT/peer-gor.out")
   rm -f "$OUT/peer-gor.out"
 fi
 PACKETS=$(capinfos -c -M "$PCAP" | awk '/Number of packets/ {print $NF}')

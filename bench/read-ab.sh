@@ -21,20 +21,6 @@ GOR=$PEER_DIR/goreplay/gor
 HZ=$(getconf CLK_TCK)
 [ -s "$PCAP" ] || bash "$ROOT/bench/read.sh" >&2
 
-cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat" 2>/dev/null || echo 0; }
-gor_file() {
-  local out="$OUT/read-ab-gor.out" pid last=-1 now same=0 ticks=0
-  "$GOR" --input-raw-engine pcap_file --input-raw "$PCAP:$PORT" "$1" >"$out" 2>"$OUT/read-ab-gor.err" &
-  pid=$!
-  while kill -0 $pid 2>/dev/null; do
-    sleep 0.25
-    now="$(cpu_ticks $pid):$(stat -c %s "$out")"
-    if [ "$now" = "$last" ]; then same=$((same + 1)); [ $same -ge 8 ] && break; else same=0; ticks=${now%%:*}; fi
-    last=$now
-  done
-  kill $pid 2>/dev/null || true; wait $pid 2>/dev/null || true
-  awk -v t=$ticks -v hz=$HZ 'BEGIN { printf "%.3f\n", t / hz }'
-}
 median() { sort -n | awk '{ v[NR] = $1 } END { print (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
 
 echo "pcap $PCAP ($(capinfos -c -M "$PCAP" | awk '/Number of packets/ {print $NF}') packets); load $(cut -d' ' -f1-3 /proc/loadavg)" >&2
@@ -56,9 +42,9 @@ TSH_N=$(tshark -r "$PCAP" -d tcp.port==$PORT,http -Y http.request -T fields -e h
 TSH=$(cpu_seconds tshark -r "$PCAP" -d tcp.port==$PORT,http -Y http.request -T fields -e http.request.method -e http.request.uri)
 GOR_CPU=-; GOR_N=-
 if [ -x "$GOR" ]; then
-  GOR_CPU=$(gor_file --output-null)
-  gor_file --output-stdout >/dev/null
-  GOR_N=$(awk '{ sub(/\r$/, "") } prev ~ /^1 [0-9a-f]+ [0-9]+ [0-9]+$/ && /^[A-Z]+ [^ ]+ HTTP\/1\.[01]$/ { n++ } { prev = $0 } END { print n + 0 }' "$OUT/read-ab-gor.out")
+  GOR_CPU=$(gor_file "$PCAP" $PORT --output-null "$OUT/read-ab-gor.out")
+  gor_file "$PCAP" $PORT --output-stdout "$OUT/read-ab-gor.out" >/dev/null
+  GOR_N=$(gor_requests "$OUT/read-ab-gor.out")
   rm -f "$OUT/read-ab-gor.out"
 fi
 
