@@ -32,6 +32,11 @@ export class Job {
   get request(): HttpRequest {
     return this.fanout.request;
   }
+  /** What it holds while it waits, against --queue-mb (the memory budget's replay share): the
+   * body, the head (as sent, and as captured) and the objects around them. */
+  get heldBytes(): number {
+    return 512 + 2 * this.head.length + this.request.bodySize;
+  }
   finish(r: ShadowResponse): void {
     this.fanout.settle(this.index, r);
   }

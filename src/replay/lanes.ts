@@ -43,7 +43,7 @@ export class Lanes {
   offer(job: Job): ReplayOutcome | null {
     const target = this.target;
     const conn = job.request.conn;
-    const bytes = job.request.bodySize;
+    const bytes = job.heldBytes;
     const waitingForLane = this.homeless.get(conn);
     const lane = waitingForLane === undefined ? this.byConn.get(conn) ?? this.open(conn) : null;
     // An idle lane sends at once; anything else waits, and waiting counts against the limits.
@@ -127,7 +127,7 @@ export class Lanes {
     const target = this.target;
     const job = lane.jobs.shift() as Job;
     this.waiting--;
-    target.queuedBytes -= job.request.bodySize;
+    target.queuedBytes -= job.heldBytes;
     target.stats.queued = target.waiting;
     lane.sending = true;
     target.send(job, lane);

@@ -20,7 +20,7 @@ export const replayOptions = optionTable({
   queueSize: { flag: '--queue-size <n>', type: 'int', default: 10_000, min: 1, max: 10_000_000,
     help: 'requests waiting per shadow; beyond it they are dropped and counted (run) or wait (replay)',
     readme: 'requests waiting per shadow; beyond, dropped and counted as `queueFull` (`replay`: they wait)' },
-  queueMb: { flag: '--queue-mb <n>', type: 'int', default: 256, min: 1, max: 65536, help: 'request body bytes waiting per shadow' },
+  queueMb: { flag: '--queue-mb <n>', type: 'int', default: 256, min: 1, max: 65536, help: 'memory the requests waiting per shadow may hold (bodies, heads and their objects)' },
   timeoutMs: { flag: '--timeout-ms <ms>', type: 'int', default: 10_000, min: 1, max: 600_000, help: 'per-request shadow timeout',
     readme: 'per-request shadow timeout (headers and body)' },
   rate: { flag: '--rate <n>', type: 'int', min: 1, max: 10_000_000, readmeDefault: 'none',

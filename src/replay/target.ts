@@ -23,7 +23,7 @@ export class Target {
   /** Requests in flight at most: connections × pipeline. */
   private readonly capacity: number;
   private readonly queue = new JobQueue();
-  /** Body bytes of the jobs waiting, in the queue or in lanes. */
+  /** Bytes the jobs waiting hold (Job.heldBytes), in the queue or in lanes. */
   queuedBytes = 0;
   private inFlight = 0;
   private idleWaiters: Array<() => void> = [];
@@ -107,7 +107,7 @@ export class Target {
   }
 
   private offerToPool(job: Job): ReplayOutcome | null {
-    const bytes = job.request.bodySize;
+    const bytes = job.heldBytes;
     if (this.inFlight < this.capacity && this.queue.length === 0 && this.paceOk()) {
       this.send(job, null);
       return null;
@@ -129,7 +129,7 @@ export class Target {
     } else {
       while (this.inFlight < this.capacity && this.queue.length > 0 && this.paceOk()) {
         const job = this.queue.shift();
-        this.queuedBytes -= job.request.bodySize;
+        this.queuedBytes -= job.heldBytes;
         this.send(job, null);
       }
     }
