@@ -185,12 +185,12 @@ export class Http1Connection implements StreamHandler, SyncReport, MessageHolder
     if (half.body !== null) half.body.detach();
   }
 
-  /** Heads in progress count twice their bytes (http-parser-js keeps them as strings and
+  /** Heads in progress count three times their bytes (http-parser-js keeps them as strings and
    * arrays of strings); bodies what is kept of them; client bytes held behind an Upgrade. */
   private reportHeld(): void {
     const req = this.req;
     const res = this.res;
-    const held = 2 * (req.headBytes + res.headBytes) + (req.body?.heldBytes ?? 0) + (res.body?.heldBytes ?? 0) + this.heldByteCount;
+    const held = 3 * (req.headBytes + res.headBytes) + (req.body?.heldBytes ?? 0) + (res.body?.heldBytes ?? 0) + this.heldByteCount;
     if (held !== this.held) {
       this.held = held;
       this.context.messages.hold(this, held);

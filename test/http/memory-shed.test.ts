@@ -22,7 +22,7 @@ test('the largest message in progress is shed, counted memoryShed; the connectio
       { steps: [{ send: 'c', data: `POST /big HTTP/1.1\r\nHost: e\r\nContent-Length: ${big.length}\r\n\r\n${big}`, sizes: 1400 },
                 { send: 's', data: ok('big') },
                 { send: 'c', data: get('/after-big') }, { send: 's', data: ok('after') }] },
-      // A head of 12 KB that never ends, held (2 bytes per head byte) until the end.
+      // A head of 12 KB that never ends, held (3 bytes per head byte) until the end.
       { steps: [{ send: 'c', data: `GET /endless HTTP/1.1\r\n${'X-Pad: yyyyyyyyyy\r\n'.repeat(300)}`, sizes: 1400 }] },
     ],
     interleaveSeed: 7,
