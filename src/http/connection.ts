@@ -115,18 +115,20 @@ export class Http1Connection implements StreamHandler, SyncReport, MessageHolder
     half.lastDataUs = tsUs;
     if (!half.hasParser && !half.syncing) {
       // A first head still arriving is kept as it is; the parser is made once it is whole.
-      const text = half.stash === '' ? null : half.stash + buf.toString('latin1', start, end);
-      const length = text === null ? end - start : text.length;
+      const stashed = half.stash;
+      let text: string | null = null;
       // Most first chunks hold a whole head: no text is made of them to find that out.
-      if (length < STASH_LIMIT && (text !== null || !holdsHeadEnd(buf, start, end)) &&
-          mayStash(half.type, text ?? buf.toString('latin1', start, end))) {
-        if (half.startUs < 0) half.startUs = tsUs;
-        half.stash = text ?? buf.toString('latin1', start, end);
-        return;
+      if (stashed.length + (end - start) < STASH_LIMIT && (stashed !== '' || !holdsHeadEnd(buf, start, end))) {
+        text = stashed + buf.toString('latin1', start, end);
+        if (mayStash(half.type, text)) {
+          if (half.startUs < 0) half.startUs = tsUs;
+          half.stash = text;
+          return;
+        }
       }
-      if (text !== null) {
+      if (stashed !== '') {
         half.stash = '';
-        buf = Buffer.from(text, 'latin1');
+        buf = Buffer.from(text ?? stashed + buf.toString('latin1', start, end), 'latin1');
         start = 0;
         end = buf.length;
       }
