@@ -10,7 +10,7 @@ import { readFileSync } from 'node:fs';
 export const RUNTIME_RESERVE_MB = 80;
 
 /** What one tracked connection costs at most when it holds no bytes of its own (flow table,
- * reassembly and HTTP state of a half-open connection); checked by test/tcp/flow-cost.test.ts. */
+ * reassembly and HTTP state of a half-open connection); checked by test/accounting/memory.test.ts. */
 export const FLOW_BYTES = 1700;
 
 /** How the budget left after the runtime reserve and the capture ring is shared out. */
@@ -153,7 +153,7 @@ function fullGc(): () => void {
 /**
  * The resident set against the budget. V8 lets garbage pile up as far as its heap limit, which
  * is a quarter of the machine's memory unless the unit sets it from the budget (NODE_OPTIONS):
- * past PRESSURE of the budget, with a tenth of the budget of heap grown since the last forced
+ * past PRESSURE of the budget, with an eighth of the budget of heap grown since the last forced
  * collection (a live set that stays put is not collected over and over), a full collection is
  * forced, at most every MIN_GAP_MS.
  */

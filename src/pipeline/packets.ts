@@ -25,14 +25,13 @@ export class PacketPipeline {
   private readonly cursor = new RecordCursor();
   private finished = false;
 
-  private readonly memory: MemoryPlan | undefined;
-  private readonly guard: MemoryGuard | null;
+  /** The budget the pipeline runs within, and its guard; null when none was given. */
+  private readonly memory: { plan: MemoryPlan; guard: MemoryGuard } | null;
 
   constructor(sink: HttpSink, options: { tcp?: Partial<ReassemblyOptions>; http?: Partial<HttpOptions>; memory?: MemoryPlan } = {}) {
     this.http = new HttpStage(sink, options.http);
     this.reassembler = new Reassembler(this.http, options.tcp);
-    this.memory = options.memory;
-    this.guard = options.memory === undefined ? null : new MemoryGuard(options.memory.budgetBytes);
+    this.memory = options.memory === undefined ? null : { plan: options.memory, guard: new MemoryGuard(options.memory.budgetBytes) };
   }
 
   /** Processes one batch of capture records from a link of `linkType`. */
@@ -46,7 +45,7 @@ export class PacketPipeline {
       decode[outcome]++;
       if (outcome === 'tcp') this.reassembler.push(packet, cursor.tsUs);
     }
-    this.guard?.check();
+    this.memory?.guard.check();
   }
 
   /** Closes every connection still open: what is incomplete is counted as such. */
@@ -65,7 +64,7 @@ export class PacketPipeline {
         lost: { ...this.http.stats.lost },
         responsesMissing: { ...this.http.stats.responsesMissing },
       },
-      ...(this.memory === undefined ? {} : { memory: memoryStats(this.memory, this.http.messages, this.reassembler.maxConnections, this.guard as MemoryGuard) }),
+      ...(this.memory === null ? {} : { memory: memoryStats(this.memory.plan, this.http.messages, this.reassembler.maxConnections, this.memory.guard) }),
     };
   }
 }
