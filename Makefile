@@ -2,8 +2,8 @@
 # target installs what is missing: Debian packages, then npm ci.
 SYSTEM_PACKAGES := libpcap-dev tcpdump tshark wrk nginx-light iproute2 g++ make python3
 # Only the tests need these (headless Chromium renders the HTML report; systemd-analyze checks the
-# units; tcpreplay plays crafted captures live).
-TEST_PACKAGES := chromium fonts-dejavu-core systemd rsyslog prometheus tcpreplay
+# units; tcpreplay plays crafted captures live; nats-server is the fleet tests' broker).
+TEST_PACKAGES := chromium fonts-dejavu-core systemd rsyslog prometheus tcpreplay nats-server
 NODE_GYP := node_modules/.bin/node-gyp
 # Build against the headers of the node that runs us (no download: only npm and apt are reachable).
 NODEDIR ?= $(shell node -p "require('path').resolve(process.execPath, '..', '..')")

@@ -39,6 +39,17 @@ export interface HttpMessage {
   endUs: number;
 }
 
+/**
+ * A request captured over HTTP/2 has versionMajor 2, versionMinor 0; `method` and `url` come
+ * from `:method` and `:path`, and `headers` hold the regular fields in order, `:authority`
+ * first as a `host` field (unless one is present); `:scheme` and the stream id are in `h2`.
+ * A response's `:status` is its statusCode (statusMessage ''); trailers are trailers.
+ */
+export interface H2Stream {
+  streamId: number;
+  scheme: string;
+}
+
 export interface HttpRequest extends HttpMessage {
   /** The exchange's id, unique within a run (given by the http stage, kept by rewrites): the
    * key that joins production's answer with the shadows'. */
@@ -49,6 +60,8 @@ export interface HttpRequest extends HttpMessage {
   method: string;
   /** The request target exactly as on the wire. */
   url: string;
+  /** Set when the request was captured over HTTP/2 (versionMajor 2). */
+  h2?: H2Stream;
 }
 
 export interface HttpResponse extends HttpMessage {
@@ -89,6 +102,8 @@ export interface ShadowResponse {
   statusCode: number | null;
   /** null when not replayed, or when no body is kept (no comparison reads them). */
   headers: Headers | null;
+  /** The shadow's trailers (gRPC status), when it sent any and bodies are kept. */
+  trailers?: Headers | null;
   body: Buffer | null;
   bodySize: number;
   /** Wall-clock time from writing the request on a connected socket to the last body byte, in µs. */
