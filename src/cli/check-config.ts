@@ -52,13 +52,17 @@ export function configProblems(c: CheckedCommand, file: string, env: NodeJS.Proc
     }
   };
   const failed = new Set<string>();
+  // The minimal set with the file's own values where it has them (its shadow, say).
+  const ownMinimal: Flags = { ...c.minimal };
+  for (const attr of Object.keys(c.minimal)) if (changed.includes(attr)) ownMinimal[attr] = full[attr];
   for (const attr of changed) {
-    const e = attempt({ ...defaults, ...c.minimal, [attr]: full[attr] });
-    if (e === null) continue;
-    // An error naming another key is a clash with the minimal set (file: beside interface:),
-    // not this key's fault: the check of everything together decides.
     const option = c.cmd.options.find((o) => o.attributeName() === attr); // a --no-x twin has the same key
-    if (problemOf(e).key !== configKey(option?.long ?? '')) continue;
+    const blames = (e: ConfigError | null): e is ConfigError => e !== null && problemOf(e).key === configKey(option?.long ?? '');
+    const e = attempt({ ...defaults, ...c.minimal, [attr]: full[attr] });
+    // An error naming another key is a clash with the minimal set (file: beside interface:), and
+    // one that goes away beside the file's own values a clash with a minimal value (a baseline
+    // equal to the minimal shadow): not this key's fault; the check of everything together decides.
+    if (!blames(e) || !blames(attempt({ ...defaults, ...ownMinimal, [attr]: full[attr] }))) continue;
     failed.add(attr);
     problems.push(problemOf(e));
   }

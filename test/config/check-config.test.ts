@@ -20,6 +20,22 @@ test('check-config accepts a valid run configuration that reads a file instead o
   assert.match(r.stdout, /: ok$/m);
 });
 
+test('check-config: a baseline equal to the minimal shadow it is checked beside is not a clash; one equal to the file\'s own shadow is', async (t) => {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'shadowtap-check-baseline-'));
+  t.after(() => fs.rmSync(dir, { recursive: true, force: true }));
+  const file = path.join(dir, 'c.yaml');
+  const check = async (yaml: string) => {
+    fs.writeFileSync(file, `file: /tmp/capture.pcap\nport: 9090\nout: ${dir}/out\n${yaml}`);
+    return runCli(['check-config', '--config', file]);
+  };
+  // 127.0.0.1:8080 is the shadow check-config uses for a key checked on its own.
+  const fine = await check('shadow: [http://127.0.0.1:9000]\nbaseline: http://127.0.0.1:8080\n');
+  assert.equal(fine.code, 0, fine.stdout + fine.stderr);
+  const clash = await check('shadow: [http://127.0.0.1:9000]\nbaseline: http://127.0.0.1:9000\n');
+  assert.equal(clash.code, 1, clash.stdout);
+  assert.match(clash.stdout, /^baseline: the baseline must not also be a shadow$/m);
+});
+
 test('check-config --strict runs the preflight: interface, outputs, shadow names, production itself', async (t) => {
   if (process.getuid?.() !== 0) { t.skip('needs root to open a live capture'); return; }
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'shadowtap-strict-'));
