@@ -66,18 +66,18 @@ async function main(argv: string[]): Promise<number> {
 
   addOptions(program.command('report'), commandOptions.report)
     .description(commandHelp.report.description)
-    .argument('<dir>', 'the run\'s --out directory')
-    .action((dir: string, opts: Flags) => {
+    .argument('<dir...>', 'the run\'s --out directory; several are merged into one report (fleet workers, a run in parts)')
+    .action((dirs: string[], opts: Flags) => {
       const thresholds = thresholdsConfig(opts);
-      result = import('./report').then((m) => m.report(dir, thresholds, { html: opts.html as string | undefined, json: opts.json === true }));
+      result = import('./report').then((m) => m.report(dirs, thresholds, { html: opts.html as string | undefined, json: opts.json === true }));
     });
 
   addOptions(program.command('verdict'), commandOptions.verdict)
     .description(commandHelp.verdict.description)
-    .argument('<dir>', 'the run\'s --out directory')
-    .action((dir: string, opts: Flags) => {
+    .argument('<dir...>', 'the run\'s --out directory; several are judged as one (merged)')
+    .action((dirs: string[], opts: Flags) => {
       const thresholds = thresholdsConfig(opts);
-      result = import('./report').then((m) => m.verdict(dir, thresholds, opts.json === true));
+      result = import('./report').then((m) => m.verdict(dirs, thresholds, opts.json === true));
     });
 
   const shadow = ['http://127.0.0.1:8080'];

@@ -41,7 +41,7 @@ export async function replayFile(cfg: ReplayFileConfig, log: Logger = createLogg
   const redactor = new Redactor(cfg.redact);
   const shadowTrouble = new ShadowTroubleLog(log, (text) => redactor.text(text));
   const comparison = cfg.compare === null || cfg.outDir === undefined || reader === null ? null : new RecordedComparison({
-    targets: cfg.replay.targets, baseline: cfg.baseline, compare: cfg.compare, redacted: reader.header.redacted, outDir: cfg.outDir, redact: cfg.redact,
+    targets: cfg.replay.targets, baseline: cfg.baseline, compare: cfg.compare, redacted: reader.header.redacted, outDir: cfg.outDir, redact: cfg.redact, recordIds: cfg.recordIds,
     accounting: () => ({ ...ledger.snapshot(), shadows: replayer.stats() }),
     source: { kind: 'recording', recording: reader.header.recording, files: reader.files },
     onError: (err) => log.error({ err: err.message, dir: cfg.outDir }, 'cannot write the comparison'),

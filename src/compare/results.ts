@@ -231,4 +231,8 @@ export interface ResultsJson {
   /** What was compared, when not a live capture: a recording replayed (`replay --out`), whose
    * production latencies are the recorded ones. */
   source?: { kind: 'recording'; recording: string; files: string[] };
+  /** Present when the run kept an exchanges.ids file (it had an id source: fleet workers):
+   * the ids appended by the time this was written, and those lost to failed writes. Readers
+   * that do not know it ignore it. */
+  ids?: { file: string; written: number; lost: number };
 }

@@ -6,7 +6,7 @@ import { compareOptions } from '../compare/options';
 import { OptionRow, checkConfigOptions, configFileOptions, rowsOf } from './options';
 import { httpOptions } from '../http/options';
 import { recordingOptions } from '../recording/options';
-import { adminOptions, logOptions, logShipOptions, reportOutputOptions, stopOptions, summaryOptions, thresholdOptions, verdictOutputOptions } from '../report/options';
+import { adminOptions, logOptions, logShipOptions, reportOutputOptions, resultIdsOptions, stopOptions, summaryOptions, thresholdOptions, verdictOutputOptions } from '../report/options';
 import { pacingOptions, replayOptions } from '../replay/options';
 import { tcpOptions } from '../tcp/options';
 import { redactOptions, trafficOptions } from '../traffic/options';
@@ -24,7 +24,7 @@ export const commandOptions = {
   record: [...source(true), ...rowsOf(liveCaptureOptions, redactOptions, recordingOptions, logOptions, stopOptions, configFileOptions, logShipOptions)],
   // A pass over a file is bounded already; its read-ahead admits requests before they are sent.
   replay: [...source(false), ...rowsOf(replayOptions, trafficOptions, pacingOptions, logOptions), stopOptions.duration as OptionRow,
-    ...replayCompareRows, ...rowsOf(redactOptions, configFileOptions, logShipOptions)],
+    ...replayCompareRows, ...rowsOf(resultIdsOptions, redactOptions, configFileOptions, logShipOptions)],
   report: [...rowsOf(thresholdOptions), ...reportOutputOptions, ...rowsOf(configFileOptions)],
   verdict: [...rowsOf(thresholdOptions), ...verdictOutputOptions, ...rowsOf(configFileOptions)],
   'check-config': rowsOf(checkConfigOptions, configFileOptions),
@@ -39,8 +39,8 @@ export const commandHelp: Record<keyof typeof commandOptions, { description: str
   read: { description: 'print one JSON line per HTTP exchange in a capture file' },
   record: { description: 'capture production exchanges (requests, and production\'s response: summarised, or whole with --bodies) to a recording file' },
   replay: { description: 'replay a recording (or a pcap/pcapng file) to the shadow(s) at the recorded pace; with --out, compare their answers with production\'s recorded ones', argument: '[file]' },
-  report: { description: 'summarise a run\'s comparison (the DIR given to run --out): terminal table, HTML or JSON', argument: '<dir>' },
-  verdict: { description: 'exit 0 when the shadow is fit to promote, 1 when not (with the reasons)', argument: '<dir>' },
+  report: { description: 'summarise a run\'s comparison (the DIR given to run --out; several are merged): terminal table, HTML or JSON', argument: '<dir...>' },
+  verdict: { description: 'exit 0 when the shadow is fit to promote, 1 when not (with the reasons); several DIRs are judged as one', argument: '<dir...>' },
   'check-config': { description: 'check a configuration file: print every problem with the key that caused it; exit 1 if any' },
   devices: { description: 'list the interfaces libpcap can capture on, with their addresses' },
 };

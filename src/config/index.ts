@@ -20,7 +20,7 @@ import { liveCaptureOptions, liveSourceOptions, sourceOptions } from '../capture
 import { compareOptions } from '../compare/options';
 import { httpOptions } from '../http/options';
 import { recordingOptions } from '../recording/options';
-import { adminOptions, logOptions, logShipOptions, stopOptions, summaryOptions, thresholdOptions } from '../report/options';
+import { adminOptions, logOptions, logShipOptions, resultIdsOptions, stopOptions, summaryOptions, thresholdOptions } from '../report/options';
 import { pacingOptions, replayOptions } from '../replay/options';
 import { tcpOptions } from '../tcp/options';
 import { MemoryPlan, planMemory } from '../accounting/memory';
@@ -511,6 +511,8 @@ export interface ReplayFileConfig extends ReadConfig {
   compare: CompareOptions | null;
   baseline: string | null;
   outDir?: string;
+  /** `--record-ids`: --out also lists the compared exchanges' ids (exchanges.ids). */
+  recordIds: boolean;
   /** Masks the samples written to --out. */
   redact: RedactOptions;
   /** Pacing factor: 2 sends twice as fast as recorded; 0 sends as fast as the shadows take it. */
@@ -533,6 +535,8 @@ export function replayFileConfig(flags: Flags): ReplayFileConfig {
   const baseline = baselineFlag === undefined ? null : originUrl(baselineFlag, '--baseline');
   if (baseline !== null && shadows.targets.includes(baseline)) throw new ConfigError('--baseline', 'the baseline must not also be a shadow');
   if (baseline !== null && outDir === undefined) throw new ConfigError('--baseline', 'needs --out (the comparison)');
+  const recordIds = readOption(flags, resultIdsOptions.recordIds) === true;
+  if (recordIds && outDir === undefined) throw new ConfigError('--record-ids', 'needs --out (the ids are listed in its directory)');
   const cmp = outDir === undefined ? null : compare(flags);
   const responseKb = readOption(flags, compareOptions.compareBodyKb);
   const targets = baseline === null ? shadows.targets : [...shadows.targets, baseline];
@@ -545,6 +549,7 @@ export function replayFileConfig(flags: Flags): ReplayFileConfig {
     compare: cmp === null ? null : withinCompareShare(cmp, base.memory, responseKb),
     baseline,
     outDir,
+    recordIds,
     redact: redactConfig(flags),
     speed: readOption(flags, pacingOptions.speed),
     loop: readOption(flags, pacingOptions.loop),

@@ -19,6 +19,9 @@ export interface RecordedComparisonOptions {
   /** The recording was redacted: its masked values are never differences. */
   redacted: boolean;
   outDir: string;
+  /** List each compared exchange's id in exchanges.ids: `<recording>/<connection>/<position>`,
+   * the same in any part or copy of the recording (so `report DIR…` finds one compared twice). */
+  recordIds?: boolean;
   /** Masks the samples. */
   redact: RedactOptions;
   /** The run's accounting at this moment (results.json carries it). */
@@ -31,9 +34,11 @@ export interface RecordedComparisonOptions {
 export class RecordedComparison {
   readonly stage: CompareStage;
   private readonly results: ResultsFile;
+  private readonly outDir: OutputDir;
 
   constructor(private readonly options: RecordedComparisonOptions) {
-    const outDir = OutputDir.open(options.outDir, new Redactor(options.redact));
+    const outDir = OutputDir.open(options.outDir, new Redactor(options.redact), { recordIds: options.recordIds === true });
+    this.outDir = outDir;
     outDir.onSampleError = options.onError;
     const compare = { ...options.compare, diff: { ...options.compare.diff, maskedProduction: options.redacted } };
     this.stage = new CompareStage(options.targets, options.baseline, compare, outDir);
@@ -48,6 +53,7 @@ export class RecordedComparison {
   /** The targets' answers to a request sent (it carries the recorded request's id). */
   answered(sent: HttpRequest, responses: ShadowResponse[]): void {
     this.stage.replayed(sent, responses);
+    if (this.options.recordIds === true) this.outDir.compared(`${this.options.source?.recording ?? ''}/${sent.conn.id}/${sent.index}`);
   }
 
   /** Everything diffed; results.json complete. */

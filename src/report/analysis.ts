@@ -4,6 +4,7 @@
 
 import { defaultOf } from '../config/options';
 import { thresholdOptions as T } from './options';
+import type { MergeInfo } from './merge';
 import { LatencyHistogram, LatencySummary, QuantileBounds, ResultsJson, EndpointJson, ShadowEndpointJson, SideJson, RESULTS_VERSION } from '../compare';
 
 export interface Thresholds {
@@ -149,6 +150,9 @@ export interface Analysis {
   accounting: Record<string, unknown>;
   verdict: { pass: boolean; reasons: string[]; notes: string[] };
   targets: TargetAnalysis[];
+  /** Set when several result directories were merged (`report DIR…`): each one's accounting,
+   * and exchanges counted in more than one. */
+  merge?: MergeInfo;
 }
 
 /** Wilson score interval for k successes in n trials, 95% (z = 1.96). */

@@ -4,7 +4,9 @@
 
 import type { Analysis, EndpointAnalysis, FieldAnalysis, SideAnalysis, TargetAnalysis } from './analysis';
 import type { QuantileBounds } from '../compare';
+import type { MergeInfo } from './merge';
 import type { SampleLine } from './outdir';
+import { ledgerText } from './table';
 
 /** Chart colours (distinct from the rest of the page so a screenshot can be checked for them). */
 export const CHART_COLORS = {
@@ -93,7 +95,24 @@ ${list('Reasons', v.reasons)}${list('Notes', v.notes)}
 <tr><th>Complete</th><td class="text">${a.complete ? 'yes' : 'no, the run is still going'}</td><th>Baseline</th><td class="text">${a.baseline ?? 'none'}</td></tr>
 </table>
 ${keyValues('Counters', a.counters)}${keyValues('Accounting', a.accounting)}
+${a.merge !== undefined && mergeSection(a.merge, a.accounting)}
 </header>`;
+}
+
+/** A merge (`report DIR…`): each directory's ledger, the total, and exchanges counted twice. */
+function mergeSection(m: MergeInfo, total: Record<string, unknown>): Markup {
+  const row = (name: string, accounting: Record<string, unknown>, ids: number | null, state: string): Markup =>
+    html`<tr><td>${name}</td><td class="text">${ledgerText(accounting)}</td><td>${ids ?? '–'}</td><td class="text">${state}</td></tr>`;
+  const d = m.duplicates;
+  return html`<section class="merge"><h3>Merged from ${m.directories.length} result directories</h3>
+<table class="merge-table"><thead><tr><th class="text">Directory</th><th class="text">Requests</th><th>Ids</th><th class="text">State</th></tr></thead>
+<tbody>${m.directories.map((x) => row(x.dir, x.accounting, x.ids, x.complete ? 'complete' : 'in progress'))}
+${row('total', total, d === null ? null : d.ids, '')}</tbody></table>
+${d === null ? html`<p>No directory lists its exchange ids: exchanges counted twice cannot be found.</p>`
+    : d.countedTwice > 0 ? html`<p class="duplicates">${d.exchanges} exchange(s) counted in more than one directory (${d.countedTwice} count(s) too many in the totals):</p>
+<ul>${d.first.map((x) => html`<li><code>${x.id}</code>: ${x.dirs.join(', ')}</li>`)}</ul>`
+    : html`<p>No exchange counted twice among ${d.ids} ids in ${d.checkedDirectories} directories.</p>`}
+</section>`;
 }
 
 /** Nested objects (and lists of them, each named by its target) flattened to dotted keys. */

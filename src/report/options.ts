@@ -66,6 +66,13 @@ export const reportOutputOptions = rowsOf(optionTable({
   json: { flag: '--json', type: 'switch', help: 'print the analysis as one JSON object instead of the table' },
 }));
 
+/** `replay --out`: the recording is the id source (recording id / connection / position). */
+export const resultIdsOptions = optionTable({
+  recordIds: { flag: '--record-ids', type: 'switch',
+    help: 'with --out: also list each compared exchange\'s id (recording/connection/position) in DIR/exchanges.ids, so that report DIR… finds exchanges compared in more than one directory',
+    readme: 'with `--out`: also list each compared exchange\'s id in `DIR/exchanges.ids` (see [Merging result directories](#merging-result-directories-report-dir-and-verdict-dir))' },
+});
+
 export const verdictOutputOptions = rowsOf(optionTable({
   json: { flag: '--json', type: 'switch', help: 'print the verdict as JSON' },
 }));

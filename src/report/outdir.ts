@@ -1,7 +1,8 @@
 // A run's comparison output directory: results.json (rewritten atomically as the run goes,
-// complete at exit) and samples.jsonl (bounded, redacted mismatch samples).
+// complete at exit), samples.jsonl (bounded, redacted mismatch samples) and, when the run has
+// an id source (fleet workers), exchanges.ids (the id of every exchange counted, one a line).
 
-import { closeSync, existsSync, fchmodSync, openSync, renameSync, readFileSync, writeSync } from 'node:fs';
+import { closeSync, existsSync, fchmodSync, openSync, readSync, renameSync, readFileSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
 import type { MismatchSample, ResultsJson, SampleSink } from '../compare';
 import { bodyText, decodeBody } from '../compare/body';
@@ -13,6 +14,30 @@ import { makeDirectory, writeJsonFile } from './index';
 
 export const RESULTS_FILE = 'results.json';
 export const SAMPLES_FILE = 'samples.jsonl';
+export const IDS_FILE = 'exchanges.ids';
+
+/** Bytes of ids held before they are appended to exchanges.ids (they are also appended before
+ * every results.json write, so the file always lists at least the exchanges results.json counts). */
+const IDS_BUFFER_BYTES = 64 << 10;
+
+/** An id as one line of exchanges.ids: printable ASCII other than % as is, every other byte
+ * (newlines, spaces, non-ASCII) as %XX — lossless, so equal lines mean equal ids. */
+export function idLine(id: string): string {
+  if (/^[\x21-\x24\x26-\x7e]+$/.test(id)) return id;
+  let out = '';
+  for (const b of Buffer.from(id, 'utf8')) {
+    out += b >= 0x21 && b <= 0x7e && b !== 0x25 ? String.fromCharCode(b) : `%${b.toString(16).toUpperCase().padStart(2, '0')}`;
+  }
+  return out;
+}
+
+/** What results.json says of exchanges.ids: the ids appended by the time it was written. */
+export type IdsJson = NonNullable<ResultsJson['ids']>;
+
+export interface OutputDirOptions {
+  /** Keep exchanges.ids: the run has an id source and calls compared(id) for each exchange. */
+  recordIds?: boolean;
+}
 
 export interface SampleLimits {
   maxSamples: number;
@@ -59,20 +84,66 @@ export class OutputDir implements SampleSink {
   private bytes = 0;
 
   /** For `--out`: a directory that cannot be made or written is a configuration error. */
-  static open(dir: string, redactor: Redactor): OutputDir {
+  static open(dir: string, redactor: Redactor, options: OutputDirOptions = {}): OutputDir {
     try {
-      return new OutputDir(dir, redactor);
+      return new OutputDir(dir, redactor, defaultSampleLimits, options);
     } catch (err) {
       throw new ConfigError('--out', (err as Error).message);
     }
   }
 
-  constructor(readonly dir: string, private readonly redactor: Redactor, private readonly limits: SampleLimits = defaultSampleLimits) {
+  private readonly idsFd: number | null = null;
+  private idsPending = '';
+  private idsPendingCount = 0;
+  private idsWritten = 0;
+  private idsLost = 0;
+
+  constructor(readonly dir: string, private readonly redactor: Redactor, private readonly limits: SampleLimits = defaultSampleLimits,
+    options: OutputDirOptions = {}) {
     makeDirectory(dir, 0o700);
-    keepPreviousRuns(dir, [RESULTS_FILE, SAMPLES_FILE]);
+    // An earlier run's id list goes with its results, whether or not this run keeps one.
+    keepPreviousRuns(dir, [RESULTS_FILE, SAMPLES_FILE, IDS_FILE]);
     // Samples of production traffic: owner-only, started afresh for each run.
     this.samplesFd = openSync(join(dir, SAMPLES_FILE), 'w', 0o600);
     fchmodSync(this.samplesFd, 0o600); // the mode above applies to new files only
+    if (options.recordIds === true) {
+      this.idsFd = openSync(join(dir, IDS_FILE), 'w', 0o600);
+      fchmodSync(this.idsFd, 0o600);
+    }
+  }
+
+  /** The exchange `id` is counted in these results (call once per exchange handed to the
+   * comparison). Buffered; appended before the next results.json write (see flushIds). */
+  compared(id: string): void {
+    if (this.idsFd === null) throw new Error('OutputDir.compared(): this directory was opened without recordIds');
+    this.idsPending += `${idLine(id)}\n`;
+    this.idsPendingCount++;
+    if (this.idsPending.length >= IDS_BUFFER_BYTES) this.flushIds();
+  }
+
+  /** Appends the buffered ids to exchanges.ids. A failed write loses them (counted in
+   * results.json's ids.lost, which tells `report` the list is incomplete). */
+  flushIds(): void {
+    if (this.idsFd === null || this.idsPendingCount === 0) return;
+    const text = this.idsPending;
+    const n = this.idsPendingCount;
+    this.idsPending = '';
+    this.idsPendingCount = 0;
+    if (this.idsLost > 0) { // after a failed write the file is incomplete anyway: stop writing
+      this.idsLost += n;
+      return;
+    }
+    try {
+      writeSync(this.idsFd, text);
+      this.idsWritten += n;
+    } catch {
+      this.idsLost += n;
+    }
+  }
+
+  /** For results.json: how many ids exchanges.ids holds (nothing when ids are not kept). */
+  get idsJson(): IdsJson | null {
+    return this.idsFd === null ? null : { file: IDS_FILE, written: this.idsWritten, lost: this.idsLost };
   }
 
   /** Diff values are redacted before the diff shortens them (see SampleSink). */
@@ -133,6 +204,10 @@ export class OutputDir implements SampleSink {
 
   close(): void {
     closeSync(this.samplesFd);
+    if (this.idsFd !== null) {
+      this.flushIds();
+      closeSync(this.idsFd);
+    }
   }
 }
 
@@ -146,22 +221,72 @@ function headerListOf(h: string[] | Record<string, string | string[]> | null | u
   return h !== null && typeof h === 'object' ? headerList(h) : [];
 }
 
-/** Samples as written (a line cut short by a crash is skipped). */
-export function readSamples(dir: string): SampleLine[] {
-  let text: string;
+/** What forEachLine passed over. */
+export interface LineStats {
+  /** Bytes of a last line without its newline (torn by a crash): not passed on. */
+  tornBytes: number;
+  /** Lines longer than the limit: skipped whole. */
+  overlong: number;
+}
+
+/**
+ * Calls `line` with each complete line of a file, read in chunks (never the whole file at
+ * once, nor a line longer than `maxLineBytes`); stops when `line` returns false. Throws when
+ * the file cannot be opened or read.
+ */
+export function forEachLine(path: string, line: (text: string) => boolean | void, maxLineBytes = 1 << 20): LineStats {
+  const stats: LineStats = { tornBytes: 0, overlong: 0 };
+  const fd = openSync(path, 'r');
   try {
-    text = readFileSync(join(dir, SAMPLES_FILE), 'utf8');
-  } catch {
-    return [];
+    const chunkBytes = 1 << 20;
+    const chunk = Buffer.allocUnsafe(chunkBytes);
+    let carry: Buffer = Buffer.alloc(0);
+    let skipping = false; // inside an overlong line: dropped up to its newline
+    for (;;) {
+      const n = readSync(fd, chunk, 0, chunkBytes, null);
+      if (n === 0) {
+        stats.tornBytes = carry.length;
+        return stats;
+      }
+      const data = carry.length > 0 ? Buffer.concat([carry, chunk.subarray(0, n)]) : chunk.subarray(0, n);
+      let start = 0;
+      for (let nl = data.indexOf(10, start); nl >= 0; nl = data.indexOf(10, start)) {
+        if (skipping) skipping = false;
+        else if (nl - start > maxLineBytes) stats.overlong++;
+        else if (line(data.toString('utf8', start, nl)) === false) return stats;
+        start = nl + 1;
+      }
+      if (data.length - start > maxLineBytes) {
+        if (!skipping) stats.overlong++;
+        skipping = true;
+        carry = Buffer.alloc(0);
+      } else {
+        carry = Buffer.from(data.subarray(start)); // copied: `chunk` is reused
+      }
+    }
+  } finally {
+    closeSync(fd);
   }
+}
+
+/** Samples as written (a line cut short by a crash is skipped); at most `limit.samples` of
+ * them and about `limit.bytes` of text. */
+export function readSamples(dir: string, limit: { samples: number; bytes: number } = { samples: Infinity, bytes: Infinity }): SampleLine[] {
   const out: SampleLine[] = [];
-  for (const line of text.split('\n')) {
-    if (line === '') continue;
-    try {
-      const sample = JSON.parse(line) as SampleLine;
-      sample.shadow.headers = headerListOf(sample.shadow.headers);
-      out.push(sample);
-    } catch { /* torn last line */ }
+  let bytes = 0;
+  try {
+    forEachLine(join(dir, SAMPLES_FILE), (line) => {
+      if (line === '') return true;
+      try {
+        const sample = JSON.parse(line) as SampleLine;
+        sample.shadow.headers = headerListOf(sample.shadow.headers);
+        out.push(sample);
+        bytes += line.length;
+      } catch { /* a damaged line */ }
+      return out.length < limit.samples && bytes < limit.bytes;
+    });
+  } catch {
+    return out;
   }
   return out;
 }
@@ -183,9 +308,19 @@ export class ResultsFile {
     this.dir.close();
   }
 
+  /** Writes the results so far now (ids first): a fleet worker calls this before it
+   * acknowledges the exchanges counted, so that a redelivered one shows up as a duplicate. */
+  flush(): void {
+    this.write(false);
+  }
+
   private write(complete: boolean): void {
     try {
-      this.dir.writeResults(this.produce(complete));
+      // Ids before the results that count them: exchanges.ids never lists fewer.
+      this.dir.flushIds();
+      const ids = this.dir.idsJson;
+      const results = this.produce(complete);
+      this.dir.writeResults(ids === null ? results : { ...results, ids });
     } catch (err) {
       this.onError(err as Error);
     }

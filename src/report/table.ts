@@ -1,6 +1,7 @@
 // The comparison as a terminal table: one row per endpoint, flagged fields and the verdict below.
 
 import type { Analysis, EndpointAnalysis } from './analysis';
+import type { MergeInfo } from './merge';
 
 /** Control characters (C0, DEL, C1) from captured data shown as \xNN: a terminal must not
  * obey them. */
@@ -32,11 +33,37 @@ function endpointRow(e: EndpointAnalysis): string[] {
   ];
 }
 
+/** A ledger in one line: seen, replayed, each reason not replayed, pending. */
+export function ledgerText(accounting: Record<string, unknown>): string {
+  const acc = accounting as { seen?: number; replayed?: number; notReplayed?: Record<string, number>; pending?: number };
+  if (acc.seen === undefined) return 'no accounting';
+  const reasons = Object.entries(acc.notReplayed ?? {}).filter(([, n]) => n > 0).map(([k, n]) => `${k} ${n}`);
+  return `seen ${acc.seen}, replayed ${acc.replayed ?? 0}, not replayed ${reasons.length > 0 ? reasons.join(', ') : 'none'}` +
+    `${(acc.pending ?? 0) > 0 ? `, pending ${acc.pending}` : ''}`;
+}
+
+function mergeLines(m: MergeInfo, total: Record<string, unknown>): string[] {
+  const rows = m.directories.map((d) => [printable(d.dir), ledgerText(d.accounting), d.ids === null ? '–' : String(d.ids),
+    d.complete ? 'complete' : 'in progress']);
+  rows.push(['total', ledgerText(total), m.duplicates === null ? '–' : String(m.duplicates.ids), '']);
+  const out = ['', `merged from ${m.directories.length} result directories:`, '', table(['directory', 'requests', 'ids', ''], rows, new Set([2]))];
+  const d = m.duplicates;
+  if (d !== null && d.countedTwice > 0) {
+    out.push('', `duplicates: ${d.exchanges} exchange(s) counted in more than one directory (${d.countedTwice} count(s) too many in the totals):`);
+    for (const x of d.first) out.push(`  ${printable(x.id)}: ${x.dirs.map(printable).join(', ')}`);
+    if (d.exchanges > d.first.length) out.push(`  … and ${d.exchanges - d.first.length} more`);
+  } else if (d !== null) {
+    out.push('', `duplicates: none among ${d.ids} ids in ${d.checkedDirectories} directories`);
+  }
+  return out;
+}
+
 export function renderTable(a: Analysis, maxFieldsShown = 10): string {
   const out: string[] = [];
   const acc = a.accounting as { seen?: number; replayed?: number };
   out.push(`shadowtap comparison — ${a.complete ? 'complete' : 'in progress'}, ${a.startedAt} … ${a.updatedAt}`);
   if (acc.seen !== undefined) out.push(`requests seen ${acc.seen}, replayed ${acc.replayed}; exchanges compared per target below`);
+  if (a.merge !== undefined) out.push(...mergeLines(a.merge, a.accounting));
   if (a.baseline !== null) out.push(`baseline (noise and latency reference): ${a.baseline}`);
   const sidesLabel = a.baseline !== null ? 'p/b/s' : 'p/s';
   for (const t of a.targets) {
