@@ -7,7 +7,7 @@ import { liveCaptureOptions, liveSourceOptions, sourceOptions } from '../capture
 import { compareOptions } from '../compare/options';
 import { httpOptions } from '../http/options';
 import { recordingOptions } from '../recording/options';
-import { adminOptions, logOptions, logShipOptions, reportOutputOptions, stopOptions, summaryOptions, thresholdOptions } from '../report/options';
+import { adminOptions, logOptions, logShipOptions, reportOutputOptions, resultIdsOptions, stopOptions, summaryOptions, thresholdOptions } from '../report/options';
 import { pacingOptions, replayOptions } from '../replay/options';
 import { tcpOptions } from '../tcp/options';
 import { redactOptions, trafficOptions } from '../traffic/options';
@@ -26,7 +26,7 @@ export const readmeTables: ReadmeTable[] = [
   { name: 'traffic', rows: rowsOf(trafficOptions, redactOptions) },
   { name: 'report', rows: [...rowsOf(thresholdOptions), ...reportOutputOptions] },
   { name: 'record', rows: rowsOf(recordingOptions), asForRun: 'record' },
-  { name: 'replay', rows: rowsOf(pacingOptions), asForRun: 'replay' },
+  { name: 'replay', rows: rowsOf(pacingOptions, resultIdsOptions), asForRun: 'replay' },
 ];
 
 /** One table line; a `|` inside a cell is escaped. */
