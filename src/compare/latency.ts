@@ -204,6 +204,13 @@ export class LatencyHistogram {
   }
 
   static fromJSON(json: unknown): LatencyHistogram {
+    const h = new LatencyHistogram();
+    h.mergeJSON(json);
+    return h;
+  }
+
+  /** Adds a histogram in its JSON form (as merge() does), without building a second one. */
+  mergeJSON(json: unknown): void {
     if (typeof json !== 'object' || json === null) throw new TypeError('latency histogram JSON: not an object');
     const j = json as Record<string, unknown>;
     if (j.v !== 1 || j.unit !== 'us' || typeof j.hdr !== 'string') {
@@ -220,17 +227,15 @@ export class LatencyHistogram {
     } catch (e) {
       throw new TypeError(`latency histogram JSON: bad hdr payload (${(e as Error).message})`);
     }
-    const h = new LatencyHistogram();
-    if (decoded.totalCount > 0) h.hdr.add(decoded);
-    h.sum = num('sum');
-    h.underflows = num('underflows');
-    h.overflows = num('overflows');
-    h.invalid = num('invalid');
-    if (h.count > 0) {
-      h.min = num('min');
-      h.max = num('max');
-    }
-    return h;
+    const [sum, underflows, overflows, invalid] = [num('sum'), num('underflows'), num('overflows'), num('invalid')];
+    const [min, max] = decoded.totalCount > 0 ? [num('min'), num('max')] : [Infinity, -Infinity];
+    if (decoded.totalCount > 0) this.hdr.add(decoded);
+    this.sum += sum;
+    this.underflows += underflows;
+    this.overflows += overflows;
+    this.invalid += invalid;
+    if (min < this.min) this.min = min;
+    if (max > this.max) this.max = max;
   }
 
   /**

@@ -123,23 +123,41 @@ function addTargets(into: Array<Record<string, unknown> & { target: string }>, f
   }
 }
 
-function mergeHistogram(a: unknown, b: unknown): SideJson['latency'] {
-  const h = LatencyHistogram.fromJSON(a);
-  h.merge(LatencyHistogram.fromJSON(b));
-  return h.toJSON();
+/** Histograms merged in memory while parts are added, encoded once at the end (decoding and
+ * encoding an HDR histogram is the costly part of a merge). */
+class HistogramSums {
+  private readonly sums = new Map<SideJson, { latency: LatencyHistogram; wire: LatencyHistogram | null }>();
+
+  add(into: SideJson, from: SideJson): void {
+    let sum = this.sums.get(into);
+    if (sum === undefined) {
+      sum = { latency: LatencyHistogram.fromJSON(into.latency), wire: into.wireLatency !== undefined ? LatencyHistogram.fromJSON(into.wireLatency) : null };
+      this.sums.set(into, sum);
+    }
+    sum.latency.mergeJSON(from.latency);
+    if (from.wireLatency !== undefined) {
+      if (sum.wire === null) sum.wire = LatencyHistogram.fromJSON(from.wireLatency);
+      else sum.wire.mergeJSON(from.wireLatency);
+    }
+  }
+
+  /** Writes the merged histograms into their sides. */
+  finish(): void {
+    for (const [side, sum] of this.sums) {
+      side.latency = sum.latency.toJSON();
+      if (sum.wire !== null) side.wireLatency = sum.wire.toJSON();
+    }
+  }
 }
 
 /** A side's counters added, its histograms merged (the wire-timed one when either has it). */
-function addSide<S extends SideJson>(into: S, from: SideJson): void {
+function addSide(into: SideJson, from: SideJson, histograms: HistogramSums): void {
   into.attempts += from.attempts;
   into.status5xx += from.status5xx;
   into.timeouts += from.timeouts;
   into.connectionErrors += from.connectionErrors;
   into.missing += from.missing;
-  into.latency = mergeHistogram(into.latency, from.latency);
-  if (from.wireLatency !== undefined) {
-    into.wireLatency = into.wireLatency === undefined ? from.wireLatency : mergeHistogram(into.wireLatency, from.wireLatency);
-  }
+  histograms.add(into, from);
 }
 
 function addFields(into: FieldsJson, from: FieldsJson): void {
@@ -162,8 +180,8 @@ function addNoise(into: NoiseJson, from: NoiseJson): void {
   addFields(into, from);
 }
 
-function addShadow(into: ShadowEndpointJson, from: ShadowEndpointJson): void {
-  addSide(into, from);
+function addShadow(into: ShadowEndpointJson, from: ShadowEndpointJson, histograms: HistogramSums): void {
+  addSide(into, from, histograms);
   into.compared += from.compared;
   into.mismatched += from.mismatched;
   into.bodiesNotCompared += from.bodiesNotCompared;
@@ -180,12 +198,12 @@ function reordered(e: EndpointJson, order: string[]): EndpointJson {
   return copy;
 }
 
-function addEndpoint(into: EndpointJson, from: EndpointJson): void {
-  addSide(into.production, from.production);
-  if (into.baseline !== null && from.baseline !== null) addSide(into.baseline, from.baseline);
-  else if (into.baseline === null && from.baseline !== null) into.baseline = structuredClone(from.baseline);
+function addEndpoint(into: EndpointJson, from: EndpointJson, histograms: HistogramSums): void {
+  addSide(into.production, from.production, histograms);
+  if (into.baseline !== null && from.baseline !== null) addSide(into.baseline, from.baseline, histograms);
+  else if (into.baseline === null && from.baseline !== null) into.baseline = from.baseline;
   addNoise(into.noise, from.noise);
-  into.shadows.forEach((s, i) => addShadow(s, from.shadows[i]));
+  into.shadows.forEach((s, i) => addShadow(s, from.shadows[i], histograms));
 }
 
 /** Results of several directories as one run's: counts added, histograms merged, the run
@@ -196,6 +214,7 @@ export function mergeResults(dirs: string[], parts: ResultsJson[]): ResultsJson 
   const endpoints = new Map<string, EndpointJson>();
   const counters = {} as Record<string, unknown>;
   const accounting: Record<string, unknown> = {};
+  const histograms = new HistogramSums();
   for (const p of parts) {
     addCounts(counters, p.counters as unknown as Record<string, unknown>);
     addCounts(accounting, p.accounting);
@@ -203,9 +222,10 @@ export function mergeResults(dirs: string[], parts: ResultsJson[]): ResultsJson 
       const mine = reordered(e, order);
       const have = endpoints.get(e.key);
       if (have === undefined) endpoints.set(e.key, mine);
-      else addEndpoint(have, mine);
+      else addEndpoint(have, mine, histograms);
     }
   }
+  histograms.finish();
   const recordings = parts.flatMap((p) => (p.source !== undefined ? [p.source] : []));
   return {
     version: parts[0].version,
