@@ -128,12 +128,13 @@ function addTargets(into: Array<Record<string, unknown> & { target: string }>, f
 class HistogramSums {
   private readonly sums = new Map<SideJson, { latency: LatencyHistogram; wire: LatencyHistogram | null }>();
 
+  /** A side as its first directory has it (decoded here, so that damage names that directory). */
+  track(side: SideJson): void {
+    this.sums.set(side, { latency: LatencyHistogram.fromJSON(side.latency), wire: side.wireLatency !== undefined ? LatencyHistogram.fromJSON(side.wireLatency) : null });
+  }
+
   add(into: SideJson, from: SideJson): void {
-    let sum = this.sums.get(into);
-    if (sum === undefined) {
-      sum = { latency: LatencyHistogram.fromJSON(into.latency), wire: into.wireLatency !== undefined ? LatencyHistogram.fromJSON(into.wireLatency) : null };
-      this.sums.set(into, sum);
-    }
+    const sum = this.sums.get(into)!;
     sum.latency.mergeJSON(from.latency);
     if (from.wireLatency !== undefined) {
       if (sum.wire === null) sum.wire = LatencyHistogram.fromJSON(from.wireLatency);
@@ -201,7 +202,10 @@ function reordered(e: EndpointJson, order: string[]): EndpointJson {
 function addEndpoint(into: EndpointJson, from: EndpointJson, histograms: HistogramSums): void {
   addSide(into.production, from.production, histograms);
   if (into.baseline !== null && from.baseline !== null) addSide(into.baseline, from.baseline, histograms);
-  else if (into.baseline === null && from.baseline !== null) into.baseline = from.baseline;
+  else if (into.baseline === null && from.baseline !== null) {
+    into.baseline = from.baseline;
+    histograms.track(from.baseline);
+  }
   addNoise(into.noise, from.noise);
   into.shadows.forEach((s, i) => addShadow(s, from.shadows[i], histograms));
 }
@@ -215,16 +219,24 @@ export function mergeResults(dirs: string[], parts: ResultsJson[]): ResultsJson 
   const counters = {} as Record<string, unknown>;
   const accounting: Record<string, unknown> = {};
   const histograms = new HistogramSums();
-  for (const p of parts) {
-    addCounts(counters, p.counters as unknown as Record<string, unknown>);
-    addCounts(accounting, p.accounting);
-    for (const e of p.endpoints) {
-      const mine = reordered(e, order);
-      const have = endpoints.get(e.key);
-      if (have === undefined) endpoints.set(e.key, mine);
-      else addEndpoint(have, mine, histograms);
+  parts.forEach((p, i) => {
+    try {
+      addCounts(counters, p.counters as unknown as Record<string, unknown>);
+      addCounts(accounting, p.accounting);
+      for (const e of p.endpoints) {
+        const mine = reordered(e, order);
+        const have = endpoints.get(e.key);
+        if (have === undefined) {
+          for (const side of [mine.production, mine.baseline, ...mine.shadows]) if (side !== null) histograms.track(side);
+          endpoints.set(e.key, mine);
+        } else {
+          addEndpoint(have, mine, histograms);
+        }
+      }
+    } catch (err) {
+      throw new ConfigError('<dir>', `${dirs[i]}: damaged results (${(err as Error).message})`);
     }
-  }
+  });
   histograms.finish();
   const recordings = parts.flatMap((p) => (p.source !== undefined ? [p.source] : []));
   return {

@@ -127,6 +127,20 @@ test('shadows listed in another order merge slot by slot; different shadow sets 
     (e: Error) => e instanceof ConfigError && /baselines differ/.test(e.message) && e.message.includes('/r/two'));
 });
 
+test('damaged results name their directory', () => {
+  const good = compared([1, 2]);
+  const damaged = compared([1, 2]);
+  damaged.endpoints[0].production.latency.hdr = 'not-a-histogram';
+  for (const order of [[good, damaged], [damaged, good]]) {
+    const names = order.map((p) => (p === good ? '/r/good' : '/r/damaged'));
+    assert.throws(() => mergeResults(names, order),
+      (e: Error) => e instanceof ConfigError && e.message.startsWith('<dir>: /r/damaged: damaged results (latency histogram JSON: bad hdr payload'), names.join());
+  }
+  const noCounts = compared([1]); // an endpoint the good one has too
+  (noCounts.endpoints[0].shadows[0] as { skipped: unknown }).skipped = null;
+  assert.throws(() => mergeResults(['/r/good', '/r/nulls'], [good, noCounts]), (e: Error) => e instanceof ConfigError && e.message.includes('/r/nulls: damaged results'));
+});
+
 test('accounting adds key by key, per-target lists by target; values that disagree are marked', () => {
   const into: Record<string, unknown> = { seen: 3, notReplayed: { queueFull: 1 }, shadows: [{ target: 'a', sent: 2, byStatusClass: { '2xx': 2 } }], mode: 'x' };
   addCounts(into, { seen: 4, notReplayed: { filtered: 2, queueFull: 1 }, shadows: [{ target: 'b', sent: 1 }, { target: 'a', sent: 5, byStatusClass: { '5xx': 1 } }], mode: 'y' });
