@@ -391,16 +391,21 @@ export function mergeNotes(info: MergeInfo): string[] {
   return notes;
 }
 
-/** Samples from every directory, in turn, within one run's limits. */
+/** Samples from every directory, in turn, within one run's limits: each directory gets an
+ * equal share, and what the short ones leave goes to the others. */
 export function mergedSamples(dirs: string[]): SampleLine[] {
-  const share = {
-    samples: Math.ceil(defaultSampleLimits.maxSamples / dirs.length),
-    bytes: Math.ceil(defaultSampleLimits.maxBytes / dirs.length),
-  };
+  const { maxSamples, maxBytes } = defaultSampleLimits;
+  const share = { samples: Math.ceil(maxSamples / dirs.length), bytes: Math.ceil(maxBytes / dirs.length) };
   const each = dirs.map((dir) => readSamples(dir, share));
+  const room = maxSamples - each.reduce((n, s) => n + s.length, 0);
+  const cut = each.flatMap((s, i) => (s.length >= share.samples ? [i] : []));
+  if (room > 0 && cut.length > 0) {
+    const more = { samples: share.samples + Math.ceil(room / cut.length), bytes: share.bytes + Math.ceil(maxBytes / dirs.length) };
+    for (const i of cut) each[i] = readSamples(dirs[i], more);
+  }
   const out: SampleLine[] = [];
-  for (let i = 0; out.length < defaultSampleLimits.maxSamples && each.some((s) => i < s.length); i++) {
-    for (const s of each) if (i < s.length && out.length < defaultSampleLimits.maxSamples) out.push(s[i]);
+  for (let i = 0; out.length < maxSamples && each.some((s) => i < s.length); i++) {
+    for (const s of each) if (i < s.length && out.length < maxSamples) out.push(s[i]);
   }
   return out;
 }

@@ -11,8 +11,8 @@ import { CompareStage, LatencyHistogram, defaultCompareOptions } from '../../src
 import type { ResultsJson } from '../../src/compare';
 import { ConfigError } from '../../src/config/error';
 import { analyze } from '../../src/report/analysis';
-import { addCounts, findDuplicates, mergeResults } from '../../src/report/merge';
-import { IDS_FILE, OutputDir, RESULTS_FILE, ResultsFile, forEachLine, idLine } from '../../src/report/outdir';
+import { addCounts, findDuplicates, mergeResults, mergedSamples } from '../../src/report/merge';
+import { IDS_FILE, OutputDir, RESULTS_FILE, ResultsFile, SAMPLES_FILE, forEachLine, idLine } from '../../src/report/outdir';
 import { Redactor, defaultRedactOptions } from '../../src/traffic/redact';
 import { fakeAnswer, fakeRequest, fakeResponse } from '../support/requests';
 
@@ -221,4 +221,24 @@ test('OutputDir without recordIds keeps no list, and compared() says why it cann
   assert.throws(() => out.compared('a'), /without recordIds/);
   out.close();
   assert.equal(fs.existsSync(path.join(dir, IDS_FILE)), false);
+});
+
+test('samples: taken from every directory in turn, 1,000 at most as for one run; a torn last line skipped', (t) => {
+  const root = tmp(t);
+  const line = (dir: number, i: number) => JSON.stringify({
+    target: SHADOW, endpoint: `GET /d${dir}`, request: { method: 'GET', url: `/d${dir}/${i}`, headers: [], body: null },
+    production: { status: 200, headers: [], body: '{}', latencyMs: 1 }, shadow: { status: 200, headers: [], body: '{}', latencyMs: 1 }, diffs: [],
+  });
+  const dirs = [0, 1, 2].map((d) => {
+    const dir = path.join(root, `w${d}`);
+    fs.mkdirSync(dir);
+    const n = d === 2 ? 50 : 600;
+    fs.writeFileSync(path.join(dir, SAMPLES_FILE), `${Array.from({ length: n }, (_, i) => line(d, i)).join('\n')}\n${line(d, n).slice(0, 40)}`);
+    return dir;
+  });
+  const samples = mergedSamples(dirs);
+  assert.equal(samples.length, 1000, 'a third of the 1,000 each, and what the short one leaves to the others');
+  assert.deepEqual([0, 1].map((d) => samples.filter((x) => x.endpoint === `GET /d${d}`).length), [475, 475]);
+  assert.deepEqual(samples.slice(0, 6).map((x) => x.request.url), ['/d0/0', '/d1/0', '/d2/0', '/d0/1', '/d1/1', '/d2/1']);
+  assert.equal(samples.filter((x) => x.endpoint === 'GET /d2').length, 50, 'the torn line is not a sample');
 });
