@@ -309,20 +309,23 @@ export class ResultsFile {
   }
 
   /** Writes the results so far now (ids first): a fleet worker calls this before it
-   * acknowledges the exchanges counted, so that a redelivered one shows up as a duplicate. */
-  flush(): void {
-    this.write(false);
+   * acknowledges the exchanges counted, so that a redelivered one shows up as a duplicate.
+   * False when results.json could not be written (then do not acknowledge). */
+  flush(): boolean {
+    return this.write(false);
   }
 
-  private write(complete: boolean): void {
+  private write(complete: boolean): boolean {
     try {
       // Ids before the results that count them: exchanges.ids never lists fewer.
       this.dir.flushIds();
       const ids = this.dir.idsJson;
       const results = this.produce(complete);
       this.dir.writeResults(ids === null ? results : { ...results, ids });
+      return true;
     } catch (err) {
       this.onError(err as Error);
+      return false;
     }
   }
 }

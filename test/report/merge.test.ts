@@ -215,6 +215,32 @@ test('a list with a failed write is named as incomplete', (t) => {
   assert.deepEqual(d?.incompleteDirectories, [path.join(root, 'a')]);
 });
 
+test('ResultsFile.flush(): ids appended and counted before results.json; false when results.json cannot be written', (t) => {
+  const dir = path.join(tmp(t), 'worker');
+  const out = new OutputDir(dir, new Redactor(defaultRedactOptions()), undefined, { recordIds: true });
+  const errors: string[] = [];
+  const results = new ResultsFile(out, (complete) => ({ ...compared([1]), complete }), (err) => errors.push(err.message), 3_600_000);
+  const idsOnDisk = (): string[] => { const l: string[] = []; forEachLine(path.join(dir, IDS_FILE), (x) => { l.push(x); }); return l; };
+  out.compared('a/1/0');
+  out.compared('a/1/1');
+  assert.deepEqual(idsOnDisk(), [], 'buffered until the next write');
+  assert.equal(results.flush(), true);
+  assert.deepEqual(idsOnDisk(), ['a/1/0', 'a/1/1']);
+  const written = () => (JSON.parse(fs.readFileSync(path.join(dir, RESULTS_FILE), 'utf8')) as ResultsJson).ids;
+  assert.deepEqual(written(), { file: IDS_FILE, written: 2, lost: 0 });
+  // results.json replaced by a directory: the write fails, flush says so (do not acknowledge).
+  fs.rmSync(path.join(dir, RESULTS_FILE));
+  fs.mkdirSync(path.join(dir, RESULTS_FILE));
+  fs.writeFileSync(path.join(dir, RESULTS_FILE, 'x'), '');
+  out.compared('a/2/0');
+  assert.equal(results.flush(), false);
+  assert.equal(errors.length, 1);
+  assert.deepEqual(idsOnDisk(), ['a/1/0', 'a/1/1', 'a/2/0'], 'the list still holds at least what results.json will count');
+  fs.rmSync(path.join(dir, RESULTS_FILE), { recursive: true });
+  results.finish();
+  assert.deepEqual(written(), { file: IDS_FILE, written: 3, lost: 0 });
+});
+
 test('OutputDir without recordIds keeps no list, and compared() says why it cannot', (t) => {
   const dir = path.join(tmp(t), 'plain');
   const out = new OutputDir(dir, new Redactor(defaultRedactOptions()));
