@@ -4,7 +4,7 @@
 
 import type { ConnectionInfo, Direction, StreamHandler } from '../tcp';
 import type { SharedAllowance } from '../accounting/memory';
-import type { HttpOptions, HttpSink, HttpStats } from './types';
+import type { HttpOptions, HttpRequest, HttpSink, HttpStats } from './types';
 
 /** How a connection's first bytes look to an analyzer: 'maybe' when it cannot tell yet
  * (too few bytes) or lets its own parser decide. */
@@ -35,6 +35,12 @@ export interface ProtocolAnalyzer {
   /** The handler for a connection this analyzer was chosen for; it gets every event from
    * the first bytes on. */
   open(info: ConnectionInfo, context: AnalyzerContext): StreamHandler;
+  /** The handler for an HTTP/1 connection production switched (101) to `protocol` (the
+   * response's Upgrade value), or null when this analyzer does not speak it. `request`: the
+   * complete Upgrade request, not yet given to the sink (the handler does), which the new
+   * protocol answers; `settings`: its HTTP2-Settings header, if any. */
+  upgrade?(protocol: string, info: ConnectionInfo, context: AnalyzerContext, request: HttpRequest | null,
+    settings: string | null): StreamHandler | null;
 }
 
 /** Bytes of a connection's first data an analyzer is shown. */

@@ -7,7 +7,7 @@ import { AnalyzerContext, MessageHolder, ProtocolAnalyzer, Recognition, selectAn
 import { BodyCollector, fillEmptyBody } from './body';
 import { HalfParser, firstLineState, newMessage } from './half';
 import {
-  HeaderInfo, HttpParseError, MAX_LINE, Parser, REQUEST, RESPONSE, checkContentLength, couldStartMessage,
+  HeaderInfo, HttpParseError, MAX_LINE, Parser, REQUEST, RESPONSE, checkContentLength, couldStartMessage, headerValue,
   kOnBody, kOnHeaders, kOnHeadersComplete, kOnMessageComplete, methods, readOrdinaryHead,
 } from './parser';
 import { SyncReport, findMessageStart, requestLineStart, responseLineStart } from './sync';
@@ -172,7 +172,11 @@ export class Http1Connection implements StreamHandler, SyncReport, MessageHolder
         start = resume;
         continue;
       }
-      if (half.dead) return;
+      if (half.dead) {
+        // Switched to a protocol another analyzer reads: the rest of the chunk is its.
+        if (this.handover !== null && outcome < end - start) this.handover.data(dir, buf, start + outcome, end, tsUs);
+        return;
+      }
       if (half.idle) half.startUs = -1;
       // http-parser-js stops after an Upgrade request's head: what follows waits for production's answer.
       if (outcome > 0 && outcome < end - start) {
@@ -544,8 +548,9 @@ export class Http1Connection implements StreamHandler, SyncReport, MessageHolder
         // 'upgrade': what follows is not HTTP/1), then stop parsing.
         this.stats.upgradedConnections++;
         this.notify('upgrade', `status ${info.statusCode}`);
-        if (head !== null && head.upgrade === true && !head.lost) this.switchedProtocols(head);
-        else this.completeResponse();
+        if (head !== null && head.upgrade === true && !head.lost) {
+          if (info.statusCode !== 101 || !this.upgradeTo(head, info.headers)) this.switchedProtocols(head);
+        } else this.completeResponse();
         this.req.dead = true;
         this.res.dead = true;
         return true;
@@ -578,6 +583,32 @@ export class Http1Connection implements StreamHandler, SyncReport, MessageHolder
     else fillEmptyBody(message, keep, this.options.hashBodies);
     half.body = null;
     half.collecting = false;
+  }
+
+  /** Production switched `head`, a complete Upgrade request, to a protocol another analyzer
+   * reads (h2c): that analyzer takes the connection, the request (which the new protocol
+   * answers) and the client bytes held since. False when none does. */
+  private upgradeTo(head: Pending, responseHeaders: string[]): boolean {
+    const protocol = headerValue(responseHeaders, 'upgrade');
+    if (protocol === null || !head.complete) return false;
+    const settings = headerValue(head.request.headers, 'http2-settings');
+    for (const analyzer of this.context.analyzers) {
+      const handler = analyzer.upgrade?.(protocol, this.info, this.context, head.request, settings) ?? null;
+      if (handler === null) continue;
+      this.awaiting.shift();
+      this.response = null;
+      head.held = false;
+      this.handover = handler;
+      const bytes = this.heldBytes;
+      this.heldBytes = null;
+      this.heldByteCount = 0;
+      if (bytes !== null && bytes.length > 0) {
+        const all = Buffer.concat(bytes);
+        handler.data(ToServer, all, 0, all.length, this.nowUs);
+      }
+      return true;
+    }
+    return false;
   }
 
   /** Production switched protocols for `head`, an Upgrade request: it is lost as 'upgrade'. */

@@ -7,6 +7,7 @@ import type { ConnectionInfo, StreamFactory, StreamHandler } from '../tcp';
 import { SharedAllowance } from '../accounting/memory';
 import type { AnalyzerContext, MessageHolder, ProtocolAnalyzer } from './analyzer';
 import { http1 } from './connection';
+import { h2c, probeMidstream } from '../h2';
 import { HttpOptions, HttpSink, HttpStats, defaultHttpOptions, newHttpStats } from './types';
 
 export * from './types';
@@ -17,8 +18,9 @@ export type { HeaderInfo, Parser } from './parser';
 export { isChunked } from './body';
 export type { ProtocolAnalyzer, Recognition } from './analyzer';
 
-/** The analyzers a connection's first bytes choose among, in order. */
-export const analyzers: readonly ProtocolAnalyzer[] = [http1];
+/** The analyzers a connection's first bytes choose among, in order (h2c's preface would
+ * otherwise begin like an HTTP/1 request line). */
+export const analyzers: readonly ProtocolAnalyzer[] = [h2c, http1];
 
 export class HttpStage implements StreamFactory {
   readonly stats: HttpStats = newHttpStats();
@@ -40,11 +42,13 @@ export class HttpStage implements StreamFactory {
   }
 
   /** Every connection starts with the HTTP/1 analyzer, which hands it over if its first
-   * bytes choose another (see Http1Connection). */
+   * bytes choose another (see Http1Connection); one picked up midway is first probed for
+   * HTTP/2 frames (see MidstreamProbe). */
   open(info: ConnectionInfo): StreamHandler {
     this.stats.connections++;
     const servers = this.servers;
     const bodiless = servers !== undefined && servers.has(`${info.server.address}:${info.server.port}`);
-    return http1.open(info, bodiless ? this.bodiless : this.context);
+    const context = bodiless ? this.bodiless : this.context;
+    return probeMidstream(info, context, () => http1.open(info, context));
   }
 }

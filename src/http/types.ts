@@ -4,6 +4,7 @@
 import { defaultOf } from '../config/options';
 import { httpOptions } from './options';
 import type { ConnectionInfo, Exchange, HttpRequest, RequestLoss, ResponseMissing } from '../model';
+import { H2Stats, newH2Stats } from '../h2/stats';
 
 export type { Exchange, HttpMessage, HttpRequest, HttpResponse, RequestLoss, ResponseMissing } from '../model';
 
@@ -69,6 +70,8 @@ export interface HttpStats {
   resyncs: number;
   /** Bytes skipped while looking for a message boundary. */
   bytesSkipped: number;
+  /** The HTTP/2 analyzer's own counters (its requests and responses are counted above too). */
+  h2: H2Stats;
 }
 
 export function newHttpStats(): HttpStats {
@@ -78,13 +81,14 @@ export function newHttpStats(): HttpStats {
     upgradedConnections: 0,
     parseErrors: 0,
     requests: 0,
-    lost: { incomplete: 0, parseError: 0, evicted: 0, upgrade: 0, pipelineOverflow: 0, memoryShed: 0 },
+    lost: { incomplete: 0, parseError: 0, evicted: 0, upgrade: 0, pipelineOverflow: 0, memoryShed: 0, reset: 0 },
     responses: 0,
     informationalResponses: 0,
     orphanResponses: 0,
     responsesToLostRequests: 0,
-    responsesMissing: { gap: 0, parseError: 0, closed: 0, overflow: 0, memory: 0 },
+    responsesMissing: { gap: 0, parseError: 0, closed: 0, overflow: 0, memory: 0, reset: 0 },
     resyncs: 0,
     bytesSkipped: 0,
+    h2: newH2Stats(),
   };
 }

@@ -70,8 +70,8 @@ export interface HttpResponse extends HttpMessage {
 }
 
 /** Why an exchange carries no production response ('memory': its head or body was shed to
- * stay within the memory budget). */
-export type ResponseMissing = 'gap' | 'parseError' | 'closed' | 'overflow' | 'memory';
+ * stay within the memory budget; 'reset': its HTTP/2 stream was reset before it ended). */
+export type ResponseMissing = 'gap' | 'parseError' | 'closed' | 'overflow' | 'memory' | 'reset';
 
 /** A request with production's response. */
 export interface Exchange {
@@ -81,8 +81,9 @@ export interface Exchange {
 }
 
 /** Why a request that was seen could not be produced whole ('memoryShed': its head or body
- * was given up to stay within the memory budget). */
-export type RequestLoss = 'incomplete' | 'parseError' | 'evicted' | 'upgrade' | 'pipelineOverflow' | 'memoryShed';
+ * was given up to stay within the memory budget; 'reset': its HTTP/2 stream was reset before
+ * the request ended). */
+export type RequestLoss = 'incomplete' | 'parseError' | 'evicted' | 'upgrade' | 'pipelineOverflow' | 'memoryShed' | 'reset';
 
 /** How a replay to the shadows ended. */
 export type ReplayOutcome =

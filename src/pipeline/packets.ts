@@ -63,6 +63,7 @@ export class PacketPipeline {
         ...this.http.stats,
         lost: { ...this.http.stats.lost },
         responsesMissing: { ...this.http.stats.responsesMissing },
+        h2: { ...this.http.stats.h2 },
       },
       ...(this.memory === null ? {} : { memory: memoryStats(this.memory.plan, this.http.messages, this.reassembler.maxConnections, this.memory.guard) }),
     };

@@ -46,7 +46,7 @@ export interface MetricsSource {
 export const REQUEST_OUTCOMES: ReadonlyArray<ReplayOutcome | TrafficReason | RequestLoss> = [
   'replayed', 'queueFull', 'bodyTooLarge', 'unreplayable', 'shadowError', 'shadowTimeout', 'shutdown', 'rateLimited',
   'unsafeMethod', 'filtered', 'sampledOut',
-  'incomplete', 'parseError', 'evicted', 'upgrade', 'pipelineOverflow',
+  'incomplete', 'parseError', 'evicted', 'upgrade', 'pipelineOverflow', 'reset',
 ];
 
 /** Shadow latency buckets, in seconds (0.5 ms to 30 s). */
