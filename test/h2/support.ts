@@ -1,0 +1,106 @@
+// Helpers for the h2 tests: HTTP/2 frames written by hand, and a capture file read in this
+// process through the real pipeline (for what `read` does not print: trailers, h2 fields).
+import { PacketPipeline } from '../../src/pipeline';
+import { openFile } from '../../src/capture';
+import type { Exchange, HttpOptions, HttpRequest, HttpSink, NoticeKind, RequestLoss } from '../../src/http';
+import type { ConnectionInfo } from '../../src/model';
+import type { PipelineStats } from '../../src/pipeline/packets';
+
+export const PREFACE = Buffer.from('PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n', 'latin1');
+
+/** One frame: 9-byte header and payload. */
+export function frame(type: number, flags: number, streamId: number, payload: Buffer | number[] = []): Buffer {
+  const body = Buffer.isBuffer(payload) ? payload : Buffer.from(payload);
+  const head = Buffer.alloc(9);
+  head.writeUIntBE(body.length, 0, 3);
+  head[3] = type;
+  head[4] = flags;
+  head.writeUInt32BE(streamId, 5);
+  return Buffer.concat([head, body]);
+}
+
+export const DATA = 0, HEADERS = 1, RST_STREAM = 3, SETTINGS = 4, PUSH_PROMISE = 5, GOAWAY = 7, CONTINUATION = 9;
+export const END_STREAM = 1, END_HEADERS = 4, PADDED = 8;
+
+/** SETTINGS with the given (id, value) pairs. */
+export function settings(pairs: Array<[number, number]> = []): Buffer {
+  const payload = Buffer.alloc(6 * pairs.length);
+  pairs.forEach(([id, value], i) => {
+    payload.writeUInt16BE(id, 6 * i);
+    payload.writeUInt32BE(value, 6 * i + 2);
+  });
+  return frame(SETTINGS, 0, 0, payload);
+}
+
+/** An HPACK integer with an N-bit prefix, the first byte's other bits set to `high`. */
+export function hpackInt(value: number, prefixBits: number, high = 0): number[] {
+  const max = (1 << prefixBits) - 1;
+  if (value < max) return [high | value];
+  const out = [high | max];
+  value -= max;
+  while (value >= 128) {
+    out.push((value & 0x7f) | 0x80);
+    value = Math.floor(value / 128);
+  }
+  out.push(value);
+  return out;
+}
+
+/** Fields as HPACK literals without indexing (names and values plain): no table involved. */
+export function literalBlock(fields: Array<[string, string]>): Buffer {
+  const out: number[] = [];
+  for (const [name, value] of fields) {
+    out.push(0x00, ...hpackInt(name.length, 7), ...Buffer.from(name, 'latin1'));
+    out.push(...hpackInt(value.length, 7), ...Buffer.from(value, 'latin1'));
+  }
+  return Buffer.from(out);
+}
+
+/** The same with incremental indexing (each field enters the dynamic table). */
+export function indexedLiteralBlock(fields: Array<[string, string]>): Buffer {
+  const out: number[] = [];
+  for (const [name, value] of fields) {
+    out.push(0x40, ...hpackInt(name.length, 7), ...Buffer.from(name, 'latin1'));
+    out.push(...hpackInt(value.length, 7), ...Buffer.from(value, 'latin1'));
+  }
+  return Buffer.from(out);
+}
+
+export function requestBlock(method: string, path: string, extra: Array<[string, string]> = []): Buffer {
+  return literalBlock([[':method', method], [':scheme', 'http'], [':path', path], [':authority', 'h2.test'], ...extra]);
+}
+
+export function responseBlock(status: number, extra: Array<[string, string]> = []): Buffer {
+  return literalBlock([[':status', String(status)], ...extra]);
+}
+
+export interface InProcessRead {
+  requests: HttpRequest[];
+  exchanges: Exchange[];
+  losses: Array<{ reason: RequestLoss; detail: string }>;
+  notices: Array<{ kind: NoticeKind; detail: string }>;
+  stats: PipelineStats;
+}
+
+/** Reads `file` through the capture, tcp and http stages in this process. */
+export function readInProcess(file: string, http: Partial<HttpOptions> = {}): Promise<InProcessRead> {
+  const out: InProcessRead = { requests: [], exchanges: [], losses: [], notices: [], stats: null as unknown as PipelineStats };
+  const sink: HttpSink = {
+    request: (req) => { out.requests.push(req); },
+    exchange: (ex) => { out.exchanges.push(ex); },
+    lost: (reason: RequestLoss, _conn: ConnectionInfo, detail: string) => { out.losses.push({ reason, detail }); },
+    notice: (kind: NoticeKind, _conn: ConnectionInfo, detail: string) => { out.notices.push({ kind, detail }); },
+  };
+  const pipeline = new PacketPipeline(sink, { http: { keepRequestBodies: true, keepResponseBodies: true, hashBodies: true, ...http } });
+  const source = openFile(file);
+  return new Promise((resolve, reject) => {
+    source.start((batch, count) => {
+      pipeline.batch(source.linkType, batch, count);
+    }, (err) => {
+      if (err) return reject(err);
+      pipeline.finish();
+      out.stats = pipeline.stats();
+      resolve(out);
+    });
+  });
+}
