@@ -5,6 +5,7 @@ import { describe, it } from 'node:test';
 import { HttpStage, HttpSink, analyzers } from '../../src/http';
 import { ProtocolAnalyzer, selectAnalyzer } from '../../src/http/analyzer';
 import { http1 } from '../../src/http/connection';
+import { h2c } from '../../src/h2';
 import { ConnectionInfo, Direction, StreamHandler, ToClient, ToServer } from '../../src/tcp';
 
 const H2_PREFACE = 'PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n';
@@ -69,14 +70,16 @@ describe('http: analyzer selection', () => {
     assert.equal(select(ToClient, 'HTT'), http1);
   });
 
-  it('garbage, TLS, SSH and the HTTP/2 preface choose no analyzer today', () => {
+  it('garbage, TLS and SSH choose no analyzer; the HTTP/2 preface or a server\'s first SETTINGS choose h2c', () => {
     assert.equal(select(ToServer, '\x16\x03\x01\x02\x00\x01\x00'), null);
     assert.equal(select(ToClient, 'SSH-2.0-OpenSSH_9.6\r\n'), null);
     assert.equal(select(ToServer, 'x'.repeat(200)), null);
-    assert.equal(select(ToServer, H2_PREFACE), null);
+    assert.equal(select(ToServer, H2_PREFACE), h2c);
+    assert.equal(select(ToClient, '\x00\x00\x12\x04\x00\x00\x00\x00\x00'), h2c);
+    assert.equal(select(ToClient, '\x00\x00\x00\x04\x01\x00\x00\x00\x00'), null, 'a SETTINGS ACK does not open a connection');
   });
 
-  it('the HTTP/2 preface on the wire is counted as not HTTP, nothing parsed, nothing lost', () => {
+  it('the HTTP/2 preface on the wire goes to the h2c analyzer: not counted as non-HTTP, nothing lost', () => {
     const { stage, sink } = staged();
     play(stage, [
       ['data', ToServer, `${H2_PREFACE}\x00\x00\x12\x04\x00\x00\x00\x00\x00`],
@@ -84,9 +87,10 @@ describe('http: analyzer selection', () => {
       ['fin', ToClient],
     ]);
     assert.equal(stage.stats.connections, 1);
-    assert.equal(stage.stats.nonHttpConnections, 1);
+    assert.equal(stage.stats.nonHttpConnections, 0);
+    assert.equal(stage.stats.h2.connections, 1);
     assert.equal(stage.stats.parseErrors, 0);
-    assert.deepEqual(sink.notices, ['nonHttp']);
+    assert.deepEqual(sink.notices, []);
     assert.deepEqual(sink.requests, []);
   });
 
