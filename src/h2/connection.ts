@@ -278,6 +278,7 @@ export class H2Connection implements StreamHandler, MessageHolder {
       ({ fields, tooLarge } = side.hpack.decode(buf, from, to));
     } catch (err) {
       if (!(err instanceof HpackError)) throw err;
+      side.block = block; // what it began is lost with the rest (see stop)
       return this.fault(side, 'hpack', `stream ${block.streamId}: ${err.message}`);
     }
     if (tooLarge) this.h2.headerListTooLarge++;
