@@ -97,6 +97,8 @@ export class H2Connection implements StreamHandler, MessageHolder {
   private noticed = false;
   /** Bytes reported to the messages share. */
   private held = 0;
+  /** Bytes the open streams hold: request heads in progress and bodies kept so far. */
+  private streamBytes = 0;
   /** Collectors that may hold a view of the current chunk (detached after it). */
   private readonly touched: BodyCollector[] = [];
 
@@ -201,7 +203,9 @@ export class H2Connection implements StreamHandler, MessageHolder {
       if (stream.response === null) return;
       body = stream.responseBody ??= new BodyCollector(options.keepResponseBodies, options.hashBodies, options.maxResponseBodyBytes);
     }
+    const before = body.heldBytes;
     body.add(buf, start, end - start);
+    this.streamBytes += body.heldBytes - before;
     this.touched.push(body);
   }
 
@@ -310,6 +314,7 @@ export class H2Connection implements StreamHandler, MessageHolder {
     }
     stream.request = request;
     stream.headBytes = headSize(request.headers) + request.url.length;
+    this.streamBytes += stream.headBytes;
     if (block.endStream) this.requestEnded(stream);
   }
 
@@ -375,9 +380,8 @@ export class H2Connection implements StreamHandler, MessageHolder {
     const request = stream.request!;
     request.endUs = this.client.nowUs;
     this.fillBody(request, stream.requestBody, this.context.options.keepRequestBodies);
-    stream.requestBody = null;
+    this.releaseRequest(stream);
     stream.requestDone = true;
-    stream.headBytes = 0;
     this.stats.requests++;
     this.context.sink.request(request);
     if (this.serverGone !== null && !stream.responseDone) this.responseGone(stream, this.serverGone);
@@ -390,8 +394,7 @@ export class H2Connection implements StreamHandler, MessageHolder {
     stream.lost = true;
     stream.requestDone = true;
     stream.request = null;
-    stream.requestBody = null;
-    stream.headBytes = 0;
+    this.releaseRequest(stream);
     this.stats.lost[reason]++;
     this.context.sink.lost(reason, this.info, detail);
     this.finishIfDone(stream);
@@ -436,7 +439,7 @@ export class H2Connection implements StreamHandler, MessageHolder {
     const response = stream.response!;
     response.endUs = this.server.nowUs;
     this.fillBody(response, stream.responseBody, this.context.options.keepResponseBodies);
-    stream.responseBody = null;
+    this.releaseResponse(stream);
     stream.responseDone = true;
     this.stats.responses++;
     if (stream.lost) this.stats.responsesToLostRequests++;
@@ -447,7 +450,7 @@ export class H2Connection implements StreamHandler, MessageHolder {
   private responseGone(stream: Stream, why: ResponseMissing): void {
     if (stream.responseDone) return;
     stream.response = null;
-    stream.responseBody = null;
+    this.releaseResponse(stream);
     stream.responseDone = true;
     stream.missing = why;
     if (!stream.lost) this.stats.responsesMissing[why]++;
@@ -540,12 +543,22 @@ export class H2Connection implements StreamHandler, MessageHolder {
     else fillEmptyBody(message, keep, this.context.options.hashBodies);
   }
 
+  /** The request's head and body no longer count as held (it ended, or was given up). */
+  private releaseRequest(stream: Stream): void {
+    this.streamBytes -= stream.headBytes + (stream.requestBody?.heldBytes ?? 0);
+    stream.headBytes = 0;
+    stream.requestBody = null;
+  }
+
+  private releaseResponse(stream: Stream): void {
+    this.streamBytes -= stream.responseBody?.heldBytes ?? 0;
+    stream.responseBody = null;
+  }
+
   /** Frames split across chunks, header blocks in progress, request heads and bodies. */
   private reportHeld(): void {
-    let held = this.client.frames.heldBytes + this.server.frames.heldBytes + (this.client.block?.size ?? 0) + (this.server.block?.size ?? 0);
-    for (const stream of this.streams.values()) {
-      held += stream.headBytes + (stream.requestBody?.heldBytes ?? 0) + (stream.responseBody?.heldBytes ?? 0);
-    }
+    const held = this.client.frames.heldBytes + this.server.frames.heldBytes + (this.client.block?.size ?? 0) +
+      (this.server.block?.size ?? 0) + this.streamBytes;
     if (held !== this.held) {
       this.held = held;
       this.context.messages.hold(this, held);

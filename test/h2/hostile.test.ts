@@ -204,6 +204,27 @@ describe('h2: hostile input', () => {
     assert.deepEqual(summary.notReplayed, { pipelineOverflow: 10_000 - 1024, incomplete: 1024 });
   });
 
+  it('bodies beyond the memory budget\'s messages share: the largest connection sheds its messages in progress (memoryShed)', async () => {
+    // 32 uploads of 64 KB interleaved in 8 KB DATA frames: 2 MB in progress at the peak.
+    const frames: Buffer[] = [];
+    for (let s = 0; s < 32; s++) frames.push(frame(HEADERS, END_HEADERS, 2 * s + 1, requestBlock('POST', `/up/${s}`)));
+    for (let k = 0; k < 8; k++) {
+      for (let s = 0; s < 32; s++) frames.push(frame(DATA, k === 7 ? END_STREAM : 0, 2 * s + 1, Buffer.alloc(8192, s)));
+    }
+    const answers = Array.from({ length: 32 }, (_, s) => ok(2 * s + 1));
+    const file = capture(dir, 'memory', [...opening, [C2S, Buffer.concat(frames)], [S2C, Buffer.concat(answers)]]);
+    const loose = await readInProcess(file);
+    assert.equal(loose.exchanges.length, 32, 'without a budget every upload is whole');
+    assert.equal(loose.messagesHeld, 0, 'nothing held once read');
+    const tight = await readInProcess(file, { maxMessageBytes: 512 * 1024 });
+    const shed = tight.losses.filter((l) => l.reason === 'memoryShed').length;
+    assert.ok(shed > 0, 'some uploads given up');
+    assert.equal(shed + tight.exchanges.length, 32, 'each upload either whole or shed');
+    for (const ex of tight.exchanges) assert.equal(ex.request.bodySize, 65536);
+    assert.equal(tight.stats.http.responsesToLostRequests, shed);
+    assert.equal(tight.messagesHeld, 0);
+  });
+
   it('a connection joined midway whose bytes are HTTP/2 frames is counted, not guessed at', async () => {
     const file = capture(dir, 'midstream', [
       [C2S, Buffer.concat([frame(HEADERS, END_HEADERS | END_STREAM, 41, Buffer.from([0x82, 0x86, 0xc0, 0xbf])), frame(8, 0, 0, [0, 0, 1, 0])])],

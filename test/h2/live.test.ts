@@ -246,6 +246,11 @@ test('h2c: read and record find every request of 2,000 over 4 multiplexed connec
   }
   assert.ok(withTrailers >= COUNT / 10 - 1, `requests with trailers: ${withTrailers}`);
   assert.deepEqual(inProcess.losses.map((l) => l.reason), ['reset']);
+  assert.equal(inProcess.messagesHeld, 0, 'every stream\'s bytes released');
+  // The streams were multiplexed: on each connection, requests began before earlier ones ended.
+  const overlapping = inProcess.exchanges.filter((ex) => inProcess.exchanges.some((o) => o !== ex &&
+    o.request.conn === ex.request.conn && o.request.index < ex.request.index && o.response!.endUs > ex.request.startUs)).length;
+  assert.ok(overlapping > COUNT / 4, `requests sent while an earlier one was in progress: ${overlapping}`);
 
   // --- tshark's HTTP/2 dissector: the same requests ------------------------------------------
   const ts = await runTool('tshark', ['-r', file, '-n', '-d', `tcp.port==${port},http2`, '-Y', 'http2.type == 1 && tcp.dstport == ' + port,

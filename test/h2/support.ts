@@ -80,11 +80,13 @@ export interface InProcessRead {
   losses: Array<{ reason: RequestLoss; detail: string }>;
   notices: Array<{ kind: NoticeKind; detail: string }>;
   stats: PipelineStats;
+  /** Bytes still reported to the messages share once the file is read (0: all released). */
+  messagesHeld: number;
 }
 
 /** Reads `file` through the capture, tcp and http stages in this process. */
 export function readInProcess(file: string, http: Partial<HttpOptions> = {}): Promise<InProcessRead> {
-  const out: InProcessRead = { requests: [], exchanges: [], losses: [], notices: [], stats: null as unknown as PipelineStats };
+  const out: InProcessRead = { requests: [], exchanges: [], losses: [], notices: [], stats: null as unknown as PipelineStats, messagesHeld: 0 };
   const sink: HttpSink = {
     request: (req) => { out.requests.push(req); },
     exchange: (ex) => { out.exchanges.push(ex); },
@@ -100,6 +102,7 @@ export function readInProcess(file: string, http: Partial<HttpOptions> = {}): Pr
       if (err) return reject(err);
       pipeline.finish();
       out.stats = pipeline.stats();
+      out.messagesHeld = pipeline.http.messages.used;
       resolve(out);
     });
   });
