@@ -300,10 +300,11 @@ export class H2Connection implements StreamHandler, MessageHolder {
       if (known.requestDone) return; // a late frame for a request already settled
       return this.requestTrailers(known, block, fields, tooLarge);
     }
-    if (id <= this.lastStreamId || (id & 1) === 0) {
-      this.h2.protocolErrors++;
-      return; // not a new client stream: a finished, given-up or server stream's
+    if ((id & 1) === 0) {
+      this.h2.protocolErrors++; // a client stream's id is odd
+      return;
     }
+    if (id <= this.lastStreamId) return; // a stream already settled (finished, reset or shed)
     this.lastStreamId = id;
     const stream = this.newStream(id);
     if (tooLarge) return this.loseRequest(stream, 'parseError', `stream ${id}: request head beyond the header list limit`);
