@@ -11,7 +11,8 @@ export type { Exchange, HttpMessage, HttpRequest, HttpResponse, RequestLoss, Res
 export interface HttpSink {
   /** A complete request, as soon as its last byte is seen. */
   request(req: HttpRequest): void;
-  /** The same request with production's response; per connection in request order. */
+  /** The same request with production's response; per connection in request order (HTTP/2:
+   * as its streams finish). */
   exchange(ex: Exchange): void;
   /** A request that was seen but cannot be produced whole. */
   lost(reason: RequestLoss, conn: ConnectionInfo, detail: string): void;

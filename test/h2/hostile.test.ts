@@ -136,6 +136,16 @@ describe('h2: hostile input', () => {
     assert.deepEqual(lines.map((l) => l.url), ['/fine']);
     assert.equal(summary.http.h2.oversizedFrames, 1);
     assert.deepEqual(summary.notReplayed, { inspectOnly: 1, parseError: 1 });
+
+    // The same frame once the server allowed 128 KB frames (SETTINGS_MAX_FRAME_SIZE): read.
+    const allowed = capture(dir, 'allowed-frame', [
+      [C2S, Buffer.concat([PREFACE, settings()])], [S2C, settings([[5, 128 * 1024]])],
+      [C2S, Buffer.concat([frame(HEADERS, END_HEADERS, 3, requestBlock('POST', '/large-frame')), frame(DATA, END_STREAM, 3, Buffer.alloc(100_000))])],
+      [S2C, ok(3)],
+    ]);
+    const big = await read(allowed);
+    assert.deepEqual(big.lines.map((l) => [l.url, l.reqBodySize]), [['/large-frame', 100_000]]);
+    assert.equal(big.summary.http.h2.oversizedFrames, 0);
   });
 
   it('an HPACK bomb (8 MB of header list from 6 KB) loses that request only; the table stays in step', async () => {
@@ -168,6 +178,16 @@ describe('h2: hostile input', () => {
       [C2S, frame(HEADERS, END_HEADERS | END_STREAM, 3, Buffer.concat([update, requestBlock('GET', '/huge-table')]))],
       [C2S, get(5, '/never-read')],
     ]);
+    // Within what the server's SETTINGS_HEADER_TABLE_SIZE allows, the same update is fine.
+    const allowed = capture(dir, 'table-allowed', [
+      [C2S, Buffer.concat([PREFACE, settings()])], [S2C, settings([[1, 1_000_000]])],
+      [C2S, frame(HEADERS, END_HEADERS | END_STREAM, 1, Buffer.concat([Buffer.from(hpackInt(65536, 5, 0x20)), requestBlock('GET', '/large-table')]))],
+      [S2C, ok(1)],
+    ]);
+    const fine = await read(allowed);
+    assert.deepEqual(fine.lines.map((l) => l.url), ['/large-table']);
+    assert.equal(fine.summary.http.h2.hpackErrors, 0);
+
     const { summary, lines } = await read(file);
     assert.deepEqual(lines.map((l) => l.url), ['/before']);
     assert.equal(summary.http.h2.hpackErrors, 1);
