@@ -5,6 +5,7 @@
 // outcomes whose ledger adds up; none crashes or holds more than its caps.
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
+import { createHash } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
@@ -105,6 +106,24 @@ describe('h2: the protocol written by hand', () => {
     const pushes = inProcess.exchanges.find((e) => e.request.url === '/pushes')!;
     assert.equal(pushes.response!.body!.toString(), 'page');
     assert.deepEqual(pushes.response!.trailers, ['x-status', 'done']);
+  });
+
+  it('bodies follow the same HttpOptions as HTTP/1: kept up to maxBodyBytes, hashed whole', async () => {
+    const body = Buffer.from(Array.from({ length: 5000 }, (_, i) => i % 251));
+    const file = capture(dir, 'truncated', [
+      ...opening,
+      [C2S, Buffer.concat([frame(HEADERS, END_HEADERS, 1, requestBlock('POST', '/big')), frame(DATA, 0, 1, body.subarray(0, 3000)), frame(DATA, END_STREAM, 1, body.subarray(3000))])],
+      [S2C, ok(1, 'r'.repeat(300))],
+    ]);
+    const r = await readInProcess(file, { maxBodyBytes: 1000, maxResponseBodyBytes: 100 });
+    const { request, response } = r.exchanges[0];
+    assert.equal(request.bodySize, 5000);
+    assert.equal(request.bodyTruncated, true);
+    assert.equal(request.body!.compare(body.subarray(0, 1000)), 0);
+    assert.equal(request.bodySha256, createHash('sha256').update(body).digest('hex'));
+    assert.equal(response!.bodySize, 300);
+    assert.equal(response!.bodyTruncated, true);
+    assert.equal(response!.body!.length, 100);
   });
 
   it('a client reset before its request ended is a loss (reset), its late answer counted', async () => {
