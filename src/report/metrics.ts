@@ -9,10 +9,9 @@
 import * as http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
-import type { RequestLoss } from '../http';
-import type { ReplayOutcome, ShadowResponse, TargetStats } from '../replay';
+import type { ShadowResponse, TargetStats } from '../replay';
 import type { ShadowHealth } from './shadows';
-import type { TrafficReason } from '../traffic';
+import type { Outcome } from '../model';
 
 /** What the metrics read at scrape time: a subset of `run`'s summary() (structurally typed,
  * so the summary object itself fits). */
@@ -42,12 +41,14 @@ export interface MetricsSource {
   comparison?(): Array<{ target: string; compared: number; mismatched: number }>;
 }
 
-/** Every ledger bucket a request can end in, so that each series exists (at 0) from the start. */
-export const REQUEST_OUTCOMES: ReadonlyArray<ReplayOutcome | TrafficReason | RequestLoss> = [
-  'replayed', 'queueFull', 'bodyTooLarge', 'unreplayable', 'shadowError', 'shadowTimeout', 'shutdown', 'rateLimited',
-  'unsafeMethod', 'filtered', 'sampledOut',
-  'incomplete', 'parseError', 'evicted', 'upgrade', 'pipelineOverflow', 'reset',
-];
+/** Every ledger bucket a request of `run` can end in, so that each series exists (at 0) from the
+ * start; a Record so that a new outcome cannot be left out. */
+const RUN_OUTCOMES: Record<Exclude<Outcome, 'inspectOnly' | 'writeError'>, true> = {
+  replayed: true, queueFull: true, bodyTooLarge: true, unreplayable: true, shadowError: true, shadowTimeout: true, shutdown: true, rateLimited: true,
+  unsafeMethod: true, filtered: true, sampledOut: true,
+  incomplete: true, parseError: true, evicted: true, upgrade: true, pipelineOverflow: true, reset: true, memoryShed: true,
+};
+export const REQUEST_OUTCOMES = Object.keys(RUN_OUTCOMES) as ReadonlyArray<keyof typeof RUN_OUTCOMES>;
 
 /** Shadow latency buckets, in seconds (0.5 ms to 30 s). */
 export const LATENCY_BUCKETS = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30];
