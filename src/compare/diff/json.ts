@@ -121,13 +121,23 @@ interface JsonWalk {
   keys: Array<string | number>;
   /** Per depth: the key's object is an id-keyed map (its keys generalise to {key}). */
   maps: boolean[];
+  /** Digit-only keys are field numbers (DiffOptions.fieldNumberKeys). */
+  fieldNumbers: boolean;
+}
+
+function isFieldNumber(k: string): boolean {
+  for (let i = 0; i < k.length; i++) {
+    const c = k.charCodeAt(i);
+    if (c < 48 || c > 57) return false;
+  }
+  return k.length > 0;
 }
 
 function genPath(w: JsonWalk, depth: number): string {
   let s = '$';
   for (let d = 0; d < depth; d++) {
     const k = w.keys[d]!;
-    s += typeof k === 'number' ? '[*]' : (w.maps[d] || isIdKey(k) ? '.{key}' : keySegment(k));
+    s += typeof k === 'number' ? '[*]' : ((w.maps[d] || isIdKey(k)) && !(w.fieldNumbers && isFieldNumber(k)) ? '.{key}' : keySegment(k));
   }
   return s;
 }
@@ -199,7 +209,7 @@ function walk(w: JsonWalk, e: Json, a: Json, depth: number): void {
 function walkObject(w: JsonWalk, e: Record<string, unknown>, a: Record<string, unknown>, depth: number): void {
   const ke = Object.keys(e), ka = Object.keys(a);
   // Only id-looking keys can make a map; most objects exit on their first key.
-  w.maps[depth] = mapLike(e, ke, ka);
+  w.maps[depth] = mapLike(e, ke, ka) && !(w.fieldNumbers && (ke.some(isFieldNumber) || ka.some(isFieldNumber)));
   const hasOwn = Object.prototype.hasOwnProperty;
   let matched = 0;
   for (let i = 0; i < ke.length; i++) {
@@ -280,6 +290,7 @@ export function diffJson(expected: unknown, actual: unknown, opts: DiffOptions, 
     tolPaths: tol.size > (tol.has('*') ? 1 : 0),
     keys: [],
     maps: [],
+    fieldNumbers: opts.fieldNumberKeys === true,
   };
   if (w.ignore && opts.ignorePaths.has('$')) return;
   walk(w, expected, actual, 0);

@@ -1,4 +1,5 @@
 // What a diff is, the options that steer it and the counts of what it had to leave out.
+import type { ProtoSchema } from '../protobuf';
 
 export type DiffKind = 'status' | 'header' | 'value' | 'type' | 'missing' | 'extra' | 'text' | 'binary';
 
@@ -34,6 +35,11 @@ export interface DiffOptions {
   showValue?: (at: string, value: unknown) => unknown;
   /** Production's side was redacted (a recording): its masked values match anything (./masked.ts). */
   maskedProduction?: boolean;
+  /** gRPC: the message types of the --proto files (else messages are decoded schema-less). */
+  protoSchema?: ProtoSchema | null;
+  /** Object keys of digits only are protobuf field numbers: kept as they are in generalised
+   * paths ('$[*].2.1'), never taken for ids. */
+  fieldNumberKeys?: boolean;
 }
 
 /** What a diff run had to leave out; pass the same object through several calls to accumulate. */
