@@ -268,6 +268,11 @@ function matches(route: CompiledRoute, segs: string[]): boolean {
   return parts.length === segs.length;
 }
 
+function literalPath(target: string): string {
+  const q = target.search(/[?#]/);
+  return q < 0 ? target : target.slice(0, q);
+}
+
 const STANDARD_METHODS = new Set(['GET', 'HEAD', 'POST', 'PUT', 'DELETE', 'CONNECT', 'OPTIONS', 'TRACE', 'PATCH']);
 
 /**
@@ -299,7 +304,8 @@ export class EndpointClassifier {
     return this.seen.size;
   }
 
-  classify(method: string, target: string): string {
+  /** `literal`: the path is the endpoint as it is, query dropped (a gRPC method's path). */
+  classify(method: string, target: string, literal = false): string {
     const m = method.toUpperCase();
     let key: string | null = null;
     if (this.routes.length > 0) {
@@ -313,7 +319,7 @@ export class EndpointClassifier {
         }
       }
     }
-    if (key === null) key = m + ' ' + pathTemplate(target);
+    if (key === null) key = m + ' ' + (literal ? literalPath(target) : pathTemplate(target));
     if (this.seen.has(key)) return key;
     if (this.seen.size < this.maxEndpoints) {
       this.seen.add(key);

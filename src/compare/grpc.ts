@@ -138,15 +138,21 @@ export interface GrpcSide {
   body: Buffer;
 }
 
-/** Headers compared in their own right (the status), or transport detail (the message coding). */
-const CALL_FIELDS = new Set(['grpc-status', 'grpc-message', 'grpc-encoding']);
+/** Headers compared in their own right (the status), or transport detail: the messages' coding
+ * and the codings offered (sent with messages, left out of a trailers-only answer). */
+const CALL_FIELDS = new Set(['grpc-status', 'grpc-message', 'grpc-encoding', 'grpc-accept-encoding']);
 
 /** Headers and trailers as one list (a trailers-only answer sends in headers what others send as
- * trailers), without the call's own fields. */
+ * trailers), without the call's own fields; application/grpc+proto is application/grpc. */
 function metadata(side: GrpcSide): string[] {
   const out: string[] = [];
   const add = (fields: readonly string[]): void => {
-    for (let i = 0; i + 1 < fields.length; i += 2) if (!CALL_FIELDS.has(fields[i]!.toLowerCase())) out.push(fields[i]!, fields[i + 1]!);
+    for (let i = 0; i + 1 < fields.length; i += 2) {
+      const name = fields[i]!.toLowerCase();
+      if (CALL_FIELDS.has(name)) continue;
+      const value = name === 'content-type' && isGrpcContentType(fields[i + 1]!) ? 'application/grpc' : fields[i + 1]!;
+      out.push(fields[i]!, value);
+    }
   };
   add(side.headers);
   if (side.trailers != null) add(side.trailers);
@@ -170,7 +176,7 @@ function decodeMessage(buf: Buffer, type: Type | null, info: GrpcDiffInfo, stats
 
 /**
  * One gRPC call, production's answer against the shadow's: grpc-status (then grpc-message, when
- * the statuses agree), HTTP status, headers and trailers as one metadata list, and — when the
+ * the statuses agree and are not OK), HTTP status, headers and trailers as one metadata list, and — when the
  * statuses agree — the messages. Appends to `out`; decode and framing errors to `decodeErrors`.
  */
 export function diffGrpc(
@@ -183,7 +189,8 @@ export function diffGrpc(
   if (!sameStatus && !opts.ignorePaths.has('grpc-status')) {
     push(out, opts.maxDiffs, stats, { path: 'grpc-status', at: 'grpc-status', kind: 'status', expected: statusText(sp.code), actual: statusText(ss.code) });
   }
-  if (sameStatus && sp.message !== ss.message && !opts.ignorePaths.has('grpc-message')) {
+  // An OK call's message is a courtesy ('OK', or none).
+  if (sameStatus && sp.code !== '0' && sp.message !== ss.message && !opts.ignorePaths.has('grpc-message')) {
     push(out, opts.maxDiffs, stats, { path: 'grpc-message', at: 'grpc-message', kind: 'value', expected: sp.message, actual: ss.message });
   }
   if (production.status !== shadow.status && !opts.ignorePaths.has('status')) {

@@ -6,9 +6,12 @@ import type { Exchange, HttpRequest, HttpResponse, ReplayOutcome, ShadowResponse
 import { defaultOf } from '../config/options';
 import { compareOptions } from './options';
 import { DiffOptions, FieldDiff, ResponseDiff, defaultDiffOptions, diffResponses } from './diff';
+import type { GrpcDiffInfo } from './grpc';
 import { EndpointClassifier, RouteOverride } from './endpoints';
 import { RepeatCache, requestKey } from './noise';
 import { LatencyHistogram } from './latency';
+import { isGrpcContentType, isGrpcOutage } from './grpc';
+import { joinedHeaderValue } from '../http';
 import { CompareCounters, EndpointResults, FieldTable, RESULTS_VERSION, ResultsJson, ShadowEndpoint, SideStats } from './results';
 
 export { defaultDiffOptions } from './diff';
@@ -17,6 +20,7 @@ export type { RouteOverride } from './endpoints';
 export { LatencyHistogram } from './latency';
 export type { LatencySummary, QuantileBounds } from './latency';
 export * from './results';
+export { ProtoSchema } from './protobuf';
 
 export interface CompareOptions {
   diff: DiffOptions;
@@ -157,6 +161,7 @@ export class CompareStage {
   readonly counters: CompareCounters = {
     exchanges: 0, latencyWarmup: 0, wireTimed: 0, busy: 0, diffFailures: 0, joinOverflow: 0, endpointOverflow: 0, diffsTruncated: 0, decodeErrors: 0,
     samplesWritten: 0, samplesDropped: 0, repeatCacheEvictions: 0, cpuMs: 0,
+    grpcCalls: 0, grpcMalformed: 0, grpcUndecodable: 0, grpcSchemaMisses: 0, grpcSchemaErrors: 0, grpcLimited: 0,
   };
   /** By exchange id: whichever half came first, waiting for the other. */
   private readonly joins = new Map<number, Join>();
@@ -289,7 +294,9 @@ export class CompareStage {
 
   private endpoint(req: HttpRequest): EndpointResults {
     const before = this.classifier.overflowed;
-    const key = this.classifier.classify(req.method, req.url);
+    // A gRPC method's path is its name, never a template's raw material.
+    const grpc = isGrpcContentType(joinedHeaderValue(req.headers, 'content-type'));
+    const key = this.classifier.classify(req.method, req.url, grpc);
     if (this.classifier.overflowed !== before) this.counters.endpointOverflow++;
     let e = this.endpoints.get(key);
     if (e === undefined) {
@@ -415,7 +422,7 @@ export class CompareStage {
       if (r === undefined || r.outcome !== 'replayed') continue;
       if (this.targets[i] === this.baseline) {
         if (!learnNoise) continue;
-        const d = diffResponses(production(prod), shadowSide(r), bodiesKept(prod, r) ? this.options.diff : this.bodylessDiff);
+        const d = diffResponses(production(prod), shadowSide(r), bodiesKept(prod, r) ? this.options.diff : this.bodylessDiff, req.url);
         ep.noise.fromBaseline++;
         addPaths(ep.noise.fields, d);
       } else {
@@ -427,10 +434,11 @@ export class CompareStage {
   private diffOne(ep: EndpointResults, shadow: ShadowEndpoint, req: HttpRequest, prod: HttpResponse, r: ShadowResponse): void {
     const kept = bodiesKept(prod, r);
     if (!kept) shadow.bodiesNotCompared++;
-    const d = diffResponses(production(prod), shadowSide(r), kept ? this.options.diff : this.bodylessDiff);
+    const d = diffResponses(production(prod), shadowSide(r), kept ? this.options.diff : this.bodylessDiff, req.url);
     shadow.compared++;
     this.counters.diffsTruncated += d.truncated;
     this.counters.decodeErrors += d.decodeErrors.length;
+    if (d.grpc !== undefined) this.countGrpc(d.grpc);
     if (d.diffs.length === 0 && d.overflowPaths.size === 0) return;
     shadow.mismatched++;
     const paths = addPaths(shadow.fields, d);
@@ -454,13 +462,23 @@ export class CompareStage {
     else this.counters.samplesDropped++;
   }
 
+  private countGrpc(g: GrpcDiffInfo): void {
+    const c = this.counters;
+    c.grpcCalls = (c.grpcCalls ?? 0) + 1;
+    c.grpcMalformed = (c.grpcMalformed ?? 0) + g.malformed;
+    c.grpcUndecodable = (c.grpcUndecodable ?? 0) + g.undecodable;
+    c.grpcSchemaErrors = (c.grpcSchemaErrors ?? 0) + g.schemaErrors;
+    c.grpcLimited = (c.grpcLimited ?? 0) + g.limited;
+    if (g.schemaMiss) c.grpcSchemaMisses = (c.grpcSchemaMisses ?? 0) + 1;
+  }
+
   /** Production answering the same request twice, differently: those paths are noise. */
   private learnFromRepeat(ep: EndpointResults, req: HttpRequest, prod: HttpResponse): void {
-    if (prod.statusCode >= 500) return; // an outage is not noise
+    if (prod.statusCode >= 500 || isGrpcOutage(prod.headers, prod.trailers)) return; // an outage is not noise
     const previous = this.repeats.swap(requestKey(req), prod);
     this.counters.repeatCacheEvictions = this.repeats.evictions;
     if (previous === null || prod.body === null || prod.bodyTruncated) return;
-    const d = diffResponses({ status: previous.status, headers: previous.headers, body: previous.body }, production(prod), this.options.diff);
+    const d = diffResponses({ status: previous.status, headers: previous.headers, trailers: previous.trailers, body: previous.body }, production(prod), this.options.diff, req.url);
     ep.noise.fromRepeats++;
     addPaths(ep.noise.fields, d);
   }
@@ -497,11 +515,11 @@ function bodiesKept(prod: HttpResponse, r: ShadowResponse): boolean {
 }
 
 function production(r: HttpResponse) {
-  return { status: r.statusCode, headers: r.headers, body: r.body ?? EMPTY };
+  return { status: r.statusCode, headers: r.headers, trailers: r.trailers, body: r.body ?? EMPTY };
 }
 
 function shadowSide(r: ShadowResponse) {
-  return { status: r.statusCode as number, headers: r.headers ?? [], body: r.body ?? EMPTY };
+  return { status: r.statusCode as number, headers: r.headers ?? [], trailers: r.trailers ?? null, body: r.body ?? EMPTY };
 }
 
 const EMPTY = Buffer.alloc(0);

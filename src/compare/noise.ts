@@ -7,6 +7,8 @@ import { hash } from 'node:crypto';
 export interface RememberedResponse {
   status: number;
   headers: string[];
+  /** gRPC's status travels in them. */
+  trailers: string[];
   body: Buffer;
 }
 
@@ -55,7 +57,7 @@ export class RepeatCache {
       if (body !== null && body.length > this.maxBodyBytes) this.evictions++;
       return previous;
     }
-    const entry: RememberedResponse = { status: response.statusCode, headers: response.headers, body };
+    const entry: RememberedResponse = { status: response.statusCode, headers: response.headers, trailers: response.trailers, body };
     this.entries.set(key, entry);
     this.bytes += cost(key, entry);
     while (this.entries.size > this.maxEntries || this.bytes > this.maxBytes) {

@@ -20,6 +20,8 @@ export const compareOptions = optionTable({
     readme: 'compare the array at this path as a multiset (arrays are order-sensitive by default); repeatable' },
   tolerance: { flag: '--tolerance <path=n>', type: 'list', help: 'numbers at this path (or * for all) equal within n (repeatable)',
     readme: 'numbers at this path (`*`: everywhere) equal within n (repeatable)' },
+  proto: { flag: '--proto <file>', type: 'list', help: 'a .proto file: gRPC messages of the methods it declares are compared field by field, by name (repeatable)',
+    readme: 'a `.proto` file (imports resolved from its folder): the messages of the gRPC methods it declares are decoded with their types and compared by field name; other methods are decoded without a schema (repeatable)' },
   route: { flag: '--route <pattern>', type: 'list', help: 'endpoint pattern overriding the learned template, "[METHOD] /users/:id" (repeatable)',
     readme: 'endpoint pattern overriding the learned one: `"GET /users/:id"`, `/static/*` (repeatable; first match wins)' },
   maxEndpoints: { flag: '--max-endpoints <n>', type: 'int', default: 1000, min: 1, max: 100_000, help: 'distinct endpoints tracked; the rest are grouped as {other}',

@@ -214,6 +214,20 @@ export interface CompareCounters {
   repeatCacheEvictions: number;
   /** Milliseconds spent comparing. */
   cpuMs: number;
+  // gRPC (./grpc.ts), per shadow comparison; absent from results written before them.
+  /** Answers compared as gRPC calls. */
+  grpcCalls?: number;
+  /** Sides whose message framing or compression was malformed (the messages before the fault
+   * are compared, the fault itself is the diff 'grpc-framing'). */
+  grpcMalformed?: number;
+  /** Messages that are not protobuf (compared as text or base64). */
+  grpcUndecodable?: number;
+  /** Calls whose method no --proto file declares (decoded schema-less). */
+  grpcSchemaMisses?: number;
+  /** Messages the --proto type could not decode (decoded schema-less). */
+  grpcSchemaErrors?: number;
+  /** Fields of a schema-less decode shown as bytes (nesting too deep, or the work budget spent). */
+  grpcLimited?: number;
 }
 
 export interface ResultsJson {

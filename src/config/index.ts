@@ -9,7 +9,7 @@ import type { SourceSpec } from '../capture/source';
 import { checkWritableFile } from '../report';
 import { parseLogTarget } from '../report/logship';
 import type { CompareOptions, RouteOverride } from '../compare';
-import { defaultCompareOptions } from '../compare';
+import { ProtoSchema, defaultCompareOptions } from '../compare';
 import type { HttpOptions } from '../http';
 import type { Thresholds } from '../report/analysis';
 import { defaultThresholds } from '../report/analysis';
@@ -210,7 +210,7 @@ function originUrl(raw: string, flag: string): string {
 
 /** A JSON path option: '$.a.b', '$.items[*].ts', 'header.x-foo', 'status' or 'body'. */
 function fieldPath(raw: string, flag: string): string {
-  if (raw === 'status' || raw === 'body' || /^header\.[!#$%&'*+.^_`|~0-9a-z-]+$/.test(raw) || /^\$([.[].*)?$/.test(raw)) return raw;
+  if (raw === 'status' || raw === 'body' || raw === 'grpc-status' || raw === 'grpc-message' || raw === 'grpc-framing' || /^header\.[!#$%&'*+.^_`|~0-9a-z-]+$/.test(raw) || /^\$([.[].*)?$/.test(raw)) return raw;
   throw new ConfigError(flag, `not a field path ('$.a.b', '$.items[*].c', 'header.<name>', 'status', 'body'): ${JSON.stringify(raw)}`);
 }
 
@@ -220,6 +220,16 @@ function routes(flags: Flags): RouteOverride[] {
     if (m === null) throw new ConfigError('--route', `expected "[METHOD] /path/:param/*", got ${JSON.stringify(raw)}`);
     return m[1] === undefined ? { pattern: m[2] } : { method: m[1].toUpperCase(), pattern: m[2] };
   });
+}
+
+/** The --proto files' services, or null without any; a file that does not load is the option's error. */
+function protoSchema(files: string[]): ProtoSchema | null {
+  if (files.length === 0) return null;
+  try {
+    return ProtoSchema.load(files);
+  } catch (err) {
+    throw new ConfigError('--proto', (err as Error).message);
+  }
 }
 
 function compare(flags: Flags): CompareOptions | null {
@@ -244,6 +254,7 @@ function compare(flags: Flags): CompareOptions | null {
       ignoreHeaders,
       numericTolerance: tolerance,
       unorderedArrays: new Set(readOption(flags, compareOptions.unorderedArray).map((p) => fieldPath(p, '--unordered-array'))),
+      protoSchema: protoSchema(readOption(flags, compareOptions.proto)),
     },
     routes: routes(flags),
     maxEndpoints: readOption(flags, compareOptions.maxEndpoints),

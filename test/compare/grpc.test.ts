@@ -2,7 +2,12 @@
 // grpc-js itself; hostile framing and wire bytes get a clear outcome, never a throw.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
 import { gzipSync } from 'node:zlib';
+import { runConfig } from '../../src/config';
+import { ConfigError } from '../../src/config/error';
 import { decodeGrpcMessages, grpcStatus, isGrpcContentType, splitGrpcMessages, statusText } from '../../src/compare/grpc';
 import { ProtoSchema, WIRE_MAX_DEPTH, decodeTyped, decodeWire } from '../../src/compare/protobuf';
 import { PROTO, clientSends, encode, frame, type } from './grpc-support';
@@ -184,4 +189,21 @@ test('the status comes from the trailers, or from the headers of a trailers-only
   assert.equal(statusText('14'), 'UNAVAILABLE (14)');
   assert.equal(statusText('99'), '99');
   assert.equal(statusText(null), null);
+});
+
+test('--proto loads through the run configuration; a file that does not load is --proto\'s error', () => {
+  const flags = { file: '/tmp/capture.pcap', port: ['8080'], shadow: ['http://127.0.0.1:9000'] };
+  const cfg = runConfig({ ...flags, proto: [PROTO], ignoreField: ['grpc-status', 'grpc-message'] });
+  assert.ok(cfg.compare?.diff.protoSchema?.method('/shop.v1.Users/ListUsers') != null);
+  assert.deepEqual([...(cfg.compare?.diff.ignorePaths ?? [])], ['grpc-status', 'grpc-message']);
+  assert.equal(runConfig(flags).compare?.diff.protoSchema, null);
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'shadowtap-proto-'));
+  try {
+    const bad = path.join(dir, 'bad.proto');
+    fs.writeFileSync(bad, 'syntax = "proto3";\nmessage A { Missing m = 1; }\n');
+    assert.throws(() => runConfig({ ...flags, proto: [bad] }), (e: Error) => e instanceof ConfigError && /--proto/.test(e.message) && /Missing/.test(e.message));
+    assert.throws(() => runConfig({ ...flags, proto: [path.join(dir, 'absent.proto')] }), ConfigError);
+  } finally {
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
 });

@@ -7,6 +7,7 @@
 // numericTolerance) match the generalised path; ignorePaths also matches a concrete one.
 import { createHash } from 'node:crypto';
 import { bodyKind, bodyText, decodeBody } from '../body';
+import { GrpcDiffInfo, diffGrpc, isGrpcContentType } from '../grpc';
 import { joinedHeaderValue } from '../../http';
 import { diffHeaders } from './headers';
 import { diffJson } from './json';
@@ -26,6 +27,8 @@ export type { HeaderInput } from './headers';
 export interface ComparableResponse {
   status: number;
   headers: readonly string[];
+  /** Trailers (gRPC's status), when the side had any. */
+  trailers?: readonly string[] | null;
   body: Buffer;
 }
 
@@ -35,7 +38,7 @@ export interface ResponseDiff {
   truncated: number;
   /** Their generalised paths and kinds (up to 64): they still count for their fields. */
   overflowPaths: Map<string, DiffKind>;
-  /** How the bodies were compared: 'json' | 'text' | 'binary' ('json' falls back to 'text' when a side does not parse). */
+  /** How the bodies were compared: 'json' | 'text' | 'binary' ('json' falls back to 'text' when a side does not parse) | 'grpc'. */
   bodyKind: string;
   /** Content-Encoding failures, prefixed 'production: ' / 'shadow: '; such a body compares as received. */
   decodeErrors: string[];
@@ -43,24 +46,37 @@ export interface ResponseDiff {
   depthLimited: number;
   /** Text bodies too different for a line diff (reported from the first differing line). */
   textFallbacks: number;
+  /** Set when the answers were compared as a gRPC call (bodyKind 'grpc'). */
+  grpc?: GrpcDiffInfo;
 }
 
 function sha256(b: Buffer): string {
   return createHash('sha256').update(b).digest('hex');
 }
 
-/** Everything: status, headers, then the decoded body by kind (JSON structural, text lines, binary: size + sha256). */
-export function diffResponses(production: ComparableResponse, shadow: ComparableResponse, opts: DiffOptions): ResponseDiff {
+/**
+ * Everything: status, headers, then the decoded body by kind (JSON structural, text lines,
+ * binary: size + sha256). A gRPC answer (either side's content-type) is compared as a call
+ * (../grpc.ts); `path`, the request's target, names its method for the --proto schema.
+ */
+export function diffResponses(production: ComparableResponse, shadow: ComparableResponse, opts: DiffOptions, path: string | null = null): ResponseDiff {
   const out: FieldDiff[] = [];
   const stats = newDiffStats();
   const decodeErrors: string[] = [];
+  const ctP = joinedHeaderValue(production.headers, 'content-type'), ctS = joinedHeaderValue(shadow.headers, 'content-type');
+  if (isGrpcContentType(ctP) || isGrpcContentType(ctS)) {
+    const grpc = diffGrpc(production, shadow, path, opts, out, stats, decodeErrors);
+    return {
+      diffs: out, truncated: stats.truncated, overflowPaths: stats.overflowPaths, bodyKind: 'grpc', decodeErrors,
+      depthLimited: stats.depthLimited, textFallbacks: stats.textFallbacks, grpc,
+    };
+  }
   if (production.status !== shadow.status && !opts.ignorePaths.has('status')) {
     push(out, opts.maxDiffs, stats, { path: 'status', at: 'status', kind: 'status', expected: production.status, actual: shadow.status });
   }
   diffHeaders(production.headers, shadow.headers, opts, out, stats);
 
   const maxBytes = opts.maxBodyBytes ?? 16 * 1024 * 1024;
-  const ctP = joinedHeaderValue(production.headers, 'content-type'), ctS = joinedHeaderValue(shadow.headers, 'content-type');
   const p = decodeBody(production.body, joinedHeaderValue(production.headers, 'content-encoding'), maxBytes);
   const s = decodeBody(shadow.body, joinedHeaderValue(shadow.headers, 'content-encoding'), maxBytes);
   if (p.error !== null) decodeErrors.push(`production: ${p.error}`);
