@@ -28,6 +28,9 @@ const OUTAGE_CODES = new Set(['2', '4', '8', '13', '14', '15']);
 export interface GrpcStatus {
   /** grpc-status as sent ('0', '14' …), or null when neither trailers nor headers carry one. */
   code: string | null;
+  /** False when there is no status in the headers and the trailers were not kept (null): the
+   * status is then unknown, not absent. */
+  known: boolean;
   /** grpc-message, percent-decoded ('' when absent). */
   message: string;
 }
@@ -53,7 +56,7 @@ export function grpcStatus(headers: readonly string[], trailers: readonly string
   const from = inTrailers !== null ? trailers : headers;
   const code = inTrailers ?? lastValue(headers, 'grpc-status');
   const message = lastValue(from, 'grpc-message');
-  return { code: code?.trim() ?? null, message: message === null ? '' : percentDecoded(message.trim()) };
+  return { code: code?.trim() ?? null, known: code !== null || trailers != null, message: message === null ? '' : percentDecoded(message.trim()) };
 }
 
 /** A status as shown in a diff: 'UNAVAILABLE (14)', or null when there was none. */
@@ -185,12 +188,14 @@ export function diffGrpc(
 ): GrpcDiffInfo {
   const info: GrpcDiffInfo = { schemaMiss: false, schemaErrors: 0, undecodable: 0, malformed: 0, limited: 0 };
   const sp = grpcStatus(production.headers, production.trailers), ss = grpcStatus(shadow.headers, shadow.trailers);
-  const sameStatus = sp.code === ss.code;
+  // A side whose trailers were not kept (its body was not either) has no status to compare.
+  const compared = sp.known && ss.known;
+  const sameStatus = !compared || sp.code === ss.code;
   if (!sameStatus && !opts.ignorePaths.has('grpc-status')) {
     push(out, opts.maxDiffs, stats, { path: 'grpc-status', at: 'grpc-status', kind: 'status', expected: statusText(sp.code), actual: statusText(ss.code) });
   }
   // An OK call's message is a courtesy ('OK', or none).
-  if (sameStatus && sp.code !== '0' && sp.message !== ss.message && !opts.ignorePaths.has('grpc-message')) {
+  if (compared && sameStatus && sp.code !== '0' && sp.message !== ss.message && !opts.ignorePaths.has('grpc-message')) {
     push(out, opts.maxDiffs, stats, { path: 'grpc-message', at: 'grpc-message', kind: 'value', expected: sp.message, actual: ss.message });
   }
   if (production.status !== shadow.status && !opts.ignorePaths.has('status')) {

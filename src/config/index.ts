@@ -211,7 +211,7 @@ function originUrl(raw: string, flag: string): string {
 /** A JSON path option: '$.a.b', '$.items[*].ts', 'header.x-foo', 'status' or 'body'. */
 function fieldPath(raw: string, flag: string): string {
   if (raw === 'status' || raw === 'body' || raw === 'grpc-status' || raw === 'grpc-message' || raw === 'grpc-framing' || /^header\.[!#$%&'*+.^_`|~0-9a-z-]+$/.test(raw) || /^\$([.[].*)?$/.test(raw)) return raw;
-  throw new ConfigError(flag, `not a field path ('$.a.b', '$.items[*].c', 'header.<name>', 'status', 'body'): ${JSON.stringify(raw)}`);
+  throw new ConfigError(flag, `not a field path ('$.a.b', '$.items[*].c', 'header.<name>', 'status', 'body', 'grpc-status', 'grpc-message', 'grpc-framing'): ${JSON.stringify(raw)}`);
 }
 
 function routes(flags: Flags): RouteOverride[] {

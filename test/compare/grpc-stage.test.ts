@@ -155,6 +155,19 @@ test('UNAVAILABLE (trailers-only) against OK: grpc-status is the difference, and
   }
 });
 
+test('a stream ended without any status differs from OK; a status not kept (no trailers kept) is not compared', async () => {
+  shadowBehaviour = normal();
+  const body = getUser(7);
+  const p = await call(prod.port, GET, body), s = await call(shadow.port, GET, body);
+  for (const [trailers, fields] of [[[], { 'grpc-status': { diffs: 1, kinds: { status: 1 } } }], [null, {}]] as const) {
+    const stage = stageWith(true);
+    const req = grpcRequest(GET, body);
+    stage.exchange({ request: req, response: productionOf(p), responseMissing: null });
+    stage.replayed(req, [{ ...shadowOf(SHADOW, s), trailers: trailers === null ? null : [...trailers] }]);
+    assert.deepEqual(only(stage).s.fields, fields, `trailers ${JSON.stringify(trailers)}`);
+  }
+});
+
 test('the same error on both sides compares its grpc-message', async () => {
   prodBehaviour.failWith = 5;
   try {

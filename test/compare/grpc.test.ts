@@ -182,10 +182,11 @@ test('printable bytes read as text, not as a message they happen to parse as', (
 });
 
 test('the status comes from the trailers, or from the headers of a trailers-only answer', () => {
-  assert.deepEqual(grpcStatus(['content-type', 'application/grpc'], ['grpc-status', '0']), { code: '0', message: '' });
+  assert.deepEqual(grpcStatus(['content-type', 'application/grpc'], ['grpc-status', '0']), { code: '0', known: true, message: '' });
   assert.deepEqual(grpcStatus(['content-type', 'application/grpc', 'grpc-status', '14', 'grpc-message', 'no%20backend'], []),
-    { code: '14', message: 'no backend' });
-  assert.deepEqual(grpcStatus(['content-type', 'application/grpc'], null), { code: null, message: '' });
+    { code: '14', known: true, message: 'no backend' });
+  assert.deepEqual(grpcStatus(['content-type', 'application/grpc'], []), { code: null, known: true, message: '' }); // absent
+  assert.deepEqual(grpcStatus(['content-type', 'application/grpc'], null), { code: null, known: false, message: '' }); // not kept
   assert.equal(statusText('14'), 'UNAVAILABLE (14)');
   assert.equal(statusText('99'), '99');
   assert.equal(statusText(null), null);
