@@ -6,6 +6,8 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { gzipSync } from 'node:zlib';
+import { defaultDiffOptions } from '../../src/compare';
+import { diffResponses } from '../../src/compare/diff';
 import { runConfig } from '../../src/config';
 import { ConfigError } from '../../src/config/error';
 import { decodeGrpcMessages, grpcStatus, isGrpcContentType, splitGrpcMessages, statusText } from '../../src/compare/grpc';
@@ -207,4 +209,14 @@ test('--proto loads through the run configuration; a file that does not load is 
   } finally {
     fs.rmSync(dir, { recursive: true, force: true });
   }
+});
+
+test("a stream's messages in another order differ, unless --unordered-array '$'", () => {
+  const a = encode('User', { name: 'a' }), b = encode('User', { name: 'b' });
+  const side = (body: Buffer) => ({ status: 200, headers: ['content-type', 'application/grpc'], trailers: ['grpc-status', '0'], body });
+  const ordered = diffResponses(side(frame(a, b)), side(frame(b, a)), defaultDiffOptions(), '/shop.v1.Users/ListUsers');
+  assert.equal(ordered.bodyKind, 'grpc');
+  assert.deepEqual(ordered.diffs.map((d) => d.at), ['$[0].1', '$[1].1']);
+  const any = diffResponses(side(frame(a, b)), side(frame(b, a)), { ...defaultDiffOptions(), unorderedArrays: new Set(['$']) }, '/shop.v1.Users/ListUsers');
+  assert.deepEqual(any.diffs, []);
 });
