@@ -6,6 +6,7 @@ import { closeSync, existsSync, fchmodSync, openSync, readSync, renameSync, read
 import { join } from 'node:path';
 import type { MismatchSample, ResultsJson, SampleSink } from '../compare';
 import { bodyText, decodeBody } from '../compare/body';
+import { decodeGrpcMessages, isGrpcContentType } from '../compare/grpc';
 import { joinedHeaderValue as headerValue } from '../http';
 import { headerList } from '../replay';
 import { Redactor } from '../traffic/redact';
@@ -57,13 +58,22 @@ export interface SampleLine {
   diffs: Array<{ path: string; at: string; kind: string; expected?: unknown; actual?: unknown }>;
 }
 
-function shownBody(body: Buffer | null, contentType: string | null, contentEncoding: string | null, max: number, redact: Redactor): string | null {
+function shownBody(body: Buffer | null, contentType: string | null, contentEncoding: string | null, max: number, redact: Redactor, headers: readonly string[] = []): string | null {
   if (body === null || body.length === 0) return null;
+  if (isGrpcContentType(contentType)) return shownGrpcBody(body, headers, max, redact);
   const decoded = decodeBody(body, contentEncoding, 8 << 20).body;
   // Redacted whole first (a JSON body cut short no longer parses, and its keys would go
   // unmasked), then cut.
   const text = redact.bodyText(bodyText(decoded, contentType));
   return text.length > max ? `${text.slice(0, max)}… (${decoded.length} bytes)` : text;
+}
+
+/** A gRPC body as the JSON array of its messages, decoded schema-less (fields by number) as the
+ * comparison decodes them, so that redaction sees the values; a framing fault is named after it. */
+function shownGrpcBody(body: Buffer, headers: readonly string[], max: number, redact: Redactor): string {
+  const d = decodeGrpcMessages(body, headers, null, 'response', null, 8 << 20);
+  const text = redact.bodyText(JSON.stringify(d.values)) + (d.error === null ? '' : ` (grpc: ${d.error})`);
+  return text.length > max ? `${text.slice(0, max)}… (${body.length} bytes)` : text;
 }
 
 /** Earlier runs' files in the same directory (a restart after a crash, say) are never
@@ -171,16 +181,16 @@ export class OutputDir implements SampleSink {
       endpoint: s.endpoint,
       request: {
         method: req.method, url: r.url(req.url), headers: r.headerList(req.headers),
-        body: shownBody(req.body, headerValue(req.headers, 'content-type'), headerValue(req.headers, 'content-encoding'), max, r),
+        body: shownBody(req.body, headerValue(req.headers, 'content-type'), headerValue(req.headers, 'content-encoding'), max, r, req.headers),
       },
       production: {
         status: prod.statusCode, headers: r.headerList(prod.headers),
-        body: shownBody(prod.body, headerValue(prod.headers, 'content-type'), headerValue(prod.headers, 'content-encoding'), max, r),
+        body: shownBody(prod.body, headerValue(prod.headers, 'content-type'), headerValue(prod.headers, 'content-encoding'), max, r, prod.headers),
         latencyMs: (prod.endUs - req.startUs) / 1000,
       },
       shadow: {
         status: sh.statusCode, headers: r.headerList(sh.headers ?? []),
-        body: shownBody(sh.body, headerValue(sh.headers ?? [], 'content-type'), headerValue(sh.headers ?? [], 'content-encoding'), max, r),
+        body: shownBody(sh.body, headerValue(sh.headers ?? [], 'content-type'), headerValue(sh.headers ?? [], 'content-encoding'), max, r, sh.headers ?? []),
         latencyMs: sh.latencyUs / 1000,
       },
       diffs: s.diffs.map((d) => ({ path: d.path, at: d.at, kind: d.kind, expected: r.value(d.at, d.expected), actual: r.value(d.at, d.actual) })),

@@ -6,7 +6,12 @@ import assert from 'node:assert/strict';
 import type * as grpc from '@grpc/grpc-js';
 import { CompareStage, MismatchSample, ProtoSchema, defaultCompareOptions } from '../../src/compare';
 import { EndpointClassifier } from '../../src/compare/endpoints';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
 import { analyze } from '../../src/report/analysis';
+import { OutputDir, SampleLine } from '../../src/report/outdir';
+import { Redactor, defaultRedactOptions } from '../../src/traffic/redact';
 import { PROTO, WireAnswer, call, clientSends, encode, frame, grpcRequest, productionOf, shadowOf, startUsers } from './grpc-support';
 
 const SHADOW = 'http://shadow:1';
@@ -281,6 +286,28 @@ test('noise from a baseline and from repeats is learned on gRPC paths; the verdi
   } finally {
     prodBehaviour.nonce = false;
   }
+});
+
+test('samples show gRPC messages decoded, and redacted like JSON', async (t) => {
+  shadowBehaviour = { ...normal(), name: 'anne' };
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'shadowtap-grpc-samples-'));
+  t.after(() => fs.rmSync(dir, { recursive: true, force: true }));
+  const out = new OutputDir(dir, new Redactor({ ...defaultRedactOptions(), pii: true }));
+  const o = defaultCompareOptions();
+  const stage = new CompareStage([SHADOW], null, { ...o, diff: { ...o.diff, protoSchema: ProtoSchema.load([PROTO]) } }, out);
+  await mirror(stage, GET, getUser(7));
+  stage.flush();
+  const lines = fs.readFileSync(path.join(dir, 'samples.jsonl'), 'utf8').trim().split('\n');
+  assert.equal(lines.length, 1);
+  const sample = JSON.parse(lines[0]!) as SampleLine;
+  assert.equal(sample.endpoint, `POST ${GET}`);
+  assert.deepEqual(sample.diffs, [{ path: '$[*].user.name', at: '$[0].user.name', kind: 'value', expected: 'ann', actual: 'anne' }]);
+  assert.deepEqual(JSON.parse(sample.request.body!), [{ 1: 7 }]);
+  const prodMessages = JSON.parse(sample.production.body!) as Array<{ 1: Record<string, unknown> }>;
+  assert.equal(prodMessages[0]![1][1], 'ann');
+  assert.match(String(prodMessages[0]![1][2]), /^\[h:[0-9a-f]{16}\]$/, 'the e-mail address is hashed');
+  assert.ok(!lines[0]!.includes('ann@example.com'));
+  assert.equal((JSON.parse(sample.shadow.body!) as Array<{ 1: Record<string, unknown> }>)[0]![1][1], 'anne');
 });
 
 test('gRPC paths stay literal as endpoints; the same target as REST is templated', () => {
