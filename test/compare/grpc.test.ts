@@ -220,3 +220,11 @@ test("a stream's messages in another order differ, unless --unordered-array '$'"
   const any = diffResponses(side(frame(a, b)), side(frame(b, a)), { ...defaultDiffOptions(), unorderedArrays: new Set(['$']) }, '/shop.v1.Users/ListUsers');
   assert.deepEqual(any.diffs, []);
 });
+
+test('--ignore-field takes schema-less paths as the diff names them', () => {
+  const side = (name: string) => ({ status: 200, headers: ['content-type', 'application/grpc'], trailers: ['grpc-status', '0'], body: frame(encode('GetUserResponse', { user: { name, id: 3 } })) });
+  const plain = diffResponses(side('ann'), side('bob'), defaultDiffOptions());
+  assert.deepEqual(plain.diffs.map((d) => [d.path, d.at]), [['$[*].1.1', '$[0].1.1']]);
+  assert.deepEqual(diffResponses(side('ann'), side('bob'), { ...defaultDiffOptions(), ignorePaths: new Set(['$[*].1.1']) }).diffs, []);
+  assert.deepEqual(diffResponses(side('ann'), side('bob'), { ...defaultDiffOptions(), ignorePaths: new Set(['$[0].1.1']) }).diffs, []);
+});
