@@ -176,17 +176,26 @@ function decodeMessage(buf: Buffer, type: Type | null, info: GrpcDiffInfo, stats
   return buf.toString(looksLikeText(buf) ? 'utf8' : 'base64');
 }
 
+/** The type of one side of the method at `path`, or null (schema-less) — a miss is noted. */
+function methodType(schema: ProtoSchema | null | undefined, path: string | null, side: 'request' | 'response', info: GrpcDiffInfo): Type | null {
+  if (schema == null || path === null) return null;
+  const method = schema.method(path);
+  if (method === null) info.schemaMiss = true;
+  return method === null ? null : method[side];
+}
+
+const noInfo = (): GrpcDiffInfo => ({ schemaMiss: false, schemaErrors: 0, undecodable: 0, malformed: 0, limited: 0 });
 
 /**
  * One gRPC call, production's answer against the shadow's: grpc-status (then grpc-message, when
- * the statuses agree and are not OK), HTTP status, headers and trailers as one metadata list, and — when the
- * statuses agree — the messages. Appends to `out`; decode and framing errors to `decodeErrors`.
+ * the statuses agree and are not OK), HTTP status, headers and trailers as one metadata list,
+ * and — when the statuses agree — the messages. Appends to `out`; framing faults to `decodeErrors`.
  */
 export function diffGrpc(
   production: GrpcSide, shadow: GrpcSide, path: string | null, opts: DiffOptions,
   out: FieldDiff[], stats: DiffStats, decodeErrors: string[],
 ): GrpcDiffInfo {
-  const info: GrpcDiffInfo = { schemaMiss: false, schemaErrors: 0, undecodable: 0, malformed: 0, limited: 0 };
+  const info = noInfo();
   const sp = grpcStatus(production.headers, production.trailers), ss = grpcStatus(shadow.headers, shadow.trailers);
   // A side whose trailers were not kept (its body was not either) has no status to compare.
   const compared = sp.known && ss.known;
@@ -215,13 +224,7 @@ export function diffGrpc(
   }
   if (sameMessages(fp.messages, fs.messages)) return info;
 
-  let type: Type | null = null;
-  const schema: ProtoSchema | null | undefined = opts.protoSchema;
-  if (schema != null && path !== null) {
-    const method = schema.method(path);
-    if (method === null) info.schemaMiss = true;
-    else type = method.response;
-  }
+  const type = methodType(opts.protoSchema, path, 'response', info);
   const wire: WireStats = { limited: 0 };
   const ep = fp.messages.map((m) => decodeMessage(m, type, info, wire));
   const es = fs.messages.map((m) => decodeMessage(m, type, info, wire));
@@ -236,20 +239,15 @@ function sameMessages(a: Buffer[], b: Buffer[]): boolean {
   return true;
 }
 
-/** A request's messages decoded as the comparison decodes responses (for samples and tests). */
+/** A body's messages decoded as the comparison decodes them (for samples and tests). */
 export function decodeGrpcMessages(
   body: Buffer, headers: readonly string[], path: string | null, side: 'request' | 'response',
   schema: ProtoSchema | null, maxBytes = 16 * 1024 * 1024,
 ): { values: ProtoValue[]; error: string | null; info: GrpcDiffInfo } {
-  const info: GrpcDiffInfo = { schemaMiss: false, schemaErrors: 0, undecodable: 0, malformed: 0, limited: 0 };
+  const info = noInfo();
   const frames = splitGrpcMessages(body, lastValue(headers, 'grpc-encoding'), maxBytes);
   if (frames.error !== null) info.malformed++;
-  let type: Type | null = null;
-  if (schema !== null && path !== null) {
-    const method = schema.method(path);
-    if (method === null) info.schemaMiss = true;
-    else type = method[side];
-  }
+  const type = methodType(schema, path, side, info);
   const wire: WireStats = { limited: 0 };
   const values = frames.messages.map((m) => decodeMessage(m, type, info, wire));
   info.limited = wire.limited;
