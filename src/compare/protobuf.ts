@@ -1,7 +1,8 @@
 // Protobuf messages made comparable as JSON values: without a schema, from the wire format alone
 // (fields by number, as `protoc --decode_raw` shows them), or with one (--proto: protobufjs
 // types found from a gRPC method's path, fields by name). Every decode is bounded in depth and
-// work, and bad bytes give null or an error, never a throw to the caller.
+// work; bytes that are no message give null (schema-less) or an error thrown by protobufjs
+// (typed: ./grpc.ts then falls back to schema-less).
 import { isUtf8 } from 'node:buffer';
 import * as protobuf from 'protobufjs';
 
