@@ -13,7 +13,7 @@ import { ProtoSchema, defaultCompareOptions } from '../compare';
 import type { HttpOptions } from '../http';
 import type { Thresholds } from '../report/analysis';
 import { defaultThresholds } from '../report/analysis';
-import type { ReplayOptions } from '../replay';
+import type { ReplayOptions, ShadowProtocol } from '../replay';
 import type { ReassemblyOptions } from '../tcp';
 import { RedactOptions, RuleError, SAFE_METHODS, TrafficOptions, defaultRedactOptions, parseRule, parseSampleKey, readValueMap } from '../traffic';
 import { liveCaptureOptions, liveSourceOptions, sourceOptions } from '../capture/options';
@@ -440,6 +440,7 @@ export function replayFlags(flags: Flags): Partial<ReplayOptions> & { targets: s
     preserveConnections: readOption(flags, replayOptions.preserveConnections),
     pipeline: readOption(flags, replayOptions.pipeline),
     ca: shadowCa(flags),
+    shadowProtocol: readOption(flags, replayOptions.shadowProtocol) as ShadowProtocol,
   };
 }
 

@@ -17,6 +17,7 @@ export class ShadowCall {
   private started = performance.now();
   private statusCode: number | null = null;
   private headers: ShadowResponse['headers'] = null;
+  private trailers: string[] | null = null;
   private chunks: Buffer[] = [];
   private kept = 0;
   private size = 0;
@@ -86,6 +87,11 @@ export class ShadowCall {
     }
   }
 
+  /** The answer's trailers (HTTP/2), kept when headers are. */
+  onTrailers(trailers: string[]): void {
+    if (this.keep > 0 && trailers.length > 0) this.trailers = trailers;
+  }
+
   complete(): void {
     this.finish('replayed', null);
   }
@@ -109,6 +115,7 @@ export class ShadowCall {
       target: this.target.stats.target,
       statusCode: replayed ? this.statusCode : null,
       headers: replayed ? this.headers : null,
+      ...(replayed && this.trailers !== null ? { trailers: this.trailers } : {}),
       body: replayed && this.keep > 0 ? Buffer.concat(this.chunks, this.kept) : null,
       bodySize: this.size,
       latencyUs: Math.round((performance.now() - this.started) * 1000),

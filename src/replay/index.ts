@@ -4,12 +4,14 @@
 // or refuses at once, and every submission ends in exactly one outcome.
 
 import type { HttpRequest } from '../http';
+import { H2Head, h2Head, wantsH2 } from './h2';
 import { Fanout, Job } from './job';
 import { requestHead, shadowHeaders, unreplayableReason, unsendableHeaders } from './request';
 import { Target } from './target';
 import { ReplayDone, ReplayOptions, TargetStats, defaultReplayOptions } from './types';
 
 export * from './types';
+export type { H2Stats, ShadowProtocol } from './h2';
 export { headerList, requestHead, shadowHeaders, unreplayableReason, unsendableHeaders } from './request';
 
 export class Replayer {
@@ -28,6 +30,7 @@ export class Replayer {
     if (this.closing) return done('shutdown', [], req);
     if (req.bodyTruncated) return done('bodyTooLarge', [], req);
     if (unreplayableReason(req) !== null) return done('unreplayable', [], req);
+    if (wantsH2(req, this.options.shadowProtocol)) return this.submitH2(req, done);
     // The lists differ only in Host (a valid host:port): the first one speaks for all.
     const lists = this.targets.map((t) => shadowHeaders(req.headers, this.options.keepHost ? null : t.host, this.options.marker));
     if (unsendableHeaders(lists[0]) !== null) return done('unreplayable', [], req);
@@ -35,13 +38,31 @@ export class Replayer {
     const bodyLength = req.body === null ? 0 : req.body.length;
     for (let i = 0; i < this.targets.length; i++) {
       const target = this.targets[i];
-      const job = new Job(fanout, i, requestHead(req.method, req.url, lists[i], bodyLength, target.host));
-      const refused = target.offer(job);
-      if (refused !== null) job.finish({
-        target: target.stats.target, statusCode: null, headers: null, body: null, bodySize: 0,
-        latencyUs: 0, outcome: refused, error: refused === 'rateLimited' ? 'beyond the rate ceiling' : 'queue full',
-      });
+      this.offer(target, new Job(fanout, i, requestHead(req.method, req.url, lists[i], bodyLength, target.host)));
     }
+  }
+
+  /** `req` to every target over HTTP/2. */
+  private submitH2(req: HttpRequest, done: ReplayDone): void {
+    const { keepHost, marker } = this.options;
+    // The heads differ only in :authority (a valid host:port): the first one speaks for all.
+    const heads: H2Head[] = [];
+    for (const t of this.targets) {
+      const head = h2Head(req, keepHost ? null : t.host, t.scheme, t.host, marker);
+      if (typeof head === 'string') return done('unreplayable', [], req);
+      heads.push(head);
+    }
+    const fanout = new Fanout(req, this.targets.length, done);
+    for (let i = 0; i < this.targets.length; i++) this.offer(this.targets[i], new Job(fanout, i, '', heads[i]));
+  }
+
+  /** Queues or sends the job; a refusal is its answer at once. */
+  private offer(target: Target, job: Job): void {
+    const refused = target.offer(job);
+    if (refused !== null) job.finish({
+      target: target.stats.target, statusCode: null, headers: null, body: null, bodySize: 0,
+      latencyUs: 0, outcome: refused, error: refused === 'rateLimited' ? 'beyond the rate ceiling' : 'queue full',
+    });
   }
 
   /** Requests queued or in flight, over all targets. */
@@ -57,7 +78,7 @@ export class Replayer {
   }
 
   stats(): TargetStats[] {
-    return this.targets.map((t) => ({ ...t.stats, byStatusClass: { ...t.stats.byStatusClass } }));
+    return this.targets.map((t) => ({ ...t.stats, byStatusClass: { ...t.stats.byStatusClass }, h2: { ...t.h2Stats } }));
   }
 
   /** Stops accepting, waits up to timeoutMs for queued and in-flight requests, then ends

@@ -29,6 +29,9 @@ export const replayOptions = optionTable({
   preserveConnections: { flag: '--preserve-connections', type: 'switch',
     help: 'requests from one captured client connection go to each shadow in their original order over one dedicated connection',
     readme: 'requests from one captured client connection go to each shadow in their original order, one at a time, over one dedicated connection (a lane; at most `--concurrency` lanes per shadow, an idle one closed after 30 s or when a new connection needs its place); always on for `replay`' },
+  shadowProtocol: { flag: '--shadow-protocol <p>', type: 'string', default: 'auto', choices: ['auto', 'http1', 'h2'],
+    help: 'protocol towards the shadows: auto (HTTP/2 for requests captured over HTTP/2, HTTP/1.1 otherwise), http1 or h2',
+    readme: '`auto`: a request captured over HTTP/2 goes to the shadows over HTTP/2 (h2c by prior knowledge for `http://`, ALPN `h2` for `https://`), any other over HTTP/1.1; `http1` or `h2` sends every request over that one' },
   drainTimeoutMs: { flag: '--drain-timeout-ms <ms>', type: 'int', default: 5000, min: 0, max: 600_000, help: 'at exit, how long to wait for queued requests',
     readme: 'at SIGTERM/SIGINT, how long queued requests may still go out' },
 });

@@ -4,6 +4,7 @@
 import { isIP } from 'node:net';
 import { CallDeadlines, ShadowCall } from './call';
 import type { Endpoint } from './connection';
+import { H2Pool, H2Stats, newH2Stats } from './h2';
 import type { Job } from './job';
 import { Lane, Lanes } from './lanes';
 import { ShadowPool } from './pool';
@@ -13,6 +14,8 @@ import type { ReplayOptions, ReplayOutcome, ShadowResponse, TargetStats } from '
 
 /** A pooled connection idle this long is closed (lowered by a shadow's Keep-Alive hint). */
 const POOL_IDLE_MS = 4000;
+/** HTTP/2 sessions per target at most (each carries many streams). */
+const H2_SESSIONS = 4;
 
 export class Target {
   readonly stats: TargetStats;
@@ -20,6 +23,11 @@ export class Target {
   /** host:port as a Host header names it. */
   readonly host: string;
   readonly endpoint: Endpoint;
+  /** 'http' or 'https': HTTP/2's :scheme. */
+  readonly scheme: string;
+  /** HTTP/2 sessions, opened for the first request that goes over HTTP/2. */
+  private h2: H2Pool | null = null;
+  readonly h2Stats: H2Stats = newH2Stats();
   /** Requests in flight at most: connections × pipeline. */
   private readonly capacity: number;
   private readonly queue = new JobQueue();
@@ -42,6 +50,7 @@ export class Target {
     const url = new URL(origin);
     this.host = url.host;
     const secure = url.protocol === 'https:';
+    this.scheme = secure ? 'https' : 'http';
     const host = url.hostname.startsWith('[') ? url.hostname.slice(1, -1) : url.hostname;
     this.endpoint = {
       host, port: url.port !== '' ? Number(url.port) : secure ? 443 : 80, tls: secure,
@@ -58,7 +67,7 @@ export class Target {
     this.pacing = this.bucket !== null && options.whenFull === 'wait';
     this.stats = {
       target: url.origin, sent: 0, responses: 0, errors: 0, timeouts: 0, queueFull: 0, rateLimited: 0,
-      byStatusClass: {}, inFlight: 0, queued: 0, lanes: 0,
+      byStatusClass: {}, inFlight: 0, queued: 0, lanes: 0, h2: this.h2Stats,
     };
   }
 
@@ -153,7 +162,8 @@ export class Target {
 
   /** Closes the pool and every lane; with `abort`, requests in flight are cut off. */
   close(abort: boolean): Promise<unknown> {
-    const pools = [this.pool, ...this.lanes.closeAll()];
+    const pools: Array<{ close(abort: boolean): Promise<unknown> }> = [this.pool, ...this.lanes.closeAll()];
+    if (this.h2 !== null) pools.push(this.h2);
     return Promise.all(pools.map((p) => p.close(abort)));
   }
 
@@ -173,7 +183,15 @@ export class Target {
     this.stats.sent++;
     const call = new ShadowCall(this, job, lane, this.options.keepResponseBytes, performance.now() + this.options.timeoutMs);
     this.deadlines.add(call);
-    (lane === null ? this.pool : lane.pool).dispatch(call);
+    // Over HTTP/2 a lane's requests share the target's sessions: the lane still sends them one
+    // at a time, in capture order.
+    if (job.h2 !== null) this.h2Pool().dispatch(call);
+    else (lane === null ? this.pool : lane.pool).dispatch(call);
+  }
+
+  private h2Pool(): H2Pool {
+    this.h2 ??= new H2Pool(this.stats.target, this.endpoint, Math.min(H2_SESSIONS, this.options.concurrency), this.h2Stats);
+    return this.h2;
   }
 
   /** Called once per sent job by its ShadowCall. */

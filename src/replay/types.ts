@@ -2,6 +2,7 @@
 
 import { defaultOf } from '../config/options';
 import type { HttpRequest, ReplayOutcome, ShadowResponse } from '../model';
+import type { H2Stats, ShadowProtocol } from './h2';
 import { replayOptions } from './options';
 
 export type { ReplayOutcome, ShadowResponse } from '../model';
@@ -38,6 +39,9 @@ export interface ReplayOptions {
   preserveConnections: boolean;
   /** A lane idle this long is closed (its connection too). */
   laneIdleMs: number;
+  /** How requests reach the shadows: as captured (auto: HTTP/2 for what came over HTTP/2,
+   * HTTP/1.1 otherwise), or all over one. */
+  shadowProtocol: ShadowProtocol;
 }
 
 export const defaultReplayOptions: ReplayOptions = {
@@ -55,6 +59,7 @@ export const defaultReplayOptions: ReplayOptions = {
   ratePerSecond: null,
   preserveConnections: false,
   laneIdleMs: 30_000,
+  shadowProtocol: 'auto',
 };
 
 /** Runs once per submitted request; `responses` holds one entry per target the request was
@@ -75,4 +80,6 @@ export interface TargetStats {
   queued: number;
   /** Lanes open (preserveConnections). */
   lanes: number;
+  /** HTTP/2 sessions and streams (requests replayed over HTTP/2). */
+  h2?: H2Stats;
 }
