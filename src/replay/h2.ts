@@ -59,6 +59,14 @@ function pathOf(url: string): { path: string; authority: string | null } {
   return { path: `${u.pathname}${u.search}`, authority: u.host };
 }
 
+/** The value less leading and trailing spaces and tabs (RFC 9113 §8.2.1: a shadow's HTTP/2
+ * stack drops a field that has them). */
+function trimBlanks(value: string): string {
+  const last = value.length - 1;
+  if (last < 0 || (value.charCodeAt(0) > 0x20 && value.charCodeAt(last) > 0x20)) return value;
+  return value.replace(/^[ \t]+|[ \t]+$/g, '');
+}
+
 /** Adds name: value to the field object, a repeated name as an array (sent as separate fields). */
 function addField(out: http2.OutgoingHttpHeaders, name: string, value: string): string | null {
   const had = out[name];
@@ -97,7 +105,7 @@ export function h2Head(req: HttpRequest, authority: string | null, scheme: strin
     }
     if (connectionSpecific.has(name) || (named !== null && named.has(name)) || name === markerName) continue;
     if (name === 'te' && value.trim().toLowerCase() !== 'trailers') continue;
-    flat.push(name, name === 'content-length' ? String(req.body === null ? 0 : req.body.length) : value);
+    flat.push(name, name === 'content-length' ? String(req.body === null ? 0 : req.body.length) : trimBlanks(value));
   }
   if (markerName !== null) flat.push(markerName, (marker as { value: string }).value);
   const bad = unsendableHeaders(flat);
@@ -125,7 +133,7 @@ function h2Trailers(list: string[]): http2.OutgoingHttpHeaders | null | string {
   for (let i = 0; i < list.length; i += 2) {
     const name = list[i].toLowerCase();
     if (connectionSpecific.has(name) || name === 'te' || name === 'content-length') continue;
-    flat.push(name, list[i + 1]);
+    flat.push(name, trimBlanks(list[i + 1]));
   }
   if (flat.length === 0) return null;
   const bad = unsendableHeaders(flat);
