@@ -3,6 +3,8 @@
 // as many streams as the shadow's SETTINGS_MAX_CONCURRENT_STREAMS allows.
 
 import * as http2 from 'node:http2';
+import * as net from 'node:net';
+import * as tls from 'node:tls';
 import type { HttpRequest } from '../http';
 import type { ShadowCall } from './call';
 import type { Endpoint } from './connection';
@@ -194,6 +196,7 @@ class H2Exchange {
 /** One client session and the exchanges it carries or will once connected. */
 class H2Session {
   readonly session: http2.ClientHttp2Session;
+  private readonly socket: net.Socket;
   /** Exchanges waiting for the session's first SETTINGS. */
   readonly pending: H2Exchange[] = [];
   readonly active = new Set<H2Exchange>();
@@ -207,15 +210,21 @@ class H2Session {
   readonly gone: Promise<void>;
 
   constructor(private readonly pool: H2Pool, origin: string, endpoint: Endpoint) {
+    // Our own socket: a session node:http2 closed (after GOAWAY, say) waits for the shadow to
+    // close the connection, which a shadow may never do; we end it ourselves.
+    this.socket = endpoint.tls
+      ? tls.connect({
+        host: endpoint.host, port: endpoint.port, ALPNProtocols: ['h2'],
+        ...(endpoint.servername !== null ? { servername: endpoint.servername } : {}),
+        ...(endpoint.ca !== null ? { ca: endpoint.ca } : {}),
+      })
+      : net.connect({ host: endpoint.host, port: endpoint.port });
+    this.socket.setNoDelay(true);
     this.session = http2.connect(origin, {
       settings: { initialWindowSize: STREAM_WINDOW, enablePush: false },
       maxSendHeaderBlockLength: 1 << 20,
       maxHeaderListPairs: 4096,
-      ...(endpoint.tls ? {
-        ALPNProtocols: ['h2'],
-        ...(endpoint.servername !== null ? { servername: endpoint.servername } : {}),
-        ...(endpoint.ca !== null ? { ca: endpoint.ca } : {}),
-      } : {}),
+      createConnection: () => this.socket,
     });
     const s = this.session;
     s.on('remoteSettings', (settings) => this.onSettings(settings));
@@ -225,6 +234,8 @@ class H2Session {
     s.setTimeout(IDLE_MS, () => {
       if (this.active.size === 0 && this.pending.length === 0) this.shut();
     });
+    // A connect error before the session is set up reaches the socket only.
+    this.socket.on('error', (err: Error & { code?: string }) => this.lose(err.code ?? err.message));
     this.gone = new Promise((resolve) => s.once('close', () => {
       this.lose('session closed');
       resolve();
@@ -291,24 +302,31 @@ class H2Session {
     if (hasBody) stream.end(body);
     else if (head.trailers !== null) stream.end();
     let error: string | null = null;
-    let ended = false;
+    // Whether the answer ended with END_STREAM: node:http2 ends the readable side of a stream
+    // reset with NO_ERROR too, but only then after marking it closed.
+    let endStream = false;
+    const push = stream.push;
+    stream.push = (chunk: unknown, encoding?: BufferEncoding): boolean => {
+      if (chunk === null && !stream.closed) endStream = true;
+      return push.call(stream, chunk, encoding);
+    };
     stream.on('response', (headers: http2.IncomingHttpHeaders, _flags: number, raw: string[]) => {
       call.answered = true;
       call.onHead(Number(headers[':status']), regularFields(raw));
     });
     stream.on('data', (chunk: Buffer) => call.onBody(chunk, 0, chunk.length));
     stream.on('trailers', (_h: http2.IncomingHttpHeaders, _flags: number, raw: string[]) => call.onTrailers(regularFields(raw)));
-    stream.on('end', () => {
-      ended = true;
+    stream.on('frameError', (type: number, code: number) => {
+      error ??= `HTTP/2 frame of type ${type} not sent (${code})`;
     });
     stream.on('error', (err: Error & { code?: string }) => {
       error ??= err.code === 'ERR_HTTP2_STREAM_ERROR' ? null : err.code ?? err.message;
     });
-    stream.once('close', () => this.closedStream(x, stream.id ?? 0, stream.rstCode, ended, error));
+    stream.once('close', () => this.closedStream(x, stream.id ?? 0, stream.rstCode, endStream, error));
   }
 
   /** A stream closed: its call is complete, or failed, or (unprocessed) goes again. */
-  private closedStream(x: H2Exchange, id: number, rstCode: number, ended: boolean, error: string | null): void {
+  private closedStream(x: H2Exchange, id: number, rstCode: number, endStream: boolean, error: string | null): void {
     this.active.delete(x);
     const call = x.call;
     if (!call.done) {
@@ -318,22 +336,25 @@ class H2Session {
       const beyondGoaway = id > this.goawayLast;
       const unprocessed = !answered && (rstCode === NGHTTP2_REFUSED_STREAM || beyondGoaway);
       if (rstCode === NGHTTP2_REFUSED_STREAM && !beyondGoaway) this.pool.stats.resets++;
-      if (ended && answered && rstCode === NGHTTP2_NO_ERROR) {
+      if (endStream && answered) {
+        // A whole answer (a reset after it only stops the rest of our request: RFC 9113 §8.1).
         call.complete();
       } else if (unprocessed) {
         // RFC 9113 §8.7: any method may go once more.
         this.pool.resend(call, `refused by the shadow (${beyondGoaway ? this.why ?? 'GOAWAY' : 'REFUSED_STREAM'})`);
       } else if (this.session.destroyed) {
         // The session died under it (its error, the connection's, or our own shutdown).
-        this.pool.lost(call, error ?? this.why ?? 'session closed', this.timedOut);
-      } else if (rstCode !== NGHTTP2_NO_ERROR && !x.cancelled) {
-        this.pool.stats.resets++;
-        call.fail(`stream reset by the shadow (RST_STREAM ${errorName(rstCode)})`);
+        this.pool.lost(call, this.why ?? error ?? 'session closed', this.timedOut);
+      } else if (error !== null || x.cancelled) {
+        // Closed on our side: a frame node:http2 could not send, say.
+        call.fail(error ?? 'stream cancelled');
       } else {
-        call.fail(error ?? (answered ? 'stream closed mid-answer' : `stream closed unanswered (${errorName(rstCode)})`));
+        // Reset by the shadow (NO_ERROR too, when it came before the answer's end).
+        this.pool.stats.resets++;
+        call.fail(`stream reset by the shadow (RST_STREAM ${errorName(rstCode)})${answered ? ' mid-answer' : ''}`);
       }
     }
-    if (this.closed && this.active.size === 0 && !this.session.destroyed) this.session.close();
+    if (this.closed && this.active.size === 0) this.end();
     this.pool.sendWaiting();
   }
 
@@ -387,14 +408,20 @@ class H2Session {
       if (wasReady) this.pool.lost(x.call, this.why, this.timedOut);
       else x.call.fail(this.why, this.timedOut);
     }
+    this.end();
+  }
+
+  /** Ends the session and its connection now. */
+  private end(): void {
     if (!this.session.destroyed) this.session.destroy();
+    this.socket.destroy();
   }
 
   /** Closes it: now with `abort` (its streams fail), else once its streams are done. */
   shut(abort = false): void {
     this.retire();
     if (abort) this.lose('pool closed');
-    else if (this.active.size === 0) this.session.close();
+    else if (this.active.size === 0) this.end();
   }
 }
 

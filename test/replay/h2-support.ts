@@ -3,7 +3,7 @@
 import { execFileSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as http2 from 'node:http2';
-import type { AddressInfo } from 'node:net';
+import type { AddressInfo, Socket } from 'node:net';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import type { HttpRequest } from '../../src/http';
@@ -69,6 +69,15 @@ export async function startH2Shadow(opts: {
   const server = opts.tls !== undefined
     ? http2.createSecureServer({ ...serverOptions, key: opts.tls.key, cert: opts.tls.cert, allowHTTP1: opts.allowHTTP1 ?? false })
     : http2.createServer(serverOptions);
+  const sockets = new Set<Socket>();
+  server.on('connection', (s: Socket) => {
+    sockets.add(s);
+    s.on('close', () => sockets.delete(s));
+  });
+  server.on('secureConnection', (s: Socket) => {
+    sockets.add(s);
+    s.on('close', () => sockets.delete(s));
+  });
   server.on('session', (s: http2.ServerHttp2Session) => {
     sessionIds.set(s, sessionCount++);
     sessions.add(s);
@@ -92,9 +101,12 @@ export async function startH2Shadow(opts: {
     stream.on('error', () => {});
     stream.on('data', (c: Buffer) => chunks.push(c));
     stream.on('trailers', (_h: unknown, _f: number, rawTrailers: string[]) => { rec.trailers = rawTrailers; });
+    // Reset by the client ('aborted': before this side ended its answer).
+    let aborted = false;
+    stream.on('aborted', () => { aborted = true; });
     stream.on('close', () => {
       open.set(session, (open.get(session) ?? 1) - 1);
-      if (stream.rstCode !== 0 && !rec.complete) clientResets.push(stream.rstCode);
+      if (aborted) clientResets.push(stream.rstCode);
     });
     stream.on('end', () => {
       rec.body = Buffer.concat(chunks);
@@ -125,6 +137,7 @@ export async function startH2Shadow(opts: {
     sessions: () => sessionCount, peakStreams: () => peak,
     close: () => {
       for (const s of sessions) s.destroy();
+      for (const s of sockets) s.destroy();
       return new Promise((resolve) => server.close(() => resolve()));
     },
   };
