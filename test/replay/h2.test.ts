@@ -3,10 +3,12 @@
 // few sessions, TLS with ALPN h2, and the protocol chosen or forced per request.
 import { strict as assert } from 'node:assert';
 import * as http from 'node:http';
+import * as http2 from 'node:http2';
 import type { AddressInfo } from 'node:net';
 import { describe, it } from 'node:test';
 import { runConfig } from '../../src/config';
 import { Replayer, ReplayOptions } from '../../src/replay';
+import { MetricsStats, ShadowtapMetrics } from '../../src/report/metrics';
 import { fakeRequest } from '../support/requests';
 import { fillerBytes, sha256 } from '../support/servers';
 import { fieldPairs, h2Request, replay, selfSigned, startH2Shadow } from './h2-support';
@@ -182,6 +184,41 @@ describe('replay over HTTP/2: many streams over few sessions', () => {
     assert.ok(all.every((x, i) => x.outcome === 'replayed' && String(x.r.body) === `/c/${i}`));
     assert.ok(shadow.peakStreams() <= 3, `peak ${shadow.peakStreams()}`);
     assert.equal(shadow.sessions(), 1);
+  });
+});
+
+describe('replay over HTTP/2: counters', () => {
+  it('sessions, streams, resets and GOAWAYs per target reach the metrics, a reload\'s retired replayer counted in', async (t) => {
+    const shadow = await startH2Shadow({
+      answer: (stream, seen, session) => {
+        if (seen.path === '/reset') return void stream.close(http2.constants.NGHTTP2_INTERNAL_ERROR);
+        stream.respond({ ':status': 200 });
+        stream.end();
+        if (seen.path === '/bye') session.goaway(http2.constants.NGHTTP2_NO_ERROR, seen.streamId);
+      },
+    });
+    t.after(() => shadow.close());
+    const old = new Replayer(opts(shadow.origin));
+    for (const p of ['/a', '/reset', '/bye', '/b']) await replay(old, h2Request(p));
+    const current = new Replayer(opts(shadow.origin));
+    await replay(current, h2Request('/c'));
+    await replay(current, fakeRequest('/over-h1-fails-on-h2c'));
+    const stats: MetricsStats = {
+      seen: 0, replayed: 0, notReplayed: {}, pending: 0,
+      capture: { packets: 0, bytes: 0, kernelReceived: 0, kernelDropped: 0, ifDropped: 0, queueDropped: 0 },
+      tcp: { connectionsOpened: 0, connectionsMidstream: 0, connectionsActive: 0, closed: {}, gaps: 0, gapBytes: 0, bufferedBytes: 0 },
+      http: { requests: 0, responses: 0, parseErrors: 0 },
+      shadows: current.stats(), retiredShadows: [old.stats()],
+    };
+    await old.drain(1000);
+    await current.drain(1000);
+    const text = await new ShadowtapMetrics({ stats: () => stats }, { defaultMetrics: false }).render();
+    const value = (name: string) => Number(new RegExp(`^${name}\\{target="${shadow.origin}"\\} (\\d+)$`, 'm').exec(text)?.[1]);
+    // old: /a, /reset (reset), /bye (GOAWAY), /b on a second session; current: /c on its own.
+    assert.deepEqual(old.stats()[0].h2, { sessionsOpened: 2, streams: 4, resets: 1, goaways: 1 });
+    assert.deepEqual([value('shadowtap_shadow_sessions_opened_total'), value('shadowtap_shadow_streams_total'),
+      value('shadowtap_shadow_stream_resets_total'), value('shadowtap_shadow_goaways_total')], [3, 5, 1, 1]);
+    assert.equal(value('shadowtap_shadow_sent_total'), 6);
   });
 });
 
