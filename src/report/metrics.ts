@@ -182,10 +182,10 @@ export class ShadowtapMetrics {
     perTarget('shadowtap_shadow_queue_depth', 'Requests waiting for the target now.', (t) => t.queued, 'gauge');
     perTarget('shadowtap_shadow_in_flight', 'Requests in flight to the target now.', (t) => t.inFlight, 'gauge');
     perTarget('shadowtap_shadow_lanes', 'Dedicated connections open to the target now (--preserve-connections).', (t) => t.lanes, 'gauge');
-    perTarget('shadowtap_shadow_h2_sessions_opened_total', 'HTTP/2 sessions opened to the target.', (t) => t.h2?.sessionsOpened ?? 0);
-    perTarget('shadowtap_shadow_h2_streams_total', 'HTTP/2 streams opened to the target (requests sent over HTTP/2, a refused one sent again counts twice).', (t) => t.h2?.streams ?? 0);
-    perTarget('shadowtap_shadow_h2_resets_total', 'HTTP/2 streams the target reset (RST_STREAM, REFUSED_STREAM included).', (t) => t.h2?.resets ?? 0);
-    perTarget('shadowtap_shadow_h2_goaways_total', 'HTTP/2 GOAWAY frames the target sent.', (t) => t.h2?.goaways ?? 0);
+    perTarget('shadowtap_shadow_sessions_opened_total', 'HTTP/2 sessions opened to the target.', (t) => t.h2?.sessionsOpened ?? 0);
+    perTarget('shadowtap_shadow_streams_total', 'HTTP/2 streams opened to the target (requests sent over HTTP/2, a refused one sent again counts twice).', (t) => t.h2?.streams ?? 0);
+    perTarget('shadowtap_shadow_stream_resets_total', 'HTTP/2 streams the target reset (RST_STREAM, REFUSED_STREAM included).', (t) => t.h2?.resets ?? 0);
+    perTarget('shadowtap_shadow_goaways_total', 'HTTP/2 GOAWAY frames the target sent.', (t) => t.h2?.goaways ?? 0);
     this.latency = new Histogram({
       name: 'shadowtap_shadow_latency_seconds',
       help: 'Shadow target latency, from writing the request on a connected socket to the last response byte, by outcome (replayed, shadowError, shadowTimeout).',
