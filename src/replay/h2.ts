@@ -153,7 +153,8 @@ export interface H2Stats {
   sessionsOpened: number;
   /** Streams opened (requests sent; a request refused and sent again counts twice). */
   streams: number;
-  /** Streams the shadow reset (RST_STREAM), REFUSED_STREAM included. */
+  /** Streams the shadow reset (RST_STREAM), REFUSED_STREAM included, and those reset for a
+   * protocol error in its answer. */
   resets: number;
   /** GOAWAY frames received. */
   goaways: number;
@@ -169,7 +170,7 @@ const IDLE_MS = 4000;
 const STREAM_WINDOW = 1 << 20;
 const SESSION_WINDOW = 16 << 20;
 
-const { NGHTTP2_CANCEL, NGHTTP2_NO_ERROR, NGHTTP2_REFUSED_STREAM } = http2.constants;
+const { NGHTTP2_CANCEL, NGHTTP2_NO_ERROR, NGHTTP2_PROTOCOL_ERROR, NGHTTP2_REFUSED_STREAM } = http2.constants;
 
 /** HTTP/2 error codes by number (RFC 9113 §7), for error strings. */
 const errorNames = ['NO_ERROR', 'PROTOCOL_ERROR', 'INTERNAL_ERROR', 'FLOW_CONTROL_ERROR', 'SETTINGS_TIMEOUT', 'STREAM_CLOSED',
@@ -349,9 +350,11 @@ class H2Session {
         // Closed on our side: a frame node:http2 could not send, say.
         call.fail(error ?? 'stream cancelled');
       } else {
-        // Reset by the shadow (NO_ERROR too, when it came before the answer's end).
+        // Reset by the shadow (NO_ERROR too, when it came before the answer's end), or by
+        // node:http2 for an answer that breaks HTTP/2's rules (PROTOCOL_ERROR).
         this.pool.stats.resets++;
-        call.fail(`stream reset by the shadow (RST_STREAM ${errorName(rstCode)})${answered ? ' mid-answer' : ''}`);
+        const by = rstCode === NGHTTP2_PROTOCOL_ERROR ? 'for a protocol error in the answer, or by the shadow' : 'by the shadow';
+        call.fail(`stream reset ${by} (RST_STREAM ${errorName(rstCode)})${answered ? ' mid-answer' : ''}`);
       }
     }
     if (this.closed && this.active.size === 0) this.end();

@@ -4,6 +4,7 @@
 import { strict as assert } from 'node:assert';
 import * as http from 'node:http';
 import * as http2 from 'node:http2';
+import * as https from 'node:https';
 import type { AddressInfo } from 'node:net';
 import { describe, it } from 'node:test';
 import { runConfig } from '../../src/config';
@@ -122,6 +123,31 @@ describe('replay over HTTP/2: what the shadow receives', () => {
     assert.deepEqual([x.outcome, x.r.statusCode, x.r.headers, x.r.body, x.r.trailers, x.r.bodySize], ['replayed', 200, null, null, undefined, '/trailers/x 0'.length]);
     assert.deepEqual([String(y.r.body), y.r.bodySize, y.r.trailers], ['/tra', '/trailers/yy 0'.length, ['grpc-status', '0', 'grpc-message', 'fine']]);
     assert.ok(x.r.latencyUs > 0);
+  });
+
+  it('HEAD, 204 and 304 end with their HEADERS; 1xx answers are skipped; a 204 with Content-Length breaks HTTP/2: a shadowError naming PROTOCOL_ERROR', async (t) => {
+    const shadow = await startH2Shadow({
+      answer: (stream, seen) => {
+        if (seen.path === '/hints') stream.additionalHeaders({ ':status': 103, link: '</a.css>' });
+        const status = Number(/\d{3}/.exec(seen.path)?.[0] ?? 200);
+        const bodiless = seen.method === 'HEAD' || status === 204 || status === 304;
+        stream.respond({ ':status': status, ...(seen.path === '/204-with-length' || seen.method === 'HEAD' ? { 'content-length': '10' } : {}) }, { endStream: bodiless });
+        if (!bodiless) stream.end('0123456789');
+      },
+    });
+    t.after(() => shadow.close());
+    const replayer = new Replayer(opts(shadow.origin));
+    const reqs = [h2Request('/head', { method: 'HEAD' }), h2Request('/204'), h2Request('/304'), h2Request('/hints'), h2Request('/204-with-length'), h2Request('/after')];
+    const all = await Promise.all(reqs.map((r) => replay(replayer, r)));
+    const stats = replayer.stats()[0];
+    await replayer.drain(1000);
+    assert.deepEqual(all.map((x) => [x.outcome, x.r.statusCode, x.r.body === null ? null : String(x.r.body), x.r.error]), [
+      ['replayed', 200, '', null], ['replayed', 204, '', null], ['replayed', 304, '', null], ['replayed', 200, '0123456789', null],
+      ['shadowError', null, null, 'stream reset for a protocol error in the answer, or by the shadow (RST_STREAM PROTOCOL_ERROR)'],
+      ['replayed', 200, '0123456789', null],
+    ]);
+    assert.deepEqual(all[0].r.headers?.slice(0, 2), ['content-length', '10']);
+    assert.deepEqual([stats.h2?.resets, stats.h2?.sessionsOpened], [1, 1]);
   });
 
   it('fields HTTP/2 cannot carry make a request unreplayable, counted, and nothing is sent', async (t) => {
@@ -245,6 +271,19 @@ describe('replay over HTTP/2: TLS', () => {
     await untrusted.drain(1000);
     assert.equal(c.outcome, 'shadowError');
     assert.match(c.r.error ?? '', /SELF_SIGNED|UNABLE_TO_VERIFY|CERT/);
+  });
+
+  it('an https:// shadow that speaks only HTTP/1.1: ALPN finds no h2, a shadowError saying so', async (t) => {
+    const tls = selfSigned();
+    t.after(tls.cleanup);
+    const server = https.createServer({ key: tls.key, cert: tls.cert }, (_req, res) => res.end('h1'));
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    t.after(() => { server.closeAllConnections(); server.close(); });
+    const replayer = new Replayer(opts(`https://127.0.0.1:${(server.address() as AddressInfo).port}`, { ca: tls.ca }));
+    const x = await replay(replayer, h2Request('/x'));
+    await replayer.drain(1000);
+    assert.equal(x.outcome, 'shadowError');
+    assert.match(x.r.error ?? '', /NO_APPLICATION_PROTOCOL/);
   });
 
   it('auto: over one TLS shadow that speaks both, what came over HTTP/2 goes over HTTP/2 and HTTP/1.1 stays HTTP/1.1', async (t) => {
