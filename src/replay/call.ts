@@ -87,6 +87,11 @@ export class ShadowCall {
     }
   }
 
+  /** Whether the answer's fields are kept (only a comparison reads them). */
+  get keepsFields(): boolean {
+    return this.keep > 0;
+  }
+
   /** The answer's trailers (HTTP/2), kept when headers are. */
   onTrailers(trailers: string[]): void {
     if (this.keep > 0 && trailers.length > 0) this.trailers = trailers;

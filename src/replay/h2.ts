@@ -313,10 +313,12 @@ class H2Session {
     };
     stream.on('response', (headers: http2.IncomingHttpHeaders, _flags: number, raw: string[]) => {
       call.answered = true;
-      call.onHead(Number(headers[':status']), regularFields(raw));
+      call.onHead(Number(headers[':status']), call.keepsFields ? regularFields(raw) : noFields);
     });
     stream.on('data', (chunk: Buffer) => call.onBody(chunk, 0, chunk.length));
-    stream.on('trailers', (_h: http2.IncomingHttpHeaders, _flags: number, raw: string[]) => call.onTrailers(regularFields(raw)));
+    stream.on('trailers', (_h: http2.IncomingHttpHeaders, _flags: number, raw: string[]) => {
+      if (call.keepsFields) call.onTrailers(regularFields(raw));
+    });
     stream.on('frameError', (type: number, code: number) => {
       error ??= `HTTP/2 frame of type ${type} not sent (${code})`;
     });
@@ -427,6 +429,8 @@ class H2Session {
     else if (this.active.size === 0) this.end();
   }
 }
+
+const noFields: string[] = [];
 
 /** The regular fields of a raw HTTP/2 header list (pseudo-headers left out). */
 function regularFields(raw: string[]): string[] {
