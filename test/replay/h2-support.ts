@@ -1,5 +1,6 @@
 // Real node:http2 shadows for the HTTP/2 replay tests (h2c, or TLS with a CA made by openssl),
 // recording every stream as it arrived, and requests built as the HTTP/2 analyzer builds them.
+import { strict as assert } from 'node:assert';
 import { execFileSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as http2 from 'node:http2';
@@ -9,6 +10,7 @@ import * as path from 'node:path';
 import type { HttpRequest } from '../../src/http';
 import { Replayer, ShadowResponse } from '../../src/replay';
 import { fakeConnection } from '../support/requests';
+import { haveTool } from '../support/tools';
 
 export interface SeenStream {
   /** Server-side session number (0-based, order of accept). */
@@ -159,13 +161,21 @@ let nextId = 1_000_000;
 
 export type Result = { outcome: string; r: ShadowResponse };
 
+/** Submits `req`; resolves with its outcome and the (single) target's answer. A second
+ * settlement of the same request fails the test. */
 export function replay(replayer: Replayer, req: HttpRequest): Promise<Result> {
-  return new Promise((resolve) => replayer.submit(req, (outcome, responses) => resolve({ outcome, r: responses[0] })));
+  let settled = false;
+  return new Promise((resolve) => replayer.submit(req, (outcome, responses) => {
+    assert.equal(settled, false, `${req.method} ${req.url} settled twice`);
+    settled = true;
+    resolve({ outcome, r: responses[0] });
+  }));
 }
 
 /** A self-signed certificate for 127.0.0.1 and localhost, made by openssl in a temporary
- * directory (removed by `cleanup`). */
-export function selfSigned(): { key: Buffer; cert: Buffer; ca: string; cleanup: () => void } {
+ * directory (removed by `cleanup`); null without openssl. */
+export function selfSigned(): { key: Buffer; cert: Buffer; ca: string; cleanup: () => void } | null {
+  if (!haveTool('openssl')) return null;
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'shadowtap-h2-tls-'));
   const key = path.join(dir, 'key.pem');
   const cert = path.join(dir, 'cert.pem');
