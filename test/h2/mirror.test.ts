@@ -1,6 +1,7 @@
 // `shadowtap run` live on lo with an HTTP/2 (h2c) production: every request a node:http2
-// client sends is replayed once to an HTTP/1.1 shadow with the method, target, fields and body
-// production received, and the ledger adds up (seen = replayed).
+// client sends is replayed once to an HTTP/1.1 shadow (--shadow-protocol http1: by default
+// what came over HTTP/2 goes over HTTP/2) with the method, target, fields and body production
+// received, and the ledger adds up (seen = replayed).
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import * as crypto from 'node:crypto';
@@ -57,7 +58,8 @@ test('run: an h2c production mirrored live to an HTTP/1.1 shadow, every request 
   const port = await new Promise<number>((r) => prod.listen(0, '127.0.0.1', () => r((prod.address() as { port: number }).port)));
   shadow = await startShadow();
   const shadowHost = `127.0.0.1:${shadow.port}`;
-  cli = startCli(['run', '--allow-writes', '--interface', 'lo', '--port', String(port), '--shadow', `http://${shadowHost}`, '--summary-json', summaryPath]);
+  cli = startCli(['run', '--allow-writes', '--interface', 'lo', '--port', String(port), '--shadow', `http://${shadowHost}`,
+    '--shadow-protocol', 'http1', '--summary-json', summaryPath]);
   const started = await Promise.race([cli.waitForLine(/capture started/i, 10_000), cli.exited.then(() => 'exited' as const)]);
   assert.notEqual(started, 'exited', `shadowtap run exited early\n${cli.stderr().slice(-2000)}`);
   await new Promise((r) => setTimeout(r, started === null ? 1000 : 200));
