@@ -75,6 +75,8 @@ export interface RecordedRequest {
   response: RecordedResponse | null;
   /** Why `response` is null: gap, parseError, closed, overflow. */
   responseMissing: string | null;
+  /** Captured over HTTP/2 (absent otherwise): replayed over HTTP/2 unless --shadow-protocol says. */
+  h2?: true;
 }
 
 export interface RecordingWriterOptions {
@@ -208,6 +210,7 @@ export function recordEntry(ex: Exchange, redactor: Redactor | null, bodies = fa
     bodyRedacted,
     response: res === null ? null : recordResponse(res, redactor, bodies),
     responseMissing: res === null ? ex.responseMissing ?? 'closed' : null,
+    ...(req.versionMajor === 2 ? { h2: true as const } : {}),
   };
 }
 
@@ -572,8 +575,9 @@ let nextRecordedId = 1;
  * recorded connection (the replay tells connections apart by it). */
 export function toHttpRequest(r: RecordedRequest, conn: ConnectionInfo = connectionOf(r)): HttpRequest {
   const body = r.body === null ? Buffer.alloc(0) : Buffer.from(r.body, 'base64');
+  const h2 = r.h2 === true;
   return {
-    versionMajor: 1, versionMinor: 1, headers: r.headers, trailers: [], body, bodySize: body.length,
+    versionMajor: h2 ? 2 : 1, versionMinor: h2 ? 0 : 1, headers: r.headers, trailers: [], body, bodySize: body.length,
     bodyTruncated: false, bodySha256: null, chunked: false, startUs: r.t, endUs: r.t,
     id: nextRecordedId++, conn, index: r.index, method: r.method, url: r.url,
   };
