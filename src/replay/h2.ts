@@ -54,11 +54,15 @@ function connectionNamed(headers: string[]): Set<string> | null {
   return named;
 }
 
-/** The :path and, for an absolute-form target, its authority. */
+/** The :path and, for an absolute-form target (http://host/p?q), its authority; cut by hand,
+ * not by URL, which would normalise the path. */
 function pathOf(url: string): { path: string; authority: string | null } {
   if (url[0] === '/') return { path: url, authority: null };
-  const u = new URL(url);
-  return { path: `${u.pathname}${u.search}`, authority: u.host };
+  const start = url.indexOf('//') + 2;
+  let end = start;
+  while (end < url.length && url[end] !== '/' && url[end] !== '?' && url[end] !== '#') end++;
+  const rest = url.slice(end);
+  return { path: rest === '' ? '/' : rest[0] === '/' ? rest : `/${rest}`, authority: end > start ? url.slice(start, end) : null };
 }
 
 /** The value less leading and trailing spaces and tabs (RFC 9113 §8.2.1: a shadow's HTTP/2

@@ -314,15 +314,18 @@ describe('replay over HTTP/2: the protocol forced', () => {
       ...fakeRequest('/from-h1?q=1', { method: 'POST', body, headers: ['Host', 'prod.example', 'Connection', 'keep-alive', 'Transfer-Encoding', 'chunked', 'X-Mixed-Case', 'V', 'Expect', '100-continue', 'TE', 'trailers'] }),
       chunked: true, trailers: ['X-Sum', '42'],
     };
-    const abs = fakeRequest('http://proxy.example:81/abs?x=1', { headers: ['User-Agent', 'u'] });
-    const [a, b] = await Promise.all([replay(replayer, req), replay(replayer, abs)]);
+    const abs = fakeRequest('http://proxy.example:81/abs/../x?y=%2e', { headers: ['User-Agent', 'u'] });
+    const bare = fakeRequest('HTTP://bare.example?q', { headers: [] });
+    const [a, b, c] = await Promise.all([replay(replayer, req), replay(replayer, abs), replay(replayer, bare)]);
     await replayer.drain(1000);
-    assert.deepEqual([a.outcome, b.outcome], ['replayed', 'replayed']);
-    const [s, u] = shadow.seen;
+    assert.deepEqual([a.outcome, b.outcome, c.outcome], ['replayed', 'replayed', 'replayed']);
+    const [s, u, v] = shadow.seen;
     assert.deepEqual([s.method, s.path, s.authority, s.scheme], ['POST', '/from-h1?q=1', 'prod.example', 'http']);
     assert.deepEqual(fieldPairs(s.fields), [['x-mixed-case', 'V'], ['te', 'trailers'], ['x-shadowtap', '1']]);
     assert.deepEqual([s.body.length, sha256(s.body), s.trailers], [body.length, sha256(body), ['x-sum', '42']]);
-    assert.deepEqual([u.path, u.authority, u.fields], ['/abs?x=1', 'proxy.example:81', ['user-agent', 'u', 'x-shadowtap', '1']]);
+    // An absolute-form target: its path as written (no dot segments resolved), its authority.
+    assert.deepEqual([u.path, u.authority, u.fields], ['/abs/../x?y=%2e', 'proxy.example:81', ['user-agent', 'u', 'x-shadowtap', '1']]);
+    assert.deepEqual([v.path, v.authority], ['/?q', 'bare.example']);
   });
 
   it('--shadow-protocol http1: a request captured over HTTP/2 goes over the HTTP/1.1 path (host, content-length, no te or trailers)', async (t) => {
