@@ -201,6 +201,21 @@ describe('replay over HTTP/2: many streams over few sessions', () => {
     assert.deepEqual(stats.byStatusClass, { '2xx': 1800, '4xx': 200 });
   });
 
+  it('flow control: three 5 MB uploads and 4 MB answers at once on one session, byte for byte; the answer kept up to its limit, counted whole', async (t) => {
+    const answer = fillerBytes(4 << 20);
+    const shadow = await startH2Shadow({ answer: (stream) => { stream.respond({ ':status': 200 }); stream.end(answer); } });
+    t.after(() => shadow.close());
+    const replayer = new Replayer(opts(shadow.origin, { keepResponseBytes: 1 << 20, timeoutMs: 60_000 }));
+    const bodies = [1, 2, 3].map((i) => fillerBytes((5 << 20) + i));
+    const all = await Promise.all(bodies.map((body, i) => replay(replayer, h2Request(`/big/${i}`, { method: 'PUT', body }))));
+    await replayer.drain(1000);
+    assert.deepEqual(all.map((x) => [x.outcome, x.r.bodySize, x.r.body?.length, sha256(x.r.body ?? Buffer.alloc(0))]),
+      bodies.map(() => ['replayed', answer.length, 1 << 20, sha256(answer.subarray(0, 1 << 20))]));
+    const byPath = new Map(shadow.seen.map((s) => [s.path, s]));
+    bodies.forEach((body, i) => assert.equal(sha256(byPath.get(`/big/${i}`)!.body), sha256(body)));
+    assert.equal(shadow.sessions(), 1);
+  });
+
   it('--concurrency bounds the streams in flight per target over HTTP/2 too', async (t) => {
     const shadow = await startH2Shadow({ answer: (stream, seen) => void setTimeout(() => { stream.respond({ ':status': 200 }); stream.end(seen.path); }, 5) });
     t.after(() => shadow.close());
