@@ -9,7 +9,8 @@ cleanup() { for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done; }
 trap cleanup EXIT
 
 # start_nginx NAME PORT: a one-worker nginx answering a small JSON body on 127.0.0.1:PORT.
-# With ACCESS_LOG=path it logs every request there (the ground truth of what it served).
+# With ACCESS_LOG=path it logs every request there (the ground truth of what it served); with
+# LISTEN_OPTS=http2 it speaks HTTP/2 cleartext (h2c, prior knowledge) only.
 start_nginx() {
   local name=$1 port=$2 dir="$OUT/nginx-$1"
   mkdir -p "$dir"
@@ -23,7 +24,7 @@ http {
   keepalive_requests 1000000;
   client_body_temp_path $dir/body;
   server {
-    listen 127.0.0.1:$port reuseport backlog=4096;
+    listen 127.0.0.1:$port reuseport backlog=4096 ${LISTEN_OPTS:-};
     location / { default_type application/json; return 200 '{"ok":true,"name":"$name"}'; }
   }
 }
