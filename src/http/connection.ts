@@ -37,7 +37,7 @@ function holdsHeadEnd(buf: Buffer, start: number, end: number): boolean {
   return false;
 }
 
-/** Client bytes kept at most while an Upgrade request waits for production's answer. */
+/** Client bytes kept at most while an Upgrade request (or a CONNECT) waits for production's answer. */
 const MAX_HELD_BYTES = 256 * 1024;
 
 /** A request whose headers were seen, waiting for completion and for its response. */
@@ -49,7 +49,8 @@ interface Pending {
   missing: ResponseMissing | null;
   answered: boolean;
   /** It asked to switch protocols (Upgrade:): reported only once production answers without
-   * switching (101 makes it lost as 'upgrade'); `held` while complete and waiting for that. */
+   * switching (101 makes it lost as 'upgrade'); `held` while complete and waiting for that.
+   * A CONNECT is one too (http-parser-js says so): a 2xx answer opens a tunnel. */
   upgrade?: boolean;
   held?: boolean;
 }
@@ -84,7 +85,7 @@ export class Http1Connection implements StreamHandler, SyncReport, MessageHolder
   private held = 0;
 
   /** Client bytes after an Upgrade request, kept until production answers it: HTTP/1 again
-   * unless it switches protocols. Null when no request is held. */
+   * unless it switches protocols (or accepts a CONNECT: tunnel bytes). Null when no request is held. */
   private heldBytes: Buffer[] | null = null;
   private heldByteCount = 0;
 
@@ -173,7 +174,7 @@ export class Http1Connection implements StreamHandler, SyncReport, MessageHolder
         continue;
       }
       if (half.dead) {
-        // Switched to a protocol another analyzer reads: the rest of the chunk is its.
+        // Switched to a protocol another analyzer reads, or a CONNECT tunnel opened: the rest of the chunk is its.
         if (this.handover !== null && outcome < end - start) this.handover.data(dir, buf, start + outcome, end, tsUs);
         return;
       }
@@ -474,15 +475,6 @@ export class Http1Connection implements StreamHandler, SyncReport, MessageHolder
       message.index = this.requestCount++;
       message.method = methods[info.method];
       message.url = info.url;
-      if (info.upgrade && message.method === 'CONNECT') {
-        this.stats.upgradedConnections++;
-        this.notify('upgrade', `${message.method} ${message.url.slice(0, 200)}`);
-        this.stats.lost.upgrade++;
-        this.sink.lost('upgrade', this.info, `${message.method} upgrade`);
-        this.req.dead = true;
-        this.res.dead = true;
-        return true;
-      }
       if (this.awaiting.length >= this.options.maxPending) {
         // The oldest request stops waiting for its response. It was already reported through
         // request() (or lost()), so it is not lost again: its exchange goes out without one.
@@ -543,7 +535,8 @@ export class Http1Connection implements StreamHandler, SyncReport, MessageHolder
       this.res.collecting = true;
       const head = this.awaiting.length > 0 ? this.awaiting[0] : null;
       const method = head !== null && !head.lost ? head.request.method : '';
-      if (info.upgrade || info.statusCode === 101 || (method === 'CONNECT' && info.statusCode >= 200 && info.statusCode < 300)) {
+      if (method === 'CONNECT' && info.statusCode >= 200 && info.statusCode < 300) return this.openTunnel();
+      if (info.upgrade || info.statusCode === 101) {
         // The connection leaves HTTP: pair this answer (an Upgrade request's is lost as
         // 'upgrade': what follows is not HTTP/1), then stop parsing.
         this.stats.upgradedConnections++;
@@ -623,6 +616,23 @@ export class Http1Connection implements StreamHandler, SyncReport, MessageHolder
     this.sink.lost('upgrade', this.info, `${head.request.method} upgrade`);
   }
 
+  /** Production accepted a CONNECT (2xx): the answer, which has no body, completes its
+   * exchange, and from here the connection is a tunnel whose bytes are counted, not parsed
+   * (client bytes held while the CONNECT waited are its first). Returns 2: the parser stops. */
+  private openTunnel(): 2 {
+    const tunnel = new TunnelCounter(this.stats);
+    const held = this.heldBytes;
+    this.heldBytes = null;
+    this.heldByteCount = 0;
+    if (held !== null) for (const chunk of held) tunnel.data(ToServer, chunk, 0, chunk.length);
+    this.stats.tunnels++;
+    this.req.dead = true;
+    this.res.dead = true;
+    this.handover = tunnel;
+    this.completeResponse();
+    return 2;
+  }
+
   private completeResponse(): void {
     const response = this.response;
     this.response = null;
@@ -638,6 +648,20 @@ export class Http1Connection implements StreamHandler, SyncReport, MessageHolder
     this.responseEnded(response, null);
     if (this.awaiting.length === 0) this.responseGapUs = -1;
   }
+}
+
+/** A CONNECT tunnel's bytes: counted each way (tunnelBytesToServer/ToClient), never parsed. */
+class TunnelCounter implements StreamHandler {
+  constructor(private readonly stats: HttpStats) {}
+
+  data(dir: Direction, _buf: Buffer, start: number, end: number): void {
+    if (dir === ToServer) this.stats.tunnelBytesToServer += end - start;
+    else this.stats.tunnelBytesToClient += end - start;
+  }
+
+  gap(): void {} // the tcp stage counts what was lost
+  fin(): void {}
+  close(): void {}
 }
 
 /** HTTP/1.x: a request line from the client, a status line from the server. */

@@ -58,6 +58,11 @@ export interface HttpStats {
   connections: number;
   nonHttpConnections: number;
   upgradedConnections: number;
+  /** CONNECTs production accepted (2xx): from there the connection is a tunnel, not parsed. */
+  tunnels: number;
+  /** Tunnel bytes seen each way (client bytes sent before the answer included). */
+  tunnelBytesToServer: number;
+  tunnelBytesToClient: number;
   parseErrors: number;
   requests: number;
   lost: Record<RequestLoss, number>;
@@ -80,6 +85,9 @@ export function newHttpStats(): HttpStats {
     connections: 0,
     nonHttpConnections: 0,
     upgradedConnections: 0,
+    tunnels: 0,
+    tunnelBytesToServer: 0,
+    tunnelBytesToClient: 0,
     parseErrors: 0,
     requests: 0,
     lost: { incomplete: 0, parseError: 0, evicted: 0, upgrade: 0, pipelineOverflow: 0, memoryShed: 0, reset: 0 },

@@ -113,8 +113,9 @@ export interface ShadowResponse {
   error: string | null;
 }
 
-/** Why the traffic policy does not mirror a request. */
-export type TrafficReason = 'unsafeMethod' | 'filtered' | 'sampledOut';
+/** Why the traffic policy does not mirror a request ('tunnel': a CONNECT, whatever the
+ * rules say: a shadow is no proxy, and the tunnel's bytes are not HTTP to replay). */
+export type TrafficReason = 'unsafeMethod' | 'filtered' | 'sampledOut' | 'tunnel';
 
 /** Why a request seen was not replayed (or recorded): one reason per request. */
 export type NotReplayed =

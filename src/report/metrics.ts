@@ -45,7 +45,7 @@ export interface MetricsSource {
  * start; a Record so that a new outcome cannot be left out. */
 const RUN_OUTCOMES: Record<Exclude<Outcome, 'inspectOnly' | 'writeError'>, true> = {
   replayed: true, queueFull: true, bodyTooLarge: true, unreplayable: true, shadowError: true, shadowTimeout: true, shutdown: true, rateLimited: true,
-  unsafeMethod: true, filtered: true, sampledOut: true,
+  unsafeMethod: true, filtered: true, sampledOut: true, tunnel: true,
   incomplete: true, parseError: true, evicted: true, upgrade: true, pipelineOverflow: true, reset: true, memoryShed: true,
 };
 export const REQUEST_OUTCOMES = Object.keys(RUN_OUTCOMES) as ReadonlyArray<keyof typeof RUN_OUTCOMES>;

@@ -209,6 +209,7 @@ export class TrafficPolicy {
   /** Why `req` is not mirrored, or null when it is. */
   decide(req: HttpRequest): TrafficReason | null {
     const o = this.options;
+    if (req.method === 'CONNECT') return 'tunnel';
     if (o.methods !== null && !o.methods.has(req.method)) {
       this.stats.unsafeMethod[req.method] = (this.stats.unsafeMethod[req.method] ?? 0) + 1;
       return 'unsafeMethod';

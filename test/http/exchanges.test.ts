@@ -376,17 +376,70 @@ describe('http: upgrades', () => {
     assertAccounting(sink, 1);
   });
 
-  it('CONNECT: lost(upgrade), tunnel bytes ignored', () => {
+  it('CONNECT answered 200: one exchange, the tunnel counted each way (eager client bytes too), nothing in it parsed', () => {
     const conv = conversation();
     conv.handshake();
-    conv.send(C2S, 'CONNECT example.com:443 HTTP/1.1\r\nHost: example.com:443\r\n\r\n\x16\x03\x01\x02\x00\x01');
-    conv.send(S2C, 'HTTP/1.1 200 Connection Established\r\n\r\n\x16\x03\x03\x00\x10');
-    conv.send(C2S, '\x17\x03\x03garbage\r\n\r\n');
+    const eager = '\x16\x03\x01\x02\x00\x01';
+    const fromServer = '\x16\x03\x03\x00\x10';
+    const later = '\x17\x03\x03garbage\r\n\r\nGET /inside HTTP/1.1\r\nHost: x\r\n\r\n';
+    const answer = 'HTTP/1.1 200 Connection Established\r\n\r\n';
+    conv.send(C2S, 'CONNECT example.com:443 HTTP/1.1\r\nHost: example.com:443\r\n\r\n' + eager);
+    conv.send(S2C, answer + fromServer);
+    conv.send(C2S, later);
+    conv.send(S2C, 'HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n');
+    conv.close(C2S);
     const { sink, stats } = playAll(conv);
-    assert.equal(sink.requests.length, 0);
-    assert.deepEqual(sink.losts.map((l) => l.reason), ['upgrade']);
+    assert.deepEqual(sink.exchanges.map((e) => [e.request.method, e.request.url, e.response?.statusCode, e.response?.statusMessage, e.response?.bodySize]),
+      [['CONNECT', 'example.com:443', 200, 'Connection Established', 0]]);
+    assert.deepEqual(sink.losts, []);
+    assert.equal(stats.http.tunnels, 1);
+    assert.equal(stats.http.tunnelBytesToServer, eager.length + later.length);
+    assert.equal(stats.http.tunnelBytesToClient, fromServer.length + 'HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n'.length);
+    assert.equal(stats.http.requests, 1);
+    assert.equal(stats.http.responses, 1);
     assert.equal(stats.http.parseErrors, 0);
+    assert.equal(stats.http.upgradedConnections, 0);
     assert.equal(stats.http.nonHttpConnections, 0);
+    assertAccounting(sink, 1);
+  });
+
+  it('CONNECT refused (407): an exchange, and the connection goes on as HTTP/1 (a request sent behind it waits for the answer)', () => {
+    for (const together of [false, true]) {
+      const conv = conversation();
+      conv.handshake();
+      const connect = 'CONNECT example.com:443 HTTP/1.1\r\nHost: example.com:443\r\n\r\n';
+      const refused = ok('auth first', '407 Proxy Authentication Required', 'Proxy-Authenticate: Basic realm="p"\r\n');
+      if (together) {
+        conv.send(C2S, connect + get('/plain'));
+        conv.send(S2C, refused + ok('plain'));
+      } else {
+        conv.send(C2S, connect);
+        conv.send(S2C, refused);
+        conv.send(C2S, get('/plain'));
+        conv.send(S2C, ok('plain'));
+      }
+      conv.close(C2S);
+      const { sink, stats } = playAll(conv);
+      assert.deepEqual(sink.exchanges.map((e) => [e.request.method, e.request.url, e.response?.statusCode, e.response?.body?.toString()]),
+        [['CONNECT', 'example.com:443', 407, 'auth first'], ['GET', '/plain', 200, 'plain']], `together: ${together}`);
+      assert.equal(stats.http.tunnels, 0);
+      assert.equal(stats.http.tunnelBytesToServer + stats.http.tunnelBytesToClient, 0);
+      assert.equal(stats.http.parseErrors, 0);
+      assertAccounting(sink, 2);
+    }
+  });
+
+  it('a CONNECT pipelined behind a GET and answered 200: the GET is an exchange, the bytes behind the CONNECT are the tunnel', () => {
+    const conv = conversation();
+    conv.handshake();
+    conv.send(C2S, get('/first') + 'CONNECT h:443 HTTP/1.1\r\nHost: h:443\r\n\r\n' + 'abc');
+    conv.send(S2C, ok('1') + 'HTTP/1.1 200 OK\r\n\r\n' + 'defg');
+    conv.close(C2S);
+    const { sink, stats } = playAll(conv);
+    assert.deepEqual(sink.exchanges.map((e) => [e.request.method, e.response?.statusCode]), [['GET', 200], ['CONNECT', 200]]);
+    assert.equal(stats.http.tunnelBytesToServer, 3);
+    assert.equal(stats.http.tunnelBytesToClient, 4);
+    assertAccounting(sink, 2);
   });
 });
 

@@ -96,3 +96,13 @@ test('rewrites: set, remove, rename, path, value maps and X-Forwarded-For; the c
   assert.equal(policy({}).rewrite(req), req); // nothing configured: the same object
   fs.rmSync(dir, { recursive: true, force: true });
 });
+
+test('a CONNECT is never mirrored: booked as a tunnel, before the method check and whatever the rules say', () => {
+  const connect = request('CONNECT', 'api.example:443');
+  assert.equal(policy({}).decide(connect), 'tunnel');
+  assert.equal(policy({ methods: null }).decide(connect), 'tunnel');
+  assert.equal(policy({ methods: null, rules: [parseRule('allow method:CONNECT')] }).decide(connect), 'tunnel');
+  const p = policy({});
+  p.decide(connect);
+  assert.deepEqual(p.stats.unsafeMethod, {}, 'not counted as an unsafe method');
+});
