@@ -8,6 +8,7 @@
  * Iterate with {@link RecordCursor} (allocation-free) or {@link forEachRecord}.
  */
 import { loadAddon, NativeLiveHandle, NativeLiveOptions, NativeOfflineHandle } from './native';
+import { ReorderLimits, ReorderWindow } from './reorder';
 
 export { findRepoRoot, addonPath } from './native';
 
@@ -29,6 +30,11 @@ export interface CaptureStats {
   ifDropped: number;
   /** Live only: packets taken from the kernel but dropped because the JS thread fell behind. */
   queueDropped: number;
+  /** Files only (with a reorder window): packets whose timestamp is earlier than one read
+   * before them; they are delivered in timestamp order. */
+  outOfOrder: number;
+  /** Of those, packets later than the reorder window allows: delivered late, out of order. */
+  lateBeyondWindow: number;
 }
 
 export interface PacketSource {
@@ -95,6 +101,8 @@ class LiveSource implements PacketSource {
       kernelDropped: s.kernelDropped,
       ifDropped: s.ifDropped,
       queueDropped: s.queueDropped,
+      outOfOrder: 0,
+      lateBeyondWindow: 0,
     };
   }
 
@@ -110,7 +118,11 @@ const OFFLINE_MAX_BATCH_BYTES = 256 * 1024 * 1024;
 class FileSource implements PacketSource {
   readonly live = false;
   readonly linkType: number;
-  private buf = Buffer.allocUnsafe(OFFLINE_BATCH_BYTES);
+  private bufferBytes = OFFLINE_BATCH_BYTES;
+  /** The one buffer batches are read into, without a reorder window. */
+  private buf: Buffer | null = null;
+  /** Puts the packets in timestamp order (null: file order); it owns the batch buffers. */
+  private readonly window: ReorderWindow | null;
   private onBatch?: (batch: Buffer, count: number) => void;
   private onEnd?: (err?: Error) => void;
   private paused = false;
@@ -118,9 +130,15 @@ class FileSource implements PacketSource {
   private ended = false;
   private closed = false;
 
-  constructor(private readonly handle: NativeOfflineHandle) {
+  constructor(private readonly handle: NativeOfflineHandle, reorder: ReorderLimits | null) {
     this.linkType = handle.linkType;
+    this.window = reorder === null || reorder.packets === 0 ? null : new ReorderWindow(reorder, this.deliver);
   }
+
+  /** A batch leaving the reorder window; none once the source is closed. */
+  private readonly deliver = (batch: Buffer, count: number): void => {
+    if (!this.closed) this.onBatch!(batch, count);
+  };
 
   start(onBatch: (batch: Buffer, count: number) => void, onEnd: (err?: Error) => void): void {
     if (this.onBatch) throw new Error('capture already started');
@@ -142,7 +160,11 @@ class FileSource implements PacketSource {
 
   stats(): CaptureStats {
     const s = this.handle.stats();
-    return { packets: s.packets, bytes: s.bytes, kernelReceived: 0, kernelDropped: 0, ifDropped: 0, queueDropped: 0 };
+    const reorder = this.window?.stats;
+    return {
+      packets: s.packets, bytes: s.bytes, kernelReceived: 0, kernelDropped: 0, ifDropped: 0, queueDropped: 0,
+      outOfOrder: reorder?.outOfOrder ?? 0, lateBeyondWindow: reorder?.lateBeyondWindow ?? 0,
+    };
   }
 
   close(): void {
@@ -169,36 +191,53 @@ class FileSource implements PacketSource {
     try {
       n = this.readBatch();
     } catch (err) {
+      this.flushWindow(); // what was read before the error is delivered
       this.finish(err instanceof Error ? err : new Error(String(err)));
-      return;
-    }
-    if (n === 0) {
-      this.finish();
       return;
     }
     let ok = false;
     try {
-      this.onBatch!(this.buf.subarray(0, n), this.handle.lastCount);
+      if (n === 0) this.flushWindow();
+      else if (this.window !== null) this.window.push(this.handle.lastCount);
+      else this.onBatch!(this.buf!.subarray(0, n), this.handle.lastCount);
       ok = true;
     } finally {
       if (!ok) this.close();
     }
-    this.schedule();
+    if (n === 0) this.finish();
+    else this.schedule();
   };
+
+  private flushWindow(): void {
+    if (this.window === null || this.closed) return;
+    let ok = false;
+    try {
+      this.window.flush();
+      ok = true;
+    } finally {
+      if (!ok) this.close();
+    }
+  }
 
   private readBatch(): number {
     for (;;) {
       try {
-        return this.handle.readInto(this.buf);
+        return this.handle.readInto(this.batchBuffer());
       } catch (err) {
         // A single record larger than the buffer (possible for some link types): grow and retry.
-        if (err instanceof RangeError && this.buf.length < OFFLINE_MAX_BATCH_BYTES) {
-          this.buf = Buffer.allocUnsafe(this.buf.length * 2);
+        if (err instanceof RangeError && this.bufferBytes < OFFLINE_MAX_BATCH_BYTES) {
+          this.bufferBytes *= 2;
           continue;
         }
         throw err;
       }
     }
+  }
+
+  private batchBuffer(): Buffer {
+    if (this.window !== null) return this.window.buffer(this.bufferBytes);
+    if (this.buf === null || this.buf.length < this.bufferBytes) this.buf = Buffer.allocUnsafe(this.bufferBytes);
+    return this.buf;
   }
 
   private finish(err?: Error): void {
@@ -219,11 +258,13 @@ export function openLive(opts: LiveOptions): PacketSource {
 /**
  * Opens a pcap or pcapng file (timestamps in microseconds), optionally with a BPF filter.
  * Batches are read synchronously into one reused 1 MiB buffer, yielding to the event loop
- * (setImmediate) between batches; pause()/resume() apply backpressure.
+ * (setImmediate) between batches; pause()/resume() apply backpressure. With `reorder`, packets
+ * are delivered in timestamp order within that window (./reorder.ts); batches are then read
+ * into a few buffers the window holds packets in.
  */
-export function openFile(path: string, filter?: string): PacketSource {
+export function openFile(path: string, filter?: string, reorder: ReorderLimits | null = null): PacketSource {
   const addon = loadAddon();
-  return new FileSource(new addon.OfflineHandle(path, filter));
+  return new FileSource(new addon.OfflineHandle(path, filter), reorder);
 }
 
 /** A capture interface: what libpcap lists (through the `cap` package, which is sound for
@@ -339,6 +380,8 @@ export function forEachRecord(
 }
 
 export { captureFilters } from './filter';
+export { ReorderWindow } from './reorder';
+export type { ReorderLimits, ReorderStats } from './reorder';
 export { openSource } from './source';
 export type { OpenedSource, SourceSpec } from './source';
 export { routeInterface } from './route';

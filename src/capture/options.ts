@@ -14,6 +14,12 @@ export const sourceOptions = optionTable({
     readme: 'production port(s) to capture, both directions; repeatable or comma-separated. Matches untagged, 802.1Q and QinQ frames. Also tells which side is the server when a connection\'s handshake was not seen' },
   filter: { flag: '--filter <bpf>', type: 'string', help: 'raw BPF capture filter (combined with --port by "and" when both are given)',
     readme: 'raw BPF filter instead of (or, with `--port`, and-ed to) the port filter' },
+  reorderPackets: { flag: '--reorder-packets <n>', type: 'int', default: 4096, min: 0, max: 1_000_000,
+    help: 'a file: packets held to deliver them in timestamp order (0: file order)',
+    readme: 'a file whose timestamps go backwards (`mergecap -a`, several capture points) is read in timestamp order within a window of this many packets; a packet later than the window allows is counted (`capture.lateBeyondWindow`) and delivered as it comes. 0: file order. Live capture is always in kernel order' },
+  reorderMb: { flag: '--reorder-mb <n>', type: 'int', default: 16, min: 1, max: 4096,
+    help: 'a file: bytes of packets the reorder window holds at most',
+    readme: 'the reorder window\'s size in MiB at most (whichever of the two limits comes first); capped at a sixteenth of `--max-memory-mb`' },
 });
 
 export const liveCaptureOptions = optionTable({

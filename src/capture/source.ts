@@ -1,6 +1,7 @@
 // Opens the packet source a command asked for: a live interface or a capture file, filtered.
 import { captureFilters } from './filter';
 import { PacketSource, openFile, openLive } from './index';
+import type { ReorderLimits } from './reorder';
 
 export interface SourceSpec {
   /** Live interface, or undefined when reading a file. */
@@ -18,6 +19,8 @@ export interface SourceSpec {
   alsoCapture?: Array<{ address: string; port: number }>;
   /** Live: warn after this long without a matching packet (0 or absent: never). */
   warnIdleMs?: number;
+  /** A file: packets put in timestamp order within this window (absent, or 0 packets: file order). */
+  reorder?: ReorderLimits;
 }
 
 /** A source with the BPF filter it was opened with (undefined: everything). */
@@ -35,7 +38,7 @@ export function openSource(spec: SourceSpec): OpenedSource {
 }
 
 function openWith(spec: SourceSpec, filter: string | undefined): PacketSource {
-  if (spec.file !== undefined) return openFile(spec.file, filter);
+  if (spec.file !== undefined) return openFile(spec.file, filter, spec.reorder ?? null);
   return openLive({
     device: spec.interface as string,
     filter,

@@ -99,6 +99,7 @@ function source(flags: Flags): SourceConfig {
     bufferBytes: readOption(flags, liveCaptureOptions.bufferMb) * MiB,
     timeoutMs: readOption(flags, liveCaptureOptions.pcapTimeoutMs),
     warnIdleMs: iface === undefined ? 0 : readOption(flags, liveCaptureOptions.warnIdle) * 1000,
+    reorder: { packets: readOption(flags, sourceOptions.reorderPackets), bytes: readOption(flags, sourceOptions.reorderMb) * MiB },
   };
 }
 
@@ -130,6 +131,8 @@ export function readConfig(flags: Flags): ReadConfig {
   if (src.interface !== undefined) {
     src.bufferBytes = Math.min(src.bufferBytes, memory.captureRingBytes);
     src.queueBytes = memory.captureQueueBytes;
+  } else if (src.reorder !== undefined) {
+    src.reorder.bytes = Math.min(src.reorder.bytes, Math.floor(memory.budgetBytes / 16)); // as a live capture's queue
   }
   return {
     source: src,
