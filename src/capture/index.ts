@@ -132,7 +132,7 @@ class FileSource implements PacketSource {
 
   constructor(private readonly handle: NativeOfflineHandle, reorder: ReorderLimits | null) {
     this.linkType = handle.linkType;
-    this.window = reorder === null || reorder.packets === 0 ? null : new ReorderWindow(reorder, this.deliver);
+    this.window = reorder === null || reorder.packets === 0 ? null : new ReorderWindow(reorder, this.deliver, OFFLINE_BATCH_BYTES);
   }
 
   /** A batch leaving the reorder window; none once the source is closed. */

@@ -1,18 +1,18 @@
 // A capture file's packets in timestamp order, within a bounded window. Files appended with
-// `mergecap -a`, or written by several capture points, go back in time; tcp reassembly reads
-// capture order as time order. The window holds at most `packets` records and `bytes` bytes,
-// releases the earliest when it is full, and everything at the file's end. A packet earlier
-// than one already released is late: counted and delivered at once (reassembly may still
-// place it).
+// `mergecap -a`, or written by several capture points, go back in time (and so, by a few
+// packets, do captures of a busy multi-core host); tcp reassembly reads capture order as time
+// order. The window holds at most `packets` records and `bytes` bytes, releases the earliest
+// when it is full, and everything at the file's end. A packet earlier than one already
+// released is late: counted and delivered at once (reassembly may still place it).
 //
-// An ordered file costs one scan per batch: each batch is held as it was read, in its own
-// buffer (no copy), and released as views of it. Only once a packet is read out of order are
-// the held packets copied, one by one, into a heap; an ordered batch that comes after them all
-// is held as read again.
+// Records in time order stay where they were read: each batch is read into its own buffer and
+// its in-order stretches are held as ranges of it, released as views (no copy). A record
+// earlier than one read before it (a straggler) is copied into a heap; releasing takes the
+// earlier of the heap's first record and the first held range's.
 
 /** Bytes of a record's header (batch format: see ./index.ts). */
 const HEADER_BYTES = 16;
-/** Bytes of the buffer records released from the heap are gathered in. */
+/** Bytes of the buffer records released from the heap (or late) are gathered in. */
 const OUT_BYTES = 1024 * 1024;
 
 export interface ReorderLimits {
@@ -29,18 +29,27 @@ export interface ReorderStats {
   lateBeyondWindow: number;
 }
 
-/** A batch buffer; once its batch is held as read, a run of ordered records. */
+/** A buffer one batch was read into, with where each record starts and its time. */
 interface Slot {
   buf: Buffer;
-  /** Where each record starts; starts[count] is where the batch ends. */
+  /** starts[count] is where the batch ends. */
   starts: Int32Array;
   ts: Float64Array;
   count: number;
-  /** The first record not yet released. */
-  next: number;
+  /** Read position of record 0 (ties in time keep read order). */
+  seq0: number;
+  /** Held ranges of this batch: the buffer is reused once none is left. */
+  ranges: number;
 }
 
-/** A held record copied out of its batch: `seq` keeps read order among equal timestamps. */
+/** Records [next, end) of a slot, in time order, after every range held before it. */
+interface Range {
+  slot: Slot;
+  next: number;
+  end: number;
+}
+
+/** A straggler, copied out of its batch. */
 interface Held {
   ts: number;
   seq: number;
@@ -51,32 +60,42 @@ const earlier = (a: Held, b: Held): boolean => a.ts < b.ts || (a.ts === b.ts && 
 
 export class ReorderWindow {
   readonly stats: ReorderStats = { outOfOrder: 0, lateBeyondWindow: 0 };
-  /** Held records, earliest first: the heap's, then the runs' (every heap record is earlier
-   * than every run record). */
+  /** In-order records, as ranges of the buffers they were read into, oldest first. */
+  private runs: Range[] = [];
+  private runsHead = 0;
+  /** Stragglers, earliest first. */
   private readonly heap: Held[] = [];
-  private readonly runs: Slot[] = [];
   private heldPackets = 0;
   private heldBytes = 0;
-  private latestRead = -Infinity;
+  /** Time of the latest record read (the last one held in a range). */
+  private latest = -Infinity;
   private lastReleased = -Infinity;
   private seq = 0;
-  /** The buffer the next batch is read into, and slots free to become it. */
+  /** The buffer the next batch is read into, and buffers free to become it. */
   private current: Slot | null = null;
   private readonly free: Slot[] = [];
+  /** Buffers holding ranges, and how many may before their oldest records are copied out. */
+  private slotsInUse = 0;
+  private readonly maxSlotsInUse: number;
   /** Records released from the heap (or late), gathered into one batch. */
   private out = Buffer.allocUnsafe(OUT_BYTES);
   private outBytes = 0;
   private outCount = 0;
 
-  constructor(private readonly limits: ReorderLimits, private readonly emit: (batch: Buffer, count: number) => void) {}
+  /** `batchBytes`: the size batches are read in (bounds the buffers that hold ranges). */
+  constructor(private readonly limits: ReorderLimits, private readonly emit: (batch: Buffer, count: number) => void,
+    batchBytes: number) {
+    this.maxSlotsInUse = Math.ceil(limits.bytes / batchBytes) + 2;
+  }
 
   /** A buffer of at least `bytes` to read the next batch into (no held record lives in it). */
   buffer(bytes: number): Buffer {
     let slot = this.current;
     if (slot === null || slot.buf.length < bytes) {
+      while (this.free.length === 0 && this.slotsInUse >= this.maxSlotsInUse) this.copyOldestSlot();
       slot = this.free.pop() ?? null;
       if (slot === null || slot.buf.length < bytes) {
-        slot = { buf: Buffer.allocUnsafe(bytes), starts: new Int32Array(1024), ts: new Float64Array(1024), count: 0, next: 0 };
+        slot = { buf: Buffer.allocUnsafe(bytes), starts: new Int32Array(1024), ts: new Float64Array(1024), count: 0, seq0: 0, ranges: 0 };
       }
       this.current = slot;
     }
@@ -86,122 +105,130 @@ export class ReorderWindow {
   /** The `count` records just read into buffer()'s buffer: what leaves the window is emitted. */
   push(count: number): void {
     const slot = this.current!;
-    if (this.scan(slot, count)) {
+    if (slot.starts.length <= count) {
+      slot.starts = new Int32Array(2 * (count + 1));
+      slot.ts = new Float64Array(2 * (count + 1));
+    }
+    slot.count = count;
+    slot.starts[0] = 0;
+    slot.seq0 = this.seq;
+    this.seq += count;
+    let from = 0;
+    while (from < count) {
+      // Records [from, to) are in order; record `to`, if any, is a straggler.
+      const to = scanInOrder(slot, from, this.latest);
+      if (to > from) this.latest = slot.ts[to - 1];
+      this.hold(slot, from, to);
+      if (to < count) this.straggler(slot, to);
+      from = to + 1;
+    }
+    if (slot.ranges > 0) {
       this.current = null;
-      slot.next = 0;
-      this.runs.push(slot);
-      this.heldPackets += count;
-      this.heldBytes += slot.starts[count];
-      this.trim();
-    } else {
-      this.runsToHeap();
-      this.pushRecords(slot);
+      this.slotsInUse++;
     }
     this.flushOut();
   }
 
   /** The file ended: everything held, in order. */
   flush(): void {
-    while (this.heap.length > 0) this.release(this.pop());
-    while (this.runs.length > 0) this.releaseRun(this.runs[0], this.runs[0].count);
+    this.release(0, 0);
     this.flushOut();
   }
 
-  /** Notes where each record of the batch starts and its time; true when none goes back in time. */
-  private scan(slot: Slot, count: number): boolean {
-    if (slot.starts.length <= count) {
-      slot.starts = new Int32Array(2 * (count + 1));
-      slot.ts = new Float64Array(2 * (count + 1));
-    }
-    const { buf, starts, ts } = slot;
-    let latest = this.latestRead;
-    let ordered = true;
-    let p = 0;
-    for (let i = 0; i < count; i++) {
-      const t = buf.readUInt32LE(p) * 1e6 + buf.readUInt32LE(p + 4);
-      starts[i] = p;
-      ts[i] = t;
-      p += HEADER_BYTES + buf.readUInt32LE(p + 8);
-      if (t < latest) {
-        ordered = false;
-        this.stats.outOfOrder++;
-      } else {
-        latest = t;
-      }
-    }
-    starts[count] = p;
-    slot.count = count;
-    this.latestRead = latest;
-    return ordered;
+  /** Holds the slot's in-order records [from, to), then releases what the limits ask. */
+  private hold(slot: Slot, from: number, to: number): void {
+    if (to === from) return;
+    this.runs.push({ slot, next: from, end: to });
+    slot.ranges++;
+    this.heldPackets += to - from;
+    this.heldBytes += slot.starts[to] - slot.starts[from];
+    this.release(this.limits.packets, this.limits.bytes);
   }
 
-  /** Releases the earliest held records until the window is within its limits. */
-  private trim(): void {
-    const { packets, bytes } = this.limits;
+  /** Record i came after a later one: late if one later still was released, else held in the heap. */
+  private straggler(slot: Slot, i: number): void {
+    this.stats.outOfOrder++;
+    const start = slot.starts[i];
+    const end = slot.starts[i + 1];
+    if (slot.ts[i] < this.lastReleased) {
+      this.stats.lateBeyondWindow++;
+      this.append(slot.buf, start, end);
+      return;
+    }
+    this.heapPush({ ts: slot.ts[i], seq: slot.seq0 + i, record: copy(slot.buf, start, end) });
+    this.heldPackets++;
+    this.heldBytes += end - start;
+    this.release(this.limits.packets, this.limits.bytes);
+  }
+
+  /** Releases the earliest held records until at most `packets` and `bytes` are held. */
+  private release(packets: number, bytes: number): void {
     while (this.heldPackets > packets || this.heldBytes > bytes) {
-      if (this.heap.length > 0) {
-        this.release(this.pop());
+      const range = this.runsHead < this.runs.length ? this.runs[this.runsHead] : null;
+      const first = this.heap.length > 0 ? this.heap[0] : null;
+      if (range === null || (first !== null && this.heapFirst(first, range))) {
+        this.releaseHeld(this.pop());
         continue;
       }
-      const run = this.runs[0];
-      let to = run.next;
-      let heldPackets = this.heldPackets;
-      let heldBytes = this.heldBytes;
-      while (to < run.count && (heldPackets > packets || heldBytes > bytes)) {
-        heldBytes -= run.starts[to + 1] - run.starts[to];
+      // As many of the range's records as the limits ask, up to the heap's first record.
+      const { slot } = range;
+      // With no straggler held, the packet limit says at once how many go.
+      let to = first === null ? Math.min(range.end, range.next + Math.max(0, this.heldPackets - packets)) : range.next;
+      let heldPackets = this.heldPackets - (to - range.next);
+      let heldBytes = this.heldBytes - (slot.starts[to] - slot.starts[range.next]);
+      while (to < range.end && (heldPackets > packets || heldBytes > bytes)) {
+        if (first !== null && (first.ts < slot.ts[to] || (first.ts === slot.ts[to] && first.seq < slot.seq0 + to))) break;
+        heldBytes -= slot.starts[to + 1] - slot.starts[to];
         heldPackets--;
         to++;
       }
-      this.releaseRun(run, to);
+      this.releaseRange(range, to);
     }
   }
 
-  /** Emits the head run's records up to `to` as one view of its buffer. */
-  private releaseRun(run: Slot, to: number): void {
-    const from = run.next;
-    if (to > from) {
-      this.flushOut(); // records released before these go first
-      this.heldPackets -= to - from;
-      this.heldBytes -= run.starts[to] - run.starts[from];
-      this.lastReleased = run.ts[to - 1];
-      run.next = to;
-      this.emit(run.buf.subarray(run.starts[from], run.starts[to]), to - from);
+  private heapFirst(first: Held, range: Range): boolean {
+    const t = range.slot.ts[range.next];
+    return first.ts < t || (first.ts === t && first.seq < range.slot.seq0 + range.next);
+  }
+
+  /** Emits the first range's records up to `to` as one view of its buffer. */
+  private releaseRange(range: Range, to: number): void {
+    const { slot, next } = range;
+    this.flushOut(); // records released before these go first
+    this.heldPackets -= to - next;
+    this.heldBytes -= slot.starts[to] - slot.starts[next];
+    this.lastReleased = slot.ts[to - 1];
+    range.next = to;
+    if (to === range.end) this.dropFirstRange();
+    this.emit(slot.buf.subarray(slot.starts[next], slot.starts[to]), to - next);
+  }
+
+  private dropFirstRange(): void {
+    const range = this.runs[this.runsHead++];
+    if (this.runsHead > 1024 && this.runsHead * 2 > this.runs.length) {
+      this.runs = this.runs.slice(this.runsHead);
+      this.runsHead = 0;
     }
-    if (run.next === run.count) {
-      this.runs.shift();
-      this.free.push(run);
+    const slot = range.slot;
+    if (--slot.ranges === 0 && slot !== this.current) {
+      this.slotsInUse--;
+      this.free.push(slot);
     }
   }
 
-  /** Copies the records of every held run into the heap (a packet read out of order is coming). */
-  private runsToHeap(): void {
-    for (const run of this.runs) {
-      for (let i = run.next; i < run.count; i++) this.heapPush(run.ts[i], copy(run.buf, run.starts[i], run.starts[i + 1]));
-      this.free.push(run);
-    }
-    this.runs.length = 0;
-  }
-
-  /** The batch's records one by one: held in the heap, or delivered at once when late. */
-  private pushRecords(slot: Slot): void {
-    const { packets, bytes } = this.limits;
-    for (let i = 0; i < slot.count; i++) {
-      const t = slot.ts[i];
-      const start = slot.starts[i];
-      const end = slot.starts[i + 1];
-      if (t < this.lastReleased) {
-        this.stats.lateBeyondWindow++;
-        this.append(slot.buf, start, end);
-        continue;
+  /** Too many buffers hold ranges: the oldest one's records are copied into the heap. */
+  private copyOldestSlot(): void {
+    const oldest = this.runs[this.runsHead].slot;
+    while (this.runsHead < this.runs.length && this.runs[this.runsHead].slot === oldest) {
+      const range = this.runs[this.runsHead];
+      for (let i = range.next; i < range.end; i++) {
+        this.heapPush({ ts: oldest.ts[i], seq: oldest.seq0 + i, record: copy(oldest.buf, oldest.starts[i], oldest.starts[i + 1]) });
       }
-      this.heapPush(t, copy(slot.buf, start, end));
-      this.heldPackets++;
-      this.heldBytes += end - start;
-      while (this.heldPackets > packets || this.heldBytes > bytes) this.release(this.pop());
+      this.dropFirstRange();
     }
   }
 
-  private release(held: Held): void {
+  private releaseHeld(held: Held): void {
     this.heldPackets--;
     this.heldBytes -= held.record.length;
     this.lastReleased = held.ts;
@@ -228,9 +255,8 @@ export class ReorderWindow {
     this.emit(this.out.subarray(0, bytes), count);
   }
 
-  private heapPush(ts: number, record: Buffer): void {
+  private heapPush(item: Held): void {
     const heap = this.heap;
-    const item: Held = { ts, seq: this.seq++, record };
     let i = heap.length;
     heap.push(item);
     while (i > 0) {
@@ -262,6 +288,26 @@ export class ReorderWindow {
     }
     return top;
   }
+}
+
+/** Notes where records from `from` on start and their times, up to the first one earlier than
+ * `latest` or than the record before it; returns its index (slot.count when none is). The
+ * starts are noted up to the end of that record. */
+function scanInOrder(slot: Slot, from: number, latest: number): number {
+  const { buf, starts, ts, count } = slot;
+  let p = starts[from];
+  for (let i = from; i < count; i++) {
+    const sec = (buf[p] | (buf[p + 1] << 8) | (buf[p + 2] << 16) | (buf[p + 3] << 24)) >>> 0;
+    const usec = buf[p + 4] | (buf[p + 5] << 8) | (buf[p + 6] << 16) | (buf[p + 7] << 24);
+    const caplen = buf[p + 8] | (buf[p + 9] << 8) | (buf[p + 10] << 16) | (buf[p + 11] << 24);
+    const t = sec * 1e6 + usec;
+    ts[i] = t;
+    p += HEADER_BYTES + caplen;
+    starts[i + 1] = p;
+    if (t < latest) return i;
+    latest = t;
+  }
+  return count;
 }
 
 function copy(buf: Buffer, start: number, end: number): Buffer {

@@ -55,7 +55,7 @@ function model(recs: Rec[], limits: ReorderLimits): { order: number[]; late: num
 
 /** Feeds `recs` to a window in batches of random sizes up to `maxBatch` (or of the sizes
  * given); the ids in the order they come out. */
-function through(recs: Rec[], limits: ReorderLimits, seed: number, maxBatch: number | number[]) {
+function through(recs: Rec[], limits: ReorderLimits, seed: number, maxBatch: number | number[], batchBytes = 4096) {
   const order: number[] = [];
   const emitted: Buffer[] = [];
   const w = new ReorderWindow(limits, (batch, count) => {
@@ -63,7 +63,7 @@ function through(recs: Rec[], limits: ReorderLimits, seed: number, maxBatch: num
     forEachRecord(batch, count, (_ts, buf, offset, caplen) => {
       order.push(caplen >= 4 ? buf.readUInt32LE(offset) : -1);
     });
-  });
+  }, batchBytes);
   const random = rng(seed);
   let i = 0;
   const buffers = new Set<ArrayBufferLike>();
@@ -71,7 +71,7 @@ function through(recs: Rec[], limits: ReorderLimits, seed: number, maxBatch: num
     const n = Math.min(recs.length - i, typeof maxBatch === 'number' ? randInt(random, 1, maxBatch) : maxBatch.shift()!);
     const parts = recs.slice(i, i + n).map((r) => r.bytes);
     const size = parts.reduce((s, b) => s + b.length, 0);
-    const buf = w.buffer(Math.max(size, 4096));
+    const buf = w.buffer(Math.max(size, batchBytes));
     buffers.add(buf.buffer);
     Buffer.concat(parts).copy(buf);
     w.push(n);
@@ -146,6 +146,16 @@ describe('capture: reorder window', () => {
       assert.deepEqual(got.order, model(input, { packets: 10, bytes: 1 << 20 }).order);
       assert.deepEqual(got.stats, { outOfOrder: 1, lateBeyondWindow: late }, `timestamp ${ts}`);
       if (late === 0) assert.deepEqual(got.order.slice(88, 92), [88, 89, 1000, 90]);
+    }
+  });
+
+  it('the buffers holding records are bounded by the bytes limit: beyond, the oldest one\'s records are copied out', () => {
+    const recs = timeline(20_000, 5, [4, 40]);
+    const limits = { packets: 10_000, bytes: 64 * 1024 }; // 64 KiB in 16 KiB batches: 6 buffers at most
+    for (const input of [recs, shuffleWithin(recs, 30, 5)]) {
+      const got = through(input, limits, 3, 40, 16 * 1024);
+      assert.deepEqual(got.order, model(input, limits).order);
+      assert.ok(got.readBuffers.size <= 7, `${got.readBuffers.size} read buffers`);
     }
   });
 
