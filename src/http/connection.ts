@@ -88,6 +88,8 @@ export class Http1Connection implements StreamHandler, SyncReport, MessageHolder
    * unless it switches protocols (or accepts a CONNECT: tunnel bytes). Null when no request is held. */
   private heldBytes: Buffer[] | null = null;
   private heldByteCount = 0;
+  /** Client bytes behind an unanswered CONNECT beyond MAX_HELD_BYTES: its tunnel's, counted, not kept. */
+  private heldUnkept = 0;
 
   constructor(private readonly info: ConnectionInfo, private readonly context: AnalyzerContext) {
     this.sink = context.sink;
@@ -435,10 +437,22 @@ export class Http1Connection implements StreamHandler, SyncReport, MessageHolder
   }
 
   private holdBytes(buf: Buffer, start: number, end: number): void {
+    if (this.heldUnkept > 0) {
+      this.heldUnkept += end - start;
+      return;
+    }
     this.heldBytes!.push(Buffer.from(buf.subarray(start, end)));
     this.heldByteCount += end - start;
+    if (this.heldByteCount <= MAX_HELD_BYTES) return;
+    if (this.awaiting.some((p) => p.held === true && p.request.method === 'CONNECT')) {
+      // This far into a CONNECT's tunnel before the answer: its bytes are counted, no longer kept.
+      this.heldUnkept = this.heldByteCount;
+      this.heldBytes = [];
+      this.heldByteCount = 0;
+      return;
+    }
     // A client that does not wait for the answer: stop waiting too (the request is mirrored).
-    if (this.heldByteCount > MAX_HELD_BYTES) this.releaseHeld();
+    this.releaseHeld();
   }
 
   /** The held Upgrade request goes on as an ordinary one, before its answer. */
@@ -455,6 +469,14 @@ export class Http1Connection implements StreamHandler, SyncReport, MessageHolder
     const bytes = this.heldBytes;
     this.heldBytes = null;
     this.heldByteCount = 0;
+    if (this.heldUnkept > 0) {
+      // A CONNECT's tunnel bytes that were not kept cannot be parsed: skipped, and the next
+      // request looked for.
+      this.stats.bytesSkipped += this.heldUnkept;
+      this.heldUnkept = 0;
+      if (!this.req.dead) this.req.resync();
+      return;
+    }
     if (bytes !== null && bytes.length > 0 && !this.req.dead) {
       const all = Buffer.concat(bytes);
       this.data(ToServer, all, 0, all.length, this.nowUs);
@@ -625,6 +647,8 @@ export class Http1Connection implements StreamHandler, SyncReport, MessageHolder
     this.heldBytes = null;
     this.heldByteCount = 0;
     if (held !== null) for (const chunk of held) tunnel.data(ToServer, chunk, 0, chunk.length);
+    this.stats.tunnelBytesToServer += this.heldUnkept;
+    this.heldUnkept = 0;
     this.stats.tunnels++;
     this.req.dead = true;
     this.res.dead = true;

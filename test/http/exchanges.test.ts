@@ -429,6 +429,35 @@ describe('http: upgrades', () => {
     }
   });
 
+  it('a client far into a CONNECT\'s tunnel before the answer: its bytes are counted, not kept and never parsed, whatever the answer', () => {
+    const inside = 'GET /inside HTTP/1.1\r\nHost: x\r\n\r\n'.padEnd(1000, 'y');
+    const early = inside.repeat(300); // 300,000 bytes, beyond the 256 KB held for an answer
+    for (const answer of ['HTTP/1.1 200 Connection established\r\n\r\n', ok('no', '407 Proxy Authentication Required')]) {
+      const conv = conversation();
+      conv.handshake();
+      conv.send(C2S, 'CONNECT h:443 HTTP/1.1\r\nHost: h:443\r\n\r\n');
+      conv.send(C2S, early, 1400);
+      conv.send(S2C, answer);
+      conv.send(C2S, get('/after'));
+      conv.send(S2C, ok('after'));
+      conv.close(C2S);
+      const { sink, stats } = playAll(conv);
+      const urls = sink.exchanges.map((e) => `${e.request.method} ${e.request.url} ${e.response?.statusCode}`);
+      if (answer.includes(' 200 ')) {
+        assert.deepEqual(urls, ['CONNECT h:443 200']);
+        assert.equal(stats.http.tunnelBytesToServer, early.length + get('/after').length);
+        assertAccounting(sink, 1);
+      } else {
+        // Refused: what followed the answer is HTTP/1 again, once a request starts.
+        assert.deepEqual(urls, ['CONNECT h:443 407', 'GET /after 200']);
+        assert.equal(stats.http.tunnelBytesToServer, 0);
+        assert.ok(stats.http.bytesSkipped >= early.length);
+        assertAccounting(sink, 2);
+      }
+      assert.ok(!sink.exchanges.some((e) => e.request.url === '/inside'), 'nothing inside the tunnel taken for HTTP');
+    }
+  });
+
   it('a CONNECT pipelined behind a GET and answered 200: the GET is an exchange, the bytes behind the CONNECT are the tunnel', () => {
     const conv = conversation();
     conv.handshake();
