@@ -14,6 +14,9 @@
 const HEADER_BYTES = 16;
 /** Bytes of the buffer records released from the heap (or late) are gathered in. */
 const OUT_BYTES = 1024 * 1024;
+/** Fewer records released from a range at once are gathered too: a batch of a record or two
+ * each (a shuffled file's short ranges) would cost the consumer more than the copy. */
+const MIN_VIEW_RECORDS = 16;
 
 export interface ReorderLimits {
   /** Packets held at most. */
@@ -191,16 +194,22 @@ export class ReorderWindow {
     return first.ts < t || (first.ts === t && first.seq < range.slot.seq0 + range.next);
   }
 
-  /** Emits the first range's records up to `to` as one view of its buffer. */
+  /** Emits the first range's records up to `to` as one view of its buffer (or gathers a few). */
   private releaseRange(range: Range, to: number): void {
     const { slot, next } = range;
-    this.flushOut(); // records released before these go first
+    const { starts } = slot;
     this.heldPackets -= to - next;
-    this.heldBytes -= slot.starts[to] - slot.starts[next];
+    this.heldBytes -= starts[to] - starts[next];
     this.lastReleased = slot.ts[to - 1];
     range.next = to;
+    if (to - next < MIN_VIEW_RECORDS) {
+      for (let i = next; i < to; i++) this.append(slot.buf, starts[i], starts[i + 1]);
+      if (to === range.end) this.dropFirstRange();
+      return;
+    }
+    this.flushOut(); // records released before these go first
     if (to === range.end) this.dropFirstRange();
-    this.emit(slot.buf.subarray(slot.starts[next], slot.starts[to]), to - next);
+    this.emit(slot.buf.subarray(starts[next], starts[to]), to - next);
   }
 
   private dropFirstRange(): void {

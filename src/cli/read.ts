@@ -31,6 +31,13 @@ function isRecording(file: string | undefined): boolean {
   }
 }
 
+/** Packets the file had out of time order, when any (see --reorder-packets). */
+function outOfOrderNote(capture: { outOfOrder: number; lateBeyondWindow: number }): string {
+  if (capture.outOfOrder === 0) return '';
+  const late = capture.lateBeyondWindow;
+  return `; ${capture.outOfOrder} packets out of time order${late > 0 ? `, ${late} of them beyond the reorder window (--reorder-packets), delivered late` : ', put back in order'}`;
+}
+
 export function read(cfg: ReadConfig, out: NodeJS.WritableStream = process.stdout): Promise<number> {
   if (isRecording(cfg.source.file)) return readRecording(cfg, out);
   const ledger = new RequestLedger();
@@ -39,12 +46,18 @@ export function read(cfg: ReadConfig, out: NodeJS.WritableStream = process.stdou
   const pipeline = new PacketPipeline(mirror, cfg);
   const source = openCapture(cfg.source);
   return new Promise((resolve) => {
+    // A read can hand over several batches (the reorder window's): one wait for 'drain' at a time.
+    let waiting = false;
     source.start(
       (batch, count) => {
         pipeline.batch(source.linkType, batch, count);
-        if (!output.flush()) {
+        if (!output.flush() && !waiting) {
+          waiting = true;
           source.pause();
-          out.once('drain', () => source.resume());
+          out.once('drain', () => {
+            waiting = false;
+            source.resume();
+          });
         }
       },
       (err) => {
@@ -58,6 +71,7 @@ export function read(cfg: ReadConfig, out: NodeJS.WritableStream = process.stdou
           unwritten = (e as Error).message;
         }
         process.stderr.write(`shadowtap read: ${summary.seen} requests seen, ${pipeline.http.stats.requests} complete` +
+          `${outOfOrderNote(summary.capture)}` +
           `${err ? `; stopped early: ${err.message}` : ''}${unwritten !== null ? `; cannot write --summary-json: ${unwritten}` : ''}\n`);
         resolve(err ? 1 : 0); // the line above says why
       },

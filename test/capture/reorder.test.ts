@@ -57,9 +57,9 @@ function model(recs: Rec[], limits: ReorderLimits): { order: number[]; late: num
  * given); the ids in the order they come out. */
 function through(recs: Rec[], limits: ReorderLimits, seed: number, maxBatch: number | number[], batchBytes = 4096) {
   const order: number[] = [];
-  const emitted: Buffer[] = [];
+  const emitted: Array<{ batch: Buffer; count: number }> = [];
   const w = new ReorderWindow(limits, (batch, count) => {
-    emitted.push(batch);
+    emitted.push({ batch, count });
     forEachRecord(batch, count, (_ts, buf, offset, caplen) => {
       order.push(caplen >= 4 ? buf.readUInt32LE(offset) : -1);
     });
@@ -81,6 +81,17 @@ function through(recs: Rec[], limits: ReorderLimits, seed: number, maxBatch: num
   return { order, stats: w.stats, emitted, readBuffers: buffers };
 }
 
+/** The share of records that came out as views of the buffers they were read into. */
+function viewShare(got: ReturnType<typeof through>): number {
+  let views = 0;
+  let all = 0;
+  for (const b of got.emitted) {
+    all += b.count;
+    if (got.readBuffers.has(b.batch.buffer)) views += b.count;
+  }
+  return views / all;
+}
+
 function timeline(n: number, seed: number, sizes: [number, number] = [4, 200]): Rec[] {
   const random = rng(seed);
   let ts = 1_700_000_000_000_000;
@@ -99,7 +110,9 @@ describe('capture: reorder window', () => {
       const got = through(recs, { packets: 64, bytes: 1 << 20 }, maxBatch, maxBatch);
       assert.deepEqual(got.order, recs.map((r) => r.id));
       assert.deepEqual(got.stats, { outOfOrder: 0, lateBeyondWindow: 0 });
-      for (const b of got.emitted) assert.ok(got.readBuffers.has(b.buffer), 'no copy: every batch is a view of a read buffer');
+      // Large batches are released as views of the buffers they were read into (releases of
+      // fewer than 16 records, as from batches of a few, are gathered into a copy).
+      if (maxBatch >= 300) assert.ok(viewShare(got) > 0.95, `${viewShare(got)} of the records in views`);
     }
   });
 
@@ -163,11 +176,10 @@ describe('capture: reorder window', () => {
     const recs = timeline(600, 4);
     const middle = shuffleWithin(recs.slice(200, 400), 20, 9);
     const input = [...recs.slice(0, 200), ...middle, ...recs.slice(400)];
-    const got = through(input, { packets: 32, bytes: 1 << 20 }, 5, 40);
+    const got = through(input, { packets: 32, bytes: 1 << 20 }, 5, 150);
     assert.deepEqual(got.order, model(input, { packets: 32, bytes: 1 << 20 }).order);
     const ts = new Map(recs.map((r) => [r.id, r.ts]));
     for (let i = 1; i < got.order.length; i++) assert.ok(ts.get(got.order[i - 1])! <= ts.get(got.order[i])!, `in time order at ${i}`);
-    const last = got.emitted[got.emitted.length - 1];
-    assert.ok(got.readBuffers.has(last.buffer), 'the ordered tail is delivered as views again');
+    assert.ok(viewShare(got) > 0.5, `${viewShare(got)}: the ordered stretches before and after are delivered as views`);
   });
 });
