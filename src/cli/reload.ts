@@ -3,7 +3,8 @@
 // on. Settings the capture or the comparison was opened with need a restart and are kept.
 
 import type { RunConfig } from '../config';
-import type { ReplayOutput } from '../outputs';
+import type { ReplayOptions } from '../replay';
+import type { RedactOptions } from '../traffic/redact';
 import type { Admission } from '../pipeline';
 import type { Logger, ShadowHealth } from '../report';
 import { TrafficPolicy } from '../traffic';
@@ -36,6 +37,7 @@ export function planReload(cfg: RunConfig, next: RunConfig): ReloadPlan {
     ['--out', cfg.outDir, next.outDir], ['comparison settings', cfg.compare, next.compare], ['--baseline', cfg.baseline, next.baseline],
     ['log settings', [cfg.logLevel, cfg.logTo], [next.logLevel, next.logTo]], ['--admin', cfg.admin, next.admin],
     ['--stats-interval', cfg.statsIntervalMs, next.statsIntervalMs], ['--summary-json', cfg.summaryJson, next.summaryJson],
+    ['--workers', cfg.workers, next.workers],
   ] as Array<[string, unknown, unknown]>) {
     if (!same(a, b)) kept.push(what);
   }
@@ -56,10 +58,17 @@ export function planReload(cfg: RunConfig, next: RunConfig): ReloadPlan {
   };
 }
 
+/** The replay output a reload swaps settings of (in process, or on worker threads: those get the
+ * redaction too, for the samples they write). */
+export interface ReloadableOutput {
+  reload(replay: Partial<ReplayOptions> & { targets: string[] }, drainMs: number): void;
+  redacting?(redact: RedactOptions): void;
+}
+
 /** Reads the configuration again and applies what can change while running; null when the
  * new configuration is rejected (the running one stays). `count` numbers this reload. */
 export function applyReload(cfg: RunConfig, reread: () => RunConfig, log: Logger,
-  running: { admission: Admission; redactor: Redactor; output: ReplayOutput; shadowHealth?: ShadowHealth }, count: number): RunConfig | null {
+  running: { admission: Admission; redactor: Redactor; output: ReloadableOutput; shadowHealth?: ShadowHealth }, count: number): RunConfig | null {
   systemd.reloading('reloading the configuration');
   let plan: ReloadPlan;
   try {
@@ -76,6 +85,7 @@ export function applyReload(cfg: RunConfig, reread: () => RunConfig, log: Logger
   // What the old replayer has in flight ends within its own timeout; queued requests go out meanwhile.
   running.shadowHealth?.setTargets(plan.cfg.replay.targets);
   if (plan.replayChanged) output.reload(plan.cfg.replay, Math.max(plan.cfg.drainTimeoutMs, (cfg.replay.timeoutMs ?? 10_000) + 1000));
+  output.redacting?.(plan.cfg.redact);
   if (plan.kept.length > 0) log.warn({ kept: plan.kept }, `reload: these settings need a restart and were kept: ${plan.kept.join(', ')}`);
   log.info({ applied: plan.applied, shadows: plan.cfg.replay.targets, reloads: count }, `configuration reloaded (applied: ${plan.applied.join(', ') || 'nothing changed'})`);
   systemd.ready(`configuration reloaded (${count})`);

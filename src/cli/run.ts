@@ -4,7 +4,10 @@ import { RequestLedger } from '../accounting';
 import { CompareStage } from '../compare';
 import type { RunConfig } from '../config';
 import { ReplayOutput } from '../outputs';
+import { ComparisonView, ThreadedOutput, inProcessComparison } from '../outputs/threaded';
+import { defaultSampleLimits } from '../report/outdir';
 import { Admission, Mirror, PacketPipeline } from '../pipeline';
+import type { ShadowResponse } from '../model';
 import { ConnectionNotices, Logger, ShadowHealth, ShadowTroubleLog, createLogger, logShippingSummary } from '../report';
 import { liveReport } from '../report/live';
 import { AdminServer, ShadowtapMetrics, startAdmin } from '../report/metrics';
@@ -26,19 +29,31 @@ export function run(cfg: RunConfig, log: Logger = createLogger(cfg.logLevel, cfg
   const notices = new ConnectionNotices(log, (text) => redactor.text(text));
   const outDir = cfg.outDir !== undefined ? OutputDir.open(cfg.outDir, redactor) : null;
   if (outDir !== null) outDir.onSampleError = (err) => log.error({ err: err.message, dir: cfg.outDir }, 'cannot write samples: no more are kept (counted as samplesDropped)');
-  const compare = cfg.compare !== null ? new CompareStage(cfg.replay.targets, cfg.baseline, cfg.compare, outDir) : null;
   let admin: AdminServer | null = null;
-  const output = new ReplayOutput({
-    replay: cfg.replay, whenFull: source.live ? 'drop' : 'wait', compare, wireTargets: cfg.wireTiming ? cfg.source.alsoCapture ?? null : null,
-    observe: (outcome, responses) => { admin?.metrics.observeResponses(responses); shadowTrouble.note(outcome, responses); shadowHealth.note(responses); },
-  });
+  const observe = (outcome: string, responses: ShadowResponse[]): void => {
+    admin?.metrics.observeResponses(responses); shadowTrouble.note(outcome, responses); shadowHealth.note(responses);
+  };
+  const whenFull = source.live ? 'drop' as const : 'wait' as const;
+  const wireTargets = cfg.wireTiming ? cfg.source.alsoCapture ?? null : null;
+  // --workers: replay and comparison on worker threads; else here, on the capture thread.
+  const threaded = cfg.workers > 0 ? new ThreadedOutput({
+    workers: cfg.workers, replayShareBytes: cfg.memory.shares.replay, observe, log,
+    setup: {
+      replay: cfg.replay, whenFull, compare: cfg.compare, baseline: cfg.baseline, outDir: outDir === null ? null : outDir.dir,
+      sampleLimits: defaultSampleLimits, redact: cfg.redact, wireTargets, maxKept: cfg.compare?.maxPendingJoins ?? 0,
+      statsEveryMs: 200, resultsEveryMs: 1000,
+    },
+  }) : null;
+  const compareStage = threaded === null && cfg.compare !== null ? new CompareStage(cfg.replay.targets, cfg.baseline, cfg.compare, outDir) : null;
+  const compare: ComparisonView | null = threaded !== null ? threaded.comparison() : compareStage === null ? null : inProcessComparison(compareStage);
+  const output = threaded ?? new ReplayOutput({ replay: cfg.replay, whenFull, compare: compareStage, wireTargets, observe });
   const admission = new Admission(ledger, new TrafficPolicy(cfg.traffic), ownMarker(cfg.replay.marker), output);
   const mirror = new Mirror({ ledger, admission, output, notice: notices.notice, flow: source.live ? null : source });
   const pipeline = new PacketPipeline(mirror, cfg);
   let reloads = 0;
   const summary = () => ({
     ...ledger.snapshot(), capture: source.stats(), ...pipeline.stats(), ...output.stats(), reloads,
-    ...(compare !== null ? { compare: { ...compare.counters, pendingJoins: compare.pendingJoins, queued: compare.queued } } : {}),
+    ...(compare !== null ? { compare: compare.summary() } : {}),
     traffic: admission.policy?.stats, ownReplaysIgnored: admission.ownReplaysIgnored,
     logLinesSuppressed: notices.suppressed + shadowTrouble.suppressed, ...logShippingSummary(),
   });

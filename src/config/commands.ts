@@ -7,7 +7,7 @@ import { OptionRow, checkConfigOptions, configFileOptions, rowsOf } from './opti
 import { httpOptions } from '../http/options';
 import { recordingOptions } from '../recording/options';
 import { adminOptions, logOptions, logShipOptions, reportOutputOptions, resultIdsOptions, stopOptions, summaryOptions, thresholdOptions, verdictOutputOptions } from '../report/options';
-import { pacingOptions, replayOptions } from '../replay/options';
+import { pacingOptions, replayOptions, workerOptions } from '../replay/options';
 import { tcpOptions } from '../tcp/options';
 import { redactOptions, trafficOptions } from '../traffic/options';
 
@@ -19,7 +19,7 @@ const replayCompareRows = rowsOf(replayCompare);
 
 /** Each command's options, table by table. */
 export const commandOptions = {
-  run: [...source(true), ...rowsOf(replayOptions, liveCaptureOptions, trafficOptions, redactOptions, logOptions, stopOptions, compareOptions, adminOptions, configFileOptions, logShipOptions)],
+  run: [...source(true), ...rowsOf(replayOptions, workerOptions, liveCaptureOptions, trafficOptions, redactOptions, logOptions, stopOptions, compareOptions, adminOptions, configFileOptions, logShipOptions)],
   read: [...source(false), ...rowsOf(configFileOptions)],
   record: [...source(true), ...rowsOf(liveCaptureOptions, redactOptions, recordingOptions, logOptions, stopOptions, configFileOptions, logShipOptions)],
   // A pass over a file is bounded already; its read-ahead admits requests before they are sent.

@@ -21,7 +21,7 @@ import { compareOptions } from '../compare/options';
 import { httpOptions } from '../http/options';
 import { recordingOptions } from '../recording/options';
 import { adminOptions, logOptions, logShipOptions, resultIdsOptions, stopOptions, summaryOptions, thresholdOptions } from '../report/options';
-import { pacingOptions, replayOptions } from '../replay/options';
+import { defaultWorkers, pacingOptions, replayOptions, workerOptions } from '../replay/options';
 import { tcpOptions } from '../tcp/options';
 import { MemoryPlan, planMemory } from '../accounting/memory';
 import { memoryOptions } from '../accounting/options';
@@ -66,6 +66,8 @@ export interface RunConfig extends ReadConfig {
   /** --log-to: a collector that also receives every log line (syslog+tcp://HOST:PORT). */
   logTo?: LogToConfig;
   stopAfter: StopAfter;
+  /** Replay worker threads (0: replay and comparison on the capture thread). */
+  workers: number;
 }
 
 const MiB = 1 << 20;
@@ -631,5 +633,6 @@ export function runConfig(flags: Flags): RunConfig {
     drainTimeoutMs: readOption(flags, replayOptions.drainTimeoutMs),
     ...logs,
     admin: adminFlag(flags.admin),
+    workers: flags.workers === undefined ? defaultWorkers() : readOption(flags, workerOptions.workers),
   };
 }

@@ -19,8 +19,9 @@ export interface ReplayOutputOptions {
   compare: CompareStage | null;
   /** The targets' addresses when their traffic is captured too (wire timing), else null. */
   wireTargets: Array<{ address: string; port: number }> | null;
-  /** Sees every request's shadow answers (metrics, the trouble log). */
-  observe: (outcome: string, responses: ShadowResponse[]) => void;
+  /** Sees every request's shadow answers (metrics, the trouble log); `sent` is the request as
+   * submitted (its id is the exchange's: a replay worker settles by it). */
+  observe: (outcome: ReplayOutcome, responses: ShadowResponse[], sent: HttpRequest) => void;
 }
 
 export class ReplayOutput implements Output {
@@ -49,7 +50,7 @@ export class ReplayOutput implements Output {
    * which is what compare joins on. */
   private readonly done = (outcome: ReplayOutcome, responses: ShadowResponse[], sent: HttpRequest): void => {
     this.settle(outcome);
-    this.options.observe(outcome, responses);
+    this.options.observe(outcome, responses, sent);
     this.options.compare?.replayed(sent, responses);
   };
 

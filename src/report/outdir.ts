@@ -38,6 +38,9 @@ export type IdsJson = NonNullable<ResultsJson['ids']>;
 export interface OutputDirOptions {
   /** Keep exchanges.ids: the run has an id source and calls compared(id) for each exchange. */
   recordIds?: boolean;
+  /** A replay worker's share of a directory the run opened already (--workers): its samples
+   * are added to the run's samples.jsonl (whole lines, O_APPEND); nothing is rotated. */
+  append?: boolean;
 }
 
 export interface SampleLimits {
@@ -110,6 +113,10 @@ export class OutputDir implements SampleSink {
 
   constructor(readonly dir: string, private readonly redactor: Redactor, private readonly limits: SampleLimits = defaultSampleLimits,
     options: OutputDirOptions = {}) {
+    if (options.append === true) {
+      this.samplesFd = openSync(join(dir, SAMPLES_FILE), 'a', 0o600);
+      return;
+    }
     makeDirectory(dir, 0o700);
     // An earlier run's id list goes with its results, whether or not this run keeps one.
     keepPreviousRuns(dir, [RESULTS_FILE, SAMPLES_FILE, IDS_FILE]);

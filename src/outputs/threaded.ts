@@ -1,0 +1,465 @@
+// `run --workers N`: replay and comparison on N worker threads, so that capture and parsing
+// never share a thread with them. The main thread hands each worker its connections' requests
+// and exchanges in one binary batch per event-loop turn (handoff.ts), bounds what each worker
+// has in flight (beyond, a live capture settles requests as queueFull itself; a file pauses),
+// and books the outcomes the workers send back in the ledger. Counters and comparison results
+// come back with them, so the summary, /metrics, /readyz, /report and results.json read here.
+
+import { join } from 'node:path';
+import { Worker } from 'node:worker_threads';
+import type { CompareCounters, EndpointJson, FieldsJson, ResultsJson, ShadowEndpointJson, SideJson } from '../compare';
+import { LatencyHistogram } from '../compare/latency';
+import type { Exchange, HttpRequest, ReplayOutcome, ShadowResponse } from '../model';
+import { headerValue } from '../http';
+import type { ReplayOptions, TargetStats } from '../replay';
+import type { RedactOptions } from '../traffic/redact';
+import { BatchReader, BatchWriter, readSettled, writeExchange, writeRequest, writeWire } from './handoff';
+import type { Output, Settle } from './index';
+import { WIRE_ID_HEADER } from './replay';
+import type { FromWorker, ToWorker, WorkerSetup, WorkerStats } from './replay-worker';
+
+export interface ThreadedOutputOptions {
+  workers: number;
+  /** What every worker is set up with (its index, queue and sample shares are filled in here). */
+  setup: Omit<WorkerSetup, 'index'>;
+  /** The memory budget's replay share: what all workers' requests in flight may hold. */
+  replayShareBytes: number;
+  /** Sees every request's shadow answers (status, latency, outcome and error; no bodies). */
+  observe: (outcome: ReplayOutcome, responses: ShadowResponse[]) => void;
+  log: { error(fields: object, msg: string): void; warn(fields: object, msg: string): void };
+}
+
+/** The comparison as the run reads it, in process or summed over the workers. */
+export interface ComparisonView {
+  summary(): CompareCounters & { pendingJoins: number; queued: number };
+  shadowTotals(): Array<{ target: string; compared: number; mismatched: number }>;
+  results(accounting: Record<string, unknown>, complete: boolean): ResultsJson;
+  /** Diffs what is still queued (at the end of the run). */
+  flush(): void;
+}
+
+/** One worker thread and what the main thread knows of it. */
+class WorkerLink {
+  readonly batch = new BatchWriter();
+  /** Requests handed over and not settled yet: id → bytes they took in the batch. */
+  readonly pending = new Map<number, number>();
+  bytes = 0;
+  stats: WorkerStats | null = null;
+  results: ResultsJson | null = null;
+  failed: Error | null = null;
+  drained: (() => void) | null = null;
+  /** Set when the run terminates it: its exit is no failure. */
+  closing = false;
+
+  constructor(readonly index: number, readonly worker: Worker, readonly maxRequests: number, readonly maxBytes: number) {}
+
+  get hasRoom(): boolean {
+    return this.pending.size < this.maxRequests && this.bytes < this.maxBytes;
+  }
+}
+
+/** Exchange ids the main thread settled itself (their exchanges go nowhere), the latest 100,000. */
+const MAX_REFUSED_IDS = 100_000;
+
+export class ThreadedOutput implements Output {
+  private readonly links: WorkerLink[];
+  private settle: Settle = () => {};
+  private flushScheduled = false;
+  /** Requests settled here as queueFull because their worker had too much in flight. */
+  private refusedIds = new Set<number>();
+  private counters = { refused: 0, workerFailures: 0, lostInWorker: 0, unknownSettles: 0 };
+  private draining: Promise<void> | null = null;
+  private hurried: (() => void) | null = null;
+  /** Own replays seen (wire timing), until their exchange comes. */
+  private readonly ownReplays = new WeakMap<HttpRequest, string>();
+
+  constructor(private readonly options: ThreadedOutputOptions) {
+    const n = options.workers;
+    const replay = perWorkerReplay(options.setup.replay, n);
+    const perTarget = (replay.queueSize ?? 10_000) + (replay.concurrency ?? 64) * (replay.preserveConnections ? 1 : replay.pipeline ?? 1);
+    // Room for what the worker's own queues take, and a margin for batches on their way back:
+    // a worker that keeps up refuses (queueFull) before the main thread has to.
+    const maxRequests = Math.ceil(perTarget * 1.25) + 64;
+    const maxBytes = Math.max(1 << 20, Math.floor(options.replayShareBytes / n));
+    const limits = options.setup.sampleLimits;
+    this.links = [];
+    for (let i = 0; i < n; i++) {
+      const setup: WorkerSetup = {
+        ...options.setup, index: i, replay, whenFull: options.setup.whenFull,
+        sampleLimits: { ...limits, maxSamples: Math.ceil(limits.maxSamples / n), maxBytes: Math.ceil(limits.maxBytes / n) },
+        maxKept: Math.ceil(options.setup.maxKept / n),
+      };
+      const worker = new Worker(join(__dirname, 'replay-worker.js'), { workerData: setup });
+      const link = new WorkerLink(i, worker, maxRequests, maxBytes);
+      worker.on('message', (msg: FromWorker) => this.message(link, msg));
+      worker.on('error', (err) => this.failed(link, err));
+      worker.on('exit', (code) => {
+        if (!link.closing) this.failed(link, new Error(`replay worker ${i} exited (code ${code})`));
+      });
+      this.links.push(link);
+    }
+  }
+
+  get hasRoom(): boolean {
+    for (const l of this.links) if (!l.hasRoom) return false;
+    return true;
+  }
+
+  private linkOf(req: HttpRequest): WorkerLink {
+    return this.links[req.conn.id % this.links.length];
+  }
+
+  request(captured: HttpRequest, sent: HttpRequest, settle: Settle): void {
+    this.settle = settle;
+    const link = this.linkOf(captured);
+    if (link.failed !== null || this.draining !== null) return this.refuse(captured.id, 'shutdown');
+    if (!link.hasRoom && this.options.setup.whenFull === 'drop') {
+      this.counters.refused++;
+      return this.refuse(captured.id, 'queueFull');
+    }
+    const before = link.batch.length;
+    writeRequest(link.batch, captured, sent);
+    const bytes = link.batch.length - before;
+    link.pending.set(captured.id, bytes);
+    link.bytes += bytes;
+    this.scheduleFlush();
+  }
+
+  private refuse(id: number, outcome: ReplayOutcome): void {
+    this.refusedIds.add(id);
+    if (this.refusedIds.size > MAX_REFUSED_IDS) this.refusedIds.delete(this.refusedIds.values().next().value as number);
+    this.settle(outcome);
+    this.options.observe(outcome, []);
+  }
+
+  exchange(ex: Exchange): void {
+    if (this.refusedIds.delete(ex.request.id)) return;
+    const link = this.linkOf(ex.request);
+    if (link.failed !== null || this.options.setup.compare === null) return;
+    writeExchange(link.batch, ex);
+    this.scheduleFlush();
+  }
+
+  /** One of shadowtap's own replays seen in the capture (wire timing): its id, till its answer. */
+  ownRequest(req: HttpRequest): void {
+    const id = headerValue(req.headers, WIRE_ID_HEADER);
+    if (id !== null) this.ownReplays.set(req, id);
+  }
+
+  /** Its answer: sent to every worker (only the one that tagged it knows the id). */
+  ownExchange(ex: Exchange): void {
+    const id = this.ownReplays.get(ex.request);
+    if (id === undefined || ex.response === null) return;
+    for (const link of this.links) {
+      if (link.failed !== null) continue;
+      writeWire(link.batch, { id, server: ex.request.conn.server, startUs: ex.request.startUs, endUs: ex.response.endUs });
+    }
+    this.scheduleFlush();
+  }
+
+  private scheduleFlush(): void {
+    if (this.flushScheduled) return;
+    this.flushScheduled = true;
+    setImmediate(this.flush);
+  }
+
+  /** One batch per worker per event-loop turn, its buffer transferred (not copied). */
+  private readonly flush = (): void => {
+    this.flushScheduled = false;
+    for (const link of this.links) {
+      if (link.batch.length === 0 || link.failed !== null) continue;
+      const { buffer, length } = link.batch.take();
+      this.post(link, { t: 'batch', buffer, length }, [buffer]);
+    }
+  };
+
+  private post(link: WorkerLink, msg: ToWorker, transfer: ArrayBuffer[] = []): void {
+    link.worker.postMessage(msg, transfer);
+  }
+
+  private message(link: WorkerLink, msg: FromWorker): void {
+    switch (msg.t) {
+      case 'settled':
+        link.stats = msg.stats;
+        return this.booked(link, msg.buffer, msg.length);
+      case 'stats':
+        link.stats = msg.stats;
+        if (msg.results !== null) link.results = msg.results;
+        return;
+      case 'log':
+        return this.options.log[msg.level](msg.fields, msg.msg);
+      case 'drained':
+        link.stats = msg.stats;
+        link.results = msg.results;
+        link.drained?.();
+        return;
+    }
+  }
+
+  /** Settled outcomes from a worker: each booked once (room is made before the ledger hears,
+   * so that a paused file resumes). */
+  private booked(link: WorkerLink, buffer: ArrayBuffer, length: number): void {
+    const r = new BatchReader(buffer, length);
+    while (!r.done) {
+      const s = readSettled(r);
+      const bytes = link.pending.get(s.id);
+      if (bytes === undefined) {
+        this.counters.unknownSettles++;
+        continue;
+      }
+      link.pending.delete(s.id);
+      link.bytes -= bytes;
+      this.settle(s.outcome);
+      this.options.observe(s.outcome, s.responses);
+    }
+  }
+
+  /** A worker that died: what it had in flight ends as shutdown, its connections' requests too from now on. */
+  private failed(link: WorkerLink, err: Error): void {
+    if (link.failed !== null) return;
+    link.failed = err;
+    this.counters.workerFailures++;
+    if (this.draining === null) this.options.log.error({ err: err.message, worker: link.index }, 'replay worker failed: its requests end as shutdown');
+    this.settleLeft(link);
+    link.drained?.();
+  }
+
+  private settleLeft(link: WorkerLink): void {
+    for (const id of link.pending.keys()) {
+      this.refusedIds.add(id);
+      this.counters.lostInWorker++;
+      this.settle('shutdown');
+    }
+    link.pending.clear();
+    link.bytes = 0;
+  }
+
+  /** New replay settings for every worker (their old replayers finish within `drainMs`). */
+  reload(replay: Partial<ReplayOptions> & { targets: string[] }, drainMs: number): void {
+    const perWorker = perWorkerReplay(replay, this.links.length);
+    for (const link of this.links) if (link.failed === null) this.post(link, { t: 'reload', replay: perWorker, drainMs });
+  }
+
+  /** New redaction for the samples the workers write. */
+  redacting(redact: RedactOptions): void {
+    for (const link of this.links) if (link.failed === null) this.post(link, { t: 'redact', redact });
+  }
+
+  /** Stop waiting for the shadows: what is in flight ends as shutdown. */
+  hurry(): void {
+    for (const link of this.links) if (link.failed === null) this.post(link, { t: 'hurry' });
+    this.hurried?.();
+  }
+
+  drain(timeoutMs: number): Promise<void> {
+    this.draining ??= this.drainOnce(timeoutMs);
+    return this.draining;
+  }
+
+  private async drainOnce(timeoutMs: number): Promise<void> {
+    this.flush();
+    // A worker gets its drain time and a grace to report; one that does not is given up.
+    let timer: NodeJS.Timeout | undefined;
+    const giveUp = new Promise<void>((resolve) => {
+      timer = setTimeout(resolve, timeoutMs + 5000);
+      this.hurried = () => {
+        clearTimeout(timer);
+        timer = setTimeout(resolve, 5000);
+      };
+    });
+    await Promise.all(this.links.map((link) => {
+      if (link.failed !== null) return Promise.resolve();
+      const done = new Promise<void>((resolve) => { link.drained = resolve; });
+      this.post(link, { t: 'drain', timeoutMs });
+      return Promise.race([done, giveUp]);
+    }));
+    clearTimeout(timer);
+    for (const link of this.links) {
+      if (link.pending.size > 0) {
+        this.options.log.error({ worker: link.index, requests: link.pending.size }, 'replay worker did not settle every request: ended as shutdown');
+        this.settleLeft(link);
+      }
+    }
+    for (const link of this.links) link.closing = true;
+    await Promise.all(this.links.map((l) => l.worker.terminate()));
+  }
+
+  stats(): { shadows: TargetStats[]; retiredShadows?: TargetStats[][]; workers: Record<string, number> } {
+    const all = this.links.map((l) => l.stats).filter((s): s is WorkerStats => s !== null);
+    const shadows = sumTargets(all.map((s) => s.shadows));
+    const retiredCount = Math.max(0, ...all.map((s) => s.retiredShadows?.length ?? 0));
+    const retired: TargetStats[][] = [];
+    for (let i = 0; i < retiredCount; i++) retired.push(sumTargets(all.map((s) => s.retiredShadows?.[i] ?? [])));
+    let inFlight = 0;
+    for (const l of this.links) inFlight += l.pending.size;
+    return {
+      shadows: shadows.length > 0 ? shadows : this.options.setup.replay.targets.map(emptyTargetStats),
+      ...(retired.length > 0 ? { retiredShadows: retired } : {}),
+      workers: {
+        threads: this.links.length, inFlight, ...this.counters,
+        unjoined: all.reduce((n, s) => n + s.unjoined, 0),
+      },
+    };
+  }
+
+  /** The workers' comparisons as one (null when not comparing). */
+  comparison(): ComparisonView | null {
+    if (this.options.setup.compare === null) return null;
+    const compares = () => this.links.map((l) => l.stats?.compare).filter((c): c is NonNullable<WorkerStats['compare']> => c !== null && c !== undefined);
+    return {
+      summary: () => {
+        const out = { ...zeroCounters(), pendingJoins: 0, queued: 0 };
+        for (const c of compares()) {
+          for (const k in c.counters) (out as Record<string, number>)[k] += (c.counters as unknown as Record<string, number>)[k];
+          out.pendingJoins += c.pendingJoins;
+          out.queued += c.queued;
+        }
+        return out;
+      },
+      shadowTotals: () => {
+        const byTarget = new Map<string, { target: string; compared: number; mismatched: number }>();
+        for (const c of compares()) {
+          for (const t of c.totals) {
+            const sum = byTarget.get(t.target);
+            if (sum === undefined) byTarget.set(t.target, { ...t });
+            else { sum.compared += t.compared; sum.mismatched += t.mismatched; }
+          }
+        }
+        return [...byTarget.values()];
+      },
+      results: (accounting, complete) => {
+        const parts = this.links.map((l) => l.results).filter((r): r is ResultsJson => r !== null);
+        const merged = parts.length === 1 ? { ...parts[0] } : mergeResults(parts, this.options.setup);
+        return { ...merged, updatedAt: new Date().toISOString(), complete, accounting };
+      },
+      flush: () => {},
+    };
+  }
+}
+
+/** Each worker's replay settings: the connections and queues per shadow shared out among the
+ * workers (the same totals as one thread), the memory share split alike. */
+function perWorkerReplay(replay: Partial<ReplayOptions> & { targets: string[] }, n: number): Partial<ReplayOptions> & { targets: string[] } {
+  if (n === 1) return replay;
+  const share = (v: number | undefined): number | undefined => (v === undefined ? undefined : Math.max(1, Math.ceil(v / n)));
+  return {
+    ...replay, concurrency: share(replay.concurrency), queueSize: share(replay.queueSize), queueBytes: share(replay.queueBytes),
+    ratePerSecond: replay.ratePerSecond === null || replay.ratePerSecond === undefined ? replay.ratePerSecond : replay.ratePerSecond / n,
+  };
+}
+
+function emptyTargetStats(target: string): TargetStats {
+  return { target: new URL(target).origin, sent: 0, responses: 0, errors: 0, timeouts: 0, queueFull: 0, rateLimited: 0, byStatusClass: {}, inFlight: 0, queued: 0, lanes: 0 };
+}
+
+/** Per target, the sum over the workers (in the first worker's order). */
+function sumTargets(lists: TargetStats[][]): TargetStats[] {
+  const byTarget = new Map<string, TargetStats>();
+  for (const list of lists) {
+    for (const t of list) {
+      const sum = byTarget.get(t.target);
+      if (sum === undefined) {
+        byTarget.set(t.target, { ...t, byStatusClass: { ...t.byStatusClass } });
+        continue;
+      }
+      sum.sent += t.sent; sum.responses += t.responses; sum.errors += t.errors; sum.timeouts += t.timeouts;
+      sum.queueFull += t.queueFull; sum.rateLimited += t.rateLimited;
+      sum.inFlight += t.inFlight; sum.queued += t.queued; sum.lanes += t.lanes;
+      for (const c in t.byStatusClass) sum.byStatusClass[c] = (sum.byStatusClass[c] ?? 0) + t.byStatusClass[c];
+    }
+  }
+  return [...byTarget.values()];
+}
+
+function zeroCounters(): CompareCounters {
+  return {
+    exchanges: 0, latencyWarmup: 0, wireTimed: 0, busy: 0, diffFailures: 0, joinOverflow: 0, endpointOverflow: 0, diffsTruncated: 0, decodeErrors: 0,
+    samplesWritten: 0, samplesDropped: 0, repeatCacheEvictions: 0, cpuMs: 0,
+  };
+}
+
+/** The workers' results as one run's: counts add, histograms merge, endpoints by key. Each
+ * worker keeps its own caps (endpoints, fields, signatures), so a merged table may hold up to
+ * N times one worker's. */
+export function mergeResults(parts: ResultsJson[], setup: { replay: { targets: string[] }; baseline: string | null }): ResultsJson {
+  if (parts.length === 0) {
+    return {
+      version: 1, startedAt: new Date().toISOString(), updatedAt: new Date().toISOString(), complete: false,
+      shadows: setup.replay.targets.filter((t) => t !== setup.baseline), baseline: setup.baseline, counters: zeroCounters(), accounting: {}, endpoints: [],
+    };
+  }
+  const counters = zeroCounters();
+  for (const p of parts) for (const k in p.counters) (counters as unknown as Record<string, number>)[k] += (p.counters as unknown as Record<string, number>)[k];
+  const endpoints = new Map<string, EndpointJson>();
+  for (const p of parts) {
+    for (const e of p.endpoints) {
+      const into = endpoints.get(e.key);
+      if (into === undefined) endpoints.set(e.key, structuredClone(e));
+      else mergeEndpoint(into, e);
+    }
+  }
+  const startedAt = parts.map((p) => p.startedAt).sort()[0];
+  return { ...parts[0], startedAt, counters, endpoints: [...endpoints.values()] };
+}
+
+function mergeEndpoint(into: EndpointJson, e: EndpointJson): void {
+  mergeSide(into.production, e.production);
+  if (into.baseline !== null && e.baseline !== null) mergeSide(into.baseline, e.baseline);
+  into.noise.comparisons += e.noise.comparisons;
+  into.noise.fromBaseline += e.noise.fromBaseline;
+  into.noise.fromRepeats += e.noise.fromRepeats;
+  mergeFields(into.noise, e.noise);
+  e.shadows.forEach((s, i) => mergeShadow(into.shadows[i], s));
+}
+
+function mergeShadow(into: ShadowEndpointJson, s: ShadowEndpointJson): void {
+  mergeSide(into, s);
+  into.compared += s.compared;
+  into.mismatched += s.mismatched;
+  into.bodiesNotCompared += s.bodiesNotCompared;
+  for (const k of Object.keys(s.skipped) as Array<keyof typeof s.skipped>) into.skipped[k] += s.skipped[k];
+  mergeFields(into, s);
+  for (const sig in s.signatures) into.signatures[sig] = (into.signatures[sig] ?? 0) + s.signatures[sig];
+  into.signaturesOverflow += s.signaturesOverflow;
+}
+
+function mergeSide(into: SideJson, s: SideJson): void {
+  into.attempts += s.attempts;
+  into.status5xx += s.status5xx;
+  into.timeouts += s.timeouts;
+  into.connectionErrors += s.connectionErrors;
+  into.missing += s.missing;
+  into.latency = mergeLatency(into.latency, s.latency);
+  if (s.wireLatency !== undefined) into.wireLatency = into.wireLatency === undefined ? s.wireLatency : mergeLatency(into.wireLatency, s.wireLatency);
+}
+
+function mergeLatency(a: SideJson['latency'], b: SideJson['latency']): SideJson['latency'] {
+  const h = LatencyHistogram.fromJSON(a);
+  h.merge(LatencyHistogram.fromJSON(b));
+  return h.toJSON();
+}
+
+function mergeFields(into: FieldsJson, f: FieldsJson): void {
+  into.overflow += f.overflow;
+  for (const path in f.fields) {
+    const from = f.fields[path];
+    const to = into.fields[path];
+    if (to === undefined) {
+      into.fields[path] = { diffs: from.diffs, kinds: { ...from.kinds } };
+      continue;
+    }
+    to.diffs += from.diffs;
+    for (const k of Object.keys(from.kinds) as Array<keyof typeof from.kinds>) to.kinds[k] = (to.kinds[k] ?? 0) + (from.kinds[k] ?? 0);
+  }
+}
+
+/** The in-process comparison behind the same view. */
+export function inProcessComparison(compare: { counters: CompareCounters; pendingJoins: number; queued: number;
+  shadowTotals(): Array<{ target: string; compared: number; mismatched: number }>; results(a: Record<string, unknown>, complete: boolean): ResultsJson; flush(): void }): ComparisonView {
+  return {
+    summary: () => ({ ...compare.counters, pendingJoins: compare.pendingJoins, queued: compare.queued }),
+    shadowTotals: () => compare.shadowTotals(),
+    results: (accounting, complete) => compare.results(accounting, complete),
+    flush: () => compare.flush(),
+  };
+}
