@@ -7,7 +7,7 @@
 
 import { join } from 'node:path';
 import { Worker } from 'node:worker_threads';
-import type { CompareCounters, EndpointJson, FieldsJson, ResultsJson, ShadowEndpointJson, SideJson } from '../compare';
+import type { CompareCounters, CompareOptions, EndpointJson, FieldsJson, ResultsJson, ShadowEndpointJson, SideJson } from '../compare';
 import { LatencyHistogram } from '../compare/latency';
 import type { Exchange, HttpRequest, ReplayOutcome, ShadowResponse } from '../model';
 import { headerValue } from '../http';
@@ -88,6 +88,7 @@ export class ThreadedOutput implements Output {
         ...options.setup, index: i, replay, whenFull: options.setup.whenFull,
         sampleLimits: { ...limits, maxSamples: Math.ceil(limits.maxSamples / n), maxBytes: Math.ceil(limits.maxBytes / n) },
         maxKept: Math.ceil(options.setup.maxKept / n),
+        compare: perWorkerCompare(options.setup.compare, n),
       };
       const worker = new Worker(join(__dirname, 'replay-worker.js'), { workerData: setup });
       const link = new WorkerLink(i, worker, maxRequests, maxBytes);
@@ -345,6 +346,18 @@ function perWorkerReplay(replay: Partial<ReplayOptions> & { targets: string[] },
   return {
     ...replay, concurrency: share(replay.concurrency), queueSize: share(replay.queueSize), queueBytes: share(replay.queueBytes),
     ratePerSecond: replay.ratePerSecond === null || replay.ratePerSecond === undefined ? replay.ratePerSecond : replay.ratePerSecond / n,
+  };
+}
+
+/** Each worker compares its share of the exchanges: the warm-up, and the compare share of the
+ * memory budget (joins, diff queue, repeat cache), shared out alike. */
+function perWorkerCompare(c: CompareOptions | null, n: number): CompareOptions | null {
+  if (c === null || n === 1) return c;
+  const share = (v: number): number => Math.max(1, Math.ceil(v / n));
+  return {
+    ...c, latencyWarmup: Math.ceil(c.latencyWarmup / n),
+    maxPendingJoins: share(c.maxPendingJoins), maxPendingJoinBytes: share(c.maxPendingJoinBytes), maxQueued: share(c.maxQueued),
+    maxQueuedBytes: share(c.maxQueuedBytes), repeatEntries: share(c.repeatEntries), repeatBytes: share(c.repeatBytes),
   };
 }
 
