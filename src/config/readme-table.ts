@@ -8,7 +8,7 @@ import { compareOptions } from '../compare/options';
 import { httpOptions } from '../http/options';
 import { recordingOptions } from '../recording/options';
 import { adminOptions, logOptions, logShipOptions, reportOutputOptions, resultIdsOptions, stopOptions, summaryOptions, thresholdOptions } from '../report/options';
-import { pacingOptions, replayOptions } from '../replay/options';
+import { pacingOptions, replayOptions, workerOptions } from '../replay/options';
 import { tcpOptions } from '../tcp/options';
 import { redactOptions, trafficOptions } from '../traffic/options';
 import { commandOptions } from './commands';
@@ -22,7 +22,7 @@ export interface ReadmeTable {
 }
 
 export const readmeTables: ReadmeTable[] = [
-  { name: 'run', rows: rowsOf(liveSourceOptions, sourceOptions, replayOptions, summaryOptions, logOptions, stopOptions, logShipOptions, adminOptions, liveCaptureOptions, tcpOptions, httpOptions, compareOptions) },
+  { name: 'run', rows: rowsOf(liveSourceOptions, sourceOptions, replayOptions, workerOptions, summaryOptions, logOptions, stopOptions, logShipOptions, adminOptions, liveCaptureOptions, tcpOptions, httpOptions, compareOptions) },
   { name: 'traffic', rows: rowsOf(trafficOptions, redactOptions) },
   { name: 'report', rows: [...rowsOf(thresholdOptions), ...reportOutputOptions] },
   { name: 'record', rows: rowsOf(recordingOptions), asForRun: 'record' },
