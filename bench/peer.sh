@@ -28,6 +28,8 @@
 #             (with comparison; the shadow answers "name":"shadow" where production says "prod",
 #             so every exchange differs and is diffed)
 #   st-nocmp  the same with --no-compare and no --out
+#   st-w0     st with --workers 0: replay and comparison on the capture thread (the default is
+#             one worker thread from two cores up)
 #   gor       gor --input-raw lo:PROD --output-http http://127.0.0.1:SHADOW   (GoReplay defaults;
 #             the capture names lo, like shadowtap's -i lo: `:PROD` would open every interface)
 #   gor-w256  the same with --output-http-workers 256
@@ -36,7 +38,9 @@
 # threads from /proc/PID/stat) from the end of warm-up to the end of the drain, per 1,000
 # requests the shadow got; its peak RSS (VmHWM); for shadowtap its own seen/replayed/not-replayed
 # (summary JSON; its seen/replayed include the warm-up requests). GoReplay keeps no such count,
-# so what it lost shows only in the shadow's log. The CPU covers capturing and parsing every
+# so what it lost shows only in the shadow's log. mainCpu (shadowtap) is the CPU seconds of its
+# main thread alone over the same span: capture, parsing and the policy; with --workers 0, replay
+# and comparison too. The CPU covers capturing and parsing every
 # production request, so a mirror that sheds load pays more per request that reached the shadow.
 #
 # Offline: the pcap of bench/read.sh (bench/out/read-bench.pcap, port 20080; read.sh is run first
@@ -96,6 +100,9 @@ if build_gor; then HAVE_GOR=1; fi
 
 # ---------------------------------------------------------------- helpers
 lines() { if [ -f "$1" ]; then wc -l <"$1"; else echo 0; fi; }
+# CPU ticks of the main thread alone (capture, parsing, the traffic policy; with --workers 0
+# replay and comparison too): its task has the process's id.
+main_ticks() { awk '{print $14 + $15}' "/proc/$1/task/$1/stat" 2>/dev/null || echo 0; }
 peak_rss_kb() { awk '/^VmHWM:/ {print $2}' "/proc/$1/status" 2>/dev/null || echo 0; }
 loadavg() { cut -d' ' -f1-3 /proc/loadavg; }
 
@@ -108,6 +115,8 @@ start_mirror() {   # start_mirror TOOL -> sets MIRROR (pid, empty for none)
     st)       $SHADOWTAP run -i lo -p $PROD -s http://127.0.0.1:$SHADOW --out "$OUT/peer-cmp" \
                 --summary-json "$OUT/peer-summary.json" >"$log" 2>&1 & ;;
     st-nocmp) $SHADOWTAP run -i lo -p $PROD -s http://127.0.0.1:$SHADOW --no-compare \
+                --summary-json "$OUT/peer-summary.json" >"$log" 2>&1 & ;;
+    st-w0)    $SHADOWTAP run -i lo -p $PROD -s http://127.0.0.1:$SHADOW --out "$OUT/peer-cmp" --workers 0 \
                 --summary-json "$OUT/peer-summary.json" >"$log" 2>&1 & ;;
     gor)      "$GOR" --input-raw lo:$PROD --output-http http://127.0.0.1:$SHADOW >"$log" 2>&1 & ;;
     gor-w256) "$GOR" --input-raw lo:$PROD --output-http http://127.0.0.1:$SHADOW \
@@ -144,7 +153,7 @@ drain() {
 }
 
 run_one() {   # run_one TOOL RATE -> appends a row to peer-live.tsv
-  local tool=$1 rate=$2 base_p=0 base_s=0 c0=0 c1=0 rss=0 script
+  local tool=$1 rate=$2 base_p=0 base_s=0 c0=0 c1=0 m0=0 m1=0 rss=0 script
   rm -f "$OUT/peer-prod.log" "$OUT/peer-shadow.log"
   PIDS=()
   ACCESS_LOG="$OUT/peer-prod.log" start_nginx prod $PROD
@@ -152,7 +161,7 @@ run_one() {   # run_one TOOL RATE -> appends a row to peer-live.tsv
   start_mirror "$tool"
   if [ -n "$MIRROR" ]; then
     read -r base_p base_s < <(warm_up)
-    c0=$(cpu_ticks $MIRROR)
+    c0=$(cpu_ticks $MIRROR); m0=$(main_ticks $MIRROR)
   fi
   if [ "$rate" = max ]; then
     script=/dev/null
@@ -164,7 +173,7 @@ run_one() {   # run_one TOOL RATE -> appends a row to peer-live.tsv
   local load; load=$(loadavg)
   if [ -n "$MIRROR" ]; then
     drain
-    c1=$(cpu_ticks $MIRROR); rss=$(peak_rss_kb $MIRROR)
+    c1=$(cpu_ticks $MIRROR); m1=$(main_ticks $MIRROR); rss=$(peak_rss_kb $MIRROR)
     kill -TERM $MIRROR 2>/dev/null || true; wait $MIRROR 2>/dev/null || true
   else
     sleep 1
@@ -179,15 +188,15 @@ run_one() {   # run_one TOOL RATE -> appends a row to peer-live.tsv
     st=$(node -e '
       const s = require(process.argv[1]);
       const nr = Object.entries(s.notReplayed || {}).map(([k, v]) => k + "=" + v).join(",") || "-";
-      console.log(`seen=${s.seen},replayed=${s.replayed},kdrop=${s.capture.kernelDropped},qdrop=${s.capture.queueDropped},notReplayed:${nr}`);
-    ' "$OUT/peer-summary.json")
+      console.log(`seen=${s.seen},replayed=${s.replayed},kdrop=${s.capture.kernelDropped},qdrop=${s.capture.queueDropped},mainCpu=${process.argv[2]},notReplayed:${nr}`);
+    ' "$OUT/peer-summary.json" "$(awk -v t=$((m1 - m0)) -v hz=$HZ 'BEGIN { printf "%.2f", t / hz }')")
   fi
   printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$rate" "$tool" "$rps" "$prod" "$shadow" \
     "$(awk -v t=$((c1 - c0)) -v hz=$HZ 'BEGIN { printf "%.2f", t / hz }')" "$rss" "$load" "$st" >>"$OUT/peer-live.tsv"
 }
 
 # ---------------------------------------------------------------- live ladder
-TOOLS=(none st st-nocmp)
+TOOLS=(none st st-w0 st-nocmp)
 [ $HAVE_GOR = 1 ] && TOOLS+=(gor gor-w256)
 [ -n "${PEER_TOOLS:-}" ] && read -r -a TOOLS <<<"$PEER_TOOLS"
 : >"$OUT/peer-live.tsv"
