@@ -37,7 +37,7 @@ export function run(cfg: RunConfig, log: Logger = createLogger(cfg.logLevel, cfg
   const wireTargets = cfg.wireTiming ? cfg.source.alsoCapture ?? null : null;
   // --workers: replay and comparison on worker threads; else here, on the capture thread.
   const threaded = cfg.workers > 0 ? new ThreadedOutput({
-    workers: cfg.workers, replayShareBytes: cfg.memory.shares.replay, observe, log,
+    workers: cfg.workers, replayShareBytes: cfg.memory.shares.replay, workerShareBytes: cfg.memory.shares.replay + cfg.memory.shares.compare, observe, log,
     setup: {
       replay: cfg.replay, whenFull, compare: cfg.compare, baseline: cfg.baseline, outDir: outDir === null ? null : outDir.dir,
       sampleLimits: defaultSampleLimits, redact: cfg.redact, wireTargets, maxKept: cfg.compare?.maxPendingJoins ?? 0,

@@ -24,6 +24,8 @@ export interface ThreadedOutputOptions {
   setup: Omit<WorkerSetup, 'index'>;
   /** The memory budget's replay share: what all workers' requests in flight may hold. */
   replayShareBytes: number;
+  /** The replay and compare shares together: what all workers' heaps hold beyond their runtime. */
+  workerShareBytes: number;
   /** Sees every request's shadow answers (status, latency, outcome and error; no bodies). */
   observe: (outcome: ReplayOutcome, responses: ShadowResponse[]) => void;
   log: { error(fields: object, msg: string): void; warn(fields: object, msg: string): void };
@@ -90,7 +92,7 @@ export class ThreadedOutput implements Output {
         maxKept: Math.ceil(options.setup.maxKept / n),
         compare: perWorkerCompare(options.setup.compare, n),
       };
-      const worker = new Worker(join(__dirname, 'replay-worker.js'), { workerData: setup });
+      const worker = new Worker(join(__dirname, 'replay-worker.js'), { workerData: setup, resourceLimits: heapLimits(options.workerShareBytes / n) });
       const link = new WorkerLink(i, worker, maxRequests, maxBytes);
       worker.on('message', (msg: FromWorker) => this.message(link, msg));
       worker.on('error', (err) => this.failed(link, err));
@@ -337,6 +339,19 @@ export class ThreadedOutput implements Output {
     };
   }
 }
+
+/**
+ * A worker's V8 heap: a young generation kept small (an isolate grows its own to the maximum under
+ * load: tens of MB of resident set per thread), and an old generation twice its share of the
+ * budget plus a runtime reserve — a ceiling for what escapes the shares' own counts, which shed
+ * well before it. A worker past it dies and its requests end as shutdown (logged).
+ */
+export function heapLimits(shareBytes: number): { maxYoungGenerationSizeMb: number; maxOldGenerationSizeMb: number } {
+  return { maxYoungGenerationSizeMb: WORKER_YOUNG_MB, maxOldGenerationSizeMb: Math.ceil((2 * shareBytes) / (1 << 20)) + WORKER_RESERVE_MB };
+}
+
+const WORKER_YOUNG_MB = 32;
+const WORKER_RESERVE_MB = 48;
 
 /** Each worker's replay settings: the connections and queues per shadow shared out among the
  * workers (the same totals as one thread), the memory share split alike. */

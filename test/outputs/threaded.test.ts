@@ -277,7 +277,7 @@ test('threaded output: beyond the bytes a worker may have in flight the main thr
   for (const whenFull of ['drop', 'wait'] as const) {
     const outcomes: string[] = [];
     const output = new ThreadedOutput({
-      workers: 1, replayShareBytes: 1 << 20, observe: () => {}, log: { error: () => {}, warn: () => {} },
+      workers: 1, replayShareBytes: 1 << 20, workerShareBytes: 64 << 20, observe: () => {}, log: { error: () => {}, warn: () => {} },
       setup: {
         replay: { targets: [stalled.url], timeoutMs: 60_000 }, whenFull, compare: null, baseline: null, outDir: null,
         sampleLimits: defaultSampleLimits, redact: defaultRedactOptions(), wireTargets: null, maxKept: 0, statsEveryMs: 200, resultsEveryMs: 1000,
