@@ -1,11 +1,8 @@
 // `shadowtap run`: capture production traffic and mirror every request to the shadow(s).
 
 import { RequestLedger } from '../accounting';
-import { CompareStage } from '../compare';
 import type { RunConfig } from '../config';
-import { ReplayOutput } from '../outputs';
-import { ComparisonView, ThreadedOutput, inProcessComparison } from '../outputs/threaded';
-import { defaultSampleLimits } from '../report/outdir';
+import { runReplayOutput } from '../outputs/threaded';
 import { Admission, Mirror, PacketPipeline } from '../pipeline';
 import type { ShadowResponse } from '../model';
 import { ConnectionNotices, Logger, ShadowHealth, ShadowTroubleLog, createLogger, logShippingSummary } from '../report';
@@ -33,20 +30,8 @@ export function run(cfg: RunConfig, log: Logger = createLogger(cfg.logLevel, cfg
   const observe = (outcome: string, responses: ShadowResponse[]): void => {
     admin?.metrics.observeResponses(responses); shadowTrouble.note(outcome, responses); shadowHealth.note(responses);
   };
-  const whenFull = source.live ? 'drop' as const : 'wait' as const;
-  const wireTargets = cfg.wireTiming ? cfg.source.alsoCapture ?? null : null;
-  // --workers: replay and comparison on worker threads; else here, on the capture thread.
-  const threaded = cfg.workers > 0 ? new ThreadedOutput({
-    workers: cfg.workers, replayShareBytes: cfg.memory.shares.replay, workerShareBytes: cfg.memory.shares.replay + cfg.memory.shares.compare, observe, log,
-    setup: {
-      replay: cfg.replay, whenFull, compare: cfg.compare, baseline: cfg.baseline, outDir: outDir === null ? null : outDir.dir,
-      sampleLimits: defaultSampleLimits, redact: cfg.redact, wireTargets, maxKept: cfg.compare?.maxPendingJoins ?? 0,
-      statsEveryMs: 200, resultsEveryMs: 1000,
-    },
-  }) : null;
-  const compareStage = threaded === null && cfg.compare !== null ? new CompareStage(cfg.replay.targets, cfg.baseline, cfg.compare, outDir) : null;
-  const compare: ComparisonView | null = threaded !== null ? threaded.comparison() : compareStage === null ? null : inProcessComparison(compareStage);
-  const output = threaded ?? new ReplayOutput({ replay: cfg.replay, whenFull, compare: compareStage, wireTargets, observe });
+  // --workers: replay and comparison on worker threads; 0: here, on the capture thread.
+  const { output, compare } = runReplayOutput(cfg, { live: source.live, outDir, observe, log });
   const admission = new Admission(ledger, new TrafficPolicy(cfg.traffic), ownMarker(cfg.replay.marker), output);
   const mirror = new Mirror({ ledger, admission, output, notice: notices.notice, flow: source.live ? null : source });
   const pipeline = new PacketPipeline(mirror, cfg);

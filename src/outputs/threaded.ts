@@ -8,14 +8,17 @@
 import { join } from 'node:path';
 import { Worker } from 'node:worker_threads';
 import type { CompareCounters, CompareOptions, EndpointJson, FieldsJson, ResultsJson, ShadowEndpointJson, SideJson } from '../compare';
+import { CompareStage } from '../compare';
 import { LatencyHistogram } from '../compare/latency';
+import type { RunConfig } from '../config';
+import { OutputDir, defaultSampleLimits } from '../report/outdir';
 import type { Exchange, HttpRequest, ReplayOutcome, ShadowResponse } from '../model';
 import { headerValue } from '../http';
 import type { ReplayOptions, TargetStats } from '../replay';
 import type { RedactOptions } from '../traffic/redact';
 import { BatchReader, BatchWriter, readSettled, writeExchange, writeRequest, writeWire } from './handoff';
 import type { Output, Settle } from './index';
-import { WIRE_ID_HEADER } from './replay';
+import { ReplayOutput, WIRE_ID_HEADER } from './replay';
 import type { FromWorker, ToWorker, WorkerSetup, WorkerStats } from './replay-worker';
 
 export interface ThreadedOutputOptions {
@@ -60,6 +63,9 @@ class WorkerLink {
   }
 }
 
+/** How long past its drain time a worker may take to report before it is given up. */
+const DRAIN_GRACE_MS = 5000;
+
 /** Exchange ids the main thread settled itself (their exchanges go nowhere), the latest 100,000. */
 const MAX_REFUSED_IDS = 100_000;
 
@@ -71,7 +77,9 @@ export class ThreadedOutput implements Output {
   private refusedIds = new Set<number>();
   private counters = { refused: 0, workerFailures: 0, lostInWorker: 0, unknownSettles: 0 };
   private draining: Promise<void> | null = null;
-  private hurried: (() => void) | null = null;
+  /** Set by hurry(): the drain's grace shrinks to HURRIED_GRACE_MS. */
+  private hurried = false;
+  private cutShort: (() => void) | null = null;
   /** Own replays seen (wire timing), until their exchange comes. */
   private readonly ownReplays = new WeakMap<HttpRequest, string>();
 
@@ -222,7 +230,7 @@ export class ThreadedOutput implements Output {
     if (link.failed !== null) return;
     link.failed = err;
     this.counters.workerFailures++;
-    if (this.draining === null) this.options.log.error({ err: err.message, worker: link.index }, 'replay worker failed: its requests end as shutdown');
+    this.options.log.error({ err: err.message, worker: link.index, inFlight: link.pending.size }, 'replay worker failed: its requests end as shutdown');
     this.settleLeft(link);
     link.drained?.();
   }
@@ -251,7 +259,8 @@ export class ThreadedOutput implements Output {
   /** Stop waiting for the shadows: what is in flight ends as shutdown. */
   hurry(): void {
     for (const link of this.links) if (link.failed === null) this.post(link, { t: 'hurry' });
-    this.hurried?.();
+    this.hurried = true;
+    this.cutShort?.();
   }
 
   drain(timeoutMs: number): Promise<void> {
@@ -264,10 +273,10 @@ export class ThreadedOutput implements Output {
     // A worker gets its drain time and a grace to report; one that does not is given up.
     let timer: NodeJS.Timeout | undefined;
     const giveUp = new Promise<void>((resolve) => {
-      timer = setTimeout(resolve, timeoutMs + 5000);
-      this.hurried = () => {
+      timer = setTimeout(resolve, (this.hurried ? 0 : timeoutMs) + DRAIN_GRACE_MS);
+      this.cutShort = () => {
         clearTimeout(timer);
-        timer = setTimeout(resolve, 5000);
+        timer = setTimeout(resolve, DRAIN_GRACE_MS);
       };
     });
     await Promise.all(this.links.map((link) => {
@@ -482,12 +491,36 @@ function mergeFields(into: FieldsJson, f: FieldsJson): void {
 }
 
 /** The in-process comparison behind the same view. */
-export function inProcessComparison(compare: { counters: CompareCounters; pendingJoins: number; queued: number;
-  shadowTotals(): Array<{ target: string; compared: number; mismatched: number }>; results(a: Record<string, unknown>, complete: boolean): ResultsJson; flush(): void }): ComparisonView {
+export function inProcessComparison(compare: CompareStage): ComparisonView {
   return {
     summary: () => ({ ...compare.counters, pendingJoins: compare.pendingJoins, queued: compare.queued }),
     shadowTotals: () => compare.shadowTotals(),
     results: (accounting, complete) => compare.results(accounting, complete),
     flush: () => compare.flush(),
   };
+}
+
+/**
+ * `run`'s replay output: on `cfg.workers` worker threads, or (0) a ReplayOutput with its
+ * CompareStage on this thread; and the comparison as the run reads it (null: not comparing).
+ */
+export function runReplayOutput(cfg: RunConfig, o: { live: boolean; outDir: OutputDir | null; observe: ThreadedOutputOptions['observe']; log: ThreadedOutputOptions['log'] }):
+  { output: ThreadedOutput | ReplayOutput; compare: ComparisonView | null } {
+  const whenFull = o.live ? 'drop' : 'wait';
+  const wireTargets = cfg.wireTiming ? cfg.source.alsoCapture ?? null : null;
+  if (cfg.workers > 0) {
+    const output = new ThreadedOutput({
+      workers: cfg.workers, replayShareBytes: cfg.memory.shares.replay, workerShareBytes: cfg.memory.shares.replay + cfg.memory.shares.compare,
+      observe: o.observe, log: o.log,
+      setup: {
+        replay: cfg.replay, whenFull, compare: cfg.compare, baseline: cfg.baseline, outDir: o.outDir === null ? null : o.outDir.dir,
+        sampleLimits: defaultSampleLimits, redact: cfg.redact, wireTargets, maxKept: cfg.compare?.maxPendingJoins ?? 0,
+        statsEveryMs: 200, resultsEveryMs: 1000,
+      },
+    });
+    return { output, compare: output.comparison() };
+  }
+  const stage = cfg.compare !== null ? new CompareStage(cfg.replay.targets, cfg.baseline, cfg.compare, o.outDir) : null;
+  const output = new ReplayOutput({ replay: cfg.replay, whenFull, compare: stage, wireTargets, observe: o.observe });
+  return { output, compare: stage === null ? null : inProcessComparison(stage) };
 }
