@@ -15,9 +15,20 @@ export const enum RecordKind {
   Wire = 3,
 }
 
-const OUTCOMES: readonly ReplayOutcome[] = ['replayed', 'queueFull', 'bodyTooLarge', 'unreplayable', 'shadowError', 'shadowTimeout', 'shutdown', 'rateLimited'];
-const MISSING: readonly ResponseMissing[] = ['gap', 'parseError', 'closed', 'overflow', 'memory'];
-const outcomeCode = (o: ReplayOutcome): number => OUTCOMES.indexOf(o);
+/** One byte per outcome and per missing reason: listed in a Record, so that a reason added to
+ * the model cannot be left out of the codec. */
+const OUTCOME_CODES: Record<ReplayOutcome, number> = {
+  replayed: 0, queueFull: 1, bodyTooLarge: 2, unreplayable: 3, shadowError: 4, shadowTimeout: 5, shutdown: 6, rateLimited: 7,
+};
+const MISSING_CODES: Record<ResponseMissing, number> = { gap: 0, parseError: 1, closed: 2, overflow: 3, memory: 4, reset: 5 };
+const byCode = <K extends string>(codes: Record<K, number>): K[] => {
+  const out: K[] = [];
+  for (const k in codes) out[codes[k]] = k;
+  return out;
+};
+const OUTCOMES = byCode(OUTCOME_CODES);
+const MISSING = byCode(MISSING_CODES);
+const NO_MISSING = 0xff;
 
 /** Appends to one buffer, doubling it when full; take() hands the bytes over and starts afresh. */
 export class BatchWriter {
@@ -258,7 +269,7 @@ function readOneRequest(r: BatchReader): HttpRequest {
 export function writeExchange(w: BatchWriter, ex: Exchange): void {
   w.u8(RecordKind.Exchange);
   w.f64(ex.request.id);
-  w.u8(ex.responseMissing === null ? 0xff : MISSING.indexOf(ex.responseMissing));
+  w.u8(ex.responseMissing === null ? NO_MISSING : MISSING_CODES[ex.responseMissing]);
   const res = ex.response;
   w.u8(res === null ? 0 : 1);
   if (res === null) return;
@@ -292,7 +303,7 @@ export function readExchange(r: BatchReader, request: (id: number) => HttpReques
     };
   }
   if (req === undefined) return { unknownId: id };
-  return { request: req, response, responseMissing: missing === 0xff ? null : MISSING[missing] };
+  return { request: req, response, responseMissing: missing === NO_MISSING ? null : MISSING[missing] };
 }
 
 /** One of shadowtap's own replays seen on the wire: its x-shadowtap-id, the shadow it went to,
@@ -323,12 +334,12 @@ export function readWire(r: BatchReader): WireSighting {
  */
 export function writeSettled(w: BatchWriter, id: number, outcome: ReplayOutcome, responses: readonly ShadowResponse[]): void {
   w.f64(id);
-  w.u8(outcomeCode(outcome));
+  w.u8(OUTCOME_CODES[outcome]);
   w.u32(responses.length);
   for (let i = 0; i < responses.length; i++) {
     const s = responses[i];
     w.str(s.target);
-    w.u8(outcomeCode(s.outcome));
+    w.u8(OUTCOME_CODES[s.outcome]);
     w.u32(s.statusCode === null ? 0xffffffff : s.statusCode);
     w.f64(s.latencyUs);
     w.strOrNull(s.error);

@@ -7,10 +7,10 @@
 
 import { join } from 'node:path';
 import { Worker } from 'node:worker_threads';
-import type { CompareCounters, CompareOptions, EndpointJson, FieldsJson, ResultsJson, ShadowEndpointJson, SideJson } from '../compare';
-import { CompareStage } from '../compare';
-import { LatencyHistogram } from '../compare/latency';
+import type { CompareCounters, CompareOptions, ResultsJson } from '../compare';
+import { CompareStage, RESULTS_VERSION } from '../compare';
 import type { RunConfig } from '../config';
+import { mergeResults } from '../report/merge';
 import { OutputDir, defaultSampleLimits } from '../report/outdir';
 import type { Exchange, HttpRequest, ReplayOutcome, ShadowResponse } from '../model';
 import { headerValue } from '../http';
@@ -341,7 +341,8 @@ export class ThreadedOutput implements Output {
       },
       results: (accounting, complete) => {
         const parts = this.links.map((l) => l.results).filter((r): r is ResultsJson => r !== null);
-        const merged = parts.length === 1 ? { ...parts[0] } : mergeResults(parts, this.options.setup);
+        const merged = parts.length === 0 ? noResults(this.options.setup) : parts.length === 1 ? parts[0]
+          : mergeResults(parts.map((_, i) => `replay worker ${i}`), parts);
         return { ...merged, updatedAt: new Date().toISOString(), complete, accounting };
       },
       flush: () => {},
@@ -408,86 +409,20 @@ function sumTargets(lists: TargetStats[][]): TargetStats[] {
   return [...byTarget.values()];
 }
 
+/** Results before any worker sent its own. */
+function noResults(setup: { replay: { targets: string[] }; baseline: string | null }): ResultsJson {
+  const now = new Date().toISOString();
+  return {
+    version: RESULTS_VERSION, startedAt: now, updatedAt: now, complete: false, shadows: setup.replay.targets.filter((t) => t !== setup.baseline),
+    baseline: setup.baseline, counters: zeroCounters(), accounting: {}, endpoints: [],
+  };
+}
+
 function zeroCounters(): CompareCounters {
   return {
     exchanges: 0, latencyWarmup: 0, wireTimed: 0, busy: 0, diffFailures: 0, joinOverflow: 0, endpointOverflow: 0, diffsTruncated: 0, decodeErrors: 0,
     samplesWritten: 0, samplesDropped: 0, repeatCacheEvictions: 0, cpuMs: 0,
   };
-}
-
-/** The workers' results as one run's: counts add, histograms merge, endpoints by key. Each
- * worker keeps its own caps (endpoints, fields, signatures), so a merged table may hold up to
- * N times one worker's. */
-export function mergeResults(parts: ResultsJson[], setup: { replay: { targets: string[] }; baseline: string | null }): ResultsJson {
-  if (parts.length === 0) {
-    return {
-      version: 1, startedAt: new Date().toISOString(), updatedAt: new Date().toISOString(), complete: false,
-      shadows: setup.replay.targets.filter((t) => t !== setup.baseline), baseline: setup.baseline, counters: zeroCounters(), accounting: {}, endpoints: [],
-    };
-  }
-  const counters = zeroCounters();
-  for (const p of parts) for (const k in p.counters) (counters as unknown as Record<string, number>)[k] += (p.counters as unknown as Record<string, number>)[k];
-  const endpoints = new Map<string, EndpointJson>();
-  for (const p of parts) {
-    for (const e of p.endpoints) {
-      const into = endpoints.get(e.key);
-      if (into === undefined) endpoints.set(e.key, structuredClone(e));
-      else mergeEndpoint(into, e);
-    }
-  }
-  const startedAt = parts.map((p) => p.startedAt).sort()[0];
-  return { ...parts[0], startedAt, counters, endpoints: [...endpoints.values()] };
-}
-
-function mergeEndpoint(into: EndpointJson, e: EndpointJson): void {
-  mergeSide(into.production, e.production);
-  if (into.baseline !== null && e.baseline !== null) mergeSide(into.baseline, e.baseline);
-  into.noise.comparisons += e.noise.comparisons;
-  into.noise.fromBaseline += e.noise.fromBaseline;
-  into.noise.fromRepeats += e.noise.fromRepeats;
-  mergeFields(into.noise, e.noise);
-  e.shadows.forEach((s, i) => mergeShadow(into.shadows[i], s));
-}
-
-function mergeShadow(into: ShadowEndpointJson, s: ShadowEndpointJson): void {
-  mergeSide(into, s);
-  into.compared += s.compared;
-  into.mismatched += s.mismatched;
-  into.bodiesNotCompared += s.bodiesNotCompared;
-  for (const k of Object.keys(s.skipped) as Array<keyof typeof s.skipped>) into.skipped[k] += s.skipped[k];
-  mergeFields(into, s);
-  for (const sig in s.signatures) into.signatures[sig] = (into.signatures[sig] ?? 0) + s.signatures[sig];
-  into.signaturesOverflow += s.signaturesOverflow;
-}
-
-function mergeSide(into: SideJson, s: SideJson): void {
-  into.attempts += s.attempts;
-  into.status5xx += s.status5xx;
-  into.timeouts += s.timeouts;
-  into.connectionErrors += s.connectionErrors;
-  into.missing += s.missing;
-  into.latency = mergeLatency(into.latency, s.latency);
-  if (s.wireLatency !== undefined) into.wireLatency = into.wireLatency === undefined ? s.wireLatency : mergeLatency(into.wireLatency, s.wireLatency);
-}
-
-function mergeLatency(a: SideJson['latency'], b: SideJson['latency']): SideJson['latency'] {
-  const h = LatencyHistogram.fromJSON(a);
-  h.merge(LatencyHistogram.fromJSON(b));
-  return h.toJSON();
-}
-
-function mergeFields(into: FieldsJson, f: FieldsJson): void {
-  into.overflow += f.overflow;
-  for (const path in f.fields) {
-    const from = f.fields[path];
-    const to = into.fields[path];
-    if (to === undefined) {
-      into.fields[path] = { diffs: from.diffs, kinds: { ...from.kinds } };
-      continue;
-    }
-    to.diffs += from.diffs;
-    for (const k of Object.keys(from.kinds) as Array<keyof typeof from.kinds>) to.kinds[k] = (to.kinds[k] ?? 0) + (from.kinds[k] ?? 0);
-  }
 }
 
 /** The in-process comparison behind the same view. */

@@ -7,9 +7,10 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { openSource } from '../../src/capture/source';
-import type { Exchange, HttpRequest, ShadowResponse } from '../../src/model';
+import type { Exchange, HttpRequest, ReplayOutcome, ResponseMissing, ShadowResponse } from '../../src/model';
 import { BatchReader, BatchWriter, RecordKind, readExchange, readRequest, readSettled, writeExchange, writeRequest, writeSettled } from '../../src/outputs/handoff';
 import { PacketPipeline } from '../../src/pipeline';
+import { fakeRequest } from '../support/requests';
 import { startProduction } from '../support/servers';
 import { sendVariedMix } from '../support/traffic';
 import { captureSkipReason, startTcpdump, tsharkRequests } from '../support/tools';
@@ -110,5 +111,27 @@ test('handoff: settled outcomes carry what the main thread observes', () => {
   // Headers and bodies stay in the worker: the observers read status, latency, outcome and error.
   assert.deepEqual(first.responses, answers.map((a) => ({ ...a, headers: null, body: null, bodySize: 0 })));
   assert.deepEqual(readSettled(r), { id: 1, outcome: 'queueFull', responses: [] });
+  assert.ok(r.done);
+});
+
+test('handoff: every replay outcome and every reason for a missing response survives the codec', () => {
+  const outcomes: ReplayOutcome[] = ['replayed', 'queueFull', 'bodyTooLarge', 'unreplayable', 'shadowError', 'shadowTimeout', 'shutdown', 'rateLimited'];
+  const missing: Array<ResponseMissing | null> = [null, 'gap', 'parseError', 'closed', 'overflow', 'memory', 'reset'];
+  const w = new BatchWriter(64);
+  for (const [i, o] of outcomes.entries()) writeSettled(w, i, o, [{ target: 't', statusCode: null, headers: null, body: null, bodySize: 0, latencyUs: 0, outcome: o, error: null }]);
+  const requests = missing.map((m) => fakeRequest(`/m/${m}`));
+  missing.forEach((m, i) => writeExchange(w, { request: requests[i], response: null, responseMissing: m }));
+  const { buffer, length } = w.take();
+  const r = new BatchReader(buffer, length);
+  for (const [i, o] of outcomes.entries()) {
+    const s = readSettled(r);
+    assert.deepEqual([s.id, s.outcome, s.responses[0].outcome], [i, o, o]);
+  }
+  for (const [i, m] of missing.entries()) {
+    assert.equal(r.u8(), RecordKind.Exchange);
+    const ex = readExchange(r, () => requests[i]);
+    assert.ok(!('unknownId' in ex));
+    assert.equal(ex.responseMissing, m);
+  }
   assert.ok(r.done);
 });
