@@ -306,3 +306,36 @@ test('threaded output: beyond the bytes a worker may have in flight the main thr
     assert.equal(output.stats().workers.unknownSettles, 0);
   }
 });
+
+test('threaded output: a worker that dies settles what it had as shutdown, and its connections\' next requests too', { timeout: 60_000 }, async (t) => {
+  const stalled = await stalledShadow();
+  t.after(() => stalled.close());
+  const outcomes: string[] = [];
+  const errors: string[] = [];
+  const output = new ThreadedOutput({
+    workers: 1, replayShareBytes: 16 << 20, workerShareBytes: 64 << 20, observe: () => {},
+    log: { error: (_f, msg) => errors.push(msg), warn: () => {} },
+    setup: {
+      replay: { targets: [stalled.url], timeoutMs: 60_000 }, whenFull: 'drop', compare: null, baseline: null, outDir: null,
+      sampleLimits: defaultSampleLimits, redact: defaultRedactOptions(), wireTargets: null, maxKept: 0, statsEveryMs: 200, resultsEveryMs: 1000,
+    },
+  });
+  for (let i = 0; i < 3; i++) {
+    const req = fakeRequest(`/doomed/${i}`);
+    output.request(req, req, (o) => outcomes.push(o));
+  }
+  assert.ok(await until(() => stalled.requests() === 3, 20_000), `the stalled shadow got ${stalled.requests()} of 3`);
+  assert.equal(outcomes.length, 0, 'in flight, not settled');
+  // The thread goes away as if it had crashed (out of memory, say).
+  await (output as unknown as { links: Array<{ worker: { terminate(): Promise<number> } }> }).links[0].worker.terminate();
+  assert.ok(await until(() => outcomes.length === 3, 5_000), `settled: ${JSON.stringify(outcomes)}`);
+  assert.deepEqual([...outcomes], ['shutdown', 'shutdown', 'shutdown']);
+  assert.match(errors.join('\n'), /replay worker failed/);
+  const late = fakeRequest('/late');
+  output.request(late, late, (o) => outcomes.push(o));
+  assert.equal(outcomes.at(-1), 'shutdown', 'no worker: settled at once');
+  const w = output.stats().workers;
+  assert.deepEqual([w.workerFailures, w.lostInWorker, w.unknownSettles], [1, 3, 0]);
+  await output.drain(100);
+  assert.equal(outcomes.length, 4, 'each request settled exactly once');
+});
