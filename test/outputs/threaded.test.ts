@@ -16,7 +16,7 @@ import { ThreadedOutput } from '../../src/outputs/threaded';
 import { defaultSampleLimits } from '../../src/report/outdir';
 import { defaultRedactOptions } from '../../src/traffic/redact';
 import { fakeRequest } from '../support/requests';
-import { captureSkipReason, runCli, startCli, until } from '../support/tools';
+import { captureSkipReason, runCli, startCli, startTcpdump, until } from '../support/tools';
 
 const delay = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 
@@ -338,4 +338,38 @@ test('threaded output: a worker that dies settles what it had as shutdown, and i
   assert.deepEqual([w.workerFailures, w.lostInWorker, w.unknownSettles], [1, 3, 0]);
   await output.drain(100);
   assert.equal(outcomes.length, 4, 'each request settled exactly once');
+});
+
+test('run --file --workers 2: a capture file waits for the workers (no queueFull) and every request reaches the shadow once', { timeout: 120_000 }, async (t) => {
+  const why = captureSkipReason(['tcpdump']);
+  if (why) { t.skip(why); return; }
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'shadowtap-threads-file-'));
+  const prod = await startShadow();
+  const shadow = await startShadow();
+  t.after(async () => { await prod.close(); await shadow.close(); fs.rmSync(dir, { recursive: true, force: true }); });
+  const file = path.join(dir, 'traffic.pcap');
+  const tcpdump = await startTcpdump({ iface: 'lo', filter: `tcp port ${prod.port}`, file });
+  const N = 1500;
+  const agent = new http.Agent({ keepAlive: true, maxSockets: 12 });
+  await Promise.all(Array.from({ length: 12 }, async (_, c) => {
+    for (let i = c; i < N; i += 12) {
+      await new Promise<void>((resolve, reject) => {
+        http.get({ host: '127.0.0.1', port: prod.port, path: `/f/${i}`, agent }, (res) => { res.resume(); res.on('end', resolve); }).on('error', reject);
+      });
+    }
+  }));
+  agent.destroy();
+  await delay(300);
+  await tcpdump.stop();
+  const summaryPath = path.join(dir, 'summary.json');
+  // Queues far smaller than the file: it must pause while the workers are full, not drop.
+  const r = await runCli(['run', '--file', file, '--port', String(prod.port), '--shadow', `http://127.0.0.1:${shadow.port}`, '--no-compare',
+    '--workers', '2', '--queue-size', '16', '--concurrency', '4', '--summary-json', summaryPath, '--stats-interval', '0']);
+  assert.equal(r.code, 0, r.stderr);
+  const s = JSON.parse(fs.readFileSync(summaryPath, 'utf8')) as Summary;
+  assert.equal(s.seen, N);
+  assertBooksBalance(s);
+  assert.deepEqual([s.replayed, s.notReplayed], [N, {}]);
+  assert.equal(s.workers?.refused, 0);
+  assert.deepEqual(shadow.requests.map((x) => x.url).sort(), Array.from({ length: N }, (_, i) => `/f/${i}`).sort());
 });
