@@ -28,8 +28,8 @@
 #             (with comparison; the shadow answers "name":"shadow" where production says "prod",
 #             so every exchange differs and is diffed)
 #   st-nocmp  the same with --no-compare and no --out
-#   st-w0     st with --workers 0: replay and comparison on the capture thread (the default is
-#             one worker thread from two cores up)
+#   st-w1     st with --workers 1: replay and comparison on a worker thread (the default, 0, keeps
+#             them on the capture thread)
 #   gor       gor --input-raw lo:PROD --output-http http://127.0.0.1:SHADOW   (GoReplay defaults;
 #             the capture names lo, like shadowtap's -i lo: `:PROD` would open every interface)
 #   gor-w256  the same with --output-http-workers 256
@@ -39,7 +39,7 @@
 # requests the shadow got; its peak RSS (VmHWM); for shadowtap its own seen/replayed/not-replayed
 # (summary JSON; its seen/replayed include the warm-up requests). GoReplay keeps no such count,
 # so what it lost shows only in the shadow's log. mainCpu (shadowtap) is the CPU seconds of its
-# main thread alone over the same span: capture, parsing and the policy; with --workers 0, replay
+# main thread alone over the same span: capture, parsing and the policy; without --workers, replay
 # and comparison too. The CPU covers capturing and parsing every
 # production request, so a mirror that sheds load pays more per request that reached the shadow.
 #
@@ -116,7 +116,7 @@ start_mirror() {   # start_mirror TOOL -> sets MIRROR (pid, empty for none)
                 --summary-json "$OUT/peer-summary.json" >"$log" 2>&1 & ;;
     st-nocmp) $SHADOWTAP run -i lo -p $PROD -s http://127.0.0.1:$SHADOW --no-compare \
                 --summary-json "$OUT/peer-summary.json" >"$log" 2>&1 & ;;
-    st-w0)    $SHADOWTAP run -i lo -p $PROD -s http://127.0.0.1:$SHADOW --out "$OUT/peer-cmp" --workers 0 \
+    st-w1)    $SHADOWTAP run -i lo -p $PROD -s http://127.0.0.1:$SHADOW --out "$OUT/peer-cmp" --workers 1 \
                 --summary-json "$OUT/peer-summary.json" >"$log" 2>&1 & ;;
     gor)      "$GOR" --input-raw lo:$PROD --output-http http://127.0.0.1:$SHADOW >"$log" 2>&1 & ;;
     gor-w256) "$GOR" --input-raw lo:$PROD --output-http http://127.0.0.1:$SHADOW \
@@ -196,7 +196,7 @@ run_one() {   # run_one TOOL RATE -> appends a row to peer-live.tsv
 }
 
 # ---------------------------------------------------------------- live ladder
-TOOLS=(none st st-w0 st-nocmp)
+TOOLS=(none st st-w1 st-nocmp)
 [ $HAVE_GOR = 1 ] && TOOLS+=(gor gor-w256)
 [ -n "${PEER_TOOLS:-}" ] && read -r -a TOOLS <<<"$PEER_TOOLS"
 : >"$OUT/peer-live.tsv"

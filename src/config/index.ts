@@ -21,7 +21,7 @@ import { compareOptions } from '../compare/options';
 import { httpOptions } from '../http/options';
 import { recordingOptions } from '../recording/options';
 import { adminOptions, logOptions, logShipOptions, resultIdsOptions, stopOptions, summaryOptions, thresholdOptions } from '../report/options';
-import { defaultWorkers, pacingOptions, replayOptions, workerOptions } from '../replay/options';
+import { pacingOptions, replayOptions, workerOptions } from '../replay/options';
 import { tcpOptions } from '../tcp/options';
 import { MemoryPlan, planMemory } from '../accounting/memory';
 import { memoryOptions } from '../accounting/options';
@@ -633,6 +633,6 @@ export function runConfig(flags: Flags): RunConfig {
     drainTimeoutMs: readOption(flags, replayOptions.drainTimeoutMs),
     ...logs,
     admin: adminFlag(flags.admin),
-    workers: flags.workers === undefined ? defaultWorkers() : readOption(flags, workerOptions.workers),
+    workers: readOption(flags, workerOptions.workers),
   };
 }
