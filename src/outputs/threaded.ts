@@ -10,7 +10,7 @@ import { Worker } from 'node:worker_threads';
 import type { CompareCounters, CompareOptions, ResultsJson } from '../compare';
 import { CompareStage, RESULTS_VERSION } from '../compare';
 import type { RunConfig } from '../config';
-import { mergeResults } from '../report/merge';
+import { addCounts, mergeResults } from '../report/merge';
 import { OutputDir, defaultSampleLimits } from '../report/outdir';
 import type { Exchange, HttpRequest, ReplayOutcome, ShadowResponse } from '../model';
 import { headerValue } from '../http';
@@ -391,23 +391,12 @@ function emptyTargetStats(target: string): TargetStats {
   return { target: new URL(target).origin, sent: 0, responses: 0, errors: 0, timeouts: 0, queueFull: 0, rateLimited: 0, byStatusClass: {}, inFlight: 0, queued: 0, lanes: 0 };
 }
 
-/** Per target, the sum over the workers (in the first worker's order). */
+/** Per target, the sum over the workers (in the first worker's order; nested counts, such as
+ * HTTP/2 sessions, added too). */
 function sumTargets(lists: TargetStats[][]): TargetStats[] {
-  const byTarget = new Map<string, TargetStats>();
-  for (const list of lists) {
-    for (const t of list) {
-      const sum = byTarget.get(t.target);
-      if (sum === undefined) {
-        byTarget.set(t.target, { ...t, byStatusClass: { ...t.byStatusClass } });
-        continue;
-      }
-      sum.sent += t.sent; sum.responses += t.responses; sum.errors += t.errors; sum.timeouts += t.timeouts;
-      sum.queueFull += t.queueFull; sum.rateLimited += t.rateLimited;
-      sum.inFlight += t.inFlight; sum.queued += t.queued; sum.lanes += t.lanes;
-      for (const c in t.byStatusClass) sum.byStatusClass[c] = (sum.byStatusClass[c] ?? 0) + t.byStatusClass[c];
-    }
-  }
-  return [...byTarget.values()];
+  const sum: { shadows?: TargetStats[] } = {};
+  for (const list of lists) if (list.length > 0) addCounts(sum, { shadows: list });
+  return sum.shadows ?? [];
 }
 
 /** Results before any worker sent its own. */
