@@ -75,6 +75,7 @@ class ReplayWorker {
   private readonly settled = new BatchWriter(16 << 10);
   private flushScheduled = false;
   private lastCompareMark = -1;
+  private lastResultsMark = -1;
   private readonly timers: NodeJS.Timeout[] = [];
 
   constructor(private readonly setup: WorkerSetup, private readonly port: NonNullable<typeof parentPort>) {
@@ -169,12 +170,15 @@ class ReplayWorker {
     this.post({ t: 'drained', stats: this.stats(), results: this.compare?.results({}, true) ?? null });
   }
 
-  /** Comparison progress (it moves after the requests settled): counters, or whole results. */
+  /** Comparison progress (it moves after the requests settled): counters, or whole results;
+   * nothing when nothing moved since the last of the kind. */
   private compareProgress(withResults: boolean): void {
     const c = this.compare as CompareStage;
-    const mark = c.counters.exchanges + c.counters.busy + c.counters.cpuMs + c.pendingJoins + c.queued;
-    if (!withResults && mark === this.lastCompareMark) return;
-    this.lastCompareMark = mark;
+    const mark = c.counters.exchanges + c.counters.busy + c.counters.cpuMs + c.counters.wireTimed + c.pendingJoins + c.queued;
+    const last = withResults ? this.lastResultsMark : this.lastCompareMark;
+    if (mark === last) return;
+    if (withResults) this.lastResultsMark = mark;
+    else this.lastCompareMark = mark;
     this.post({ t: 'stats', stats: this.stats(), results: withResults ? c.results({}, false) : null });
   }
 

@@ -73,11 +73,12 @@ export class ThreadedOutput implements Output {
   private readonly links: WorkerLink[];
   private settle: Settle = () => {};
   private flushScheduled = false;
-  /** Requests settled here as queueFull because their worker had too much in flight. */
-  private refusedIds = new Set<number>();
-  private counters = { refused: 0, workerFailures: 0, lostInWorker: 0, unknownSettles: 0 };
+  /** Ids of requests settled here (queueFull beyond a worker's bound, shutdown without a worker):
+   * their exchanges go nowhere. */
+  private readonly refusedIds = new Set<number>();
+  private readonly counters = { refused: 0, workerFailures: 0, lostInWorker: 0, unknownSettles: 0 };
   private draining: Promise<void> | null = null;
-  /** Set by hurry(): the drain's grace shrinks to HURRIED_GRACE_MS. */
+  /** Set by hurry(): a drain waits DRAIN_GRACE_MS for the workers' reports, no longer its timeout too. */
   private hurried = false;
   private cutShort: (() => void) | null = null;
   /** Own replays seen (wire timing), until their exchange comes. */
@@ -95,7 +96,7 @@ export class ThreadedOutput implements Output {
     this.links = [];
     for (let i = 0; i < n; i++) {
       const setup: WorkerSetup = {
-        ...options.setup, index: i, replay, whenFull: options.setup.whenFull,
+        ...options.setup, index: i, replay,
         sampleLimits: { ...limits, maxSamples: Math.ceil(limits.maxSamples / n), maxBytes: Math.ceil(limits.maxBytes / n) },
         maxKept: Math.ceil(options.setup.maxKept / n),
         compare: perWorkerCompare(options.setup.compare, n),
@@ -240,6 +241,7 @@ export class ThreadedOutput implements Output {
       this.refusedIds.add(id);
       this.counters.lostInWorker++;
       this.settle('shutdown');
+      this.options.observe('shutdown', []);
     }
     link.pending.clear();
     link.bytes = 0;
