@@ -25,7 +25,8 @@ export interface WorkerSetup {
   sampleLimits: SampleLimits;
   redact: RedactOptions;
   wireTargets: Array<{ address: string; port: number }> | null;
-  /** Requests kept for the exchange that joins them (their bodies count against the compare share). */
+  /** Requests kept for the exchange that joins them, at most (their bodies at most the
+   * comparison's maxPendingJoinBytes). */
   maxKept: number;
   statsEveryMs: number;
   resultsEveryMs: number;
@@ -39,7 +40,7 @@ export interface WorkerStats {
     counters: CompareStage['counters']; pendingJoins: number; queued: number;
     totals: Array<{ target: string; compared: number; mismatched: number }>;
   } | null;
-  /** Exchanges whose request was no longer kept (more than maxKept waiting): not compared. */
+  /** Exchanges whose request was no longer kept (more than maxKept, or their bodies' bytes, waiting): not compared. */
   unjoined: number;
   requests: number;
 }
@@ -68,8 +69,10 @@ class ReplayWorker {
   private readonly compare: CompareStage | null;
   private readonly output: ReplayOutput;
   /** Requests handed over, by id, until production's side comes (the compare join needs the
-   * captured request). Oldest first, at most setup.maxKept. */
+   * captured request). Oldest first, at most setup.maxKept, their bodies at most keptBytesMax. */
   private readonly kept = new Map<number, HttpRequest>();
+  private keptBytes = 0;
+  private readonly keptBytesMax: number;
   private unjoined = 0;
   private requests = 0;
   private readonly settled = new BatchWriter(16 << 10);
@@ -80,6 +83,7 @@ class ReplayWorker {
 
   constructor(private readonly setup: WorkerSetup, private readonly port: NonNullable<typeof parentPort>) {
     this.redactor = new Redactor(redactOptions(setup.redact));
+    this.keptBytesMax = setup.compare?.maxPendingJoinBytes ?? 0;
     this.outDir = setup.outDir !== null && setup.compare !== null ? new OutputDir(setup.outDir, this.redactor, setup.sampleLimits, { append: true }) : null;
     if (this.outDir !== null) this.outDir.onSampleError = (err) => this.log('error', { err: err.message, dir: setup.outDir }, 'cannot write samples: no more are kept (counted as samplesDropped)');
     this.compare = setup.compare !== null ? new CompareStage(setup.replay.targets, setup.baseline, setup.compare, this.outDir) : null;
@@ -145,12 +149,17 @@ class ReplayWorker {
   private keep(req: HttpRequest): void {
     if (this.compare === null) return;
     this.kept.set(req.id, req);
-    if (this.kept.size > this.setup.maxKept) this.kept.delete(this.kept.keys().next().value as number);
+    this.keptBytes += req.body?.length ?? 0;
+    while (this.kept.size > this.setup.maxKept || (this.keptBytes > this.keptBytesMax && this.kept.size > 1)) {
+      this.take(this.kept.keys().next().value as number);
+    }
   }
 
   private take(id: number): HttpRequest | undefined {
     const req = this.kept.get(id);
-    if (req !== undefined) this.kept.delete(id);
+    if (req === undefined) return undefined;
+    this.kept.delete(id);
+    this.keptBytes -= req.body?.length ?? 0;
     return req;
   }
 

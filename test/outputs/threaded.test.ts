@@ -9,13 +9,14 @@ import * as http from 'node:http';
 import * as net from 'node:net';
 import * as os from 'node:os';
 import * as path from 'node:path';
+import { defaultCompareOptions } from '../../src/compare';
 import type { EndpointJson, ResultsJson, ShadowEndpointJson } from '../../src/compare';
 import { ApiServer, driveApiMix, startApi } from '../support/api';
 import { RecordingServer, startShadow } from '../support/servers';
 import { ThreadedOutput } from '../../src/outputs/threaded';
 import { defaultSampleLimits } from '../../src/report/outdir';
 import { defaultRedactOptions } from '../../src/traffic/redact';
-import { fakeRequest } from '../support/requests';
+import { fakeRequest, fakeResponse } from '../support/requests';
 import { captureSkipReason, runCli, startCli, startTcpdump, until } from '../support/tools';
 
 const delay = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
@@ -146,6 +147,7 @@ test('run: --workers 0, 1 and 2 mirror the same requests and compare them alike'
   for (const workers of [1, 2]) {
     const threaded = await mirror(workers);
     assert.equal(threaded.summary.workers?.threads, workers);
+    assert.equal((threaded.summary.workers as unknown as { unjoined: number }).unjoined, 0, 'every exchange joined its request');
     assertBooksBalance(threaded.summary);
     assert.equal(threaded.summary.replayed, REQUESTS, `--workers ${workers}: every request replayed`);
     assert.deepEqual(threaded.shadowGot, inProcess.shadowGot, `--workers ${workers}: the shadow got the same requests`);
@@ -372,4 +374,30 @@ test('run --file --workers 2: a capture file waits for the workers (no queueFull
   assert.deepEqual([s.replayed, s.notReplayed], [N, {}]);
   assert.equal(s.workers?.refused, 0);
   assert.deepEqual(shadow.requests.map((x) => x.url).sort(), Array.from({ length: N }, (_, i) => `/f/${i}`).sort());
+});
+
+test('threaded output: the requests a worker keeps for their exchange are bounded by the comparison\'s join bytes; the rest are counted unjoined', { timeout: 60_000 }, async (t) => {
+  const shadow = await startShadow();
+  t.after(() => shadow.close());
+  const outcomes: string[] = [];
+  const output = new ThreadedOutput({
+    workers: 1, replayShareBytes: 64 << 20, workerShareBytes: 64 << 20, observe: () => {}, log: { error: () => {}, warn: () => {} },
+    setup: {
+      replay: { targets: [`http://127.0.0.1:${shadow.port}`] }, whenFull: 'drop', baseline: null, outDir: null,
+      compare: { ...defaultCompareOptions(), maxPendingJoinBytes: 1 << 20 },
+      sampleLimits: defaultSampleLimits, redact: defaultRedactOptions(), wireTargets: null, maxKept: 100_000, statsEveryMs: 50, resultsEveryMs: 1000,
+    },
+  });
+  const body = Buffer.alloc(300_000, 0x62);
+  const requests = Array.from({ length: 10 }, (_, i) => fakeRequest(`/kept/${i}`, { method: 'POST', body }));
+  for (const req of requests) output.request(req, req, (o) => outcomes.push(o));
+  assert.ok(await until(() => outcomes.length === 10, 20_000), `settled ${outcomes.length} of 10`);
+  // Production's side comes late (a slow production): only the latest requests, within 1 MiB of bodies, are still kept.
+  for (const req of requests) output.exchange({ request: req, response: fakeResponse('{"ok":true}'), responseMissing: null });
+  await output.drain(1000);
+  const unjoined = output.stats().workers.unjoined;
+  const compared = output.comparison()!.summary().exchanges;
+  assert.deepEqual([...new Set(outcomes)], ['replayed']);
+  assert.ok(unjoined >= 6 && unjoined <= 7, `unjoined ${unjoined}: 3 or 4 bodies of 300 kB fit in 1 MiB`);
+  assert.equal(compared + unjoined, 10, 'each exchange compared or counted unjoined');
 });
