@@ -273,6 +273,9 @@ export function startTcpdump(opts: TcpdumpOptions): Promise<Tcpdump> {
         resolve({
           child,
           async stop(): Promise<TcpdumpStats> {
+            // Packets still in the kernel's buffer at SIGINT are neither written nor counted as
+            // dropped: on a busy machine tcpdump can lag, so wait until the file stops growing.
+            await fileSettled(opts.file);
             child.kill('SIGINT');
             const code = await exited;
             const num = (re: RegExp) => { const m = re.exec(stderr); return m ? Number(m[1]) : NaN; };
@@ -294,6 +297,18 @@ export function startTcpdump(opts: TcpdumpOptions): Promise<Tcpdump> {
       if (!started) { clearTimeout(timer); reject(new Error(`tcpdump exited (${code}) before capturing: ${stderr}`)); }
     });
   });
+}
+
+/** Resolves once `file` has not grown for 300 ms (at most 10 s). */
+async function fileSettled(file: string): Promise<void> {
+  const sizeOf = (): number => { try { return fs.statSync(file).size; } catch { return -1; } };
+  let last = sizeOf();
+  let stableSince = Date.now();
+  for (const until = Date.now() + 10_000; Date.now() < until;) {
+    await new Promise((r) => setTimeout(r, 50));
+    const now = sizeOf();
+    if (now !== last) { last = now; stableSince = Date.now(); } else if (Date.now() - stableSince >= 300) return;
+  }
 }
 
 // ---------------------------------------------------------------------------
