@@ -9,6 +9,7 @@ import { ConfigError, EXIT, EnvironmentError, Flags, RunConfig, readConfig, reco
 import { PROGRAM_DESCRIPTION, commandHelp, commandOptions } from '../config/commands';
 import { applyConfigSources, readConfigFile, rereadConfigSources } from '../config/file';
 import { addOptions, checkConfigOptions, checkedCommands, readOption } from '../config/options';
+import { agentConfig, workerConfig } from '../fleet/config';
 
 function packageVersion(): string {
   return (JSON.parse(readFileSync(join(findRepoRoot(), 'package.json'), 'utf8')) as { version: string }).version;
@@ -35,6 +36,12 @@ async function main(argv: string[]): Promise<number> {
   addOptions(program.command('run'), commandOptions.run)
     .description(commandHelp.run.description)
     .action((opts: Flags, cmd: Command) => {
+      // --publish: the fleet agent (capture, select, publish; workers replay).
+      if (opts.publish !== undefined) {
+        const agent = agentConfig(opts);
+        result = import('./publish').then((m) => m.publishRun(agent));
+        return;
+      }
       const cfg = runConfig(opts);
       const reload = (): RunConfig => runConfig(rereadConfigSources(cmd, process.env));
       // the replayer and pino only load when needed
@@ -62,6 +69,13 @@ async function main(argv: string[]): Promise<number> {
     .action((file: string | undefined, opts: Flags) => {
       const cfg = replayFileConfig(file === undefined ? opts : { ...opts, file });
       result = preflight(cfg.replay.targets, cfg.baseline, null).then(() => import('./replay')).then((m) => m.replayFile(cfg));
+    });
+
+  addOptions(program.command('worker'), commandOptions.worker)
+    .description(commandHelp.worker.description)
+    .action((opts: Flags) => {
+      const cfg = workerConfig(opts);
+      result = preflight(cfg.replay.targets, cfg.baseline, null).then(() => import('./worker')).then((m) => m.worker(cfg));
     });
 
   addOptions(program.command('report'), commandOptions.report)

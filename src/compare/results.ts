@@ -244,7 +244,9 @@ export interface ResultsJson {
   endpoints: EndpointJson[];
   /** What was compared, when not a live capture: a recording replayed (`replay --out`), whose
    * production latencies are the recorded ones. */
-  source?: { kind: 'recording'; recording: string; files: string[] };
+  source?: { kind: 'recording'; recording: string; files: string[] }
+    /** Exchanges consumed from a fleet stream (`worker`): production's answers are recorded ones too. */
+    | { kind: 'fleet'; stream: string; consumer: string };
   /** Present when the run kept an exchanges.ids file (it had an id source: fleet workers):
    * the ids appended by the time this was written, and those lost to failed writes. Readers
    * that do not know it ignore it. */

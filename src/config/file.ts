@@ -85,6 +85,11 @@ function coerce(row: OptionRow, value: unknown, key: string, problems: ConfigPro
  */
 export function applyConfigSources(cmd: Command, file: Record<string, unknown> | null, env: NodeJS.ProcessEnv): void {
   const problems: ConfigProblem[] = [];
+  for (const row of commandRows(cmd)) {
+    if (row.secret === true && cmd.getOptionValueSource(row.attr) === 'cli') {
+      problems.push({ key: row.long, message: `a secret: give it in the --config file or ${row.env}, never on the command line (ps shows it)` });
+    }
+  }
   // A key names one row, or a switch and its --no- twin (marker, wire-timing).
   const byKey = new Map<string, OptionRow[]>();
   for (const row of commandRows(cmd)) {

@@ -197,7 +197,7 @@ function wireTimingChoice(raw: unknown, comparing: boolean, kept: boolean, iface
   return { wireTiming: true, why: null };
 }
 
-function originUrl(raw: string, flag: string): string {
+export function originUrl(raw: string, flag: string): string {
   let url: URL;
   try {
     url = new URL(raw);
@@ -237,7 +237,7 @@ function protoSchema(files: string[]): ProtoSchema | null {
   }
 }
 
-function compare(flags: Flags): CompareOptions | null {
+export function compare(flags: Flags): CompareOptions | null {
   if (!readOption(flags, compareOptions.compare)) return null;
   const c = defaultCompareOptions();
   const ignorePaths = new Set(readOption(flags, compareOptions.ignoreField).map((p) => fieldPath(p, '--ignore-field')));
@@ -322,7 +322,7 @@ function nameValue(flag: string, raw: string, sep: string): [string, string] {
   return [headerNameFlag(flag, raw.slice(0, at).trim()), raw.slice(at + sep.length).trim()];
 }
 
-function traffic(flags: Flags): TrafficOptions {
+export function traffic(flags: Flags): TrafficOptions {
   let methods: ReadonlySet<string> | null = SAFE_METHODS;
   if (readOption(flags, trafficOptions.allowWrites)) {
     if (flags.methods !== undefined) throw new ConfigError('--allow-writes', 'give --allow-writes or --methods, not both');
@@ -464,7 +464,7 @@ function shadowCa(flags: Flags): string | null {
 }
 
 /** The replay queues' bytes, all targets together, within the budget's replay share. */
-function withinShare<T extends Partial<ReplayOptions>>(replay: T, memory: MemoryPlan, targets: number): T {
+export function withinShare<T extends Partial<ReplayOptions>>(replay: T, memory: MemoryPlan, targets: number): T {
   const share = Math.floor(memory.shares.replay / Math.max(1, targets));
   return { ...replay, queueBytes: Math.min(replay.queueBytes ?? share, share) };
 }
@@ -473,7 +473,7 @@ function withinShare<T extends Partial<ReplayOptions>>(replay: T, memory: Memory
 export interface StopAfter { durationMs: number | null; maxRequests: number | null }
 
 /** The flags every long-running command shares: its counters, logs and own end. */
-function logFlags(flags: Flags): { statsIntervalMs: number; logLevel: string; logTo?: LogToConfig; stopAfter: StopAfter } {
+export function logFlags(flags: Flags): { statsIntervalMs: number; logLevel: string; logTo?: LogToConfig; stopAfter: StopAfter } {
   return {
     statsIntervalMs: readOption(flags, logOptions.statsInterval) * 1000,
     logLevel: readOption(flags, logOptions.logLevel),
@@ -576,7 +576,7 @@ export function replayFileConfig(flags: Flags): ReplayFileConfig {
 }
 
 /** The comparison within its memory share, bodies decoded up to 8 × what is kept. */
-function withinCompareShare(cmp: CompareOptions, memory: MemoryPlan, responseKb: number): CompareOptions {
+export function withinCompareShare(cmp: CompareOptions, memory: MemoryPlan, responseKb: number): CompareOptions {
   return {
     ...cmp,
     diff: { ...cmp.diff, maxBodyBytes: Math.max(16 << 20, (responseKb << 10) * 8) },

@@ -16,6 +16,9 @@ interface RowBase {
   readmeDefault?: string;
   /** Only on the command line: never from a file or the environment (--config). */
   cliOnly?: boolean;
+  /** A credential: from the config file or the environment only, never the command line (where
+   * `ps` and shell histories show it); never printed. */
+  secret?: boolean;
 }
 
 export interface IntRow extends RowBase { type: 'int'; default?: number; min: number; max: number }

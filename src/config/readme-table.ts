@@ -13,6 +13,7 @@ import { tcpOptions } from '../tcp/options';
 import { redactOptions, trafficOptions } from '../traffic/options';
 import { commandOptions } from './commands';
 import { OptionRow, rowsOf } from './options';
+import { brokerOptions, fleetWorkerOptions, publishOptions, streamOptions } from '../fleet/options';
 
 export interface ReadmeTable {
   name: string;
@@ -27,6 +28,8 @@ export const readmeTables: ReadmeTable[] = [
   { name: 'report', rows: [...rowsOf(thresholdOptions), ...reportOutputOptions] },
   { name: 'record', rows: rowsOf(recordingOptions), asForRun: 'record' },
   { name: 'replay', rows: rowsOf(pacingOptions, resultIdsOptions), asForRun: 'replay' },
+  { name: 'fleet', rows: rowsOf(publishOptions, streamOptions, brokerOptions) },
+  { name: 'worker', rows: rowsOf(fleetWorkerOptions), asForRun: 'worker' },
 ];
 
 /** One table line; a `|` inside a cell is escaped. */

@@ -125,7 +125,13 @@ export type NotReplayed =
   /** `read`: requests are listed, never replayed. */
   | 'inspectOnly'
   /** `record`: the recording could not be written. */
-  | 'writeError';
+  | 'writeError'
+  /** `run --publish`: the publish buffer was full (the broker slow or away). */
+  | 'publishDropped'
+  /** `run --publish`: the broker refused it, or had not stored it within --publish-timeout-ms. */
+  | 'publishFailed'
+  /** `worker`: a message that is not an exchange this version can read. */
+  | 'badMessage';
 
 /** Every request seen ends in exactly one outcome. */
 export type Outcome = 'replayed' | NotReplayed;

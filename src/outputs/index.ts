@@ -1,5 +1,5 @@
 // Everything an exchange can be sent to, behind one interface: replay (to shadows), record (a
-// file), print (`read`'s JSON lines); a broker publisher later. The pipeline hands each output
+// file), print (`read`'s JSON lines), publish (a broker, for fleet mode). The pipeline hands each output
 // the requests the traffic policy mirrors and their exchanges; the output settles each request
 // in the ledger exactly once.
 
@@ -29,3 +29,5 @@ export interface Output {
 export { PrintOutput, exchangeLine } from './print';
 export { RecordOutput } from './record';
 export { ReplayOutput, WIRE_ID_HEADER } from './replay';
+export { PublishOutput } from './publish';
+export type { PublishStats } from './publish';

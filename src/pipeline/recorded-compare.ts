@@ -56,6 +56,12 @@ export class RecordedComparison {
     if (this.options.recordIds === true) this.outDir.compared(`${this.options.source?.recording ?? ''}/${sent.conn.id}/${sent.index}`);
   }
 
+  /** Everything so far diffed and in results.json (false: it could not be written). */
+  flushResults(): boolean {
+    this.stage.flush();
+    return this.results.flush();
+  }
+
   /** Everything diffed; results.json complete. */
   finish(): void {
     this.stage.flush();

@@ -316,6 +316,10 @@ export function validateResults(raw: unknown): ResultsJson {
   return r;
 }
 
+/** Production's latencies are recorded ones (capture timestamps), not timed beside the shadow's: a
+ * recording replayed, or exchanges consumed by fleet workers. */
+const recordedProduction = (results: ResultsJson): boolean => results.source?.kind === 'recording' || results.source?.kind === 'fleet';
+
 export function analyze(results: ResultsJson, thresholds: Thresholds = defaultThresholds): Analysis {
   const pooled = new PooledNoise(results.endpoints);
   const reasons: string[] = [];
@@ -323,7 +327,7 @@ export function analyze(results: ResultsJson, thresholds: Thresholds = defaultTh
   let judgedEndpoints = 0;
   const targets = results.shadows.map((target, i): TargetAnalysis => {
     const endpoints = results.endpoints
-      .map((e) => endpoint(e, e.shadows[i], pooled, thresholds, results.source?.kind === 'recording'))
+      .map((e) => endpoint(e, e.shadows[i], pooled, thresholds, recordedProduction(results)))
       .sort((a, b) => b.problems.length - a.problems.length || b.traffic - a.traffic || a.key.localeCompare(b.key));
     for (const e of endpoints) {
       if (e.judged) judgedEndpoints++;
@@ -348,7 +352,7 @@ export function analyze(results: ResultsJson, thresholds: Thresholds = defaultTh
   if (results.endpoints.every((e) => e.noise.comparisons === 0)) {
     notes.push('no noise was learned (no --baseline and no repeated requests): every difference counts');
   }
-  if (results.source?.kind === 'recording' && results.baseline === null) {
+  if (recordedProduction(results) && results.baseline === null) {
     notes.push('latency judged against production\'s recorded latencies (capture timestamps); the shadow is timed by shadowtap as its client');
   } else if (thresholds.latencyReference === 'baseline' && results.baseline === null && (results.counters.wireTimed ?? 0) === 0) {
     notes.push('latency not judged: no --baseline and no --wire-timing (the shadow is timed by shadowtap as its client, production from the capture) — or judge against production anyway with --latency-reference production');
