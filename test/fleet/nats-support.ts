@@ -1,0 +1,112 @@
+// Real nats-server processes for the fleet tests: one JetStream server, or a three-node
+// JetStream cluster, on loopback ports, with their store in a test directory. And a JetStream
+// client for the tests' own checks (the consumer's pending and unacknowledged counts).
+
+import { spawn, type ChildProcess } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as net from 'node:net';
+import * as path from 'node:path';
+import { connect } from '@nats-io/transport-node';
+import type { NatsConnection } from '@nats-io/nats-core';
+import { jetstreamManager } from '@nats-io/jetstream';
+import { freePort, haveTool } from '../support/tools';
+
+export const noNatsServer = haveTool('nats-server') ? false : 'nats-server is not installed';
+
+/** Bodies up to 1 MiB travel base64-encoded (4/3) inside a JSON message. */
+export const MAX_PAYLOAD = 8 << 20;
+
+export interface NatsServer {
+  name: string;
+  port: number;
+  url: string;
+  log(): string;
+  /** Stops it (SIGTERM, or SIGKILL) and waits for the exit. */
+  stop(signal?: NodeJS.Signals): Promise<void>;
+  /** Starts it again on the same port and store. */
+  restart(): Promise<void>;
+}
+
+function startProcess(conf: string, logFile: string): ChildProcess {
+  const out = fs.openSync(logFile, 'a');
+  const child = spawn('nats-server', ['-c', conf], { stdio: ['ignore', out, out] });
+  fs.closeSync(out);
+  return child;
+}
+
+/** True once something accepts connections on 127.0.0.1:port. */
+async function listening(port: number, timeoutMs: number): Promise<boolean> {
+  const deadline = Date.now() + timeoutMs;
+  while (Date.now() < deadline) {
+    const ok = await new Promise<boolean>((resolve) => {
+      const s = net.connect(port, '127.0.0.1', () => { s.destroy(); resolve(true); });
+      s.on('error', () => resolve(false));
+    });
+    if (ok) return true;
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  return false;
+}
+
+async function server(name: string, dir: string, port: number, confText: string): Promise<NatsServer> {
+  const conf = path.join(dir, `${name}.conf`);
+  const logFile = path.join(dir, `${name}.log`);
+  fs.writeFileSync(conf, confText);
+  let child: ChildProcess | null = null;
+  const start = async (): Promise<void> => {
+    child = startProcess(conf, logFile);
+    if (!(await listening(port, 15_000))) throw new Error(`nats-server ${name} did not listen on ${port}:\n${fs.readFileSync(logFile, 'utf8').slice(-2000)}`);
+  };
+  await start();
+  return {
+    name, port, url: `nats://127.0.0.1:${port}`,
+    log: () => fs.readFileSync(logFile, 'utf8'),
+    async stop(signal: NodeJS.Signals = 'SIGTERM') {
+      const c = child;
+      if (c === null || c.exitCode !== null || c.signalCode !== null) return;
+      const exited = new Promise((r) => c.once('exit', r));
+      c.kill(signal);
+      await exited;
+      child = null;
+    },
+    restart: start,
+  };
+}
+
+/** One JetStream server on a free loopback port. */
+export async function startNats(dir: string, name = 'nats'): Promise<NatsServer> {
+  const port = await freePort();
+  const store = path.join(dir, `${name}-store`);
+  return server(name, dir, port, [
+    `server_name: ${name}`, `listen: 127.0.0.1:${port}`, `max_payload: ${MAX_PAYLOAD}`,
+    `jetstream { store_dir: "${store}" }`,
+  ].join('\n'));
+}
+
+/** A three-node JetStream cluster on loopback ports. */
+export async function startNatsCluster(dir: string): Promise<NatsServer[]> {
+  const ports = [await freePort(), await freePort(), await freePort()];
+  const routes = [await freePort(), await freePort(), await freePort()];
+  return Promise.all(ports.map((port, i) => server(`n${i + 1}`, dir, port, [
+    `server_name: n${i + 1}`, `listen: 127.0.0.1:${port}`, `max_payload: ${MAX_PAYLOAD}`,
+    `jetstream { store_dir: "${path.join(dir, `n${i + 1}-store`)}" }`,
+    `cluster { name: fleet-test, listen: 127.0.0.1:${routes[i]}, routes: [${routes.filter((_, j) => j !== i).map((r) => `nats-route://127.0.0.1:${r}`).join(', ')}] }`,
+  ].join('\n'))));
+}
+
+/** A client for the test's own look at the stream. */
+export function natsClient(servers: string[]): Promise<NatsConnection> {
+  return connect({ servers, maxReconnectAttempts: -1, reconnectTimeWait: 250 });
+}
+
+/** The durable consumer's backlog: messages not yet delivered, and delivered but not acknowledged. */
+export async function consumerBacklog(nc: NatsConnection, stream: string, durable: string): Promise<{ pending: number; unacked: number; delivered: number }> {
+  const jsm = await jetstreamManager(nc);
+  const info = await jsm.consumers.info(stream, durable);
+  return { pending: info.num_pending, unacked: info.num_ack_pending, delivered: info.delivered.stream_seq };
+}
+
+export async function streamMessages(nc: NatsConnection, stream: string): Promise<number> {
+  const jsm = await jetstreamManager(nc);
+  return (await jsm.streams.info(stream)).state.messages;
+}
