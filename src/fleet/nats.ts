@@ -141,6 +141,9 @@ export class NatsPublisher implements Publisher {
   async publish(data: Uint8Array, msgId: string, timeoutMs: number): Promise<Stored> {
     const js = this.js;
     if (js === null || !this.ready || !this.conn.connected) throw new Error('not connected');
+    // Beyond the server's max_payload it is refused whatever happens: no retry.
+    const max = this.conn.nc?.info?.max_payload ?? Infinity;
+    if (data.length > max) throw new PublishRejected(`${data.length} bytes: over the broker's max_payload (${max}); raise it to carry bodies this large`);
     try {
       const ack = await js.publish(this.stream.subject, data, { msgID: msgId, timeout: timeoutMs });
       return { duplicate: ack.duplicate };
