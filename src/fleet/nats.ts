@@ -100,7 +100,8 @@ async function ensureStream(jsm: JetStreamManager, s: StreamOptions): Promise<'c
 }
 
 export class NatsPublisher implements Publisher {
-  ready = false;
+  /** The stream is prepared on the current connection. */
+  private prepared = false;
   private js: JetStreamClient | null = null;
   private readonly conn: Connection;
   private readonly readyListeners: Array<() => void> = [];
@@ -116,14 +117,14 @@ export class NatsPublisher implements Publisher {
   private async prepare(): Promise<void> {
     const nc = this.conn.nc;
     if (nc === null) return;
-    this.ready = false;
+    this.prepared = false;
     for (let attempt = 0; !nc.isClosed() && this.conn.connected; attempt++) {
       try {
         const jsm = await jetstreamManager(nc);
         const how = await ensureStream(jsm, this.stream);
         if (how === 'created') this.log('info', 'stream created', { stream: this.stream.stream, subject: this.stream.subject, replicas: this.stream.replicas });
         this.js = jetstream(nc);
-        this.ready = true;
+        this.prepared = true;
         this.log('info', 'publishing', { stream: this.stream.stream, subject: this.stream.subject });
         for (const l of this.readyListeners) l();
         return;
@@ -134,13 +135,17 @@ export class NatsPublisher implements Publisher {
     }
   }
 
+  get ready(): boolean {
+    return this.prepared && this.conn.connected;
+  }
+
   onReady(listener: () => void): void {
     this.readyListeners.push(listener);
   }
 
   async publish(data: Uint8Array, msgId: string, timeoutMs: number): Promise<Stored> {
     const js = this.js;
-    if (js === null || !this.ready || !this.conn.connected) throw new Error('not connected');
+    if (js === null || !this.ready) throw new Error('not connected');
     // Beyond the server's max_payload it is refused whatever happens: no retry.
     const max = this.conn.nc?.info?.max_payload ?? Infinity;
     if (data.length > max) throw new PublishRejected(`${data.length} bytes: over the broker's max_payload (${max}); raise it to carry bodies this large`);

@@ -28,6 +28,8 @@ export interface PublishOutputOptions {
 
 /** One attempt waits this long for the broker's acknowledgement (less when the deadline is nearer). */
 const ATTEMPT_MS = 5000;
+/** A failed attempt is retried after this pause (the broker may be restarting). */
+const RETRY_MS = 250;
 
 interface Pending {
   id: string;
@@ -135,12 +137,24 @@ export class PublishOutput implements Output {
         this.options.onFailure(err.message, p.id);
         this.finish(p, 'publishFailed');
       } else {
-        // Not acknowledged (yet): the same id again; the broker drops a copy it already holds.
+        // Not acknowledged (yet): the same id again a moment later; the broker drops a copy it already holds.
         this.retries++;
         this.retry.push(p);
+        this.retryLater();
+        return;
       }
       this.pump();
     });
+  }
+
+  private retryTimer: NodeJS.Timeout | null = null;
+
+  private retryLater(): void {
+    if (this.retryTimer !== null) return;
+    this.retryTimer = setTimeout(() => {
+      this.retryTimer = null;
+      this.pump();
+    }, RETRY_MS);
   }
 
   private landed(p: Pending): void {
@@ -188,6 +202,7 @@ export class PublishOutput implements Output {
     clearTimeout(timer);
     this.closing = true;
     clearInterval(this.sweeper);
+    if (this.retryTimer !== null) clearTimeout(this.retryTimer);
     for (const p of [...this.retry, ...this.queue.slice(this.head), ...this.flying]) this.finish(p, 'shutdown');
     this.retry.length = 0;
     this.queue = [];
