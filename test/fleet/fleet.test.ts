@@ -14,7 +14,7 @@ import * as path from 'node:path';
 import { headerValue, startProduction, startShadow, type RecordingServer } from '../support/servers';
 import { describeMix, sendVariedMix } from '../support/traffic';
 import { captureSkipReason, runCli, startCli, until, type CliHandle } from '../support/tools';
-import { consumerBacklog, natsClient, noNatsServer, startNats, type NatsServer } from './nats-support';
+import { drainedBacklog, natsClient, noNatsServer, startNats, type NatsServer } from './nats-support';
 
 const COUNT = 5000;
 const SEED = 424_242;
@@ -107,11 +107,7 @@ test('fleet: agent + workers (one SIGKILLed, a third started) deliver every requ
   // The workers are done once the consumer group has nothing left to deliver or to acknowledge.
   const nc = await natsClient([nats.url]);
   t.after(() => nc.close());
-  let backlog = { pending: -1, unacked: -1, delivered: 0 };
-  for (const deadline = Date.now() + 180_000; Date.now() < deadline; await delay(500)) {
-    backlog = await consumerBacklog(nc, 'SHADOWTAP', 'shadowtap-workers');
-    if (backlog.pending === 0 && backlog.unacked === 0) break;
-  }
+  const backlog = await drainedBacklog(nc, 'SHADOWTAP', 'shadowtap-workers', 180_000);
   assert.deepEqual({ pending: backlog.pending, unacked: backlog.unacked }, { pending: 0, unacked: 0 }, 'the workers took and acknowledged everything');
   for (const w of [w2, w3]) assert.equal(await w.stop('SIGTERM', 60_000), 0, w.stderr());
 

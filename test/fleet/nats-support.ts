@@ -106,6 +106,22 @@ export async function consumerBacklog(nc: NatsConnection, stream: string, durabl
   return { pending: info.num_pending, unacked: info.num_ack_pending, delivered: info.delivered.stream_seq };
 }
 
+/** Waits (up to `timeoutMs`) until the consumer group has delivered and had acknowledged
+ * everything; returns the last backlog seen. A cluster electing a leader may not answer for a
+ * while: those requests are tried again. */
+export async function drainedBacklog(nc: NatsConnection, stream: string, durable: string, timeoutMs: number): Promise<{ pending: number; unacked: number }> {
+  let last = { pending: -1, unacked: -1 };
+  for (const deadline = Date.now() + timeoutMs; Date.now() < deadline; await new Promise((r) => setTimeout(r, 500))) {
+    try {
+      last = await consumerBacklog(nc, stream, durable);
+    } catch {
+      continue;
+    }
+    if (last.pending === 0 && last.unacked === 0) break;
+  }
+  return { pending: last.pending, unacked: last.unacked };
+}
+
 export async function streamMessages(nc: NatsConnection, stream: string): Promise<number> {
   const jsm = await jetstreamManager(nc);
   return (await jsm.streams.info(stream)).state.messages;
