@@ -74,12 +74,12 @@ async function server(name: string, dir: string, port: number, confText: string)
 }
 
 /** One JetStream server on a free loopback port. */
-export async function startNats(dir: string, name = 'nats'): Promise<NatsServer> {
+export async function startNats(dir: string, name = 'nats', extraConfig: string[] = []): Promise<NatsServer> {
   const port = await freePort();
   const store = path.join(dir, `${name}-store`);
   return server(name, dir, port, [
     `server_name: ${name}`, `listen: 127.0.0.1:${port}`, `max_payload: ${MAX_PAYLOAD}`,
-    `jetstream { store_dir: "${store}" }`,
+    `jetstream { store_dir: "${store}" }`, ...extraConfig,
   ].join('\n'));
 }
 
@@ -95,8 +95,8 @@ export async function startNatsCluster(dir: string): Promise<NatsServer[]> {
 }
 
 /** A client for the test's own look at the stream. */
-export function natsClient(servers: string[]): Promise<NatsConnection> {
-  return connect({ servers, maxReconnectAttempts: -1, reconnectTimeWait: 250 });
+export function natsClient(servers: string[], token?: string): Promise<NatsConnection> {
+  return connect({ servers, maxReconnectAttempts: -1, reconnectTimeWait: 250, ...(token !== undefined ? { token } : {}) });
 }
 
 /** The durable consumer's backlog: messages not yet delivered, and delivered but not acknowledged. */
