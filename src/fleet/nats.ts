@@ -5,10 +5,10 @@
 
 import { readFileSync } from 'node:fs';
 import { connect } from '@nats-io/transport-node';
-import { credsAuthenticator } from '@nats-io/nats-core';
-import type { ConnectionOptions, NatsConnection } from '@nats-io/nats-core';
+import { createInbox, credsAuthenticator, headers } from '@nats-io/nats-core';
+import type { ConnectionOptions, Msg, NatsConnection, Subscription } from '@nats-io/nats-core';
 import { AckPolicy, DeliverPolicy, DiscardPolicy, JetStreamApiError, RetentionPolicy, StorageType, jetstream, jetstreamManager } from '@nats-io/jetstream';
-import type { ConsumerMessages, JetStreamClient, JetStreamManager, JsMsg } from '@nats-io/jetstream';
+import type { ConsumerMessages, JetStreamManager, JsMsg } from '@nats-io/jetstream';
 import { PublishRejected } from './transport';
 import type { BrokerOptions, Consumer, ConsumerOptions, Delivery, Publisher, Stored, StreamOptions, TransportStats } from './transport';
 
@@ -39,6 +39,7 @@ class Connection {
   reconnects = 0;
   disconnects = 0;
   private readonly listeners: Array<() => void> = [];
+  private readonly lostListeners: Array<() => void> = [];
   private closed = false;
   readonly opened: Promise<NatsConnection>;
 
@@ -58,12 +59,18 @@ class Connection {
     this.listeners.push(listener);
   }
 
+  /** `listener` runs on every disconnection. */
+  onDisconnect(listener: () => void): void {
+    this.lostListeners.push(listener);
+  }
+
   private async follow(nc: NatsConnection): Promise<void> {
     for (const l of this.listeners) l();
     for await (const s of nc.status()) {
       if (s.type === 'disconnect') {
         this.connected = false;
         this.disconnects++;
+        for (const l of this.lostListeners) l();
       } else if (s.type === 'reconnect') {
         this.connected = true;
         this.reconnects++;
@@ -99,18 +106,39 @@ async function ensureStream(jsm: JetStreamManager, s: StreamOptions): Promise<'c
   return 'created';
 }
 
+/** A publish awaiting the stream's acknowledgement. */
+interface Awaiting {
+  resolve: (stored: Stored) => void;
+  reject: (err: Error) => void;
+  deadline: number;
+}
+
+/**
+ * Publishes with asynchronous acknowledgements: each message goes out as a plain NATS publish
+ * carrying its Nats-Msg-Id and a reply subject under one inbox subscription of our own, and
+ * the stream's PubAck (or error) arrives there. One subscription and one timer for all, where
+ * the client's request() makes a subscription entry, a timer and two Error objects per message.
+ */
 export class NatsPublisher implements Publisher {
   /** The stream is prepared on the current connection. */
   private prepared = false;
-  private js: JetStreamClient | null = null;
   private readonly conn: Connection;
   private readonly readyListeners: Array<() => void> = [];
+  private inbox = '';
+  private acks: Subscription | null = null;
+  private nextAck = 0;
+  private readonly awaiting = new Map<number, Awaiting>();
+  private readonly sweeper: NodeJS.Timeout;
 
   /** `log` hears of the stream's creation and of what stands in the way. */
   constructor(broker: BrokerOptions, private readonly stream: StreamOptions,
     private readonly log: (level: 'info' | 'warn' | 'error', msg: string, fields?: Record<string, unknown>) => void) {
     this.conn = new Connection(broker, (err) => log('error', 'cannot connect to the broker', { err: err.message }));
     this.conn.onConnect(() => void this.prepare());
+    // Whatever awaited an acknowledgement on a lost connection is retried (the stream drops a copy it holds).
+    this.conn.onDisconnect(() => this.failAll('disconnected'));
+    this.sweeper = setInterval(() => this.expire(), 100);
+    this.sweeper.unref();
   }
 
   /** After each (re)connection: the stream exists (made if missing), then publishing starts. */
@@ -123,7 +151,10 @@ export class NatsPublisher implements Publisher {
         const jsm = await jetstreamManager(nc);
         const how = await ensureStream(jsm, this.stream);
         if (how === 'created') this.log('info', 'stream created', { stream: this.stream.stream, subject: this.stream.subject, replicas: this.stream.replicas });
-        this.js = jetstream(nc);
+        if (this.acks === null) {
+          this.inbox = createInbox();
+          this.acks = nc.subscribe(`${this.inbox}.*`, { callback: (_err, msg) => this.acked(msg) });
+        }
         this.prepared = true;
         this.log('info', 'publishing', { stream: this.stream.stream, subject: this.stream.subject });
         for (const l of this.readyListeners) l();
@@ -143,19 +174,51 @@ export class NatsPublisher implements Publisher {
     this.readyListeners.push(listener);
   }
 
-  async publish(data: Uint8Array, msgId: string, timeoutMs: number): Promise<Stored> {
-    const js = this.js;
-    if (js === null || !this.ready) throw new Error('not connected');
+  publish(data: Uint8Array, msgId: string, timeoutMs: number): Promise<Stored> {
+    const nc = this.conn.nc;
+    if (nc === null || !this.ready) return Promise.reject(new Error('not connected'));
     // Beyond the server's max_payload it is refused whatever happens: no retry.
-    const max = this.conn.nc?.info?.max_payload ?? Infinity;
-    if (data.length > max) throw new PublishRejected(`${data.length} bytes: over the broker's max_payload (${max}); raise it to carry bodies this large`);
+    const max = nc.info?.max_payload ?? Infinity;
+    if (data.length > max) return Promise.reject(new PublishRejected(`${data.length} bytes: over the broker's max_payload (${max}); raise it to carry bodies this large`));
+    const n = ++this.nextAck;
+    const h = headers();
+    h.set('Nats-Msg-Id', msgId);
+    nc.publish(this.stream.subject, data, { headers: h, reply: `${this.inbox}.${n}` });
+    return new Promise((resolve, reject) => {
+      this.awaiting.set(n, { resolve, reject, deadline: performance.now() + timeoutMs });
+    });
+  }
+
+  /** The stream's answer: a PubAck, an error, or no responders (no stream yet, a leader being elected). */
+  private acked(msg: Msg): void {
+    const n = Number(msg.subject.slice(msg.subject.lastIndexOf('.') + 1));
+    const w = this.awaiting.get(n);
+    if (w === undefined) return;
+    this.awaiting.delete(n);
+    if (msg.headers?.hasError === true) return w.reject(new Error(`no acknowledgement: ${msg.headers.code} ${msg.headers.description}`));
+    let ack: { duplicate?: boolean; error?: { code: number; err_code?: number; description: string } };
     try {
-      const ack = await js.publish(this.stream.subject, data, { msgID: msgId, timeout: timeoutMs });
-      return { duplicate: ack.duplicate };
-    } catch (err) {
-      if (err instanceof JetStreamApiError) throw new PublishRejected(err.message);
-      throw err;
+      ack = msg.json();
+    } catch {
+      return w.reject(new Error('an acknowledgement that is not JSON'));
     }
+    if (ack.error !== undefined) return w.reject(new PublishRejected(`${ack.error.description} (${ack.error.err_code ?? ack.error.code})`));
+    w.resolve({ duplicate: ack.duplicate === true });
+  }
+
+  private expire(): void {
+    const now = performance.now();
+    for (const [n, w] of this.awaiting) {
+      if (w.deadline > now) continue;
+      this.awaiting.delete(n);
+      w.reject(new Error('no acknowledgement in time'));
+    }
+  }
+
+  private failAll(why: string): void {
+    const all = [...this.awaiting.values()];
+    this.awaiting.clear();
+    for (const w of all) w.reject(new Error(why));
   }
 
   get connected(): boolean {
@@ -166,8 +229,10 @@ export class NatsPublisher implements Publisher {
     return this.conn.stats();
   }
 
-  close(): Promise<void> {
-    return this.conn.close();
+  async close(): Promise<void> {
+    clearInterval(this.sweeper);
+    this.failAll('closed');
+    await this.conn.close();
   }
 }
 
