@@ -5,7 +5,7 @@
 
 import { RequestLedger } from '../accounting';
 import type { WorkerConfig } from '../fleet/config';
-import { IdsFile, RecentIds } from '../fleet/ids';
+import { RecentIds } from '../fleet/ids';
 import { addConsumeMetrics } from '../fleet/metrics';
 import { NatsConsumer } from '../fleet/nats';
 import { safeServer } from '../fleet/transport';
@@ -32,21 +32,21 @@ export async function worker(cfg: WorkerConfig, log: Logger = createLogger(cfg.l
   const redactor = new Redactor(cfg.redact);
   const shadowTrouble = new ShadowTroubleLog(log, (text) => redactor.text(text));
   let fleet: FleetWorker | null = null;
-  const ids = new IdsFile(cfg.outDir);
   const comparison = new RecordedComparison({
     targets: cfg.replay.targets, baseline: cfg.baseline, compare: cfg.compare, redacted: false, outDir: cfg.outDir, redact: cfg.redact,
-    accounting: () => ({ ...ledger.snapshot(), ...fleet?.counts, idsRecorded: ids.recorded, shadows: replayer.stats() }),
+    // exchanges.ids lists each exchange compared by its fleet id: `report DIR…` finds one two workers counted.
+    recordIds: true, idOf: (sent) => fleet?.idOf(sent) ?? `unknown/${sent.id}`,
+    accounting: () => ({ ...ledger.snapshot(), ...fleet?.counts, shadows: replayer.stats() }),
     source: { kind: 'fleet', stream: cfg.consumer.stream, consumer: cfg.consumer.durable },
     onError: (err) => log.error({ err: err.message, dir: cfg.outDir }, 'cannot write the comparison'),
   });
   let admin: AdminServer | null = null;
   const badMessages = new LogLimiter(5);
   fleet = new FleetWorker({
-    consumer, ledger, replayer, comparison, ids, finished: new RecentIds(cfg.dedupeIds),
+    consumer, ledger, replayer, comparison, finished: new RecentIds(cfg.dedupeIds),
     ackIntervalMs: cfg.ackIntervalMs, ackBatch: Math.max(1, Math.floor(cfg.consumer.maxWaiting / 2)),
     observe: (outcome, responses) => { admin?.metrics.observeResponses(responses); shadowTrouble.note(outcome, responses); },
     onBadMessage: (err) => { if (badMessages.allow()) log.warn({ err: err.message }, 'not an exchange: acknowledged, counted as badMessage'); },
-    onFlushError: (err) => log.error({ err: err.message, dir: cfg.outDir }, 'cannot write exchanges.ids: nothing acknowledged until it can'),
   });
   const w = fleet;
   const summary = () => ({
@@ -80,7 +80,6 @@ export async function worker(cfg: WorkerConfig, log: Logger = createLogger(cfg.l
   await replayer.drain(cfg.drainTimeoutMs);
   w.finish();
   comparison.finish();
-  ids.close();
   await consumer.close();
   lifecycle.finish();
   await admin?.close();

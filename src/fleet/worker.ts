@@ -1,19 +1,20 @@
 // A fleet worker's core: deliveries from the shared consumer are replayed to the shadow(s) and
 // compared with production's recorded answers exactly as `replay --out` does (the same
 // RecordedComparison and Replayer); every so often the comparison is flushed to the result
-// directory — the ids of the exchanges it covers first, then results.json — and only then are
+// directory — the ids of the exchanges it covers first (exchanges.ids, which `report DIR…` reads
+// to find an exchange two directories both counted), then results.json — and only then are
 // those deliveries acknowledged. A delivery of an exchange this worker is working on or has
 // finished is a duplicate: counted, acknowledged with (or after) the original, never compared.
 // received = seen (replayed + Σ notReplayed + pending) + duplicates.
 
 import type { RequestLedger } from '../accounting';
-import type { ConnectionInfo, Exchange, ResponseMissing } from '../model';
+import type { ConnectionInfo, Exchange, HttpRequest, ResponseMissing } from '../model';
 import type { RecordedComparison } from '../pipeline';
 import { connectionOf, toHttpRequest, toHttpResponse } from '../recording';
 import type { ReplayDone, Replayer } from '../replay';
 import type { ConsumeStats } from './metrics';
 import { FleetMessageError, decodeExchange } from './message';
-import type { IdsFile, RecentIds } from './ids';
+import type { RecentIds } from './ids';
 import type { Consumer, Delivery } from './transport';
 
 export interface FleetWorkerOptions {
@@ -21,14 +22,12 @@ export interface FleetWorkerOptions {
   ledger: RequestLedger;
   replayer: Replayer;
   comparison: RecordedComparison;
-  ids: IdsFile;
   finished: RecentIds;
   /** Flush and acknowledge this often, or once this many deliveries wait. */
   ackIntervalMs: number;
   ackBatch: number;
   observe: ReplayDone;
   onBadMessage: (err: FleetMessageError) => void;
-  onFlushError: (err: Error) => void;
 }
 
 /** An exchange being replayed: its fleet id and every delivery of it received meanwhile. */
@@ -45,7 +44,8 @@ export class FleetWorker {
   private readonly byRequest = new Map<number, Working>();
   /** Finished, waiting for the next flush to be acknowledged. */
   private toAck: Delivery[] = [];
-  private toRecord: string[] = [];
+  /** Each request replayed: the fleet id of its exchange. */
+  private readonly fleetIds = new WeakMap<HttpRequest, string>();
   private readonly conns = new Map<string, ConnectionInfo>();
   private readonly timer: NodeJS.Timeout;
   private stopping = false;
@@ -99,6 +99,7 @@ export class FleetWorker {
     const w = { id, deliveries: [d] };
     this.working.set(id, w);
     this.byRequest.set(req.id, w);
+    this.fleetIds.set(req, id);
     this.o.ledger.seenPending();
     this.o.comparison.admitted(production);
     this.o.replayer.submit(req, this.done);
@@ -125,7 +126,6 @@ export class FleetWorker {
     this.byRequest.delete(sent.id);
     this.working.delete(w.id);
     for (const d of w.deliveries) this.finishDelivery(d);
-    this.toRecord.push(w.id);
     this.o.finished.add(w.id);
   };
 
@@ -134,17 +134,14 @@ export class FleetWorker {
     if (this.toAck.length >= this.o.ackBatch) this.flush();
   }
 
-  /** Ids synced, results.json written, then the deliveries they cover acknowledged. */
+  /** The fleet id of a request this worker replays (what exchanges.ids lists). */
+  idOf(req: HttpRequest): string {
+    return this.fleetIds.get(req) ?? `unknown/${req.id}`;
+  }
+
+  /** Ids appended, results.json written, then the deliveries they cover acknowledged. */
   flush(): boolean {
     if (this.toAck.length === 0) return true;
-    try {
-      for (const id of this.toRecord) this.o.ids.add(id);
-      this.toRecord = [];
-      this.o.ids.flush();
-    } catch (err) {
-      this.o.onFlushError(err as Error);
-      return false;
-    }
     if (!this.o.comparison.flushResults()) return false;
     for (const d of this.toAck) d.ack();
     this.counts.acked += this.toAck.length;

@@ -22,6 +22,8 @@ export interface RecordedComparisonOptions {
   /** List each compared exchange's id in exchanges.ids: `<recording>/<connection>/<position>`,
    * the same in any part or copy of the recording (so `report DIR…` finds one compared twice). */
   recordIds?: boolean;
+  /** The id listed for a request sent, when not that one (a fleet worker's: `host/run/id`). */
+  idOf?: (sent: HttpRequest) => string;
   /** Masks the samples. */
   redact: RedactOptions;
   /** The run's accounting at this moment (results.json carries it). */
@@ -53,7 +55,7 @@ export class RecordedComparison {
   /** The targets' answers to a request sent (it carries the recorded request's id). */
   answered(sent: HttpRequest, responses: ShadowResponse[]): void {
     this.stage.replayed(sent, responses);
-    if (this.options.recordIds === true) this.outDir.compared(`${this.options.source?.recording ?? ''}/${sent.conn.id}/${sent.index}`);
+    if (this.options.recordIds === true) this.outDir.compared(this.options.idOf?.(sent) ?? `${this.recording}/${sent.conn.id}/${sent.index}`);
   }
 
   /** Everything so far diffed and in results.json (false: it could not be written). */
@@ -66,6 +68,10 @@ export class RecordedComparison {
   finish(): void {
     this.stage.flush();
     this.results.finish();
+  }
+
+  private get recording(): string {
+    return this.options.source?.kind === 'recording' ? this.options.source.recording : '';
   }
 
   get summary(): Record<string, unknown> {

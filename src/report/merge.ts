@@ -238,7 +238,9 @@ export function mergeResults(dirs: string[], parts: ResultsJson[]): ResultsJson 
     }
   });
   histograms.finish();
-  const recordings = parts.flatMap((p) => (p.source !== undefined ? [p.source] : []));
+  const recordings = parts.flatMap((p) => (p.source?.kind === 'recording' ? [p.source] : []));
+  // Fleet workers' directories: production's answers are recorded ones there too.
+  const fleets = parts.flatMap((p) => (p.source?.kind === 'fleet' ? [p.source] : []));
   return {
     version: parts[0].version,
     startedAt: parts.map((p) => p.startedAt).sort()[0],
@@ -251,6 +253,8 @@ export function mergeResults(dirs: string[], parts: ResultsJson[]): ResultsJson 
     endpoints: [...endpoints.values()],
     ...(recordings.length > 0 ? {
       source: { kind: 'recording' as const, recording: [...new Set(recordings.map((r) => r.recording))].join(', '), files: recordings.flatMap((r) => r.files) },
+    } : fleets.length > 0 ? {
+      source: { kind: 'fleet' as const, stream: [...new Set(fleets.map((f) => f.stream))].join(', '), consumer: [...new Set(fleets.map((f) => f.consumer))].join(', ') },
     } : {}),
   };
 }

@@ -43,7 +43,8 @@ export interface MetricsSource {
 
 /** Every ledger bucket a request of `run` can end in, so that each series exists (at 0) from the
  * start; a Record so that a new outcome cannot be left out. */
-const RUN_OUTCOMES: Record<Exclude<Outcome, 'inspectOnly' | 'writeError'>, true> = {
+// Fleet mode's outcomes (run --publish, worker) appear when they occur; fleet metrics count them too.
+const RUN_OUTCOMES: Record<Exclude<Outcome, 'inspectOnly' | 'writeError' | 'publishDropped' | 'publishFailed' | 'badMessage'>, true> = {
   replayed: true, queueFull: true, bodyTooLarge: true, unreplayable: true, shadowError: true, shadowTimeout: true, shutdown: true, rateLimited: true,
   unsafeMethod: true, filtered: true, sampledOut: true, tunnel: true,
   incomplete: true, parseError: true, evicted: true, upgrade: true, pipelineOverflow: true, reset: true, memoryShed: true,

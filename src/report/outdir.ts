@@ -83,7 +83,7 @@ function shownGrpcBody(body: Buffer, headers: readonly string[], max: number, re
  * overwritten: NAME becomes NAME.1, NAME.1 becomes NAME.2, …; the oldest beyond this is dropped. */
 export const KEPT_RUNS = 5;
 
-export function keepPreviousRuns(dir: string, names: string[]): void {
+function keepPreviousRuns(dir: string, names: string[]): void {
   for (const name of names) {
     const at = (i: number): string => join(dir, i === 0 ? name : `${name}.${i}`);
     if (!existsSync(at(0))) continue;

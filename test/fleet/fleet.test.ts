@@ -25,12 +25,13 @@ interface AgentSummary { seen: number; published: number; notPublished: Record<s
 
 const sum = (o: Record<string, number>): number => Object.values(o).reduce((a, b) => a + b, 0);
 
-/** A result directory's settled exchanges and the ids its results.json covers. */
-export function resultDir(dir: string): { settled: number; ids: string[]; accounting: Record<string, unknown> } {
-  const results = JSON.parse(fs.readFileSync(path.join(dir, 'results.json'), 'utf8')) as { accounting: Summary & { idsRecorded: number } };
+/** A result directory's settled exchanges and the ids its results.json covers (ids.written). */
+export function resultDir(dir: string): { settled: number; ids: string[] } {
+  const results = JSON.parse(fs.readFileSync(path.join(dir, 'results.json'), 'utf8')) as { accounting: Summary; ids: { written: number; lost: number } };
   const a = results.accounting;
-  const ids = fs.readFileSync(path.join(dir, 'exchanges.ids'), 'utf8').split('\n').filter((l) => l !== '').slice(0, a.idsRecorded);
-  return { settled: a.replayed + sum(a.notReplayed), ids, accounting: a as unknown as Record<string, unknown> };
+  assert.equal(results.ids.lost, 0, `${dir}: no id lost`);
+  const ids = fs.readFileSync(path.join(dir, 'exchanges.ids'), 'utf8').split('\n').filter((l) => l !== '').slice(0, results.ids.written);
+  return { settled: a.replayed + sum(a.notReplayed), ids };
 }
 
 test('fleet: agent + workers (one SIGKILLed, a third started) deliver every request and add up to production', { timeout: 600_000 }, async (t) => {
@@ -145,6 +146,15 @@ test('fleet: agent + workers (one SIGKILLed, a third started) deliver every requ
   assert.ok([...seen.keys()].every((id) => id.startsWith('prod-1/')), 'exchange ids are host/run/id');
   assert.ok(twice <= 2000, `exchanges in two directories: at most what the killed worker held unacknowledged (${twice})`);
 
+  // `report DIR…` merges them: its totals, less what it found counted twice, are production's.
+  const merged = await runCli(['report', ...workerDirs, '--json']);
+  assert.equal(merged.code, 0, merged.stderr);
+  const m = JSON.parse(merged.stdout) as { accounting: Summary; targets: Array<{ compared: number }>; merge: { directories: unknown[]; duplicates: { countedTwice: number } } };
+  t.diagnostic(`report over the directories: accounting ${JSON.stringify({ seen: m.accounting.seen, replayed: m.accounting.replayed })}, counted twice ${m.merge.duplicates.countedTwice}`);
+  assert.equal(m.merge.directories.length, 3);
+  assert.equal(m.merge.duplicates.countedTwice, twice, 'the merge finds the exchanges two directories both counted');
+  assert.equal(m.accounting.replayed + sum(m.accounting.notReplayed) - m.merge.duplicates.countedTwice, COUNT, 'merged totals are production\'s');
+
   // The verdict over the directories equals a single-host run's over the same traffic. Latency is
   // left out (--max-latency-ratio): it is timed on a busy machine, the rest is not.
   const rs = await runCli(['replay', recording, '--shadow', `http://127.0.0.1:${single.port}`, '--allow-writes', '--out', path.join(dir, 'single'), '--speed', '0', '--stats-interval', '0']);
@@ -154,6 +164,9 @@ test('fleet: agent + workers (one SIGKILLed, a third started) deliver every requ
   const fleet = await runCli(['verdict', ...workerDirs, ...judge]);
   assert.ok(fleet.code === 0 || fleet.code === 1, `verdict over the directories: ${fleet.stderr}`);
   const reasons = (out: string): string[] => (JSON.parse(out) as { reasons: string[] }).reasons.filter((r) => !/latency/.test(r)).sort();
+  t.diagnostic(`verdict: ${one.code === 0 ? 'PASS' : 'FAIL'}, ${reasons(one.stdout).length} reasons`);
+  const singleReport = JSON.parse((await runCli(['report', path.join(dir, 'single'), '--json'])).stdout) as { targets: Array<{ compared: number }> };
+  assert.equal(m.targets[0].compared - twice, singleReport.targets[0].compared, 'the fleet compared what the single host did');
   assert.equal(fleet.code, one.code, `same verdict:\nsingle: ${one.stdout}\nfleet: ${fleet.stdout}`);
   assert.deepEqual(reasons(fleet.stdout), reasons(one.stdout));
 });
