@@ -50,6 +50,8 @@ export function publishRun(cfg: AgentConfig, log: Logger = createLogger(cfg.logL
   }
   const lifecycle = new Lifecycle({
     log, statsIntervalMs: cfg.statsIntervalMs, summaryJson: cfg.summaryJson, summary, stopAfter: cfg.stopAfter, seen: () => ledger.seen,
+    // SIGHUP (the unit's reload) must not end the process: nothing is reloaded yet.
+    reload: () => log.warn('SIGHUP: run --publish reloads nothing; restart it to change its settings'),
     stop: (why) => {
       log.info({ why }, 'stopping: closing capture');
       systemd.stopping(`stopping (${why}): publishing what is buffered`);

@@ -61,6 +61,8 @@ export async function worker(cfg: WorkerConfig, log: Logger = createLogger(cfg.l
   }
   const lifecycle = new Lifecycle({
     log, statsIntervalMs: cfg.statsIntervalMs, summaryJson: cfg.summaryJson, summary, stopAfter: cfg.stopAfter, seen: () => ledger.seen,
+    // SIGHUP (the unit's reload) must not end the process: nothing is reloaded yet.
+    reload: () => log.warn('SIGHUP: worker reloads nothing; restart it to change its settings'),
     hurry: () => replayer.hurry(),
     stop: (why) => {
       log.info({ why }, 'stopping: no more exchanges are taken');

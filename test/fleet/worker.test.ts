@@ -76,6 +76,9 @@ test('worker: token from the environment only, redeliveries while replaying coun
 
   worker = startCli(args, { env: { ...process.env, SHADOWTAP_BROKER_TOKEN: TOKEN } });
   assert.deepEqual(await drainedBacklog(nc, 'SHADOWTAP', 'shadowtap-workers', 60_000), { pending: 0, unacked: 0 }, worker.stderr());
+  // The unit's reload (SIGHUP) leaves it running.
+  worker.child.kill('SIGHUP');
+  assert.ok(await worker.waitForLine(/SIGHUP: worker reloads nothing/, 10_000), worker.stdout());
   assert.equal(await worker.stop('SIGTERM', 30_000), 0, worker.stderr());
   const logs = worker.stdout() + worker.stderr();
   assert.ok(!logs.includes(TOKEN), 'the logs never show the token');
