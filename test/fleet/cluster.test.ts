@@ -73,9 +73,11 @@ test('fleet: an R3 stream on a three-node cluster loses nothing when the stream\
   assert.equal(await agent.stop('SIGTERM', 60_000), 0, agent.stderr());
   const a = JSON.parse(fs.readFileSync(summaryPath, 'utf8')) as { seen: number; published: number; notPublished: Record<string, number>; publish: { retries: number; reconnects: number } };
   t.diagnostic(`agent: seen ${a.seen}, published ${a.published}, notPublished ${JSON.stringify(a.notPublished)}, retries ${a.publish.retries}, reconnects ${a.publish.reconnects}`);
-  assert.equal(a.seen, COUNT);
+  // Every request production served published once; nothing lost to the broker. (A busy capture
+  // may also count a fragment of a request it did not see whole: incomplete, not the broker's.)
   assert.equal(a.published, COUNT, `nothing lost: ${JSON.stringify(a.notPublished)}`);
-  assert.equal(sum(a.notPublished), 0);
+  assert.equal(a.seen, a.published + sum(a.notPublished));
+  for (const reason of ['publishDropped', 'publishFailed', 'shutdown']) assert.equal(a.notPublished[reason], undefined, reason);
   assert.equal(await streamMessages(nc, 'SHADOWTAP'), COUNT, 'the surviving nodes hold every exchange, once');
 
   const backlog = await drainedBacklog(nc, 'SHADOWTAP', 'shadowtap-workers', 180_000);

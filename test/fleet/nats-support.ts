@@ -122,7 +122,14 @@ export async function drainedBacklog(nc: NatsConnection, stream: string, durable
   return { pending: last.pending, unacked: last.unacked };
 }
 
-export async function streamMessages(nc: NatsConnection, stream: string): Promise<number> {
-  const jsm = await jetstreamManager(nc);
-  return (await jsm.streams.info(stream)).state.messages;
+/** Messages in the stream. Asked again while a cluster elects a leader and does not answer. */
+export async function streamMessages(nc: NatsConnection, stream: string, timeoutMs = 60_000): Promise<number> {
+  for (const deadline = Date.now() + timeoutMs; ; await new Promise((r) => setTimeout(r, 500))) {
+    try {
+      const jsm = await jetstreamManager(nc);
+      return (await jsm.streams.info(stream)).state.messages;
+    } catch (err) {
+      if (Date.now() >= deadline) throw err;
+    }
+  }
 }
