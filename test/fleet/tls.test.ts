@@ -1,6 +1,7 @@
-// Mutual TLS to the broker: a JetStream server that wants TLS and a client certificate from
-// the test's own CA; a worker given --broker-ca, --broker-cert and --broker-key consumes from
-// it, while a client without a certificate is turned away.
+// Mutual TLS and a password to the broker: a JetStream server that wants TLS, a client
+// certificate from the test's own CA and a user's password; a worker given --broker-ca,
+// --broker-cert and --broker-key, and its user and password in its --config file, consumes from
+// it (and never logs the password), while a client without a certificate is turned away.
 
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -16,6 +17,7 @@ import { haveTool, startCli, type CliHandle } from '../support/tools';
 import { drainedBacklog, noNatsServer, startNats, type NatsServer } from './nats-support';
 
 const SUBJECT = 'shadowtap.exchanges';
+const PASSWORD = 'pw-6c1d93e0aa47';
 
 /** A CA, and the server and client certificates it signed (the server's for 127.0.0.1 and localhost, the name the client checks). */
 function pki(dir: string): { ca: string; server: [string, string]; client: [string, string] } {
@@ -30,7 +32,7 @@ function pki(dir: string): { ca: string; server: [string, string]; client: [stri
   return { ca: f('ca.pem'), server: [f('server.pem'), f('server.key')], client: [f('client.pem'), f('client.key')] };
 }
 
-test('worker: mutual TLS to the broker with --broker-ca, --broker-cert, --broker-key', { timeout: 60_000 }, async (t) => {
+test('worker: mutual TLS (--broker-ca, --broker-cert, --broker-key) and a password from the config file', { timeout: 60_000 }, async (t) => {
   const why = noNatsServer || (haveTool('openssl') ? null : 'openssl is not installed');
   if (why) { t.skip(why); return; }
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'shadowtap-fleet-tls-'));
@@ -46,12 +48,15 @@ test('worker: mutual TLS to the broker with --broker-ca, --broker-cert, --broker
     fs.rmSync(dir, { recursive: true, force: true });
   });
   const certs = pki(dir);
-  nats = await startNats(dir, 'nats', [`tls { cert_file: "${certs.server[0]}", key_file: "${certs.server[1]}", ca_file: "${certs.ca}", verify: true }`]);
+  nats = await startNats(dir, 'nats', [`tls { cert_file: "${certs.server[0]}", key_file: "${certs.server[1]}", ca_file: "${certs.ca}", verify: true }`,
+    `authorization { users: [ { user: worker, password: "${PASSWORD}" } ] }`]);
 
   // Without a client certificate the server turns the client away.
-  await assert.rejects(connect({ servers: nats.url, tls: { caFile: certs.ca }, reconnect: false, timeout: 5000 }));
+  await assert.rejects(connect({ servers: nats.url, tls: { caFile: certs.ca }, user: 'worker', pass: PASSWORD, reconnect: false, timeout: 5000 }));
+  // Nor without the password.
+  await assert.rejects(connect({ servers: nats.url, tls: { caFile: certs.ca, certFile: certs.client[0], keyFile: certs.client[1] }, reconnect: false, timeout: 5000 }));
 
-  const nc = await connect({ servers: nats.url, tls: { caFile: certs.ca, certFile: certs.client[0], keyFile: certs.client[1] } });
+  const nc = await connect({ servers: nats.url, tls: { caFile: certs.ca, certFile: certs.client[0], keyFile: certs.client[1] }, user: 'worker', pass: PASSWORD });
   t.after(() => nc.close());
   const jsm = await jetstreamManager(nc);
   await jsm.streams.add({ name: 'SHADOWTAP', subjects: [SUBJECT], storage: StorageType.File, retention: RetentionPolicy.Limits, discard: DiscardPolicy.Old });
@@ -67,10 +72,13 @@ test('worker: mutual TLS to the broker with --broker-ca, --broker-cert, --broker
   }
 
   const shadowUrl = `http://127.0.0.1:${(shadow.address() as AddressInfo).port}`;
-  worker = startCli(['worker', '--from', nats.url, '--broker-ca', certs.ca, '--broker-cert', certs.client[0], '--broker-key', certs.client[1],
+  const config = path.join(dir, 'worker.yaml');
+  fs.writeFileSync(config, `broker-user: worker\nbroker-password: "${PASSWORD}"\n`, { mode: 0o600 });
+  worker = startCli(['worker', '--config', config, '--from', nats.url, '--broker-ca', certs.ca, '--broker-cert', certs.client[0], '--broker-key', certs.client[1],
     '--shadow', shadowUrl, '--out', path.join(dir, 'w'), '--admin', 'off', '--stats-interval', '0', '--summary-json', path.join(dir, 'w.json')]);
   assert.deepEqual(await drainedBacklog(nc, 'SHADOWTAP', 'shadowtap-workers', 30_000), { pending: 0, unacked: 0 }, worker.stderr() + worker.stdout());
   assert.equal(await worker.stop('SIGTERM', 30_000), 0, worker.stderr());
+  assert.ok(!(worker.stdout() + worker.stderr()).includes(PASSWORD), 'the logs never show the password');
   const s = JSON.parse(fs.readFileSync(path.join(dir, 'w.json'), 'utf8')) as { received: number; replayed: number };
   assert.equal(s.received, 3);
   assert.equal(s.replayed, 3);
