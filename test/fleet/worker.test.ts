@@ -66,7 +66,7 @@ test('worker: token from the environment only, redeliveries while replaying coun
 
   const shadowUrl = `http://127.0.0.1:${(shadow.address() as AddressInfo).port}`;
   const out = path.join(dir, 'w');
-  const args = ['worker', '--from', nats.url, '--shadow', shadowUrl, '--out', out, '--admin', 'off', '--stats-interval', '0', '--ack-wait', '1',
+  const args = ['worker', '--from', nats.url, '--shadow', shadowUrl, '--out', out, '--admin', '127.0.0.1:0', '--stats-interval', '0', '--ack-wait', '1',
     '--ack-interval-ms', '100', '--summary-json', path.join(dir, 'w.json')];
   // On the command line, the token is refused before anything starts.
   const refused = await runCli([...args, '--broker-token', TOKEN]);
@@ -76,6 +76,18 @@ test('worker: token from the environment only, redeliveries while replaying coun
 
   worker = startCli(args, { env: { ...process.env, SHADOWTAP_BROKER_TOKEN: TOKEN } });
   assert.deepEqual(await drainedBacklog(nc, 'SHADOWTAP', 'shadowtap-workers', 60_000), { pending: 0, unacked: 0 }, worker.stderr());
+  // Its /metrics say the same as its books.
+  const adminLine = await worker.waitForLine(/admin server on http/, 10_000);
+  assert.ok(adminLine !== null, worker.stdout());
+  const metrics = await (await fetch(`${/http:\/\/[0-9.]+:\d+/.exec(adminLine)![0]}/metrics`)).text();
+  const value = (series: string): number => Number(new RegExp(`^${series.replace(/[{}"]/g, (c) => `\\${c}`)} (\\S+)$`, 'm').exec(metrics)?.[1]);
+  assert.equal(value('shadowtap_requests_total{outcome="replayed"}'), 5);
+  assert.equal(value('shadowtap_requests_total{outcome="badMessage"}'), 2);
+  assert.ok(value('shadowtap_worker_duplicates_total') >= 5, metrics);
+  assert.equal(value('shadowtap_worker_received_total'), value('shadowtap_worker_duplicates_total') + 7);
+  assert.equal(value('shadowtap_worker_lag'), 0);
+  assert.equal(value('shadowtap_worker_connected'), 1);
+
   // The unit's reload (SIGHUP) leaves it running.
   worker.child.kill('SIGHUP');
   assert.ok(await worker.waitForLine(/SIGHUP: worker reloads nothing/, 10_000), worker.stdout());
