@@ -82,9 +82,9 @@ export class FleetWorker {
     }
     const id = message.id;
     if (this.o.finished.has(id)) {
+      // Acknowledged with the next flush: the original's results may not be written yet.
       this.counts.duplicates++;
-      d.ack();
-      this.counts.acked++;
+      this.finishDelivery(d);
       return;
     }
     const busy = this.working.get(id);
