@@ -42,7 +42,7 @@ export interface Delivery {
 }
 
 export interface Consumer {
-  /** Deliveries as they come, at most `maxWaiting` held by this process unacknowledged. */
+  /** Deliveries as they come, at most `maxWaiting` asked for ahead of being taken. */
   deliveries(): AsyncIterable<Delivery>;
   /** No more deliveries; the iteration ends. */
   stop(): Promise<void>;
@@ -88,7 +88,7 @@ export interface ConsumerOptions {
   ackWaitMs: number;
   /** Messages delivered and not yet acknowledged, over all workers, at most. */
   maxAckPending: number;
-  /** Messages this worker holds unacknowledged at most. */
+  /** Messages this worker asks for ahead of taking them (its prefetch). */
   maxWaiting: number;
 }
 
