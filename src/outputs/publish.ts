@@ -28,6 +28,8 @@ export interface PublishOutputOptions {
 
 /** One attempt waits this long for the broker's acknowledgement (less when the deadline is nearer). */
 const ATTEMPT_MS = 5000;
+/** No message is smaller (the envelope and a bodiless exchange's JSON). */
+const SMALLEST_MESSAGE = 200;
 /** A failed attempt is retried after this pause (the broker may be restarting). */
 const RETRY_MS = 250;
 
@@ -93,16 +95,20 @@ export class PublishOutput implements Output {
 
   exchange(ex: Exchange): void {
     const sent = this.sentOf.get(ex.request) ?? ex.request;
+    // A full buffer (the broker away) drops without the cost of encoding first.
+    if (this.bufferedBytes + SMALLEST_MESSAGE > this.options.maxBufferBytes) return this.drop();
     const message = encodeExchange(ex, sent, this.options.host, this.options.run);
     if (message === null) return this.settle('bodyTooLarge');
-    if (this.closing || this.bufferedBytes + message.data.length > this.options.maxBufferBytes) {
-      this.dropped++;
-      return this.settle('publishDropped');
-    }
+    if (this.closing || this.bufferedBytes + message.data.length > this.options.maxBufferBytes) return this.drop();
     this.bufferedBytes += message.data.length;
     if (this.bufferedBytes > this.peakBufferedBytes) this.peakBufferedBytes = this.bufferedBytes;
     this.queue.push({ id: message.id, data: message.data, deadline: performance.now() + this.options.timeoutMs, settled: false });
     this.pump();
+  }
+
+  private drop(): void {
+    this.dropped++;
+    this.settle('publishDropped');
   }
 
   /** Sends what waits while the broker is ready and acknowledgements are not too many: retries first. */
