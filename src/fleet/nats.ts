@@ -148,7 +148,7 @@ export class NatsPublisher implements Publisher {
     this.prepared = false;
     for (let attempt = 0; !nc.isClosed() && this.conn.connected; attempt++) {
       try {
-        const jsm = await jetstreamManager(nc);
+        const jsm = await jetstreamManager(nc, { checkAPI: false });
         const how = await ensureStream(jsm, this.stream);
         if (how === 'created') this.log('info', 'stream created', { stream: this.stream.stream, subject: this.stream.subject, replicas: this.stream.replicas });
         if (this.acks === null) {
@@ -260,7 +260,7 @@ export class NatsConsumer implements Consumer {
     const o = this.options;
     for (let attempt = 0; ; attempt++) {
       try {
-        const jsm = await jetstreamManager(nc);
+        const jsm = await jetstreamManager(nc, { checkAPI: false });
         const config = {
           durable_name: o.durable, ack_policy: AckPolicy.Explicit, ack_wait: nanos(o.ackWaitMs), max_ack_pending: o.maxAckPending,
           filter_subject: o.subject, deliver_policy: DeliverPolicy.All,
@@ -273,7 +273,7 @@ export class NatsConsumer implements Consumer {
           await jsm.consumers.add(o.stream, config);
           this.log('info', 'consumer created', { stream: o.stream, consumer: o.durable });
         }
-        const consumer = await jetstream(nc).consumers.get(o.stream, o.durable);
+        const consumer = await jetstream(nc, { checkAPI: false }).consumers.get(o.stream, o.durable);
         return await consumer.consume({ max_messages: o.maxWaiting });
       } catch (err) {
         if (this.stopped) throw err;

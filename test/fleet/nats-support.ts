@@ -101,7 +101,8 @@ export function natsClient(servers: string[], token?: string): Promise<NatsConne
 
 /** The durable consumer's backlog: messages not yet delivered, and delivered but not acknowledged. */
 export async function consumerBacklog(nc: NatsConnection, stream: string, durable: string): Promise<{ pending: number; unacked: number; delivered: number }> {
-  const jsm = await jetstreamManager(nc);
+  // No $JS.API.INFO: a worker's permissions do not allow it.
+  const jsm = await jetstreamManager(nc, { checkAPI: false });
   const info = await jsm.consumers.info(stream, durable);
   return { pending: info.num_pending, unacked: info.num_ack_pending, delivered: info.delivered.stream_seq };
 }
