@@ -168,5 +168,11 @@ test('fleet: agent + workers (one SIGKILLed, a third started) deliver every requ
   const singleReport = JSON.parse((await runCli(['report', path.join(dir, 'single'), '--json'])).stdout) as { targets: Array<{ compared: number }> };
   assert.equal(m.targets[0].compared - twice, singleReport.targets[0].compared, 'the fleet compared what the single host did');
   assert.equal(fleet.code, one.code, `same verdict:\nsingle: ${one.stdout}\nfleet: ${fleet.stdout}`);
-  assert.deepEqual(reasons(fleet.stdout), reasons(one.stdout));
+  const [fr, sr] = [reasons(fleet.stdout), reasons(one.stdout)];
+  // The same endpoints fail. Which of their fields are flagged may differ: noise learned from
+  // repeated requests depends on which repeats one process sees (README, Fleet mode: Limits).
+  const endpoints = (rs: string[]): string[] => rs.map((r) => r.slice(0, r.indexOf(': '))).sort();
+  assert.deepEqual(endpoints(fr), endpoints(sr), `only over the directories: ${JSON.stringify(fr.filter((r) => !sr.includes(r)))}\nonly single-host: ${JSON.stringify(sr.filter((r) => !fr.includes(r)))}`);
+  const differ = fr.filter((r) => !sr.includes(r));
+  if (differ.length > 0) t.diagnostic(`flagged fields that differ from the single host's: ${JSON.stringify(differ)}`);
 });
