@@ -6,13 +6,12 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import * as fs from 'node:fs';
-import * as os from 'node:os';
 import * as path from 'node:path';
 import { jetstreamManager } from '@nats-io/jetstream';
-import { headerValue, startProduction, startShadow, type RecordingServer } from '../support/servers';
+import { headerValue, startProduction, startShadow } from '../support/servers';
 import { sendVariedMix } from '../support/traffic';
-import { captureSkipReason, startCli, until, type CliHandle } from '../support/tools';
-import { drainedBacklog, natsClient, noNatsServer, startNatsCluster, streamMessages, type NatsServer } from './nats-support';
+import { captureSkipReason, startCli, until } from '../support/tools';
+import { fleetRig, drainedBacklog, natsClient, noNatsServer, startNatsCluster, streamMessages } from './nats-support';
 
 const COUNT = 2000;
 const delay = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
@@ -21,18 +20,10 @@ const sum = (o: Record<string, number>): number => Object.values(o).reduce((a, b
 test('fleet: an R3 stream on a three-node cluster loses nothing when the stream\'s leader is killed', { timeout: 300_000 }, async (t) => {
   const why = captureSkipReason([]) ?? (noNatsServer || null);
   if (why) { t.skip(why); return; }
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'shadowtap-fleet-cluster-'));
-  const procs: CliHandle[] = [];
-  const servers: RecordingServer[] = [];
-  let nodes: NatsServer[] = [];
-  t.after(async () => {
-    for (const p of procs) await p.stop('SIGKILL', 5000).catch(() => undefined);
-    for (const s of servers) await s.close();
-    for (const n of nodes) await n.stop('SIGKILL');
-    fs.rmSync(dir, { recursive: true, force: true });
-  });
+  const { dir, procs, servers: servers, brokers } = fleetRig(t, 'shadowtap-fleet-cluster-');
 
-  nodes = await startNatsCluster(dir);
+  const nodes = await startNatsCluster(dir);
+  brokers.push(...nodes);
   const urls = nodes.map((n) => n.url);
   const nc = await natsClient(urls);
   t.after(() => nc.close());

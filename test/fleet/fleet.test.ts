@@ -9,12 +9,11 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import * as fs from 'node:fs';
-import * as os from 'node:os';
 import * as path from 'node:path';
-import { headerValue, startProduction, startShadow, type RecordingServer } from '../support/servers';
+import { headerValue, startProduction, startShadow } from '../support/servers';
 import { describeMix, sendVariedMix } from '../support/traffic';
 import { captureSkipReason, runCli, startCli, until, type CliHandle } from '../support/tools';
-import { drainedBacklog, natsClient, noNatsServer, startNats, type NatsServer } from './nats-support';
+import { fleetRig, drainedBacklog, natsClient, noNatsServer, startNats } from './nats-support';
 
 const COUNT = 5000;
 const SEED = 424_242;
@@ -37,18 +36,10 @@ export function resultDir(dir: string): { settled: number; ids: string[] } {
 test('fleet: agent + workers (one SIGKILLed, a third started) deliver every request and add up to production', { timeout: 600_000 }, async (t) => {
   const why = captureSkipReason([]) ?? (noNatsServer || null);
   if (why) { t.skip(why); return; }
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'shadowtap-fleet-'));
-  const procs: CliHandle[] = [];
-  const servers: RecordingServer[] = [];
-  let nats: NatsServer | undefined;
-  t.after(async () => {
-    for (const p of procs) await p.stop('SIGKILL', 5000).catch(() => undefined);
-    for (const s of servers) await s.close();
-    await nats?.stop('SIGKILL');
-    fs.rmSync(dir, { recursive: true, force: true });
-  });
+  const { dir, procs, servers: servers, brokers } = fleetRig(t, 'shadowtap-fleet-');
 
-  nats = await startNats(dir);
+  const nats = await startNats(dir);
+  brokers.push(nats);
   const prod = await startProduction();
   const shadow = await startShadow();
   const single = await startShadow();

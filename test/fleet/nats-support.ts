@@ -5,11 +5,13 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as net from 'node:net';
+import * as os from 'node:os';
 import * as path from 'node:path';
+import type { TestContext } from 'node:test';
 import { connect } from '@nats-io/transport-node';
 import type { NatsConnection } from '@nats-io/nats-core';
 import { jetstreamManager } from '@nats-io/jetstream';
-import { freePort, haveTool } from '../support/tools';
+import { freePort, haveTool, type CliHandle } from '../support/tools';
 
 export const noNatsServer = haveTool('nats-server') ? false : 'nats-server is not installed';
 
@@ -133,4 +135,25 @@ export async function streamMessages(nc: NatsConnection, stream: string, timeout
       if (Date.now() >= deadline) throw err;
     }
   }
+}
+
+/** What a fleet test starts, each list filled as it goes; after the test, in this order, the
+ * shadowtap processes are killed, the servers closed, the brokers killed and the directory
+ * removed. */
+export interface FleetRig {
+  dir: string;
+  procs: CliHandle[];
+  servers: Array<{ close(): unknown }>;
+  brokers: NatsServer[];
+}
+
+export function fleetRig(t: TestContext, prefix: string): FleetRig {
+  const rig: FleetRig = { dir: fs.mkdtempSync(path.join(os.tmpdir(), prefix)), procs: [], servers: [], brokers: [] };
+  t.after(async () => {
+    for (const p of rig.procs) await p.stop('SIGKILL', 5000).catch(() => undefined);
+    for (const a of rig.servers) await a.close();
+    for (const n of rig.brokers) await n.stop('SIGKILL');
+    fs.rmSync(rig.dir, { recursive: true, force: true });
+  });
+  return rig;
 }

@@ -6,11 +6,10 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import * as fs from 'node:fs';
-import * as os from 'node:os';
 import * as path from 'node:path';
-import { driveApiMix, startApi, type ApiServer } from '../support/api';
-import { captureSkipReason, startCli, type CliHandle } from '../support/tools';
-import { drainedBacklog, natsClient, noNatsServer, startNats, streamMessages, type NatsServer } from './nats-support';
+import { driveApiMix, startApi } from '../support/api';
+import { captureSkipReason, startCli } from '../support/tools';
+import { fleetRig, drainedBacklog, natsClient, noNatsServer, startNats, streamMessages } from './nats-support';
 
 const delay = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 const sum = (o: Record<string, number>): number => Object.values(o).reduce((a, b) => a + b, 0);
@@ -30,18 +29,10 @@ interface AgentSummary {
 test('fleet: the broker away for 10 s: capture goes on, the buffer stays bounded, drops are counted, publishing resumes', { timeout: 150_000 }, async (t) => {
   const why = captureSkipReason([]) ?? (noNatsServer || null);
   if (why) { t.skip(why); return; }
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'shadowtap-fleet-outage-'));
-  const procs: CliHandle[] = [];
-  const apis: ApiServer[] = [];
-  let nats: NatsServer | undefined;
-  t.after(async () => {
-    for (const p of procs) await p.stop('SIGKILL', 5000).catch(() => undefined);
-    for (const a of apis) await a.close();
-    await nats?.stop('SIGKILL');
-    fs.rmSync(dir, { recursive: true, force: true });
-  });
+  const { dir, procs, servers: apis, brokers } = fleetRig(t, 'shadowtap-fleet-outage-');
 
-  nats = await startNats(dir);
+  const nats = await startNats(dir);
+  brokers.push(nats);
   const prod = await startApi({ name: 'api-prod/1.0' });
   const shadow = await startApi({ name: 'api-shadow/1.0' });
   apis.push(prod, shadow);

@@ -6,13 +6,12 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import * as fs from 'node:fs';
-import * as os from 'node:os';
 import * as path from 'node:path';
 import { connect } from '@nats-io/transport-node';
 import { jetstreamManager } from '@nats-io/jetstream';
-import { driveApiMix, startApi, type ApiServer } from '../support/api';
-import { captureSkipReason, repoRoot, startCli, until, type CliHandle } from '../support/tools';
-import { drainedBacklog, natsClient, noNatsServer, startNats, type NatsServer } from './nats-support';
+import { driveApiMix, startApi } from '../support/api';
+import { captureSkipReason, repoRoot, startCli, until } from '../support/tools';
+import { fleetRig, drainedBacklog, natsClient, noNatsServer, startNats } from './nats-support';
 
 /** The `authorization { … }` block of the README's Fleet mode section, with the passwords put in. */
 function readmeAuthorization(agentPw: string, workerPw: string): string {
@@ -25,19 +24,11 @@ function readmeAuthorization(agentPw: string, workerPw: string): string {
 test('fleet: the README\'s permissions let an agent publish and a worker consume, and no more', { timeout: 120_000 }, async (t) => {
   const why = captureSkipReason([]) ?? (noNatsServer || null);
   if (why) { t.skip(why); return; }
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'shadowtap-fleet-perms-'));
-  const procs: CliHandle[] = [];
-  const apis: ApiServer[] = [];
-  let nats: NatsServer | undefined;
-  t.after(async () => {
-    for (const p of procs) await p.stop('SIGKILL', 5000).catch(() => undefined);
-    for (const a of apis) await a.close();
-    await nats?.stop('SIGKILL');
-    fs.rmSync(dir, { recursive: true, force: true });
-  });
+  const { dir, procs, servers: apis, brokers } = fleetRig(t, 'shadowtap-fleet-perms-');
   const agentPw = 'agent-pw-51c0';
   const workerPw = 'worker-pw-9e77';
-  nats = await startNats(dir, 'nats', [readmeAuthorization(agentPw, workerPw)]);
+  const nats = await startNats(dir, 'nats', [readmeAuthorization(agentPw, workerPw)]);
+  brokers.push(nats);
   const prod = await startApi({ name: 'api-prod/1.0' });
   const shadow = await startApi({ name: 'api-shadow/1.0' });
   apis.push(prod, shadow);
