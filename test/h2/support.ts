@@ -1,5 +1,7 @@
 // Helpers for the h2 tests: HTTP/2 frames written by hand, and a capture file read in this
 // process through the real pipeline (for what `read` does not print: trailers, h2 fields).
+import * as crypto from 'node:crypto';
+import * as http2 from 'node:http2';
 import { PacketPipeline } from '../../src/pipeline';
 import { openFile } from '../../src/capture';
 import type { Exchange, HttpOptions, HttpRequest, HttpSink, NoticeKind, RequestLoss } from '../../src/http';
@@ -106,4 +108,59 @@ export function readInProcess(file: string, http: Partial<HttpOptions> = {}): Pr
       resolve(out);
     });
   });
+}
+
+/** What an h2c production received for one request: method, path, regular fields in order
+ * (name, value, …; cookies split over several fields joined, as a capture reports them) and
+ * the body's sha256. */
+export interface AtProduction { method: string; path: string; fields: string[]; bodySha256: string }
+
+/** A node:http2 (h2c) production on 127.0.0.1 answering 200 "ok", keeping what each request
+ * carried by its x-request-id. */
+export async function startH2Production(): Promise<{ port: number; atProduction: Map<string, AtProduction>; close(): void }> {
+  const server = http2.createServer();
+  const atProduction = new Map<string, AtProduction>();
+  server.on('stream', (stream: http2.ServerHttp2Stream, _headers: http2.IncomingHttpHeaders, _flags: number, raw: string[]) => {
+    const chunks: Buffer[] = [];
+    stream.on('data', (c: Buffer) => chunks.push(c));
+    stream.on('end', () => {
+      const fields: string[] = [];
+      for (let i = 0; i < raw.length; i += 2) {
+        if (raw[i].startsWith(':')) continue;
+        const cookie = raw[i] === 'cookie' ? fields.indexOf('cookie') : -1;
+        if (cookie >= 0) fields[cookie + 1] += `; ${raw[i + 1]}`;
+        else fields.push(raw[i], raw[i + 1]);
+      }
+      const get = (n: string): string => raw[raw.indexOf(n) + 1];
+      const bodySha256 = crypto.createHash('sha256').update(Buffer.concat(chunks)).digest('hex');
+      atProduction.set(get('x-request-id'), { method: get(':method'), path: get(':path'), fields, bodySha256 });
+      stream.respond({ ':status': 200 });
+      stream.end('ok');
+    });
+  });
+  const port = await new Promise<number>((r) => server.listen(0, '127.0.0.1', () => r((server.address() as { port: number }).port)));
+  return { port, atProduction, close: () => server.close() };
+}
+
+/** `count` requests over two multiplexed h2c connections, 8 streams each at a time: GETs and
+ * POSTs (JSON bodies of growing size), an x-request-id, a cookie split over two fields, and
+ * `extra` fields. */
+export async function driveH2(port: number, count: number, extra: Record<string, string> = {}): Promise<void> {
+  const sessions = [http2.connect(`http://127.0.0.1:${port}`), http2.connect(`http://127.0.0.1:${port}`)];
+  let next = 0;
+  const one = (s: http2.ClientHttp2Session, i: number): Promise<void> => new Promise((resolve, reject) => {
+    const post = i % 2 === 1;
+    const req = s.request({
+      ':method': post ? 'POST' : 'GET', ':path': `/m/${i}?p=${i % 7}`, 'x-request-id': String(i), 'accept-language': 'en',
+      cookie: [`a=${i}`, 'b=2'], ...extra, ...(post ? { 'content-type': 'application/json' } : {}),
+    }, { endStream: !post });
+    req.on('error', reject);
+    req.resume();
+    req.on('end', () => resolve());
+    if (post) req.end(JSON.stringify({ i, pad: 'x'.repeat(i * 13) }));
+  });
+  await Promise.all(sessions.flatMap((s) => Array.from({ length: 8 }, async () => {
+    for (let i = next++; i < count; i = next++) await one(s, i);
+  })));
+  await Promise.all(sessions.map((s) => new Promise<void>((r) => s.close(() => r()))));
 }
