@@ -81,19 +81,16 @@ function subjectName(flags: Flags): { stream: string; subject: string } {
   return { stream, subject };
 }
 
-export interface AgentConfig extends ReadConfig {
+/** How a fleet process logs, stops and is watched: as `run`. */
+type Operation = Pick<RunConfig, 'statsIntervalMs' | 'drainTimeoutMs' | 'logLevel' | 'logTo' | 'stopAfter' | 'admin'>;
+
+export interface AgentConfig extends ReadConfig, Operation {
   broker: BrokerOptions;
   stream: StreamOptions;
   publish: { maxBufferBytes: number; timeoutMs: number; inFlight: number; host: string };
   traffic: TrafficOptions;
   /** Masks what the logs say of requests (the stream itself carries them whole). */
   redact: RedactOptions;
-  statsIntervalMs: number;
-  drainTimeoutMs: number;
-  logLevel: string;
-  logTo?: RunConfig['logTo'];
-  stopAfter: RunConfig['stopAfter'];
-  admin: RunConfig['admin'];
 }
 
 /** The flags that only make sense when replaying from the capturing host. */
@@ -138,7 +135,7 @@ export function agentConfig(flags: Flags): AgentConfig {
   };
 }
 
-export interface WorkerConfig {
+export interface WorkerConfig extends Operation {
   broker: BrokerOptions;
   consumer: ConsumerOptions;
   memory: MemoryPlan;
@@ -151,12 +148,6 @@ export interface WorkerConfig {
   ackIntervalMs: number;
   dedupeIds: number;
   summaryJson?: string;
-  statsIntervalMs: number;
-  drainTimeoutMs: number;
-  logLevel: string;
-  logTo?: RunConfig['logTo'];
-  stopAfter: RunConfig['stopAfter'];
-  admin: RunConfig['admin'];
 }
 
 /** `worker --from URL --shadow URL --out DIR`: consume, replay, compare as `replay --out` does. */
