@@ -36,7 +36,7 @@ export const commandOptions = {
   devices: [...devicesOptions, ...rowsOf(configFileOptions)],
 };
 
-export const PROGRAM_DESCRIPTION = 'Passive shadow traffic: capture production HTTP/1.x with libpcap and mirror it to a shadow.';
+export const PROGRAM_DESCRIPTION = 'Passive shadow traffic: capture production HTTP/1.x, HTTP/2 (h2c) and gRPC with libpcap and mirror it to a shadow.';
 
 /** Each command's one-line description and its argument, for --help, the man page and completion. */
 export const commandHelp: Record<keyof typeof commandOptions, { description: string; argument?: string }> = {
