@@ -96,10 +96,12 @@ async function main(argv: string[]): Promise<number> {
 
   const shadow = ['http://127.0.0.1:8080'];
   const builders: Record<typeof checkedCommands[number], { build: (flags: Flags) => unknown; minimal: Flags }> = {
-    run: { build: runConfig, minimal: { interface: 'lo', port: ['8080'], shadow } },
+    // --publish makes run a fleet agent: checked as one.
+    run: { build: (flags) => (flags.publish !== undefined ? agentConfig(flags) : runConfig(flags)), minimal: { interface: 'lo', port: ['8080'], shadow } },
     read: { build: readConfig, minimal: { file: 'capture.pcap' } },
     record: { build: recordConfig, minimal: { interface: 'lo', port: ['8080'], output: 'recording' } },
     replay: { build: replayFileConfig, minimal: { file: 'recording', shadow } },
+    worker: { build: workerConfig, minimal: { from: 'nats://127.0.0.1:4222', shadow, out: 'results' } },
   };
   addOptions(program.command('check-config'), commandOptions['check-config'])
     .description(commandHelp['check-config'].description)

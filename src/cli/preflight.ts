@@ -92,7 +92,8 @@ export function targetRefs(targets: string[], baseline: string | null = null): T
 
 /** What a command's configuration names on this host, as far as it shows without starting. */
 export interface Preflighted {
-  source: SourceSpec;
+  /** What is captured (a fleet worker captures nothing). */
+  source?: SourceSpec;
   replay?: { targets: string[] };
   baseline?: string | null;
   outDir?: string;
@@ -102,8 +103,9 @@ export interface Preflighted {
 
 /** `check-config --strict`: the preflight of a start, then everything closed again. */
 export async function preflightOnly(cfg: Preflighted): Promise<void> {
-  if (cfg.replay !== undefined) await checkTargets(targetRefs(cfg.replay.targets, cfg.baseline ?? null), cfg.source);
+  if (cfg.replay !== undefined) await checkTargets(targetRefs(cfg.replay.targets, cfg.baseline ?? null), cfg.source ?? null);
   if (cfg.outDir !== undefined) wrap('--out', () => checkWritableDir(cfg.outDir!));
+  if (cfg.source === undefined) return;
   if (cfg.output !== undefined) {
     if (existsSync(cfg.output)) throw new ConfigError('--output', `${cfg.output}: exists (a recording is never overwritten)`);
     wrap('--output', () => checkWritableFile(cfg.output!));

@@ -155,7 +155,7 @@ export const configFileOptions = optionTable({
   config: { flag: '--config <file>', type: 'string', cliOnly: true, help: 'read option values from this YAML/JSON file (flags and SHADOWTAP_* variables win)' },
 });
 
-export const checkedCommands = ['run', 'read', 'record', 'replay'] as const;
+export const checkedCommands = ['run', 'read', 'record', 'replay', 'worker'] as const;
 
 export const checkConfigOptions = optionTable({
   command: { flag: '--command <name>', type: 'string', default: 'run', choices: checkedCommands, cliOnly: true,

@@ -68,3 +68,24 @@ test('check-config --strict runs the preflight: interface, outputs, shadow names
   const baseline = await check(`interface: lo\n${shadow}\nbaseline: http://localhost:8080`);
   assert.match(baseline.problems.join('\n'), /^baseline: http:\/\/localhost:8080 is production itself/);
 });
+
+test('check-config knows the fleet: a worker\'s file, and run --publish checked as an agent', async (t) => {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'shadowtap-check-fleet-'));
+  t.after(() => fs.rmSync(dir, { recursive: true, force: true }));
+  const file = path.join(dir, 'c.yaml');
+  const check = async (yaml: string, command: string[] = []) => {
+    fs.writeFileSync(file, yaml);
+    return runCli(['check-config', ...command, '--config', file]);
+  };
+  const worker = ['--command', 'worker'];
+  const fine = await check(`from: nats://127.0.0.1:4222\nshadow: [http://127.0.0.1:9000]\nout: ${dir}/results\n`, worker);
+  assert.equal(fine.code, 0, fine.stdout + fine.stderr);
+  const noBroker = await check(`shadow: [http://127.0.0.1:9000]\nout: ${dir}/results\n`, worker);
+  assert.equal(noBroker.code, 1, noBroker.stdout);
+  assert.match(noBroker.stdout, /^from: required/m);
+  const agent = await check('interface: lo\nport: [8080]\npublish: nats://127.0.0.1:4222\n');
+  assert.equal(agent.code, 0, agent.stdout + agent.stderr);
+  const agentWithShadow = await check('interface: lo\nport: [8080]\npublish: nats://127.0.0.1:4222\nshadow: [http://127.0.0.1:9000]\n');
+  assert.equal(agentWithShadow.code, 1, agentWithShadow.stdout);
+  assert.match(agentWithShadow.stdout, /^shadow: not with --publish/m);
+});
