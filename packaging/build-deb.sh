@@ -7,8 +7,9 @@
 #                            node_modules (a copy of ./node_modules pruned by npm to
 #                            --omit=dev: no download, and the `cap` addon stays built)
 #   /usr/bin/shadowtap       sh wrapper: exec /usr/bin/node .../main.js
-#   /lib/systemd/system/     shadowtap.service, shadowtap@.service
+#   /lib/systemd/system/     shadowtap.service, shadowtap@.service, shadowtap-worker.service
 #   /etc/shadowtap/shadowtap.yaml   commented default config (a conffile)
+#   /etc/shadowtap/worker.yaml      the same for a fleet worker (a conffile)
 #   /usr/share/man/man1/shadowtap.1.gz, /usr/share/bash-completion/completions/shadowtap
 set -euo pipefail
 
@@ -51,8 +52,9 @@ rm -f "$LIB/package-lock.json"
 chmod -R u=rwX,go=rX "$LIB"
 
 install -m 0755 packaging/shadowtap.sh "$PKG/usr/bin/shadowtap"
-install -m 0644 systemd/shadowtap.service systemd/shadowtap@.service "$PKG/lib/systemd/system/"
+install -m 0644 systemd/shadowtap.service systemd/shadowtap@.service systemd/shadowtap-worker.service "$PKG/lib/systemd/system/"
 install -m 0644 packaging/shadowtap.yaml "$PKG/etc/shadowtap/shadowtap.yaml"
+install -m 0644 packaging/worker.yaml "$PKG/etc/shadowtap/worker.yaml"
 install -m 0644 README.md "$PKG/usr/share/doc/shadowtap/README.md"
 # The man page and the bash completion, from the option tables (as --help).
 mkdir -p "$PKG/usr/share/man/man1" "$PKG/usr/share/bash-completion/completions"
@@ -60,7 +62,7 @@ node dist/src/config/manpage.js man "$VERSION" | gzip -9n > "$PKG/usr/share/man/
 node dist/src/config/manpage.js bash > "$PKG/usr/share/bash-completion/completions/shadowtap"
 chmod 0644 "$PKG/usr/share/man/man1/shadowtap.1.gz" "$PKG/usr/share/bash-completion/completions/shadowtap"
 for s in postinst prerm postrm; do install -m 0755 "packaging/debian/$s" "$PKG/DEBIAN/$s"; done
-echo /etc/shadowtap/shadowtap.yaml > "$PKG/DEBIAN/conffiles"
+printf '%s\n' /etc/shadowtap/shadowtap.yaml /etc/shadowtap/worker.yaml > "$PKG/DEBIAN/conffiles"
 
 # Shared-library dependencies of the two addons, as dpkg-shlibdeps computes them.
 SHLIBS=""

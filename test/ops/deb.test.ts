@@ -39,7 +39,7 @@ test('make deb: package metadata, contents, and the unpacked program runs', { ti
     for (const f of ['conffiles', 'postinst', 'prerm', 'postrm', 'control']) assert.match(info.stdout, new RegExp(`\\b${f}\\b`));
     const ctl = fs.mkdtempSync(path.join(work, 'control-'));
     assert.equal((await runTool('dpkg-deb', ['-e', deb, ctl])).code, 0);
-    assert.equal(fs.readFileSync(path.join(ctl, 'conffiles'), 'utf8').trim(), '/etc/shadowtap/shadowtap.yaml');
+    assert.equal(fs.readFileSync(path.join(ctl, 'conffiles'), 'utf8').trim(), '/etc/shadowtap/shadowtap.yaml\n/etc/shadowtap/worker.yaml');
     const postinst = fs.readFileSync(path.join(ctl, 'postinst'), 'utf8');
     assert.match(postinst, /adduser --system --group .*shadowtap/s);
     assert.match(postinst, /\[ -d \/run\/systemd\/system \]/, 'systemctl only when systemd runs');
@@ -58,7 +58,7 @@ test('make deb: package metadata, contents, and the unpacked program runs', { ti
     });
     const paths = new Set(entries.map((e) => e.path));
     for (const p of ['/usr/bin/shadowtap', '/lib/systemd/system/shadowtap.service', '/lib/systemd/system/shadowtap@.service',
-      '/etc/shadowtap/shadowtap.yaml', '/usr/lib/shadowtap/package.json', '/usr/lib/shadowtap/dist/src/cli/main.js',
+      '/lib/systemd/system/shadowtap-worker.service', '/etc/shadowtap/shadowtap.yaml', '/etc/shadowtap/worker.yaml', '/usr/lib/shadowtap/package.json', '/usr/lib/shadowtap/dist/src/cli/main.js',
       '/usr/lib/shadowtap/dist/src/cli/systemd.js', '/usr/lib/shadowtap/native/build/Release/shadowtap_pcap.node',
       '/usr/lib/shadowtap/node_modules/cap/build/Release/cap.node', '/usr/lib/shadowtap/node_modules/http-parser-js/package.json',
       '/usr/lib/shadowtap/node_modules/pino/package.json', '/usr/share/man/man1/shadowtap.1.gz', '/usr/share/bash-completion/completions/shadowtap']) {
@@ -102,6 +102,13 @@ test('make deb: package metadata, contents, and the unpacked program runs', { ti
     assert.equal(bare.code, 2, bare.stdout + bare.stderr);
     assert.match(bare.stderr, /--interface|--file|--shadow/);
     assert.doesNotMatch(bare.stderr, /--config|unknown option/);
+    // The worker's default config: loads, and names the broker it still needs.
+    const workerConfig = path.join(work, 'worker.yaml');
+    fs.copyFileSync(path.join(root, 'etc/shadowtap/worker.yaml'), workerConfig);
+    const bareWorker = await runTool(wrapper, ['worker', '--config', workerConfig], { env, cwd: '/' });
+    assert.equal(bareWorker.code, 2, bareWorker.stdout + bareWorker.stderr);
+    assert.match(bareWorker.stderr, /--from|--shadow|--out/);
+    assert.doesNotMatch(bareWorker.stderr, /--config|unknown option/);
     if (!hasRoot()) { t.diagnostic('not root: the live run with the default config is skipped'); return; }
     const production = await startProduction();
     const shadow = await startShadow();
