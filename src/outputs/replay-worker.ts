@@ -3,7 +3,7 @@
 // answers with batches of settled outcomes (see handoff.ts), plus its counters.
 
 import { parentPort, workerData } from 'node:worker_threads';
-import { CompareStage } from '../compare';
+import { CompareStage, ProtoSchema } from '../compare';
 import type { CompareOptions, ResultsJson } from '../compare';
 import type { HttpRequest, ReplayOutcome, ShadowResponse } from '../model';
 import type { ReplayOptions, TargetStats } from '../replay';
@@ -19,6 +19,8 @@ export interface WorkerSetup {
   replay: Partial<ReplayOptions> & { targets: string[] };
   whenFull: 'drop' | 'wait';
   compare: CompareOptions | null;
+  /** --proto files, loaded again here (a schema does not cross threads). */
+  protoFiles: string[];
   baseline: string | null;
   /** The run's --out directory (opened by the main thread): samples are appended to it. */
   outDir: string | null;
@@ -86,7 +88,9 @@ class ReplayWorker {
     this.keptBytesMax = setup.compare?.maxPendingJoinBytes ?? 0;
     this.outDir = setup.outDir !== null && setup.compare !== null ? new OutputDir(setup.outDir, this.redactor, setup.sampleLimits, { append: true }) : null;
     if (this.outDir !== null) this.outDir.onSampleError = (err) => this.log('error', { err: err.message, dir: setup.outDir }, 'cannot write samples: no more are kept (counted as samplesDropped)');
-    this.compare = setup.compare !== null ? new CompareStage(setup.replay.targets, setup.baseline, setup.compare, this.outDir) : null;
+    const compare = setup.compare === null || setup.protoFiles.length === 0 ? setup.compare
+      : { ...setup.compare, diff: { ...setup.compare.diff, protoSchema: ProtoSchema.load(setup.protoFiles) } };
+    this.compare = compare !== null ? new CompareStage(setup.replay.targets, setup.baseline, compare, this.outDir) : null;
     this.output = new ReplayOutput({
       replay: setup.replay, whenFull: setup.whenFull, compare: this.compare, wireTargets: setup.wireTargets,
       observe: this.observe,

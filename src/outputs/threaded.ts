@@ -24,7 +24,7 @@ import type { FromWorker, ToWorker, WorkerSetup, WorkerStats } from './replay-wo
 export interface ThreadedOutputOptions {
   workers: number;
   /** What every worker is set up with (its index, queue and sample shares are filled in here). */
-  setup: Omit<WorkerSetup, 'index'>;
+  setup: Omit<WorkerSetup, 'index' | 'protoFiles'>;
   /** The memory budget's replay share: what all workers' requests in flight may hold. */
   replayShareBytes: number;
   /** The replay and compare shares together: what all workers' heaps hold beyond their runtime. */
@@ -100,6 +100,7 @@ export class ThreadedOutput implements Output {
         sampleLimits: { ...limits, maxSamples: Math.ceil(limits.maxSamples / n), maxBytes: Math.ceil(limits.maxBytes / n) },
         maxKept: Math.ceil(options.setup.maxKept / n),
         compare: perWorkerCompare(options.setup.compare, n),
+        protoFiles: [...(options.setup.compare?.diff.protoSchema?.files ?? [])],
       };
       const worker = new Worker(join(__dirname, 'replay-worker.js'), { workerData: setup, resourceLimits: heapLimits(options.workerShareBytes / n) });
       const link = new WorkerLink(i, worker, maxRequests, maxBytes);
@@ -379,11 +380,13 @@ function perWorkerReplay(replay: Partial<ReplayOptions> & { targets: string[] },
 
 /** Each worker compares its share of the exchanges: the warm-up, and the compare share of the
  * memory budget (joins, diff queue, repeat cache), shared out alike. */
+/** A worker's share of the comparison options. The --proto schema does not cross threads (a
+ * loaded protobufjs root is no plain data): its files do, and the worker loads them again. */
 function perWorkerCompare(c: CompareOptions | null, n: number): CompareOptions | null {
-  if (c === null || n === 1) return c;
+  if (c === null) return null;
   const share = (v: number): number => Math.max(1, Math.ceil(v / n));
   return {
-    ...c, latencyWarmup: Math.ceil(c.latencyWarmup / n),
+    ...c, diff: { ...c.diff, protoSchema: null }, latencyWarmup: Math.ceil(c.latencyWarmup / n),
     maxPendingJoins: share(c.maxPendingJoins), maxPendingJoinBytes: share(c.maxPendingJoinBytes), maxQueued: share(c.maxQueued),
     maxQueuedBytes: share(c.maxQueuedBytes), repeatEntries: share(c.repeatEntries), repeatBytes: share(c.repeatBytes),
   };
