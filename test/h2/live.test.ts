@@ -13,6 +13,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { captureSkipReason, cliPath, runCli, runTool, startTcpdump } from '../support/tools';
 import { parseExchanges } from '../support/compare';
+import { rng } from '../support/packets';
 import { readInProcess } from './support';
 
 const COUNT = 2000;
@@ -32,18 +33,6 @@ interface Received {
   trailers: string[];
   status: number;
   responseBody: Buffer;
-}
-
-/** A deterministic pseudo-random generator (mulberry32). */
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
 }
 
 /** Regular fields of a raw header list (pseudo-headers dropped, cookies joined, host first). */
