@@ -12,7 +12,7 @@ import { RepeatCache, requestKey } from './noise';
 import { LatencyHistogram } from './latency';
 import { isGrpcContentType, isGrpcOutage } from './grpc';
 import { joinedHeaderValue } from '../http';
-import { CompareCounters, EndpointResults, FieldTable, RESULTS_VERSION, ResultsJson, ShadowEndpoint, SideStats } from './results';
+import { CompareCounters, EndpointResults, FieldTable, RESULTS_VERSION, ResultsJson, ShadowEndpoint, SideStats, zeroCompareCounters } from './results';
 
 export { defaultDiffOptions } from './diff';
 export type { DiffOptions, FieldDiff } from './diff';
@@ -158,11 +158,7 @@ const NOISE_SAMPLING = 10;
 const SLICE_MS = 4;
 
 export class CompareStage {
-  readonly counters: CompareCounters = {
-    exchanges: 0, latencyWarmup: 0, wireTimed: 0, busy: 0, diffFailures: 0, joinOverflow: 0, endpointOverflow: 0, diffsTruncated: 0, decodeErrors: 0,
-    samplesWritten: 0, samplesDropped: 0, repeatCacheEvictions: 0, cpuMs: 0,
-    grpcCalls: 0, grpcMalformed: 0, grpcUndecodable: 0, grpcSchemaMisses: 0, grpcSchemaErrors: 0, grpcLimited: 0,
-  };
+  readonly counters: CompareCounters = zeroCompareCounters();
   /** By exchange id: whichever half came first, waiting for the other. */
   private readonly joins = new Map<number, Join>();
   private joinBytes = 0;

@@ -230,6 +230,16 @@ export interface CompareCounters {
   grpcLimited?: number;
 }
 
+/** Every counter at zero, the gRPC ones included: what a comparison starts from and what sums
+ * of several (worker threads) add to. */
+export function zeroCompareCounters(): CompareCounters {
+  return {
+    exchanges: 0, latencyWarmup: 0, wireTimed: 0, busy: 0, diffFailures: 0, joinOverflow: 0, endpointOverflow: 0, diffsTruncated: 0, decodeErrors: 0,
+    samplesWritten: 0, samplesDropped: 0, repeatCacheEvictions: 0, cpuMs: 0,
+    grpcCalls: 0, grpcMalformed: 0, grpcUndecodable: 0, grpcSchemaMisses: 0, grpcSchemaErrors: 0, grpcLimited: 0,
+  };
+}
+
 export interface ResultsJson {
   version: typeof RESULTS_VERSION;
   startedAt: string;

@@ -8,7 +8,7 @@
 import { join } from 'node:path';
 import { Worker } from 'node:worker_threads';
 import type { CompareCounters, CompareOptions, ResultsJson } from '../compare';
-import { CompareStage, RESULTS_VERSION } from '../compare';
+import { CompareStage, RESULTS_VERSION, zeroCompareCounters } from '../compare';
 import type { RunConfig } from '../config';
 import { addCounts, mergeResults } from '../report/merge';
 import { OutputDir, defaultSampleLimits } from '../report/outdir';
@@ -323,7 +323,7 @@ export class ThreadedOutput implements Output {
     const compares = () => this.links.map((l) => l.stats?.compare).filter((c): c is NonNullable<WorkerStats['compare']> => c !== null && c !== undefined);
     return {
       summary: () => {
-        const out = { ...zeroCounters(), pendingJoins: 0, queued: 0 };
+        const out = { ...zeroCompareCounters(), pendingJoins: 0, queued: 0 };
         for (const c of compares()) {
           for (const k in c.counters) (out as Record<string, number>)[k] += (c.counters as unknown as Record<string, number>)[k];
           out.pendingJoins += c.pendingJoins;
@@ -409,14 +409,7 @@ function noResults(setup: { replay: { targets: string[] }; baseline: string | nu
   const now = new Date().toISOString();
   return {
     version: RESULTS_VERSION, startedAt: now, updatedAt: now, complete: false, shadows: setup.replay.targets.filter((t) => t !== setup.baseline),
-    baseline: setup.baseline, counters: zeroCounters(), accounting: {}, endpoints: [],
-  };
-}
-
-function zeroCounters(): CompareCounters {
-  return {
-    exchanges: 0, latencyWarmup: 0, wireTimed: 0, busy: 0, diffFailures: 0, joinOverflow: 0, endpointOverflow: 0, diffsTruncated: 0, decodeErrors: 0,
-    samplesWritten: 0, samplesDropped: 0, repeatCacheEvictions: 0, cpuMs: 0,
+    baseline: setup.baseline, counters: zeroCompareCounters(), accounting: {}, endpoints: [],
   };
 }
 

@@ -156,6 +156,10 @@ test('run: --workers 0, 1 and 2 mirror the same requests and compare them alike'
     assert.deepEqual(comparisonCounts(threaded.results), comparisonCounts(inProcess.results), `--workers ${workers}: the same comparison`);
     assert.deepEqual(threaded.flagged, inProcess.flagged, `--workers ${workers}: the report flags the same fields`);
     assert.deepEqual(threaded.summary.compare?.exchanges, REQUESTS);
+    // The workers' counters summed: every one a number (a sum over a missing key is NaN, null in JSON).
+    const counters = Object.entries(threaded.summary.compare as unknown as Record<string, unknown>);
+    assert.deepEqual(counters.filter(([, v]) => typeof v !== 'number'), [], `--workers ${workers}: comparison counters`);
+    assert.deepEqual(counters.map(([k]) => k).sort(), Object.keys(inProcess.summary.compare as object).sort());
   }
   assert.ok(inProcess.flagged[0].some(([, paths]) => (paths as string[]).includes('$.age')), 'the planted change is flagged (the comparison compared something)');
 });
