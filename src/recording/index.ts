@@ -54,6 +54,8 @@ export interface RecordedResponse {
   bodyDecoded?: boolean;
   /** `--bodies`: redaction changed the body. */
   bodyRedacted?: boolean;
+  /** Trailers, when there were any (a gRPC call's status travels in them). */
+  trailers?: string[];
 }
 
 export interface RecordedRequest {
@@ -180,6 +182,7 @@ function recordResponse(res: HttpResponse, redactor: Redactor | null, bodies: bo
     if (bodyRedacted) out.bodyRedacted = true;
   }
   out.headers = redactor === null ? headers : redactor.headerList(headers);
+  if (res.trailers.length > 0) out.trailers = redactor === null ? res.trailers : redactor.headerList(res.trailers);
   return out;
 }
 
@@ -591,7 +594,7 @@ export function toHttpResponse(r: RecordedRequest): HttpResponse | null {
   const body = typeof res.body === 'string' ? Buffer.from(res.body, 'base64') : null;
   const kept = res.body !== undefined && res.bodyTruncated !== true;
   return {
-    versionMajor: 1, versionMinor: 1, headers: res.headers, trailers: [], body: kept ? body ?? Buffer.alloc(0) : body,
+    versionMajor: 1, versionMinor: 1, headers: res.headers, trailers: res.trailers ?? [], body: kept ? body ?? Buffer.alloc(0) : body,
     bodySize: res.bodySize, bodyTruncated: !kept, bodySha256: res.sha256, chunked: false,
     startUs: res.startUs ?? r.t, endUs: res.endUs ?? r.t, statusCode: res.status, statusMessage: '',
   };

@@ -7,7 +7,8 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import * as zlib from 'node:zlib';
 import type { Exchange, HttpRequest, HttpResponse } from '../../src/http';
-import { RecordedRequest, RecordingError, RecordingReader, RecordingWriter, sniffFile, toHttpResponse } from '../../src/recording';
+import { RecordedRequest, RecordingError, RecordingReader, RecordingWriter, recordEntry, sniffFile, toHttpResponse } from '../../src/recording';
+import { grpcStatus } from '../../src/compare/grpc';
 import { Redactor } from '../../src/traffic/redact';
 import { runCli } from '../support/tools';
 
@@ -196,4 +197,15 @@ test('--bodies, a disk full in the middle of a gzip member: its lines count as u
   const { reqs, reader } = await readAll(file);
   assert.deepEqual(reqs.map((r) => r.index), Array.from({ length: 50 }, (_, i) => i));
   assert.equal(reader.tornLines, 0);
+});
+
+test('trailers are recorded and come back (a gRPC status travels in them): a replayed call is judged by its status, not by its absence', () => {
+  const grpc = exchange(0, { body: Buffer.from([0, 0, 0, 0, 0]), headers: ['content-type', 'application/grpc'] });
+  grpc.response!.trailers = ['grpc-status', '14', 'grpc-message', 'backend%20down'];
+  const plain = exchange(1, { body: Buffer.from('{}') });
+  const [g, p] = [grpc, plain].map((ex) => recordEntry(ex, new Redactor(), true)!);
+  assert.deepEqual(toHttpResponse(g)?.trailers, ['grpc-status', '14', 'grpc-message', 'backend%20down']);
+  assert.equal(grpcStatus(toHttpResponse(g)!.headers, toHttpResponse(g)!.trailers).code, '14');
+  assert.equal(p.response?.trailers, undefined, 'no trailers, no key');
+  assert.deepEqual(toHttpResponse(p)?.trailers, []);
 });
