@@ -8,9 +8,9 @@
 // received = seen (replayed + Σ notReplayed + pending) + duplicates.
 
 import type { RequestLedger } from '../accounting';
-import type { ConnectionInfo, Exchange, HttpRequest, ResponseMissing } from '../model';
+import type { ConnectionInfo, HttpRequest } from '../model';
 import type { RecordedComparison } from '../pipeline';
-import { connectionOf, toHttpRequest, toHttpResponse } from '../recording';
+import { connectionOf, toExchange, toHttpRequest } from '../recording';
 import type { ReplayDone, Replayer } from '../replay';
 import type { ConsumeStats } from './metrics';
 import { FleetMessageError, decodeExchange } from './message';
@@ -44,8 +44,6 @@ export class FleetWorker {
   private readonly byRequest = new Map<number, Working>();
   /** Finished, waiting for the next flush to be acknowledged. */
   private toAck: Delivery[] = [];
-  /** Each request replayed: the fleet id of its exchange. */
-  private readonly fleetIds = new WeakMap<HttpRequest, string>();
   private readonly conns = new Map<string, ConnectionInfo>();
   private readonly timer: NodeJS.Timeout;
   private stopping = false;
@@ -95,11 +93,10 @@ export class FleetWorker {
     }
     const r = message.exchange;
     const req = toHttpRequest(r, this.connection(message.host, message.run, r));
-    const production: Exchange = { request: req, response: toHttpResponse(r), responseMissing: r.response === null ? (r.responseMissing ?? 'closed') as ResponseMissing : null };
+    const production = toExchange(r, req);
     const w = { id, deliveries: [d] };
     this.working.set(id, w);
     this.byRequest.set(req.id, w);
-    this.fleetIds.set(req, id);
     this.o.ledger.seenPending();
     this.o.comparison.admitted(production);
     this.o.replayer.submit(req, this.done);
@@ -136,7 +133,7 @@ export class FleetWorker {
 
   /** The fleet id of a request this worker replays (what exchanges.ids lists). */
   idOf(req: HttpRequest): string {
-    return this.fleetIds.get(req) ?? `unknown/${req.id}`;
+    return this.byRequest.get(req.id)?.id ?? `unknown/${req.id}`;
   }
 
   /** Ids appended, results.json written, then the deliveries they cover acknowledged. */

@@ -6,7 +6,7 @@ import { openSource } from '../capture';
 import type { SourceSpec } from '../capture';
 import type { HttpOptions, HttpRequest, HttpSink } from '../http';
 import type { Exchange } from '../model';
-import { RecordingReader, connectionOf, toHttpRequest, toHttpResponse } from '../recording';
+import { RecordingReader, connectionOf, toExchange, toHttpRequest } from '../recording';
 import type { ConnectionInfo, ReassemblyOptions } from '../tcp';
 import { PacketPipeline, PipelineStats } from './packets';
 
@@ -55,8 +55,7 @@ export function recordingFeed(file: string, withProduction = false): Feed & { re
           yield { t: r.t, conn: String(r.conn), req, seq: seq++ };
           continue;
         }
-        const missing = r.response === null ? (r.responseMissing ?? 'closed') as Exchange['responseMissing'] : null;
-        yield { t: r.t, conn: String(r.conn), req, seq: seq++, production: { request: req, response: toHttpResponse(r), responseMissing: missing } };
+        yield { t: r.t, conn: String(r.conn), req, seq: seq++, production: toExchange(r, req) };
       }
     },
     stats: () => null,

@@ -9,6 +9,7 @@ import * as path from 'node:path';
 import * as zlib from 'node:zlib';
 import { decodeBody } from '../compare/body';
 import type { Exchange, HttpRequest, HttpResponse } from '../http';
+import type { ResponseMissing } from '../model';
 import { headerValue } from '../http';
 import type { ConnectionInfo, Endpoint } from '../tcp';
 import type { Redactor } from '../traffic/redact';
@@ -598,6 +599,12 @@ export function toHttpResponse(r: RecordedRequest): HttpResponse | null {
     bodySize: res.bodySize, bodyTruncated: !kept, bodySha256: res.sha256, chunked: false,
     startUs: res.startUs ?? r.t, endUs: res.endUs ?? r.t, statusCode: res.status, statusMessage: '',
   };
+}
+
+/** A recorded request with production's recorded answer, as the http stage would have given
+ * them (`request`: the entry as toHttpRequest made it). */
+export function toExchange(r: RecordedRequest, request: HttpRequest): Exchange {
+  return { request, response: toHttpResponse(r), responseMissing: r.response === null ? (r.responseMissing ?? 'closed') as ResponseMissing : null };
 }
 
 /** Splits a byte stream into lines (without their '\n'); the last one may lack it. */
