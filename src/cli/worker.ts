@@ -51,7 +51,7 @@ export async function worker(cfg: WorkerConfig, log: Logger = createLogger(cfg.l
   const w = fleet;
   const summary = () => ({
     ...ledger.snapshot(), ...w.stats(), shadows: replayer.stats(), ...NO_CAPTURE,
-    compare: { ...comparison.stage.counters, pendingJoins: comparison.stage.pendingJoins, queued: comparison.stage.queued },
+    compare: comparison.summary,
     logLinesSuppressed: badMessages.suppressed, ...logShippingSummary(),
   });
   if (cfg.admin) {

@@ -116,7 +116,7 @@ function tcp(flags: Flags, src: SourceConfig, memory: MemoryPlan): Partial<Reass
 }
 
 /** --summary-json is written at exit: a path that cannot be written fails now, not then. */
-function summaryPath(flags: Flags): string | undefined {
+export function summaryPath(flags: Flags): string | undefined {
   const path = readOption(flags, summaryOptions.summaryJson);
   if (path === undefined) return undefined;
   try {
@@ -543,20 +543,25 @@ export interface ReplayFileConfig extends ReadConfig {
   stopAfter: StopAfter;
 }
 
+/** --baseline (null without one), never one of the shadows; `targets`: the shadows, then it. */
+export function withBaseline(flags: Flags, shadows: string[]): { baseline: string | null; targets: string[] } {
+  const flag = readOption(flags, compareOptions.baseline);
+  const baseline = flag === undefined ? null : originUrl(flag, '--baseline');
+  if (baseline !== null && shadows.includes(baseline)) throw new ConfigError('--baseline', 'the baseline must not also be a shadow');
+  return { baseline, targets: baseline === null ? shadows : [...shadows, baseline] };
+}
+
 export function replayFileConfig(flags: Flags): ReplayFileConfig {
   if (flags.file === undefined) throw new ConfigError('--file', 'required');
   const base = readConfig(flags);
   const shadows = replayFlags(flags);
   const outDir = readOption(flags, compareOptions.out);
-  const baselineFlag = readOption(flags, compareOptions.baseline);
-  const baseline = baselineFlag === undefined ? null : originUrl(baselineFlag, '--baseline');
-  if (baseline !== null && shadows.targets.includes(baseline)) throw new ConfigError('--baseline', 'the baseline must not also be a shadow');
+  const { baseline, targets } = withBaseline(flags, shadows.targets);
   if (baseline !== null && outDir === undefined) throw new ConfigError('--baseline', 'needs --out (the comparison)');
   const recordIds = readOption(flags, resultIdsOptions.recordIds) === true;
   if (recordIds && outDir === undefined) throw new ConfigError('--record-ids', 'needs --out (the ids are listed in its directory)');
   const cmp = outDir === undefined ? null : compare(flags);
   const responseKb = readOption(flags, compareOptions.compareBodyKb);
-  const targets = baseline === null ? shadows.targets : [...shadows.targets, baseline];
   return {
     ...base,
     http: { ...base.http, keepRequestBodies: true, keepResponseBodies: false, hashBodies: false },
@@ -591,17 +596,13 @@ export function withinCompareShare(cmp: CompareOptions, memory: MemoryPlan, resp
 export function runConfig(flags: Flags): RunConfig {
   const base = readConfig(flags);
   const base0 = replayFlags(flags);
-  const targets = base0.targets;
-  const baselineFlag = readOption(flags, compareOptions.baseline);
-  const baseline = baselineFlag === undefined ? null : originUrl(baselineFlag, '--baseline');
-  if (baseline !== null && targets.includes(baseline)) throw new ConfigError('--baseline', 'the baseline must not also be a shadow');
+  const { baseline, targets: allTargets } = withBaseline(flags, base0.targets);
   const cmp = compare(flags);
   if (cmp === null && (baseline !== null || flags.out !== undefined)) {
     throw new ConfigError('--no-compare', '--baseline and --out need the comparison');
   }
   const responseKb = readOption(flags, compareOptions.compareBodyKb);
   const logs = logFlags(flags);
-  const allTargets = baseline === null ? targets : [...targets, baseline];
   const shared = withinShare(base0, base.memory, allTargets.length);
   const { wireTiming, why: wireTimingNote } = wireTimingChoice(flags.wireTiming, cmp !== null, flags.out !== undefined, base.source.interface,
     shared.marker !== null && shared.marker !== undefined, allTargets);

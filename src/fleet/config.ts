@@ -5,16 +5,15 @@ import { accessSync, constants } from 'node:fs';
 import { hostname } from 'node:os';
 import { compareOptions } from '../compare/options';
 import type { CompareOptions } from '../compare';
-import { ConfigError, Flags, ReadConfig, RunConfig, adminFlag, compare, logFlags, originUrl, readConfig, redactConfig, replayFlags, traffic, withinCompareShare, withinShare } from '../config';
+import { ConfigError, Flags, ReadConfig, RunConfig, adminFlag, compare, logFlags, readConfig, redactConfig, replayFlags, summaryPath, traffic, withBaseline, withinCompareShare, withinShare } from '../config';
 import { readOption } from '../config/options';
 import { planMemory } from '../accounting/memory';
 import type { MemoryPlan } from '../accounting/memory';
 import { memoryOptions } from '../accounting/options';
-import { logOptions, summaryOptions } from '../report/options';
+import { logOptions } from '../report/options';
 import { replayOptions } from '../replay/options';
 import type { ReplayOptions } from '../replay';
 import type { RedactOptions, TrafficOptions } from '../traffic';
-import { checkWritableFile } from '../report';
 import { brokerOptions, fleetWorkerOptions, publishOptions, streamOptions } from './options';
 import type { BrokerOptions, ConsumerOptions, StreamOptions } from './transport';
 
@@ -158,21 +157,11 @@ export function workerConfig(flags: Flags): WorkerConfig {
   if (outDir === undefined) throw new ConfigError('--out', 'required: the result directory this worker writes');
   const memory = planMemory(readOption(flags, memoryOptions.maxMemoryMb));
   const shadows = replayFlags(flags);
-  const baselineFlag = readOption(flags, compareOptions.baseline);
-  const baseline = baselineFlag === undefined ? null : originUrl(baselineFlag, '--baseline');
-  if (baseline !== null && shadows.targets.includes(baseline)) throw new ConfigError('--baseline', 'the baseline must not also be a shadow');
+  const { baseline, targets } = withBaseline(flags, shadows.targets);
   const cmp = compare({ ...flags, compare: true });
   const responseKb = readOption(flags, compareOptions.compareBodyKb);
-  const targets = baseline === null ? shadows.targets : [...shadows.targets, baseline];
   const maxWaiting = readOption(flags, fleetWorkerOptions.maxWaiting);
-  const summaryJson = readOption(flags, summaryOptions.summaryJson);
-  if (summaryJson !== undefined) {
-    try {
-      checkWritableFile(summaryJson);
-    } catch (err) {
-      throw new ConfigError('--summary-json', (err as Error).message);
-    }
-  }
+  const summaryJson = summaryPath(flags);
   return {
     broker: brokerConfig(flags, '--from', from, `shadowtap worker ${hostname()}/${process.pid}`),
     consumer: {

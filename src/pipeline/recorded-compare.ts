@@ -5,7 +5,7 @@
 // capture timestamps.
 
 import { CompareStage } from '../compare';
-import type { CompareOptions, ResultsJson } from '../compare';
+import type { CompareCounters, CompareOptions, ResultsJson } from '../compare';
 import type { Exchange, HttpRequest, ShadowResponse } from '../model';
 import { OutputDir, ResultsFile } from '../report/outdir';
 import { Redactor } from '../traffic/redact';
@@ -74,7 +74,7 @@ export class RecordedComparison {
     return this.options.source?.kind === 'recording' ? this.options.source.recording : '';
   }
 
-  get summary(): Record<string, unknown> {
+  get summary(): CompareCounters & { pendingJoins: number; queued: number } {
     return { ...this.stage.counters, pendingJoins: this.stage.pendingJoins, queued: this.stage.queued };
   }
 
