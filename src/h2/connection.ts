@@ -574,8 +574,9 @@ function headSize(headers: string[]): number {
   return n;
 }
 
-/** The fields that are not pseudo-headers, in order. */
-function regularFields(fields: string[]): string[] {
+/** The fields that are not pseudo-headers, in order (split cookies joined): production's as
+ * captured and, in replay, the shadow's, so that both compare in one shape. */
+export function regularFields(fields: string[]): string[] {
   const out: string[] = [];
   appendRegular(out, fields);
   return out;

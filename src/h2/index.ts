@@ -9,7 +9,7 @@ import type { AnalyzerContext, ProtocolAnalyzer, Recognition } from '../http/ana
 import { H2Connection } from './connection';
 import { FRAME_HEADER, FrameType, looksLikeFrames, PREFACE } from './frames';
 
-export { H2Connection, MAX_HEADER_BLOCK } from './connection';
+export { H2Connection, MAX_HEADER_BLOCK, regularFields } from './connection';
 export { MAX_FRAME_SIZE } from './frames';
 export { MAX_HEADER_LIST, MAX_TABLE_SIZE } from './hpack';
 export { newH2Stats } from './stats';

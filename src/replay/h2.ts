@@ -5,6 +5,7 @@
 import * as http2 from 'node:http2';
 import * as net from 'node:net';
 import * as tls from 'node:tls';
+import { regularFields } from '../h2';
 import type { HttpRequest } from '../http';
 import type { ShadowCall } from './call';
 import type { Endpoint } from './connection';
@@ -435,15 +436,6 @@ class H2Session {
 }
 
 const noFields: string[] = [];
-
-/** The regular fields of a raw HTTP/2 header list (pseudo-headers left out). */
-function regularFields(raw: string[]): string[] {
-  const out: string[] = [];
-  for (let i = 0; i < raw.length; i += 2) {
-    if (raw[i].charCodeAt(0) !== 0x3a) out.push(raw[i], raw[i + 1]);
-  }
-  return out;
-}
 
 /** A target's HTTP/2 sessions: at most `maxSessions`, the oldest with room takes the next
  * stream, a new one opens only when none has room; beyond, calls wait here. A session that
