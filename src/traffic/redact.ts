@@ -69,6 +69,11 @@ function generalise(path: string): string {
   return path.replace(/\[\d+\]/g, '[*]');
 }
 
+/** What a value is replaced by under a key: `[h:` 16 hex digits of its HMAC-SHA-256 `]`. */
+function keyedTag(key: Buffer, value: string): string {
+  return `[h:${createHmac('sha256', key).update(value).digest('hex').slice(0, 16)}]`;
+}
+
 export class Redactor {
   /** Hashes personal data: the configured key, else one of this process's own. */
   private piiKey: Buffer | null = null;
@@ -78,8 +83,7 @@ export class Redactor {
 
   /** A keyed hash of a personal value: equal values give equal hashes. */
   private hashPii(value: string): string {
-    const key = this.options.hashKey ?? (this.piiKey ??= randomBytes(32));
-    return `[h:${createHmac('sha256', key).update(value).digest('hex').slice(0, 16)}]`;
+    return keyedTag(this.options.hashKey ?? (this.piiKey ??= randomBytes(32)), value);
   }
 
   /** E-mail addresses, phone numbers and IP addresses replaced by keyed hashes. */
@@ -103,8 +107,7 @@ export class Redactor {
   /** The replacement for a secret value. */
   mask(value: string): string {
     const key = this.options.hashKey;
-    if (key === null) return MASK;
-    return `[h:${createHmac('sha256', key).update(value).digest('hex').slice(0, 16)}]`;
+    return key === null ? MASK : keyedTag(key, value);
   }
 
   isSensitiveHeader(name: string): boolean {
