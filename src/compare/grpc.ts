@@ -69,8 +69,9 @@ export function statusText(code: string | null): string | null {
 /** A server-side failure (UNKNOWN, DEADLINE_EXCEEDED, RESOURCE_EXHAUSTED, INTERNAL, UNAVAILABLE,
  * DATA_LOSS): like an HTTP 5xx, an outage and not noise. */
 export function isGrpcOutage(headers: readonly string[], trailers: readonly string[] | null | undefined): boolean {
-  const code = grpcStatus(headers, trailers).code;
-  return code !== null && OUTAGE_CODES.has(code);
+  // Only the code (no message decoded): this runs for every exchange that teaches noise.
+  const code = lastValue(trailers, 'grpc-status') ?? lastValue(headers, 'grpc-status');
+  return code !== null && OUTAGE_CODES.has(code.trim());
 }
 
 // ---------------------------------------------------------------------------------------------
