@@ -3,7 +3,7 @@ set -euo pipefail
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 OUT=${OUT:-$ROOT/bench/out}
 mkdir -p "$OUT"
-SHADOWTAP="node $ROOT/dist/src/cli/main.js"
+SHADOWTAP="node ${SHADOWTAP_NODE_FLAGS:-} $ROOT/dist/src/cli/main.js"
 PIDS=()
 cleanup() { for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done; }
 trap cleanup EXIT

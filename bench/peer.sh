@@ -51,12 +51,15 @@
 # does not exit at the end of a pcap file: the script stops it once its CPU time and output have
 # not moved for 2 s and takes its CPU time from /proc at that point.
 #
+# ST_ARGS="..." adds options to every shadowtap row; SHADOWTAP_NODE_FLAGS="..." flags for its node
+# (e.g. --cpu-prof --cpu-prof-dir=DIR, which NODE_OPTIONS refuses).
 # SKIP_OFFLINE=1 runs only the ladder; PEER_TOOLS="st gor" runs only those tools of it.
 # Tables are printed and written to bench/out/peer.txt (raw rows: bench/out/peer-live.tsv).
 source "$(dirname "$0")/lib.sh"
 SECONDS_PER_RATE=${1:-10}; shift || true
 RATES=${*:-"5000 10000 15000 20000 max"}
 PROD=20190; SHADOW=20191
+ST_ARGS=${ST_ARGS:-}
 CONNS=200
 READ_PORT=20080
 PCAP=$OUT/read-bench.pcap
@@ -112,11 +115,11 @@ start_mirror() {   # start_mirror TOOL -> sets MIRROR (pid, empty for none)
   rm -rf "$OUT/peer-cmp" "$OUT/peer-summary.json"
   case $tool in
     none) return 0 ;;
-    st)       $SHADOWTAP run -i lo -p $PROD -s http://127.0.0.1:$SHADOW --out "$OUT/peer-cmp" \
+    st)       $SHADOWTAP run -i lo -p $PROD -s http://127.0.0.1:$SHADOW --out "$OUT/peer-cmp" $ST_ARGS \
                 --summary-json "$OUT/peer-summary.json" >"$log" 2>&1 & ;;
-    st-nocmp) $SHADOWTAP run -i lo -p $PROD -s http://127.0.0.1:$SHADOW --no-compare \
+    st-nocmp) $SHADOWTAP run -i lo -p $PROD -s http://127.0.0.1:$SHADOW --no-compare $ST_ARGS \
                 --summary-json "$OUT/peer-summary.json" >"$log" 2>&1 & ;;
-    st-w1)    $SHADOWTAP run -i lo -p $PROD -s http://127.0.0.1:$SHADOW --out "$OUT/peer-cmp" --workers 1 \
+    st-w1)    $SHADOWTAP run -i lo -p $PROD -s http://127.0.0.1:$SHADOW --out "$OUT/peer-cmp" --workers 1 $ST_ARGS \
                 --summary-json "$OUT/peer-summary.json" >"$log" 2>&1 & ;;
     gor)      "$GOR" --input-raw lo:$PROD --output-http http://127.0.0.1:$SHADOW >"$log" 2>&1 & ;;
     gor-w256) "$GOR" --input-raw lo:$PROD --output-http http://127.0.0.1:$SHADOW \

@@ -65,14 +65,39 @@ export interface PacketSource {
 
 export type LiveOptions = Omit<NativeLiveOptions, 'copyBelowBytes'>;
 
+/** Live packets handed on per slice of work; between slices the event loop runs its I/O. */
+const LIVE_SLICE_PACKETS = 512;
+/** Live batches waiting on the JS side at most, by default (bytes); beyond, dropped and counted. */
+const LIVE_PENDING_BYTES = 256 * 1024 * 1024;
+
+/**
+ * The capture thread's batches are queued here and handed on in slices of at most
+ * LIVE_SLICE_PACKETS, one slice per turn of the event loop (setImmediate): a flood of packets
+ * never starves the replies from the shadows, the timers or /metrics on the same thread. What
+ * waits is bounded (its bytes); a batch beyond the bound is dropped and counted as queueDropped,
+ * like the capture thread's own drops.
+ */
 class LiveSource implements PacketSource {
   readonly live = true;
   readonly linkType: number;
   readonly warning?: string;
   private started = false;
   private ended = false;
+  private readonly pending: Array<{ batch: Buffer; count: number }> = [];
+  private pendingHead = 0;
+  private pendingBytes = 0;
+  /** Where the slice starts in pending[pendingHead] (bytes, records). */
+  private sliceOffset = 0;
+  private sliceRecords = 0;
+  private scheduled = false;
+  private onBatch: ((batch: Buffer, count: number) => void) | null = null;
+  /** Set when the capture thread has ended: reported once what waits is handed on. */
+  private endedWith: { err?: Error } | null = null;
+  private onEnd: ((err?: Error) => void) | null = null;
+  private droppedPackets = 0;
+  private droppedBytes = 0;
 
-  constructor(private readonly handle: NativeLiveHandle) {
+  constructor(private readonly handle: NativeLiveHandle, private readonly maxPendingBytes: number) {
     this.linkType = handle.linkType;
     this.warning = handle.warning;
   }
@@ -81,12 +106,76 @@ class LiveSource implements PacketSource {
     if (this.started) throw new Error('capture already started');
     if (this.handle.closed) throw new Error('capture source is closed');
     this.started = true;
-    this.handle.start(onBatch, (err?: Error) => {
-      if (this.ended) return;
-      this.ended = true;
+    this.onBatch = onBatch;
+    this.onEnd = onEnd;
+    this.handle.start(this.arrived, (err?: Error) => {
+      if (this.endedWith !== null) return;
+      this.endedWith = { err };
       this.handle.close(); // no-op after close(); releases the handle after a capture error
-      onEnd(err);
+      this.finishIfDrained();
     });
+  }
+
+  private readonly arrived = (batch: Buffer, count: number): void => {
+    if (this.pendingBytes + batch.length > this.maxPendingBytes && this.pendingBytes > 0) {
+      this.droppedPackets += count;
+      this.droppedBytes += wireBytes(batch, count);
+      return;
+    }
+    this.pending.push({ batch, count });
+    this.pendingBytes += batch.length;
+    // Nothing else waiting: the first slice goes now, as the batch used to.
+    if (!this.scheduled) this.slice();
+  };
+
+  /** Hands on up to LIVE_SLICE_PACKETS records, then yields to the event loop. */
+  private readonly slice = (): void => {
+    this.scheduled = false;
+    const onBatch = this.onBatch;
+    if (onBatch === null) return;
+    let budget = LIVE_SLICE_PACKETS;
+    while (budget > 0 && this.pendingHead < this.pending.length) {
+      const { batch, count } = this.pending[this.pendingHead];
+      const from = this.sliceOffset;
+      const left = count - this.sliceRecords;
+      let records = left;
+      let to = batch.length;
+      if (left > budget) {
+        records = budget;
+        to = skipRecords(batch, from, budget);
+      }
+      if (records === left) {
+        this.pending[this.pendingHead++] = EMPTY_PENDING;
+        this.pendingBytes -= batch.length;
+        this.sliceOffset = 0;
+        this.sliceRecords = 0;
+        if (this.pendingHead === this.pending.length) {
+          this.pending.length = 0;
+          this.pendingHead = 0;
+        }
+      } else {
+        this.sliceOffset = to;
+        this.sliceRecords += records;
+      }
+      budget -= records;
+      onBatch(from === 0 && to === batch.length ? batch : batch.subarray(from, to), records);
+      if (this.onBatch === null) return;
+    }
+    if (this.pendingHead < this.pending.length) {
+      this.scheduled = true;
+      setImmediate(this.slice);
+    } else {
+      this.finishIfDrained();
+    }
+  };
+
+  private finishIfDrained(): void {
+    if (this.endedWith === null || this.ended || this.pendingHead < this.pending.length) return;
+    this.ended = true;
+    const onEnd = this.onEnd;
+    this.onBatch = null;
+    this.onEnd = null;
+    onEnd?.(this.endedWith.err);
   }
 
   pause(): void {}
@@ -95,12 +184,12 @@ class LiveSource implements PacketSource {
   stats(): CaptureStats {
     const s = this.handle.stats();
     return {
-      packets: s.packets,
-      bytes: s.bytes,
+      packets: s.packets - this.droppedPackets,
+      bytes: s.bytes - this.droppedBytes,
       kernelReceived: s.kernelReceived,
       kernelDropped: s.kernelDropped,
       ifDropped: s.ifDropped,
-      queueDropped: s.queueDropped,
+      queueDropped: s.queueDropped + this.droppedPackets,
       outOfOrder: 0,
       lateBeyondWindow: 0,
     };
@@ -109,6 +198,24 @@ class LiveSource implements PacketSource {
   close(): void {
     this.handle.close();
   }
+}
+
+const EMPTY_PENDING = { batch: Buffer.alloc(0), count: 0 };
+
+/** The offset after `records` records of a batch starting at `offset`. */
+function skipRecords(batch: Buffer, offset: number, records: number): number {
+  for (let i = 0; i < records; i++) offset += RECORD_HEADER_BYTES + batch.readUInt32LE(offset + 8);
+  return offset;
+}
+
+/** Sum of the wire lengths of a batch's records. */
+function wireBytes(batch: Buffer, count: number): number {
+  let total = 0;
+  for (let i = 0, at = 0; i < count; i++) {
+    total += batch.readUInt32LE(at + 12);
+    at += RECORD_HEADER_BYTES + batch.readUInt32LE(at + 8);
+  }
+  return total;
 }
 
 /** Bytes of the reused buffer an offline source reads into. */
@@ -252,7 +359,9 @@ class FileSource implements PacketSource {
 /** Opens a live capture (needs root or CAP_NET_RAW; promiscuous mode too). Throws on any pcap error. */
 export function openLive(opts: LiveOptions): PacketSource {
   const addon = loadAddon();
-  return new LiveSource(new addon.LiveHandle({ ...opts }));
+  // The queue's bytes are shared: half for the capture thread's hand-over, half for what waits here.
+  const queued = opts.maxQueuedBytes ?? LIVE_PENDING_BYTES;
+  return new LiveSource(new addon.LiveHandle({ ...opts, maxQueuedBytes: queued / 2 }), queued / 2);
 }
 
 /**
