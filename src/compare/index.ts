@@ -15,6 +15,9 @@ import { joinedHeaderValue } from '../http';
 import { CompareCounters, EndpointResults, FieldTable, RESULTS_VERSION, ResultsJson, ShadowEndpoint, SideStats, zeroCompareCounters } from './results';
 
 export { defaultDiffOptions } from './diff';
+/** What names a request's endpoint: its method, URL and content type (among its headers). */
+export type EndpointOf = Pick<HttpRequest, 'method' | 'url' | 'headers'>;
+
 export type { DiffOptions, FieldDiff } from './diff';
 export type { RouteOverride } from './endpoints';
 export { LatencyHistogram } from './latency';
@@ -252,7 +255,7 @@ export class CompareStage {
    * A shadow exchange seen on the wire (--wire-timing): `req` is the captured production request
    * it was a replay of, `target` its index among the replay targets.
    */
-  wire(req: HttpRequest, target: number, latencyUs: number): void {
+  wire(req: EndpointOf, target: number, latencyUs: number): void {
     if (this.counters.exchanges <= this.options.latencyWarmup) return;
     const slot = this.shadowSlot[target];
     if (slot === undefined) return;
@@ -288,7 +291,7 @@ export class CompareStage {
     return join;
   }
 
-  private endpoint(req: HttpRequest): EndpointResults {
+  private endpoint(req: EndpointOf): EndpointResults {
     const before = this.classifier.overflowed;
     // A gRPC method's path is its name, never a template's raw material.
     const grpc = isGrpcContentType(joinedHeaderValue(req.headers, 'content-type'));

@@ -5,7 +5,7 @@
 
 import type { CompareStage } from '../compare';
 import type { Exchange, HttpRequest } from '../model';
-import { headerValue } from '../http';
+import { headerValue, joinedHeaderValue } from '../http';
 import type { ReplayOptions, ReplayOutcome, ShadowResponse, TargetStats } from '../replay';
 import { Replayer } from '../replay';
 import type { Output, Settle } from './index';
@@ -96,37 +96,63 @@ export class ReplayOutput implements Output {
   }
 }
 
-/** The exchange ids of the last 100,000 replays, each mapped to the captured production request it stands for. */
+/** What the comparison needs of a captured request to time its replays on the wire: its
+ * endpoint (method, URL, content type), and how many targets' answers are still to be seen. */
+interface WireEntry {
+  method: string;
+  url: string;
+  headers: string[];
+  remaining: number;
+}
+
+/** Replays waiting for their answers to be seen in the capture, by exchange id: an entry goes
+ * once every target's answer was seen, or, never seen (a packet lost), as the oldest of
+ * MAX_WIRE_ENTRIES. (It used to keep the captured request itself for the last 100,000 replays:
+ * every request, body included, outlived the young generation and cost full collections.) */
+const MAX_WIRE_ENTRIES = 100_000;
+
 class WireTiming {
-  private readonly byId = new Map<string, HttpRequest>();
-  private readonly idOf = new WeakMap<HttpRequest, string>();
+  private readonly byId = new Map<number, WireEntry>();
+  private readonly idOf = new WeakMap<HttpRequest, number>();
 
   constructor(private readonly compare: CompareStage, private readonly targets: Array<{ address: string; port: number }>) {}
 
   /** The request as sent, with its exchange id; `original` is the captured production request. */
   tag(shadowRequest: HttpRequest, original: HttpRequest): HttpRequest {
-    const id = String(original.id);
-    this.byId.set(id, original);
-    if (this.byId.size > 100_000) this.byId.delete(this.byId.keys().next().value as string);
-    return { ...shadowRequest, headers: [...shadowRequest.headers, WIRE_ID_HEADER, id] };
+    const id = original.id;
+    const contentType = joinedHeaderValue(original.headers, 'content-type');
+    this.byId.set(id, {
+      method: original.method, url: original.url, headers: contentType === null ? NO_HEADERS : ['content-type', contentType],
+      remaining: this.targets.length,
+    });
+    if (this.byId.size > MAX_WIRE_ENTRIES) this.byId.delete(this.byId.keys().next().value as number);
+    return { ...shadowRequest, headers: [...shadowRequest.headers, WIRE_ID_HEADER, String(id)] };
   }
 
   /** One of our own replays, seen in the capture. */
   captured(req: HttpRequest): void {
     const id = headerValue(req.headers, WIRE_ID_HEADER);
-    if (id !== null) this.idOf.set(req, id);
+    if (id !== null && /^[0-9]{1,15}$/.test(id)) this.idOf.set(req, Number(id));
   }
 
   /** Its answer, seen in the capture. */
   answered(req: HttpRequest, res: { endUs: number }): void {
     const id = this.idOf.get(req);
-    const original = id === undefined ? undefined : this.byId.get(id);
-    if (original === undefined) return;
+    const entry = id === undefined ? undefined : this.byId.get(id);
+    if (entry === undefined) return;
+    if (--entry.remaining <= 0) this.byId.delete(id as number);
     const server = req.conn.server;
     const target = this.targets.findIndex((t) => t.port === server.port && sameAddress(t.address, server.address));
-    if (target >= 0) this.compare.wire(original, target, res.endUs - req.startUs);
+    if (target >= 0) this.compare.wire(entry, target, res.endUs - req.startUs);
+  }
+
+  /** Entries waiting (tests). */
+  get waiting(): number {
+    return this.byId.size;
   }
 }
+
+const NO_HEADERS: string[] = [];
 
 function sameAddress(a: string, b: string): boolean {
   return a === b || (a.includes(':') && b.includes(':') && new URL(`http://[${a}]`).hostname === new URL(`http://[${b}]`).hostname);
