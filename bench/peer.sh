@@ -28,6 +28,8 @@
 #             (with comparison; the shadow answers "name":"shadow" where production says "prod",
 #             so every exchange differs and is diffed)
 #   st-nocmp  the same with --no-compare and no --out
+#   st-unit   st at the CPU weight its systemd unit gives it (CPUWeight=20 against production's
+#             default 100): nice 7, whose scheduler weight (215) is about a fifth of nice 0's (1024)
 #   st-w1     st with --workers 1: replay and comparison on a worker thread (the default, 0, keeps
 #             them on the capture thread)
 #   gor       gor --input-raw lo:PROD --output-http http://127.0.0.1:SHADOW   (GoReplay defaults;
@@ -118,6 +120,8 @@ start_mirror() {   # start_mirror TOOL -> sets MIRROR (pid, empty for none)
     st)       $SHADOWTAP run -i lo -p $PROD -s http://127.0.0.1:$SHADOW --out "$OUT/peer-cmp" $ST_ARGS \
                 --summary-json "$OUT/peer-summary.json" >"$log" 2>&1 & ;;
     st-nocmp) $SHADOWTAP run -i lo -p $PROD -s http://127.0.0.1:$SHADOW --no-compare $ST_ARGS \
+                --summary-json "$OUT/peer-summary.json" >"$log" 2>&1 & ;;
+    st-unit)  nice -n 7 $SHADOWTAP run -i lo -p $PROD -s http://127.0.0.1:$SHADOW --out "$OUT/peer-cmp" $ST_ARGS \
                 --summary-json "$OUT/peer-summary.json" >"$log" 2>&1 & ;;
     st-w1)    $SHADOWTAP run -i lo -p $PROD -s http://127.0.0.1:$SHADOW --out "$OUT/peer-cmp" --workers 1 $ST_ARGS \
                 --summary-json "$OUT/peer-summary.json" >"$log" 2>&1 & ;;
