@@ -152,6 +152,10 @@ class LiveSource implements PacketSource {
         if (this.pendingHead === this.pending.length) {
           this.pending.length = 0;
           this.pendingHead = 0;
+        } else if (this.pendingHead >= 1024 && this.pendingHead * 2 >= this.pending.length) {
+          // Never drained under a steady flood: the handed-on front goes.
+          this.pending.splice(0, this.pendingHead);
+          this.pendingHead = 0;
         }
       } else {
         this.sliceOffset = to;
