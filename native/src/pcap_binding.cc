@@ -24,6 +24,7 @@
 #include <signal.h>
 #include <sys/eventfd.h>
 #include <sys/socket.h>
+#include <linux/if_packet.h>
 #include <unistd.h>
 
 #include <atomic>
@@ -445,6 +446,10 @@ class LiveHandle : public Napi::ObjectWrap<LiveHandle> {
     int timeoutMs = static_cast<int>(OptNumber(o, "timeoutMs", 10, 1, 60000));
     timeoutMs_ = timeoutMs;
     bool immediate = OptBool(o, "immediate", false);
+    // Inbound only: on loopback the kernel shows every packet twice (sent and received) and
+    // libpcap drops the sent copy only after the kernel has filtered and copied it into the
+    // ring.  PCAP_D_IN makes the kernel skip sent packets (PACKET_IGNORE_OUTGOING).
+    bool inboundOnly = OptBool(o, "inboundOnly", false);
     double batchBytes = OptNumber(o, "batchBytes", 1024.0 * 1024, 4096, 1024.0 * 1024 * 1024);
     double maxQueued = OptNumber(o, "maxQueuedBytes", 256.0 * 1024 * 1024, 0,
                                  64.0 * 1024 * 1024 * 1024);
@@ -483,6 +488,17 @@ class LiveHandle : public Napi::ObjectWrap<LiveHandle> {
       }
       pcap_close(p);
       throw Napi::Error::New(env, msg);
+    }
+    if (inboundOnly) {
+      if (pcap_setdirection(p, PCAP_D_IN) != 0) {
+        std::string msg = "cannot capture on \"" + device_ + "\": setting the direction failed (" + pcap_geterr(p) + ")";
+        pcap_close(p);
+        throw Napi::Error::New(env, msg);
+      }
+      // libpcap 1.10 applies the direction after the copy; the kernel (4.20+) can skip sent
+      // packets itself.  Best effort: without it, libpcap still discards them.
+      int one = 1;
+      (void)setsockopt(pcap_fileno(p), SOL_PACKET, PACKET_IGNORE_OUTGOING, &one, sizeof one);
     }
     if (rc > 0) {
       std::string detail = pcap_geterr(p);

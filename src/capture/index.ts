@@ -7,6 +7,7 @@
  * packet data (starting at the link-layer header given by `linkType`), no padding.
  * Iterate with {@link RecordCursor} (allocation-free) or {@link forEachRecord}.
  */
+import { readFileSync } from 'node:fs';
 import { loadAddon, NativeLiveHandle, NativeLiveOptions, NativeOfflineHandle } from './native';
 import { ReorderLimits, ReorderWindow } from './reorder';
 
@@ -21,9 +22,9 @@ export interface CaptureStats {
   /** Sum of the original (wire) lengths of `packets`. */
   bytes: number;
   /**
-   * Kernel counters from pcap_stats() (live only; 0 for files). Note that on `lo` the kernel
-   * sees every packet twice (outgoing + incoming copy; libpcap discards the outgoing one), so
-   * kernelReceived is about twice `packets` there.
+   * Kernel counters from pcap_stats() (live only; 0 for files). On loopback only received
+   * packets are captured (each is also seen as sent): on kernels before 4.20, which cannot skip
+   * the sent copies, kernelReceived counts both and is about twice `packets` there.
    */
   kernelReceived: number;
   kernelDropped: number;
@@ -360,9 +361,21 @@ class FileSource implements PacketSource {
   }
 }
 
+/** Whether Linux flags the interface as loopback (IFF_LOOPBACK); false when it cannot tell. */
+export function isLoopback(device: string): boolean {
+  try {
+    return (Number(readFileSync(`/sys/class/net/${device}/flags`, 'utf8').trim()) & 0x8) !== 0;
+  } catch {
+    return false;
+  }
+}
+
 /** Opens a live capture (needs root or CAP_NET_RAW; promiscuous mode too). Throws on any pcap error. */
 export function openLive(opts: LiveOptions): PacketSource {
   const addon = loadAddon();
+  // Loopback shows each packet as sent and as received: only the received copy is wanted, and
+  // the kernel then skips the sent one before filtering and copying it (in the sender's time).
+  if (opts.inboundOnly === undefined && isLoopback(opts.device)) opts = { ...opts, inboundOnly: true };
   // The queue's bytes are shared: half for the capture thread's hand-over, half for what waits here.
   const queued = opts.maxQueuedBytes ?? LIVE_PENDING_BYTES;
   return new LiveSource(new addon.LiveHandle({ ...opts, maxQueuedBytes: queued / 2 }), queued / 2);

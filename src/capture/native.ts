@@ -18,6 +18,9 @@ export interface NativeLiveOptions {
    * refused: libpcap would wait for a full ring block and deliver nothing). */
   timeoutMs?: number;
   immediate?: boolean;
+  /** Capture only packets the interface receives (libpcap's PCAP_D_IN): right for loopback,
+   * where every packet is also seen as sent; wrong elsewhere (a host's own answers are sent). */
+  inboundOnly?: boolean;
   /** Target batch size (default 1 MiB, raised to at least snaplen + 16). */
   batchBytes?: number;
   /** Memory held by batches waiting for the JS thread (each counts its whole buffer) before new batches are dropped (default 256 MiB). */

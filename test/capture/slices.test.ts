@@ -79,3 +79,22 @@ describe('live capture slices', { skip: !isRoot && 'needs root' }, () => {
     }
   });
 });
+
+describe('loopback direction', { skip: !isRoot && 'needs root' }, () => {
+  it('on lo each packet is captured once, and the kernel skips the sent copies', async () => {
+    const sink = await udpSink();
+    const N = 2_000;
+    const src = openLive({ device: 'lo', filter: `udp port ${sink.port}`, snaplen: 256 });
+    let delivered = 0;
+    const ended = new Promise<void>((r) => src.start((_batch, count) => (delivered += count), () => r()));
+    try {
+      await udpBurst(sink.port, N);
+      const s = await settle(src, ended, () => delivered);
+      if (s.kernelDropped === 0) assert.equal(s.packets, N, JSON.stringify(s));
+      // Both copies would be counted by the kernel (and filtered and copied into the ring).
+      assert.ok(s.kernelReceived < 1.5 * N, JSON.stringify(s));
+    } finally {
+      sink.close();
+    }
+  });
+});
