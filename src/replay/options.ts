@@ -11,7 +11,7 @@ export const replayOptions = optionTable({
   marker: { flag: '--marker <header>', type: 'string', default: 'x-shadowtap: 1', help: 'header added to replayed requests, "name: value"',
     readme: 'header added to every replayed request' },
   noMarker: { flag: '--no-marker', type: 'switch', help: 'add no marker header' },
-  concurrency: { flag: '--concurrency <n>', type: 'int', default: 64, min: 1, max: 10_000, help: 'connections per shadow (each carries --pipeline requests at a time)',
+  concurrency: { flag: '--concurrency <n>', type: 'int', default: 256, min: 1, max: 10_000, help: 'connections per shadow (each carries --pipeline requests at a time)',
     readme: 'keep-alive connections per shadow at most; requests in flight per shadow: this × `--pipeline`' },
   pipeline: { flag: '--pipeline <n>', type: 'int', default: 1, min: 1, max: 128, help: 'requests in flight per shadow connection (HTTP/1.1 pipelining above 1)',
     readme: 'requests in flight on one shadow connection; above 1, HTTP/1.1 pipelining (a connection that dies takes its unanswered requests with it: idempotent ones that got no byte of answer are sent once more, the rest end as `shadowError`). Not with `--preserve-connections`, whose lanes carry one request at a time' },
