@@ -55,6 +55,9 @@ export interface PacketSource {
    * An exception thrown by onBatch is reported as an uncaught exception.
    */
   start(onBatch: (batch: Buffer, count: number) => void, onEnd: (err?: Error) => void): void;
+  /** Live only: packets wait on this thread beyond a slice's worth (an eighth of what may wait):
+   * the thread is behind the capture, and work that can be shed (comparison) should be. */
+  readonly lagging: boolean;
   /** Offline only: stop/continue reading (backpressure). No-ops for live. */
   pause(): void;
   resume(): void;
@@ -183,6 +186,10 @@ class LiveSource implements PacketSource {
     onEnd?.(this.endedWith.err);
   }
 
+  get lagging(): boolean {
+    return this.pendingBytes > this.maxPendingBytes / 8;
+  }
+
   pause(): void {}
   resume(): void {}
 
@@ -229,6 +236,7 @@ const OFFLINE_MAX_BATCH_BYTES = 256 * 1024 * 1024;
 
 class FileSource implements PacketSource {
   readonly live = false;
+  readonly lagging = false;
   readonly linkType: number;
   private bufferBytes = OFFLINE_BATCH_BYTES;
   /** The one buffer batches are read into, without a reorder window. */

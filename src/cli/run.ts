@@ -31,7 +31,7 @@ export function run(cfg: RunConfig, log: Logger = createLogger(cfg.logLevel, cfg
     admin?.metrics.observeResponses(responses); shadowTrouble.note(outcome, responses); shadowHealth.note(responses);
   };
   // --workers: replay and comparison on worker threads; 0: here, on the capture thread.
-  const { output, compare } = runReplayOutput(cfg, { live: source.live, outDir, observe, log });
+  const { output, compare } = runReplayOutput(cfg, { live: source.live, outDir, observe, log, captureBehind: () => source.lagging });
   const admission = new Admission(ledger, new TrafficPolicy(cfg.traffic), ownMarker(cfg.replay.marker), output);
   const mirror = new Mirror({ ledger, admission, output, notice: notices.notice, flow: source.live ? null : source });
   const pipeline = new PacketPipeline(mirror, cfg);

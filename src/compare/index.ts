@@ -334,6 +334,10 @@ export class CompareStage {
     }
     if (prod !== null) diffable = true; // production's own repeats teach noise
     if (!diffable) return;
+    if (this.behind !== null && this.behind()) {
+      this.skipBusy(ep, responses);
+      return;
+    }
     let bytes = prod?.body?.length ?? 0;
     for (const r of responses) bytes += r.body?.length ?? 0;
     if (this.queue.length - this.queueHead >= this.options.maxQueued || this.queuedBytes + bytes > this.options.maxQueuedBytes) {
@@ -344,6 +348,10 @@ export class CompareStage {
     this.queue.push({ ep, ex, responses, bytes });
     this.schedule(0);
   }
+
+  /** Set by a live run on the capture thread: while it is true (the capture is behind), new
+   * exchanges are timed and counted but not diffed (counted as busy): mirroring comes first. */
+  behind: (() => boolean) | null = null;
 
   /** Diffs everything still queued, budget or not (at the end of a run). */
   flush(): void {

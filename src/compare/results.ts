@@ -88,7 +88,7 @@ export type SkipReason =
   | 'notReplayed'        // the request never reached this target (queue full, unreplayable, …)
   | 'shadowFailed'       // the target timed out or the connection failed (counted as an error)
   | 'productionMissing'  // production's response was not captured
-  | 'busy';              // the comparison CPU budget was spent
+  | 'busy';              // the comparison's CPU budget was spent, or the capture was behind
 
 /** One shadow target's view of one endpoint. */
 export class ShadowEndpoint {

@@ -427,7 +427,11 @@ export function inProcessComparison(compare: CompareStage): ComparisonView {
  * `run`'s replay output: on `cfg.workers` worker threads, or (0) a ReplayOutput with its
  * CompareStage on this thread; and the comparison as the run reads it (null: not comparing).
  */
-export function runReplayOutput(cfg: RunConfig, o: { live: boolean; outDir: OutputDir | null; observe: ThreadedOutputOptions['observe']; log: ThreadedOutputOptions['log'] }):
+export function runReplayOutput(cfg: RunConfig, o: {
+  live: boolean; outDir: OutputDir | null; observe: ThreadedOutputOptions['observe']; log: ThreadedOutputOptions['log'];
+  /** On this thread: the capture is behind, so the comparison sheds (see CompareStage.behind). */
+  captureBehind?: () => boolean;
+}):
   { output: ThreadedOutput | ReplayOutput; compare: ComparisonView | null } {
   const whenFull = o.live ? 'drop' : 'wait';
   const wireTargets = cfg.wireTiming ? cfg.source.alsoCapture ?? null : null;
@@ -444,6 +448,7 @@ export function runReplayOutput(cfg: RunConfig, o: { live: boolean; outDir: Outp
     return { output, compare: output.comparison() };
   }
   const stage = cfg.compare !== null ? new CompareStage(cfg.replay.targets, cfg.baseline, cfg.compare, o.outDir) : null;
+  if (stage !== null && o.captureBehind !== undefined) stage.behind = o.captureBehind;
   const output = new ReplayOutput({ replay: cfg.replay, whenFull, compare: stage, wireTargets, observe: o.observe });
   return { output, compare: stage === null ? null : inProcessComparison(stage) };
 }

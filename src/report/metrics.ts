@@ -196,7 +196,7 @@ export class ShadowtapMetrics {
 
     // comparison
     counter('shadowtap_compare_exchanges_total', 'Exchanges handed to the comparison (production\'s response and every target\'s answer in).', (s) => s.compare?.exchanges ?? 0);
-    counter('shadowtap_compare_busy_total', 'Shadow answers left undiffed because the comparison was behind (--compare-cpu).', (s) => s.compare?.busy ?? 0);
+    counter('shadowtap_compare_busy_total', 'Shadow answers left undiffed because the comparison (--compare-cpu) or the capture was behind.', (s) => s.compare?.busy ?? 0);
     gauge('shadowtap_compare_queued', 'Exchanges waiting to be diffed now.', (s) => s.compare?.queued ?? 0);
     new Counter({
       name: 'shadowtap_compare_compared_total', help: 'Exchanges diffed, per judged shadow target.',
