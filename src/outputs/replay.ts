@@ -41,7 +41,8 @@ export class ReplayOutput implements Output {
 
   request(captured: HttpRequest, sent: HttpRequest, settle: Settle): void {
     this.settle = settle;
-    this.replayer.submit(this.wire !== null ? this.wire.tag(sent, captured) : sent, this.done);
+    if (this.wire === null) this.replayer.submit(sent, this.done);
+    else this.replayer.submit(sent, this.done, this.wire.tag(captured));
   }
 
   private settle: Settle = () => {};
@@ -117,8 +118,9 @@ class WireTiming {
 
   constructor(private readonly compare: CompareStage, private readonly targets: Array<{ address: string; port: number }>) {}
 
-  /** The request as sent, with its exchange id; `original` is the captured production request. */
-  tag(shadowRequest: HttpRequest, original: HttpRequest): HttpRequest {
+  /** The header field that carries the exchange id of `original`, the captured production
+   * request, to the shadows. */
+  tag(original: HttpRequest): string[] {
     const id = original.id;
     const contentType = joinedHeaderValue(original.headers, 'content-type');
     this.byId.set(id, {
@@ -126,7 +128,7 @@ class WireTiming {
       remaining: this.targets.length,
     });
     if (this.byId.size > MAX_WIRE_ENTRIES) this.byId.delete(this.byId.keys().next().value as number);
-    return { ...shadowRequest, headers: [...shadowRequest.headers, WIRE_ID_HEADER, String(id)] };
+    return [WIRE_ID_HEADER, String(id)];
   }
 
   /** One of our own replays, seen in the capture. */

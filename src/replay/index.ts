@@ -6,7 +6,7 @@
 import type { HttpRequest } from '../http';
 import { H2Head, h2Head, wantsH2 } from './h2';
 import { Fanout, Job } from './job';
-import { requestHead, shadowHeaders, unreplayableReason, unsendableHeaders } from './request';
+import { NO_EXTRA, requestHead, shadowHeaders, unreplayableReason, unsendableHeaders } from './request';
 import { Target } from './target';
 import { ReplayDone, ReplayOptions, TargetStats, defaultReplayOptions } from './types';
 
@@ -25,14 +25,15 @@ export class Replayer {
     this.targets = this.options.targets.map((t) => new Target(t, this.options));
   }
 
-  /** Replays `req` to every target; `done` is called exactly once with the outcome. */
-  submit(req: HttpRequest, done: ReplayDone): void {
+  /** Replays `req` to every target, with the `extra` header fields (name, value, …) after the
+   * marker; `done` is called exactly once with the outcome. */
+  submit(req: HttpRequest, done: ReplayDone, extra: readonly string[] = NO_EXTRA): void {
     if (this.closing) return done('shutdown', [], req);
     if (req.bodyTruncated) return done('bodyTooLarge', [], req);
     if (unreplayableReason(req) !== null) return done('unreplayable', [], req);
-    if (wantsH2(req, this.options.shadowProtocol)) return this.submitH2(req, done);
+    if (wantsH2(req, this.options.shadowProtocol)) return this.submitH2(req, done, extra);
     // The lists differ only in Host (a valid host:port): the first one speaks for all.
-    const lists = this.targets.map((t) => shadowHeaders(req.headers, this.options.keepHost ? null : t.host, this.options.marker));
+    const lists = this.targets.map((t) => shadowHeaders(req.headers, this.options.keepHost ? null : t.host, this.options.marker, extra));
     if (unsendableHeaders(lists[0]) !== null) return done('unreplayable', [], req);
     const fanout = new Fanout(req, this.targets.length, done);
     const bodyLength = req.body === null ? 0 : req.body.length;
@@ -43,12 +44,12 @@ export class Replayer {
   }
 
   /** `req` to every target over HTTP/2. */
-  private submitH2(req: HttpRequest, done: ReplayDone): void {
+  private submitH2(req: HttpRequest, done: ReplayDone, extra: readonly string[]): void {
     const { keepHost, marker } = this.options;
     // The heads differ only in :authority (a valid host:port): the first one speaks for all.
     const heads: H2Head[] = [];
     for (const t of this.targets) {
-      const head = h2Head(req, keepHost ? null : t.host, t.scheme, t.host, marker);
+      const head = h2Head(req, keepHost ? null : t.host, t.scheme, t.host, marker, extra);
       if (typeof head === 'string') return done('unreplayable', [], req);
       heads.push(head);
     }
