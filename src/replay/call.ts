@@ -82,7 +82,9 @@ export class ShadowCall {
     if (this.kept < this.keep) {
       const n = Math.min(length, this.keep - this.kept);
       // http-parser-js hands out views of the socket's chunk: copy what is kept.
-      this.chunks.push(Buffer.from(chunk.subarray(offset, offset + n)));
+      const copy = Buffer.allocUnsafe(n);
+      chunk.copy(copy, 0, offset, offset + n);
+      this.chunks.push(copy);
       this.kept += n;
     }
   }
@@ -113,6 +115,12 @@ export class ShadowCall {
     this.report(outcome, error);
   }
 
+  /** The kept body in one piece (most answers came in one chunk: no second copy). */
+  private body(): Buffer {
+    if (this.chunks.length === 1) return this.chunks[0];
+    return Buffer.concat(this.chunks, this.kept);
+  }
+
   private report(outcome: ReplayOutcome, error: string | null): void {
     this.connection = null;
     const replayed = outcome === 'replayed';
@@ -121,7 +129,7 @@ export class ShadowCall {
       statusCode: replayed ? this.statusCode : null,
       headers: replayed ? this.headers : null,
       ...(replayed && this.trailers !== null ? { trailers: this.trailers } : {}),
-      body: replayed && this.keep > 0 ? Buffer.concat(this.chunks, this.kept) : null,
+      body: replayed && this.keep > 0 ? this.body() : null,
       bodySize: this.size,
       latencyUs: Math.round((performance.now() - this.started) * 1000),
       outcome,
