@@ -1,5 +1,6 @@
 // `read`'s output: one JSON line per exchange, written in large chunks with backpressure.
 
+import { createHash } from 'node:crypto';
 import type { Exchange, HttpRequest } from '../model';
 import { headerValue } from '../http';
 import type { Output, Settle } from './index';
@@ -39,10 +40,7 @@ export function exchangeLine(ex: Exchange): string {
 /** ASCII text as bytes, for the fixed parts of a line. */
 const bytes = (text: string): Buffer => Buffer.from(text, 'latin1');
 const NULL = bytes('null');
-const AT_METHOD = bytes(',"method":');
 const AT_URL = bytes(',"url":');
-const AT_HOST = bytes(',"host":');
-const AT_STATUS = bytes(',"status":');
 const AT_REQ_BODY_SIZE = bytes(',"reqBodySize":');
 const AT_REQ_BODY_SHA = bytes(',"reqBodySha256":');
 const AT_RES_BODY_SIZE = bytes(',"resBodySize":');
@@ -54,14 +52,26 @@ const AT_RES_END = bytes(',"resEndUs":');
 const AT_MISSING = bytes(',"responseMissing":');
 const LINE_END = bytes('}\n');
 const HEX = bytes('0123456789abcdef');
+/** Two decimal digits for each of 0..99. */
+const DIGIT_PAIRS = bytes(Array.from({ length: 100 }, (_, k) => String(k).padStart(2, '0')).join(''));
 /** JSON.stringify's two-character escapes, by character code (0: none). */
 const SHORT_ESCAPE = new Uint8Array(128);
 for (const [code, letter] of [[8, 'b'], [9, 't'], [10, 'n'], [12, 'f'], [13, 'r'], [34, '"'], [92, '\\']] as const) {
   SHORT_ESCAPE[code] = letter.charCodeAt(0);
 }
 
+// Runs of a line that repeat from line to line are kept as one piece of bytes each, so that a
+// line is a few copies instead of a field at a time: a body that is empty with its hash, the
+// end of a line without responseMissing, and (below) the pieces around a method, a host and a status.
+const EMPTY_SHA256 = createHash('sha256').digest('hex');
+const EMPTY_REQUEST_BODY = bytes(`0,"reqBodySha256":"${EMPTY_SHA256}","resBodySize":`);
+const ANSWERED_LINE_END = bytes(',"responseMissing":null}\n');
+const NULL_STATUS = bytes('null,"reqBodySize":');
+
 /** Strings at least this long are checked and copied whole when plain. */
 const LONG_PLAIN = 24;
+/** Most distinct methods or hosts whose pieces are kept (then forgotten, all at once). */
+const MAX_PIECES = 256;
 
 /** The connection's part of every line, as bytes, made once per connection. */
 const connectionPrefixBytes = new WeakMap<object, Buffer>();
@@ -78,35 +88,98 @@ function hostOf(headers: readonly string[]): string | null {
 
 /** Copies `part` to buf[at...]; returns the offset after it. */
 function putBytes(buf: Buffer, at: number, part: Buffer): number {
-  for (let i = 0; i < part.length; i++) buf[at++] = part[i];
-  return at;
+  buf.set(part, at);
+  return at + part.length;
 }
+
+/** Pieces of bytes by the string they are made from, at most MAX_PIECES of them. */
+class Pieces {
+  private readonly made = new Map<string, Buffer>();
+  constructor(private readonly make: (key: string) => string) {}
+
+  get(key: string): Buffer {
+    let piece = this.made.get(key);
+    if (piece === undefined) {
+      if (this.made.size >= MAX_PIECES) this.made.clear();
+      piece = Buffer.from(this.make(key), 'utf8');
+      this.made.set(key, piece);
+    }
+    return piece;
+  }
+}
+
+const methodPieces = new Pieces((method) => `,"method":${quote(method)},"url":`);
+const hostPieces = new Pieces((host) => `,"host":${quote(host)},"status":`);
+const NO_HOST = bytes(',"host":null,"status":');
+/** `${status},"reqBodySize":` for the statuses 0..999, made when first used. */
+const statusPieces: (Buffer | undefined)[] = new Array(1000).fill(undefined);
+
+function putStatus(buf: Buffer, at: number, status: number): number {
+  if (status >= 0 && status < 1000 && (status | 0) === status) {
+    let piece = statusPieces[status];
+    if (piece === undefined) piece = statusPieces[status] = bytes(`${status},"reqBodySize":`);
+    return putBytes(buf, at, piece);
+  }
+  return putBytes(buf, putNumber(buf, at, status), AT_REQ_BODY_SIZE);
+}
+
+/** The upper digits of the last large number written (timestamps in µs share them for 100 s). */
+let lastHigh = -1;
+const lastHighDigits = Buffer.alloc(16);
+let lastHighLength = 0;
 
 /** Writes n as String(n) does: digits for a safe integer, String() itself for anything else. */
 function putNumber(buf: Buffer, at: number, n: number): number {
+  if (n >= 0 && n <= 0x7fffffff && (n | 0) === n) return putSmall(buf, at, n);
   if (!Number.isSafeInteger(n)) return at + buf.write(String(n), at, 'latin1');
   if (n < 0) {
     buf[at++] = 45; // '-'
     n = -n;
+    if (n <= 0x7fffffff) return putSmall(buf, at, n);
   }
-  if (n <= 0x7fffffff) return putSmall(buf, at, n, 1);
-  // Timestamps in µs and the like: two halves of small-integer arithmetic, not float division.
+  // Timestamps in µs and the like: the upper digits (often the last ones again), then 8 more.
   const high = Math.floor(n / 1e8);
-  return putSmall(buf, putSmall(buf, at, high, 1), n - high * 1e8, 8);
+  if (high !== lastHigh) {
+    lastHighLength = putSmall(lastHighDigits, 0, high);
+    lastHigh = high;
+  }
+  for (let k = 0; k < lastHighLength; k++) buf[at++] = lastHighDigits[k];
+  return putEightDigits(buf, at, n - high * 1e8);
 }
 
-/** Writes n (0 ≤ n < 2^31) in decimal, with leading zeros up to `width` digits. */
-function putSmall(buf: Buffer, at: number, n: number, width: number): number {
-  let digits = 1;
-  for (let rest = n; rest >= 10; rest = (rest / 10) | 0) digits++;
-  if (digits < width) digits = width;
-  const after = at + digits;
-  at = after;
-  for (let k = 0; k < digits; k++) {
-    const q = (n / 10) | 0;
-    buf[--at] = 48 + n - q * 10;
+/** Writes n (0 ≤ n < 10^8) as exactly eight digits, leading zeros included. */
+function putEightDigits(buf: Buffer, at: number, n: number): number {
+  for (let k = 6; k >= 0; k -= 2) {
+    const q = (n / 100) | 0;
+    const pair = (n - q * 100) << 1;
+    buf[at + k] = DIGIT_PAIRS[pair];
+    buf[at + k + 1] = DIGIT_PAIRS[pair + 1];
     n = q;
   }
+  return at + 8;
+}
+
+/** Writes n (0 ≤ n < 2^31) in decimal. */
+function putSmall(buf: Buffer, at: number, n: number): number {
+  if (n < 10) {
+    buf[at] = 48 + n;
+    return at + 1;
+  }
+  let digits = 2;
+  for (let rest = n; rest >= 100; rest = (rest / 10) | 0) digits++;
+  let end = at + digits;
+  const after = end;
+  while (n >= 100) {
+    const q = (n / 100) | 0;
+    const pair = (n - q * 100) << 1;
+    buf[--end] = DIGIT_PAIRS[pair + 1];
+    buf[--end] = DIGIT_PAIRS[pair];
+    n = q;
+  }
+  if (n >= 10) {
+    buf[--end] = DIGIT_PAIRS[(n << 1) + 1];
+    buf[--end] = DIGIT_PAIRS[n << 1];
+  } else buf[--end] = 48 + n;
   return after;
 }
 
@@ -150,8 +223,8 @@ function putString(buf: Buffer, at: number, s: string | null): number {
 
 /**
  * Exchange lines written straight into a Buffer as UTF-8, the same bytes as exchangeLine()'s
- * string written as UTF-8, but no string is made for a line: fixed parts are copied, numbers
- * and JSON strings are encoded byte by byte.
+ * string written as UTF-8, but no string is made for a line: runs that repeat are copied as
+ * pieces, numbers and JSON strings are encoded byte by byte.
  */
 class LineBuffer {
   private buf = Buffer.allocUnsafe(4 << 20);
@@ -168,22 +241,25 @@ class LineBuffer {
       connectionPrefixBytes.set(conn, prefix);
     }
     const host = hostOf(req.headers);
+    const method = methodPieces.get(req.method);
+    const hostPiece = host === null ? NO_HOST : hostPieces.get(host);
     // Numbers take at most 24 bytes, a string's character at most 6 (an escape).
-    const most = prefix.length + 400 + 6 * (req.method.length + req.url.length + (host === null ? 0 : host.length) +
+    const most = prefix.length + method.length + hostPiece.length + 400 + 6 * (req.url.length +
       (req.bodySha256 === null ? 0 : req.bodySha256.length) + (res === null || res.bodySha256 === null ? 0 : res.bodySha256.length) +
       (ex.responseMissing === null ? 0 : ex.responseMissing.length));
     if (this.buf.length - this.used < most) this.grow(most);
     const buf = this.buf;
     let at = putBytes(buf, this.used, prefix);
     at = putNumber(buf, at, req.index);
-    at = putString(buf, putBytes(buf, at, AT_METHOD), req.method);
-    at = putString(buf, putBytes(buf, at, AT_URL), req.url);
-    at = putString(buf, putBytes(buf, at, AT_HOST), host);
-    at = putBytes(buf, at, AT_STATUS);
-    at = res === null ? putBytes(buf, at, NULL) : putNumber(buf, at, res.statusCode);
-    at = putNumber(buf, putBytes(buf, at, AT_REQ_BODY_SIZE), req.bodySize);
-    at = putString(buf, putBytes(buf, at, AT_REQ_BODY_SHA), req.bodySha256);
-    at = putNumber(buf, putBytes(buf, at, AT_RES_BODY_SIZE), res === null ? 0 : res.bodySize);
+    at = putString(buf, putBytes(buf, at, method), req.url);
+    at = putBytes(buf, at, hostPiece);
+    at = res === null ? putBytes(buf, at, NULL_STATUS) : putStatus(buf, at, res.statusCode);
+    if (req.bodySize === 0 && req.bodySha256 === EMPTY_SHA256) at = putBytes(buf, at, EMPTY_REQUEST_BODY);
+    else {
+      at = putNumber(buf, at, req.bodySize);
+      at = putBytes(buf, putString(buf, putBytes(buf, at, AT_REQ_BODY_SHA), req.bodySha256), AT_RES_BODY_SIZE);
+    }
+    at = putNumber(buf, at, res === null ? 0 : res.bodySize);
     at = putString(buf, putBytes(buf, at, AT_RES_BODY_SHA), res === null ? null : res.bodySha256);
     at = putNumber(buf, putBytes(buf, at, AT_REQ_START), req.startUs);
     at = putNumber(buf, putBytes(buf, at, AT_REQ_END), req.endUs);
@@ -191,8 +267,8 @@ class LineBuffer {
     at = res === null ? putBytes(buf, at, NULL) : putNumber(buf, at, res.startUs);
     at = putBytes(buf, at, AT_RES_END);
     at = res === null ? putBytes(buf, at, NULL) : putNumber(buf, at, res.endUs);
-    at = putString(buf, putBytes(buf, at, AT_MISSING), ex.responseMissing);
-    this.used = putBytes(buf, at, LINE_END);
+    if (ex.responseMissing === null) this.used = putBytes(buf, at, ANSWERED_LINE_END);
+    else this.used = putBytes(buf, putString(buf, putBytes(buf, at, AT_MISSING), ex.responseMissing), LINE_END);
   }
 
   /** Hands out what was written; the next add() starts a fresh buffer. */
