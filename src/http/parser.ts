@@ -318,6 +318,68 @@ interface HeadInternals {
   state: string;
   line: string;
   headBytes: number;
+  lastHead: LastHead | undefined;
+}
+
+/** Header and start lines taken from the parser's last head (LastHead) since the process began. */
+export const headLines = { remembered: 0 };
+
+/** Heads up to this size are remembered for the next one (a few hundred bytes per parser). */
+const MAX_REMEMBERED_HEAD = 1024;
+
+/**
+ * The last ordinary head a parser read, line by line: its bytes, where each line ends and
+ * what was read from each. A line of the next head with the very same bytes (CRLF included)
+ * reads the same, so it is taken from here instead of being scanned and sliced again: most
+ * heads on a connection repeat most of their lines (a Date changes, a target, a length).
+ */
+class LastHead {
+  /** The head's lines, start line first, each with its CRLF; the empty line is not kept. */
+  bytes = Buffer.alloc(0);
+  /** Offset in `bytes` after line k's CRLF; `lines` of them are valid. */
+  lineEnds: number[] = [];
+  lines = 0;
+  /** Header line k's name and value at 2(k-1) and 2(k-1)+1. */
+  fields: string[] = [];
+  method = -1;
+  url = '';
+  major = 0;
+  minor = 0;
+  status = 0;
+  statusMessage = '';
+
+  /** Takes buf[start..end), `lines` lines each ending in CRLF, read as the other arguments say. */
+  remember(buf: Buffer, start: number, end: number, lines: number, headers: readonly string[], method: number, url: string,
+    major: number, minor: number, status: number, statusMessage: string): void {
+    const length = end - start;
+    if (this.bytes.length < length) this.bytes = Buffer.allocUnsafe(Math.max(length, 2 * this.bytes.length));
+    buf.copy(this.bytes, 0, start, end);
+    const lineEnds = this.lineEnds;
+    let line = 0;
+    for (let j = 1; j < length; j++) if (buf[start + j] === LF && buf[start + j - 1] === CR) lineEnds[line++] = j + 1;
+    lineEnds.length = line;
+    this.lines = line === lines ? lines : 0; // (a bare CR LF inside a line would make more: never from an ordinary head)
+    const fields = this.fields;
+    fields.length = headers.length;
+    for (let j = 0; j < headers.length; j++) fields[j] = headers[j];
+    this.method = method;
+    this.url = url;
+    this.major = major;
+    this.minor = minor;
+    this.status = status;
+    this.statusMessage = statusMessage;
+  }
+
+  /** The length of line k when buf[at..end) starts with it, else 0. */
+  match(k: number, buf: Buffer, at: number, end: number): number {
+    if (k >= this.lines) return 0;
+    const from = k === 0 ? 0 : this.lineEnds[k - 1];
+    const length = this.lineEnds[k] - from;
+    if (at + length > end) return 0;
+    const bytes = this.bytes;
+    for (let j = 0; j < length; j++) if (buf[at + j] !== bytes[from + j]) return 0;
+    return length;
+  }
 }
 
 /** buf.toString('latin1', from, to) without its argument checks (Node's own method behind it). */
@@ -367,6 +429,8 @@ function declined(headers: string[]): number {
 export function readOrdinaryHead(parser: Parser, type: string, buf: Buffer, start: number, end: number): number {
   const p = parser as unknown as HeadInternals;
   if (p.info.headers.length !== 0) return -1;
+  let last = p.lastHead;
+  if (last === undefined) last = p.lastHead = new LastHead();
   let i = start;
   let method = -1;
   let url = '';
@@ -374,7 +438,20 @@ export function readOrdinaryHead(parser: Parser, type: string, buf: Buffer, star
   let minor: number;
   let status = 0;
   let statusMessage = '';
-  if (type === REQUEST) {
+  /** Lines of this head that are the last head's, from the first on. */
+  let same = 0;
+  const startLine = last.match(0, buf, start, end);
+  if (startLine > 0) {
+    method = last.method;
+    url = last.url;
+    major = last.major;
+    minor = last.minor;
+    status = last.status;
+    statusMessage = last.statusMessage;
+    i += startLine - 2;
+    same = 1;
+    headLines.remembered++;
+  } else if (type === REQUEST) {
     // METHOD SP target SP HTTP/d.d CRLF, as /^([A-Z-]+) ([^ ]+) HTTP\/(\d)\.(\d)$/ with a known method.
     while (i < end && ((buf[i] >= 65 && buf[i] <= 90) || buf[i] === 45)) i++;
     if (i === start || i >= end || buf[i] !== SP) return -1;
@@ -411,12 +488,23 @@ export function readOrdinaryHead(parser: Parser, type: string, buf: Buffer, star
   // Header lines, each `name: value` as /^([^: \t]+):[ \t]*((?:.*[^ \t])|)/, until the empty line.
   // Pushed onto the parser's own (empty) list, emptied again if the head turns out not ordinary.
   const headers = p.info.headers;
-  for (;;) {
+  let k = 1;
+  for (; ; k++) {
     if (i >= end) return declined(headers);
     const lineStart = i;
     if (buf[i] === CR) {
       if (i + 1 >= end || buf[i + 1] !== LF) return declined(headers);
       break;
+    }
+    if (same === k) {
+      const length = last.match(k, buf, i, end);
+      if (length > 0) {
+        headers.push(last.fields[2 * k - 2], last.fields[2 * k - 1]);
+        i += length;
+        same++;
+        headLines.remembered++;
+        continue;
+      }
     }
     while (i < end && buf[i] > SP && buf[i] !== COLON && buf[i] !== DEL) i++;
     if (i === lineStart || i >= end || buf[i] !== COLON) return declined(headers);
@@ -446,6 +534,7 @@ export function readOrdinaryHead(parser: Parser, type: string, buf: Buffer, star
     // Implied zero length, as http-parser-js's RESPONSE_LINE.
     if ((status / 100 | 0) === 1 || status === 204 || status === 304) p.body_bytes = 0;
   }
+  if (same < k && i - start <= MAX_REMEMBERED_HEAD) last.remember(buf, start, i, k, headers, method, url, major, minor, status, statusMessage);
   p.headBytes += i - start;
   p.state = 'HEADER';
   return i;

@@ -73,6 +73,9 @@ const LONG_PLAIN = 24;
 /** Most distinct methods or hosts whose pieces are kept (then forgotten, all at once). */
 const MAX_PIECES = 256;
 
+/** Written-out buffers kept for reuse. */
+const MAX_SPARE_BUFFERS = 2;
+
 /** The connection's part of every line, as bytes, made once per connection. */
 const connectionPrefixBytes = new WeakMap<object, Buffer>();
 
@@ -227,7 +230,7 @@ function putString(buf: Buffer, at: number, s: string | null): number {
  * pieces, numbers and JSON strings are encoded byte by byte.
  */
 class LineBuffer {
-  private buf = Buffer.allocUnsafe(4 << 20);
+  private buf: Buffer = Buffer.allocUnsafe(4 << 20);
   private used = 0;
 
   add(ex: Exchange): void {
@@ -271,13 +274,23 @@ class LineBuffer {
     else this.used = putBytes(buf, putString(buf, putBytes(buf, at, AT_MISSING), ex.responseMissing), LINE_END);
   }
 
-  /** Hands out what was written; the next add() starts a fresh buffer. */
+  /** Buffers the stream is done with, to write the next lines into (fresh pages cost the
+   * kernel a fault each; these are already mapped). */
+  private readonly spare: Buffer[] = [];
+
+  /** Hands out what was written; the next add() starts in a spare buffer, or a fresh one. */
   take(): Buffer | null {
     if (this.used === 0) return null;
     const out = this.buf.subarray(0, this.used);
-    this.buf = Buffer.allocUnsafe(this.buf.length);
+    const spare = this.spare.pop();
+    this.buf = spare !== undefined && spare.length >= this.buf.length ? spare : Buffer.allocUnsafe(this.buf.length);
     this.used = 0;
     return out;
+  }
+
+  /** `chunk` (from take()) was written out: its buffer can take new lines. */
+  giveBack(chunk: Buffer): void {
+    if (this.spare.length < MAX_SPARE_BUFFERS) this.spare.push(Buffer.from(chunk.buffer, chunk.byteOffset, chunk.buffer.byteLength - chunk.byteOffset));
   }
 
   private grow(need: number): void {
@@ -305,7 +318,10 @@ export class PrintOutput implements Output {
   /** Writes what was buffered; false when the stream wants the writer to wait for 'drain'. */
   flush(): boolean {
     const chunk = this.lines.take();
-    return chunk === null || this.out.write(chunk);
+    if (chunk === null) return true;
+    return this.out.write(chunk, (err?: Error | null) => {
+      if (!err) this.lines.giveBack(chunk);
+    });
   }
 
   drain(): Promise<void> {

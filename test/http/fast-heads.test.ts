@@ -152,6 +152,45 @@ function mutated(seed: number, count: number): Scenario[] {
   return out;
 }
 
+/** Conversations of many heads in a row, each a few line edits away from the one before (what
+ * the parser's memory of its last head, LastHead, reads line by line): a value one character
+ * longer or shorter, a line added, dropped or moved, another start line, an odd byte. */
+function repeating(seed: number, count: number): Scenario[] {
+  const r = rng(seed);
+  const requestLines = ['GET /a HTTP/1.1', 'GET /a HTTP/1.0', 'GET /ab HTTP/1.1', 'POST /a HTTP/1.1', 'GET /a  HTTP/1.1', 'GET /a HTTP/1.1 ', 'get /a HTTP/1.1'];
+  const statusLines = ['HTTP/1.1 200 OK', 'HTTP/1.1 200 OK ', 'HTTP/1.1 204 No Content', 'HTTP/1.0 200 OK', 'HTTP/1.1 200', 'HTTP/1.1 304 Not Modified', 'HTTP/1.1 100 Continue'];
+  const headerLines = ['Host: e', 'Host: ex', 'Host:e', 'Host:  e ', 'Accept: */*', 'Date: Mon, 30 Nov 2026 04:57:33 GMT', 'Date: Mon, 30 Nov 2026 04:57:34 GMT',
+    'X-A: 1', 'X-A: 12', 'X-A:', 'X-A : 1', 'Connection: keep-alive', 'Connection: close', 'Transfer-Encoding: chunked', 'X-Fold: a\r\n b', 'X-Bad\x00: v', 'X-Lf: a\nb'];
+  const edit = (lines: string[], pool: string[]): string[] => {
+    const out = [...lines];
+    const at = randInt(r, 0, out.length);
+    const kind = randInt(r, 0, 4);
+    if (kind === 0) out.splice(at, 0, pool[randInt(r, 0, pool.length - 1)]);
+    else if (kind === 1 && out.length > 0) out.splice(Math.min(at, out.length - 1), 1);
+    else if (kind === 2 && out.length > 0) out[Math.min(at, out.length - 1)] = pool[randInt(r, 0, pool.length - 1)];
+    return out; // kind 3, 4: the same head again
+  };
+  const out: Scenario[] = [];
+  for (let i = 0; i < count; i++) {
+    let req = [requestLines[0], 'Host: e', 'Accept: */*'];
+    let res = [statusLines[0], 'Date: Mon, 30 Nov 2026 04:57:33 GMT', 'X-A: 1'];
+    const steps: Step[] = [];
+    const sizes = [undefined, undefined, 1, randInt(r, 2, 40)][randInt(r, 0, 3)];
+    for (let k = randInt(r, 2, 12); k > 0; k--) {
+      req = randInt(r, 0, 5) === 0 ? [requestLines[randInt(r, 0, requestLines.length - 1)], ...req.slice(1)] : edit(req, headerLines);
+      res = randInt(r, 0, 5) === 0 ? [statusLines[randInt(r, 0, statusLines.length - 1)], ...res.slice(1)] : edit(res, headerLines);
+      const body = 'b'.repeat(randInt(r, 0, 9));
+      // Two requests in one segment now and then: a pipelined head right behind a remembered one.
+      const twice = randInt(r, 0, 3) === 0;
+      const request = `${req.join('\r\n')}\r\n\r\n`;
+      const response = `${res.join('\r\n')}\r\nContent-Length: ${body.length}\r\n\r\n${body}`;
+      steps.push({ send: 'c', data: twice ? request + request : request, sizes }, { send: 's', data: twice ? response + response : response, sizes });
+    }
+    out.push({ conns: [{ steps, close: randInt(r, 0, 3) !== 0 }] });
+  }
+  return out;
+}
+
 /** Two sinks whose events must match one for one: the first queues, the second compares. */
 class PairedSinks {
   private queue: string[] = [];
@@ -295,6 +334,12 @@ describe('http: fast heads give what http-parser-js gives', () => {
     }
   });
 
+  it('1,000 conversations of heads that repeat with line edits (lines taken from the last head)', () => {
+    const before = parserModule.headLines.remembered;
+    for (const sc of repeating(13, 1000)) runScenario(sc);
+    assert.ok(parserModule.headLines.remembered - before > 5000, `lines remembered: ${parserModule.headLines.remembered - before}`);
+  });
+
   it('3,000 randomly mutated conversations', () => {
     for (const sc of mutated(11, 3000)) runScenario(sc);
   });
@@ -303,7 +348,7 @@ describe('http: fast heads give what http-parser-js gives', () => {
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'shadowtap-fastheads-'));
     try {
       const file = path.join(dir, 'corpus.pcap');
-      writePcap(file, LinkType.ETHERNET, scenariosAsFrames([...crafted(), ...mutated(12, 2000)]));
+      writePcap(file, LinkType.ETHERNET, scenariosAsFrames([...crafted(), ...mutated(12, 2000), ...repeating(14, 300)]));
       const r = await readBoth(file, { serverPorts: [80] });
       assert.ok(r.exchanges > 2000 && r.fastHeads > 2000, JSON.stringify(r));
     } finally {
