@@ -5,7 +5,36 @@ import { isNamed } from './parser';
 import type { HttpMessage } from './types';
 
 const EMPTY_SHA256 = createHash('sha256').digest('hex');
-const oneShotSha256 = (data: Buffer): string => oneShot('sha256', data, 'hex');
+
+/** Bodies up to this size have their hashes remembered (a small table, by a sample of bytes). */
+const MAX_REMEMBERED_BODY = 256;
+const REMEMBERED_SLOTS = 256;
+const rememberedBodies: (Buffer | null)[] = new Array<Buffer | null>(REMEMBERED_SLOTS).fill(null);
+const rememberedHashes: string[] = new Array<string>(REMEMBERED_SLOTS).fill('');
+
+/** Hashes of small bodies taken from the table (the same bytes seen before), since the process began. */
+export const bodyHashes = { remembered: 0 };
+
+/** The hex SHA-256 of `data`. A small body with the very bytes of one hashed lately (an API's
+ * answers repeat: {"ok":true}, a health check) gets that hash again instead of a new one. */
+function sha256Hex(data: Buffer): string {
+  const length = data.length;
+  if (length > MAX_REMEMBERED_BODY) return oneShot('sha256', data, 'hex');
+  const slot = (length * 31 + data[0] * 7 + data[length - 1] * 3 + data[length >> 1]) & (REMEMBERED_SLOTS - 1);
+  const known = rememberedBodies[slot];
+  if (known !== null && known.length === length) {
+    let k = 0;
+    while (k < length && known[k] === data[k]) k++;
+    if (k === length) {
+      bodyHashes.remembered++;
+      return rememberedHashes[slot];
+    }
+  }
+  const hex = oneShot('sha256', data, 'hex');
+  rememberedBodies[slot] = Buffer.from(data);
+  rememberedHashes[slot] = hex;
+  return hex;
+}
 
 /** Bodies up to this size are hashed in one call at the end; longer ones incrementally. */
 const ONE_SHOT_HASH_BYTES = 64 * 1024;
@@ -83,7 +112,7 @@ export class BodyCollector {
     this.view = null;
     if (this.hashing) {
       if (this.hash !== null) message.bodySha256 = this.hash.digest('hex');
-      else message.bodySha256 = this.size === 0 ? EMPTY_SHA256 : oneShotSha256(whole);
+      else message.bodySha256 = this.size === 0 ? EMPTY_SHA256 : sha256Hex(whole);
     }
     if (this.keep) message.body = whole;
   }
