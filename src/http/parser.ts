@@ -144,9 +144,20 @@ const methodConnect = methods.indexOf('CONNECT');
 
 // http-parser-js's HEADER state, line for line, but header names are matched without
 // lower-casing each into a new string.
-SafeParser.prototype.HEADER = function (this: HeaderStateInternals): boolean | void {
-  const line = this.consumeLine();
-  if (line === undefined) return;
+SafeParser.prototype.HEADER = function (this: HeaderStateInternals & ParserInternals & { chunk: Buffer; end: number }): boolean | void {
+  let line: string | undefined;
+  const at = this.offset;
+  if (this.line === '' && at + 1 < this.end && this.chunk[at] === CR && this.chunk[at + 1] === LF) {
+    // The empty line that ends the head (where the fast path leaves a head), counted as
+    // consumeLine() counts it, without making a string of it.
+    this.offset = at + 2;
+    this.headBytes += 2;
+    if (this.headBytes > MAX_HEAD) throw new HttpParseError('HPE_HEADER_OVERFLOW', `message head longer than ${MAX_HEAD} bytes`);
+    line = '';
+  } else {
+    line = this.consumeLine();
+    if (line === undefined) return;
+  }
   const info = this.info;
   if (line) {
     this.parseHeader(line, info.headers);
