@@ -68,7 +68,6 @@ interface ParserInternals {
   trailerBytes: number;
 }
 
-const headStates: Record<string, boolean> = { REQUEST_LINE: true, RESPONSE_LINE: true, HEADER: true };
 const consumeLine = (HTTPParser.prototype as unknown as ParserInternals).consumeLine;
 
 function SafeParser(this: ParserInternals, type: string): void {
@@ -87,10 +86,11 @@ SafeParser.prototype.reinitialize = SafeParser;
 SafeParser.prototype.consumeLine = function (this: ParserInternals): string | undefined {
   const before = this.offset;
   const line = consumeLine.call(this);
-  if (headStates[this.state]) {
+  const state = this.state;
+  if (state === 'REQUEST_LINE' || state === 'RESPONSE_LINE' || state === 'HEADER') {
     this.headBytes += this.offset - before;
     if (this.headBytes > MAX_HEAD) throw new HttpParseError('HPE_HEADER_OVERFLOW', `message head longer than ${MAX_HEAD} bytes`);
-  } else if (this.state === 'BODY_CHUNKTRAILERS') {
+  } else if (state === 'BODY_CHUNKTRAILERS') {
     this.trailerBytes += this.offset - before;
     if (this.trailerBytes > MAX_HEAD) throw new HttpParseError('HPE_HEADER_OVERFLOW', `trailers longer than ${MAX_HEAD} bytes`);
   }
@@ -224,6 +224,64 @@ SafeParser.prototype.BODY_SIZED = function (this: HeaderStateInternals & { end: 
   if (!this.body_bytes) this.nextRequest();
 };
 
+interface ExecuteInternals {
+  chunk: Buffer | null;
+  offset: number;
+  end: number;
+  state: string;
+  isUserCall: boolean;
+  hadError: boolean;
+  headerSize: number;
+  maxHeaderSize: number;
+  HEADER(): boolean | void;
+  BODY_SIZED(): boolean | void;
+  REQUEST_LINE(): boolean | void;
+  RESPONSE_LINE(): boolean | void;
+}
+
+/** Runs the parser's current state; the common ones by name (a keyed call on the state's
+ * name costs more than the state's work when the head came through the fast path). */
+function runState(p: ExecuteInternals): boolean | void {
+  switch (p.state) {
+    case 'HEADER': return p.HEADER();
+    case 'BODY_SIZED': return p.BODY_SIZED();
+    case 'REQUEST_LINE': return p.REQUEST_LINE();
+    case 'RESPONSE_LINE': return p.RESPONSE_LINE();
+    default: return (p as unknown as Record<string, () => boolean | void>)[p.state]();
+  }
+}
+
+// http-parser-js's execute(), step for step, with its state's name compared instead of looked
+// up in objects (run a state, and "is this a head state?" after the loop).
+SafeParser.prototype.execute = function (this: ExecuteInternals, chunk: Buffer, start?: number, length?: number): number | Error {
+  const self: unknown = this;
+  if (!(self instanceof HTTPParser)) throw new TypeError('not a HTTPParser');
+  start = start || 0;
+  length = typeof length === 'number' ? length : chunk.length;
+  this.chunk = chunk;
+  this.offset = start;
+  const end = this.end = start + length;
+  try {
+    while (this.offset < end) {
+      if (runState(this)) break;
+    }
+  } catch (err) {
+    if (this.isUserCall) throw err;
+    this.hadError = true;
+    return err as Error;
+  }
+  this.chunk = null;
+  length = this.offset - start;
+  const state = this.state;
+  if (state === 'REQUEST_LINE' || state === 'RESPONSE_LINE' || state === 'HEADER') {
+    this.headerSize += length;
+    if (this.headerSize > (this.maxHeaderSize || (HTTPParser as unknown as { maxHeaderSize: number }).maxHeaderSize)) {
+      return new Error('max header size exceeded');
+    }
+  }
+  return length;
+};
+
 // The stock userCall() allocates a closure per callback; one per parser does the same job.
 SafeParser.prototype.userCall = function (this: { isUserCall: boolean; endUserCall?: (ret: unknown) => unknown }) {
   this.isUserCall = true;
@@ -236,15 +294,16 @@ SafeParser.prototype.userCall = function (this: { isUserCall: boolean; endUserCa
   return this.endUserCall;
 };
 
-/** A hardened parser; `stockHeads` keeps http-parser-js's own HEADER and BODY_SIZED states
+/** A hardened parser; `stockHeads` keeps http-parser-js's own execute(), HEADER and BODY_SIZED
  * (the path the fast one is compared with). */
 export function createParser(type: string, stockHeads = false): Parser {
   const parser = new (SafeParser as unknown as new (type: string) => Parser)(type);
   if (stockHeads) {
-    const own = parser as unknown as { HEADER: unknown; BODY_SIZED: unknown };
-    const stock = HTTPParser.prototype as unknown as { HEADER: unknown; BODY_SIZED: unknown };
+    const own = parser as unknown as { HEADER: unknown; BODY_SIZED: unknown; execute: unknown };
+    const stock = HTTPParser.prototype as unknown as { HEADER: unknown; BODY_SIZED: unknown; execute: unknown };
     own.HEADER = stock.HEADER;
     own.BODY_SIZED = stock.BODY_SIZED;
+    own.execute = stock.execute;
   }
   return parser;
 }
