@@ -397,6 +397,18 @@ export const headLines = { remembered: 0 };
 /** Heads up to this size are remembered for the next one (a few hundred bytes per parser). */
 const MAX_REMEMBERED_HEAD = 1024;
 
+/** A DataView of the last buffer asked for (heads come from a few batch buffers in turn). */
+let viewedBuffer: Buffer | null = null;
+let bufferView: DataView = new DataView(new ArrayBuffer(0));
+
+function viewOf(buf: Buffer): DataView {
+  if (buf !== viewedBuffer) {
+    bufferView = new DataView(buf.buffer, buf.byteOffset, buf.byteLength);
+    viewedBuffer = buf;
+  }
+  return bufferView;
+}
+
 /**
  * The last ordinary head a parser read, line by line: its bytes, where each line ends and
  * what was read from each. A line of the next head with the very same bytes (CRLF included)
@@ -406,6 +418,7 @@ const MAX_REMEMBERED_HEAD = 1024;
 class LastHead {
   /** The head's lines, start line first, each with its CRLF; the empty line is not kept. */
   bytes = Buffer.alloc(0);
+  view: DataView = new DataView(this.bytes.buffer, this.bytes.byteOffset, 0);
   /** Offset in `bytes` after line k's CRLF; `lines` of them are valid. */
   lineEnds: number[] = [];
   lines = 0;
@@ -422,7 +435,10 @@ class LastHead {
   remember(buf: Buffer, start: number, end: number, lines: number, headers: readonly string[], method: number, url: string,
     major: number, minor: number, status: number, statusMessage: string): void {
     const length = end - start;
-    if (this.bytes.length < length) this.bytes = Buffer.allocUnsafe(Math.max(length, 2 * this.bytes.length));
+    if (this.bytes.length < length) {
+      this.bytes = Buffer.allocUnsafe(Math.max(length, 2 * this.bytes.length));
+      this.view = new DataView(this.bytes.buffer, this.bytes.byteOffset, this.bytes.length);
+    }
     buf.copy(this.bytes, 0, start, end);
     const lineEnds = this.lineEnds;
     let line = 0;
@@ -446,8 +462,13 @@ class LastHead {
     const from = k === 0 ? 0 : this.lineEnds[k - 1];
     const length = this.lineEnds[k] - from;
     if (at + length > end) return 0;
+    // Four bytes at a time (unaligned loads), then the rest one by one.
+    const mine = this.view;
+    const theirs = viewOf(buf);
+    let j = 0;
+    for (; j + 4 <= length; j += 4) if (theirs.getInt32(at + j) !== mine.getInt32(from + j)) return 0;
     const bytes = this.bytes;
-    for (let j = 0; j < length; j++) if (buf[at + j] !== bytes[from + j]) return 0;
+    for (; j < length; j++) if (buf[at + j] !== bytes[from + j]) return 0;
     return length;
   }
 }
