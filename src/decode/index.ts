@@ -1,6 +1,10 @@
 // Link, IP and TCP header decoding: pure functions over a Buffer region, writing into a
 // reused TcpPacket so that the hot path allocates nothing.
 
+import { u16be, u32be } from './bytes';
+
+export { u16be, u32be } from './bytes';
+
 /** DLT / LINKTYPE values this decoder understands. */
 export const LinkType = {
   NULL: 0,
@@ -78,22 +82,22 @@ export function decodePacket(
       // The ethertype (protocol) field, then VLAN tags of 4 bytes each, each ending in the next type.
       let p = offset + (linkType === LinkType.ETHERNET ? 12 : 14);
       if (p + 2 > end) return 'truncated';
-      ethertype = buf.readUInt16BE(p);
+      ethertype = u16be(buf, p);
       while (isVlanTag(ethertype)) {
         p += 4;
         if (p + 2 > end) return 'truncated';
-        ethertype = buf.readUInt16BE(p);
+        ethertype = u16be(buf, p);
       }
       ipOffset = p + 2;
       break;
     }
     case LinkType.LINUX_SLL2: {
       if (caplen < 20) return 'truncated';
-      ethertype = buf.readUInt16BE(offset);
+      ethertype = u16be(buf, offset);
       ipOffset = offset + 20;
       while (isVlanTag(ethertype)) {
         if (ipOffset + 4 > end) return 'truncated';
-        ethertype = buf.readUInt16BE(ipOffset + 2);
+        ethertype = u16be(buf, ipOffset + 2);
         ipOffset += 4;
       }
       break;
@@ -136,11 +140,11 @@ export function decodePacket(
 function decodeIpv4(buf: Buffer, ip: number, end: number, cutOff: number, out: TcpPacket): DecodeOutcome {
   if (ip + 20 > end) return 'truncated';
   const headerLength = (buf[ip] & 0x0f) * 4;
-  const totalLength = buf.readUInt16BE(ip + 2);
+  const totalLength = u16be(buf, ip + 2);
   // Total length 0 is what a capture of a TSO/GSO (BIG TCP) packet reports: see ipEnd below.
   if (headerLength < 20 || (totalLength !== 0 && totalLength < headerLength)) return 'malformed';
   if (ip + headerLength > end) return 'truncated';
-  const fragment = buf.readUInt16BE(ip + 6);
+  const fragment = u16be(buf, ip + 6);
   if ((fragment & 0x3fff) !== 0) return 'fragment'; // MF set or non-zero offset
   if (buf[ip + 9] !== 6) return 'notTcp';
   // Total length trims Ethernet padding; TSO-sized captures report 0 and use the frame.
@@ -153,7 +157,7 @@ function decodeIpv4(buf: Buffer, ip: number, end: number, cutOff: number, out: T
 
 function decodeIpv6(buf: Buffer, ip: number, end: number, cutOff: number, out: TcpPacket): DecodeOutcome {
   if (ip + 40 > end) return 'truncated';
-  const payloadLength = buf.readUInt16BE(ip + 4);
+  const payloadLength = u16be(buf, ip + 4);
   const ipEnd = payloadLength === 0 ? end + cutOff : ip + 40 + payloadLength;
   let next = buf[ip + 6];
   let p = ip + 40;
@@ -166,7 +170,7 @@ function decodeIpv6(buf: Buffer, ip: number, end: number, cutOff: number, out: T
       p += (buf[p + 1] + 1) * 8;
     } else if (next === 44) {
       if (p + 8 > end) return 'truncated';
-      const offsetAndFlags = buf.readUInt16BE(p + 2);
+      const offsetAndFlags = u16be(buf, p + 2);
       // A non-zero offset or the more-fragments bit; an atomic fragment carries it all.
       if ((offsetAndFlags & 0xfff9) !== 0) return 'fragment';
       next = buf[p];
@@ -192,12 +196,12 @@ function decodeTcp(buf: Buffer, tcp: number, ipEnd: number, end: number, out: Tc
   if (headerLength < 20 || tcp + headerLength > ipEnd) return 'malformed';
   if (tcp + headerLength > end) return 'truncated';
   out.buf = buf;
-  out.srcPort = buf.readUInt16BE(tcp);
-  out.dstPort = buf.readUInt16BE(tcp + 2);
-  out.seq = buf.readUInt32BE(tcp + 4);
-  out.ack = buf.readUInt32BE(tcp + 8);
+  out.srcPort = u16be(buf, tcp);
+  out.dstPort = u16be(buf, tcp + 2);
+  out.seq = u32be(buf, tcp + 4);
+  out.ack = u32be(buf, tcp + 8);
   out.flags = buf[tcp + 13];
-  out.window = buf.readUInt16BE(tcp + 14);
+  out.window = u16be(buf, tcp + 14);
   out.payloadOffset = tcp + headerLength;
   const wirePayload = ipEnd - out.payloadOffset;
   const captured = Math.min(ipEnd, end) - out.payloadOffset;

@@ -5,7 +5,7 @@
 // are kept; a later segment that covers them again only contributes bytes nobody sent yet.
 // Buffered bytes that a later segment contradicts are counted as overlap conflicts.
 
-import { TcpFlag, TcpPacket, formatAddress } from '../decode';
+import { TcpFlag, TcpPacket, formatAddress, u32be } from '../decode';
 import { tcpOptions } from './options';
 
 export const ToServer = 0;
@@ -159,8 +159,8 @@ class Connection {
     const addr6 = this.addr6;
     if (p.addrLength === 4) {
       if (addr6 !== null) return false;
-      const src = b.readUInt32BE(p.srcAddrOffset);
-      const dst = b.readUInt32BE(p.dstAddrOffset);
+      const src = u32be(b, p.srcAddrOffset);
+      const dst = u32be(b, p.dstAddrOffset);
       return client ? src === this.client4 && dst === this.server4 : src === this.server4 && dst === this.client4;
     }
     if (addr6 === null) return false;
@@ -178,7 +178,7 @@ function mix(h: number, v: number): number {
 
 function addressHash(buf: Buffer, offset: number, length: number): number {
   let h = 0;
-  for (let i = 0; i < length; i += 4) h = mix(h, buf.readUInt32BE(offset + i));
+  for (let i = 0; i < length; i += 4) h = mix(h, u32be(buf, offset + i));
   return h;
 }
 
@@ -324,7 +324,7 @@ export class Reassembler {
       openedUs: tsUs,
     };
     const conn = len === 4
-      ? new Connection(info, hash, p.buf.readUInt32BE(clientAt), p.buf.readUInt32BE(serverAt), null, clientPort, serverPort)
+      ? new Connection(info, hash, u32be(p.buf, clientAt), u32be(p.buf, serverAt), null, clientPort, serverPort)
       : new Connection(info, hash, 0, 0, addr6, clientPort, serverPort);
     conn.bucketNext = this.table.get(hash) ?? null;
     this.table.set(hash, conn);
