@@ -126,6 +126,26 @@ function putStatus(buf: Buffer, at: number, status: number): number {
   return putBytes(buf, putNumber(buf, at, status), AT_REQ_BODY_SIZE);
 }
 
+/** `,"resBodySha256":"<hash>","reqStartUs":` by hash, for hashes seen at least twice in a row
+ * of misses (the same small answer again and again); at most MAX_PIECES of them. */
+const hashPieces = new Map<string, Buffer>();
+let hashSeenOnce: string | null = null;
+
+/** Writes the response's body hash between its neighbours' names. */
+function putResponseHash(buf: Buffer, at: number, hash: string | null): number {
+  if (hash !== null) {
+    let piece = hashPieces.get(hash);
+    if (piece === undefined && hash === hashSeenOnce) {
+      if (hashPieces.size >= MAX_PIECES) hashPieces.clear();
+      piece = Buffer.from(`,"resBodySha256":${quote(hash)},"reqStartUs":`, 'utf8');
+      hashPieces.set(hash, piece);
+    }
+    if (piece !== undefined) return putBytes(buf, at, piece);
+    hashSeenOnce = hash;
+  }
+  return putBytes(buf, putString(buf, putBytes(buf, at, AT_RES_BODY_SHA), hash), AT_REQ_START);
+}
+
 /** The upper digits of the last large number written (timestamps in µs share them for 100 s). */
 let lastHigh = -1;
 const lastHighDigits = Buffer.alloc(16);
@@ -263,8 +283,7 @@ class LineBuffer {
       at = putBytes(buf, putString(buf, putBytes(buf, at, AT_REQ_BODY_SHA), req.bodySha256), AT_RES_BODY_SIZE);
     }
     at = putNumber(buf, at, res === null ? 0 : res.bodySize);
-    at = putString(buf, putBytes(buf, at, AT_RES_BODY_SHA), res === null ? null : res.bodySha256);
-    at = putNumber(buf, putBytes(buf, at, AT_REQ_START), req.startUs);
+    at = putNumber(buf, putResponseHash(buf, at, res === null ? null : res.bodySha256), req.startUs);
     at = putNumber(buf, putBytes(buf, at, AT_REQ_END), req.endUs);
     at = putBytes(buf, at, AT_RES_START);
     at = res === null ? putBytes(buf, at, NULL) : putNumber(buf, at, res.startUs);
