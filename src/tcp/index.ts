@@ -182,12 +182,13 @@ function addressHash(buf: Buffer, offset: number, length: number): number {
   return h;
 }
 
-/** Direction-independent hash of the packet's address/port 4-tuple. */
+/** Direction-independent hash of the packet's address/port 4-tuple, in 30 bits: a small
+ * integer V8 keeps unboxed (a larger one is a heap number to allocate and hash per packet). */
 function flowHash(p: TcpPacket): number {
   const len = p.addrLength;
   const a = mix(addressHash(p.buf, p.srcAddrOffset, len), p.srcPort);
   const b = mix(addressHash(p.buf, p.dstAddrOffset, len), p.dstPort);
-  return a < b ? mix(a, b) : mix(b, a);
+  return (a < b ? mix(a, b) : mix(b, a)) & 0x3fffffff;
 }
 
 export class Reassembler {
