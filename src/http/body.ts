@@ -15,21 +15,22 @@ const rememberedHashes: string[] = new Array<string>(REMEMBERED_SLOTS).fill('');
 /** Hashes of small bodies taken from the table (the same bytes seen before), since the process began. */
 export const bodyHashes = { remembered: 0 };
 
-/** The hex SHA-256 of `data`. A small body with the very bytes of one hashed lately (an API's
- * answers repeat: {"ok":true}, a health check) gets that hash again instead of a new one. */
-function sha256Hex(data: Buffer): string {
-  const length = data.length;
-  if (length > MAX_REMEMBERED_BODY) return oneShot('sha256', data, 'hex');
-  const slot = (length * 31 + data[0] * 7 + data[length - 1] * 3 + data[length >> 1]) & (REMEMBERED_SLOTS - 1);
+/** The hex SHA-256 of buf[start..end). A small body with the very bytes of one hashed lately
+ * (an API's answers repeat: {"ok":true}, a health check) gets that hash again instead of a new one. */
+function sha256Hex(buf: Buffer, start: number, end: number): string {
+  const length = end - start;
+  if (length > MAX_REMEMBERED_BODY) return oneShot('sha256', buf.subarray(start, end), 'hex');
+  const slot = (length * 31 + buf[start] * 7 + buf[end - 1] * 3 + buf[start + (length >> 1)]) & (REMEMBERED_SLOTS - 1);
   const known = rememberedBodies[slot];
   if (known !== null && known.length === length) {
     let k = 0;
-    while (k < length && known[k] === data[k]) k++;
+    while (k < length && known[k] === buf[start + k]) k++;
     if (k === length) {
       bodyHashes.remembered++;
       return rememberedHashes[slot];
     }
   }
+  const data = buf.subarray(start, end);
   const hex = oneShot('sha256', data, 'hex');
   rememberedBodies[slot] = Buffer.from(data);
   rememberedHashes[slot] = hex;
@@ -44,8 +45,11 @@ export class BodyCollector {
   /** Copies of the body's chunks: kept for the caller, or held for a one-shot hash. */
   private chunks: Buffer[] = [];
   private held = 0;
-  /** A chunk not copied yet: valid only until the current data() call returns (see detach). */
-  private view: Buffer | null = null;
+  /** A chunk not copied yet, viewed[viewStart..viewEnd): valid only until the current data()
+   * call returns (see detach). No Buffer view is made of it: most are hashed and forgotten. */
+  private viewed: Buffer | null = null;
+  private viewStart = 0;
+  private viewEnd = 0;
   private truncated = false;
   private hash: Hash | null = null;
 
@@ -60,10 +64,12 @@ export class BodyCollector {
     if (length === 0) return;
     this.size += length;
     if (!this.keep && !this.hashing) return;
-    if (this.view !== null) this.detach();
+    if (this.viewed !== null) this.detach();
     else if (this.hashing && !this.keep && this.hash === null && this.held === 0 && length <= ONE_SHOT_HASH_BYTES) {
       // Most bodies arrive whole in one segment: hash them in place at fill().
-      this.view = chunk.subarray(offset, offset + length);
+      this.viewed = chunk;
+      this.viewStart = offset;
+      this.viewEnd = offset + length;
       this.held = length;
       return;
     }
@@ -99,20 +105,26 @@ export class BodyCollector {
 
   /** Copies an in-place chunk before the buffer under it is reused. */
   detach(): void {
-    const view = this.view;
-    if (view === null) return;
-    this.view = null;
-    this.chunks.push(Buffer.from(view)); // `held` already counts it
+    const viewed = this.viewed;
+    if (viewed === null) return;
+    this.viewed = null;
+    this.chunks.push(Buffer.from(viewed.subarray(this.viewStart, this.viewEnd))); // `held` already counts it
   }
 
   fill(message: HttpMessage): void {
     message.bodySize = this.size;
     message.bodyTruncated = this.keep && this.truncated;
-    const whole = this.view ?? (this.chunks.length === 1 ? this.chunks[0] : Buffer.concat(this.chunks, this.held));
-    this.view = null;
+    const viewed = this.viewed;
+    if (viewed !== null) {
+      // In place (hashing, not keeping): the hash of the bytes where they are.
+      this.viewed = null;
+      message.bodySha256 = sha256Hex(viewed, this.viewStart, this.viewEnd);
+      return;
+    }
+    const whole = this.chunks.length === 1 ? this.chunks[0] : Buffer.concat(this.chunks, this.held);
     if (this.hashing) {
       if (this.hash !== null) message.bodySha256 = this.hash.digest('hex');
-      else message.bodySha256 = this.size === 0 ? EMPTY_SHA256 : sha256Hex(whole);
+      else message.bodySha256 = this.size === 0 ? EMPTY_SHA256 : sha256Hex(whole, 0, whole.length);
     }
     if (this.keep) message.body = whole;
   }

@@ -9,14 +9,16 @@ import { BodyCollector, bodyHashes } from '../../src/http/body';
 import type { HttpMessage } from '../../src/http/types';
 import { randInt, rng } from '../support/packets';
 
-function hashed(body: Buffer, pieces = 1): string | null {
+function hashed(body: Buffer, pieces = 1, inPlace = false): string | null {
   const collector = new BodyCollector(false, true, 0);
-  // The body as it may arrive: inside a larger buffer, in one piece or several.
+  // The body as it may arrive: inside a larger buffer, in one piece or several; hashed where
+  // it is (a whole body in one segment), or copied first (the segment's buffer is reused
+  // after each data() call).
   const around = Buffer.concat([Buffer.from('xx'), body, Buffer.from('yy')]);
   const step = Math.max(1, Math.ceil(body.length / pieces));
   for (let at = 0; at < body.length; at += step) {
     collector.add(around, 2 + at, Math.min(step, body.length - at));
-    collector.detach(); // the segment's buffer is reused after each data() call
+    if (!inPlace) collector.detach();
   }
   const message = { bodySha256: null } as unknown as HttpMessage;
   collector.fill(message);
@@ -45,7 +47,7 @@ test('body hash: repeated, look-alike and random bodies hash as crypto does', ()
   for (let round = 0; round < 3; round++) {
     for (let k = 0; k < bodies.length; k++) {
       const body = bodies[round === 1 ? bodies.length - 1 - k : k];
-      assert.equal(hashed(body, 1 + (k % 3)), sha256(body), `body ${k} of ${body.length} bytes, round ${round}`);
+      assert.equal(hashed(body, 1 + (k % 3), k % 2 === 0), sha256(body), `body ${k} of ${body.length} bytes, round ${round}`);
     }
   }
   assert.ok(bodyHashes.remembered - before > 100, `hashes taken from the table: ${bodyHashes.remembered - before}`);
