@@ -116,6 +116,18 @@ const hostPieces = new Pieces((host) => `,"host":${quote(host)},"status":`);
 const NO_HOST = bytes(',"host":null,"status":');
 /** `${status},"reqBodySize":` for the statuses 0..999, made when first used. */
 const statusPieces: (Buffer | undefined)[] = new Array(1000).fill(undefined);
+/** `${status},"reqBodySize":0,"reqBodySha256":"<empty>","resBodySize":` likewise: an answer to
+ * a request without a body. */
+const statusEmptyBodyPieces: (Buffer | undefined)[] = new Array(1000).fill(undefined);
+
+function putStatusEmptyBody(buf: Buffer, at: number, status: number): number {
+  if (status >= 0 && status < 1000 && (status | 0) === status) {
+    let piece = statusEmptyBodyPieces[status];
+    if (piece === undefined) piece = statusEmptyBodyPieces[status] = Buffer.concat([bytes(`${status},"reqBodySize":`), EMPTY_REQUEST_BODY]);
+    return putBytes(buf, at, piece);
+  }
+  return putBytes(buf, putStatus(buf, at, status), EMPTY_REQUEST_BODY);
+}
 
 function putStatus(buf: Buffer, at: number, status: number): number {
   if (status >= 0 && status < 1000 && (status | 0) === status) {
@@ -126,24 +138,57 @@ function putStatus(buf: Buffer, at: number, status: number): number {
   return putBytes(buf, putNumber(buf, at, status), AT_REQ_BODY_SIZE);
 }
 
-/** `,"resBodySha256":"<hash>","reqStartUs":` by hash, for hashes seen at least twice in a row
- * of misses (the same small answer again and again); at most MAX_PIECES of them. */
-const hashPieces = new Map<string, Buffer>();
+/** `${size},"resBodySha256":"<hash>"` by hash (the same hash is the same body, so the same
+ * size; checked all the same), for hashes seen twice in a row of misses (the same small
+ * answer again and again); at most MAX_PIECES of them. */
+class HashPiece {
+  constructor(readonly size: number, readonly bytes: Buffer) {}
+}
+const hashPieces = new Map<string, HashPiece>();
 let hashSeenOnce: string | null = null;
 
-/** Writes the response's body hash between its neighbours' names. */
-function putResponseHash(buf: Buffer, at: number, hash: string | null): number {
+/** Writes the response's body size and hash, and the name after them. */
+function putResponseBody(buf: Buffer, at: number, size: number, hash: string | null): number {
   if (hash !== null) {
     let piece = hashPieces.get(hash);
     if (piece === undefined && hash === hashSeenOnce) {
       if (hashPieces.size >= MAX_PIECES) hashPieces.clear();
-      piece = Buffer.from(`,"resBodySha256":${quote(hash)},"reqStartUs":`, 'utf8');
+      piece = new HashPiece(size, Buffer.from(`${size},"resBodySha256":${quote(hash)}`, 'utf8'));
       hashPieces.set(hash, piece);
     }
-    if (piece !== undefined) return putBytes(buf, at, piece);
+    if (piece !== undefined && piece.size === size) return putBytes(buf, at, piece.bytes);
     hashSeenOnce = hash;
   }
-  return putBytes(buf, putString(buf, putBytes(buf, at, AT_RES_BODY_SHA), hash), AT_REQ_START);
+  return putString(buf, putBytes(buf, putNumber(buf, at, size), AT_RES_BODY_SHA), hash);
+}
+
+/** A name followed by the upper digits of a large number (a timestamp's first 8 of 16 digits
+ * change once in 100 s): one piece, remembered for the last upper digits written after it. */
+class TaggedNumber {
+  private high = -1;
+  private piece: Buffer;
+
+  constructor(private readonly tag: Buffer) {
+    this.piece = tag;
+  }
+
+  /** Writes the name, then n as String(n) does. */
+  put(buf: Buffer, at: number, n: number): number {
+    if (n >= 1e8 && n <= Number.MAX_SAFE_INTEGER && Number.isInteger(n)) {
+      const high = Math.floor(n / 1e8);
+      if (high !== this.high) {
+        this.piece = Buffer.concat([this.tag, Buffer.from(String(high), 'latin1')]);
+        this.high = high;
+      }
+      return putEightDigits(buf, putBytes(buf, at, this.piece), n - high * 1e8);
+    }
+    return putNumber(buf, putBytes(buf, at, this.tag), n);
+  }
+
+  /** Writes the name, then null. */
+  putNull(buf: Buffer, at: number): number {
+    return putBytes(buf, putBytes(buf, at, this.tag), NULL);
+  }
 }
 
 /** The upper digits of the last large number written (timestamps in µs share them for 100 s). */
@@ -252,6 +297,10 @@ function putString(buf: Buffer, at: number, s: string | null): number {
 class LineBuffer {
   private buf: Buffer = Buffer.allocUnsafe(4 << 20);
   private used = 0;
+  private readonly reqStart = new TaggedNumber(AT_REQ_START);
+  private readonly reqEnd = new TaggedNumber(AT_REQ_END);
+  private readonly resStart = new TaggedNumber(AT_RES_START);
+  private readonly resEnd = new TaggedNumber(AT_RES_END);
 
   add(ex: Exchange): void {
     const req = ex.request;
@@ -276,19 +325,18 @@ class LineBuffer {
     at = putNumber(buf, at, req.index);
     at = putString(buf, putBytes(buf, at, method), req.url);
     at = putBytes(buf, at, hostPiece);
-    at = res === null ? putBytes(buf, at, NULL_STATUS) : putStatus(buf, at, res.statusCode);
-    if (req.bodySize === 0 && req.bodySha256 === EMPTY_SHA256) at = putBytes(buf, at, EMPTY_REQUEST_BODY);
-    else {
+    if (req.bodySize === 0 && req.bodySha256 === EMPTY_SHA256) {
+      at = res === null ? putBytes(buf, putBytes(buf, at, NULL_STATUS), EMPTY_REQUEST_BODY) : putStatusEmptyBody(buf, at, res.statusCode);
+    } else {
+      at = res === null ? putBytes(buf, at, NULL_STATUS) : putStatus(buf, at, res.statusCode);
       at = putNumber(buf, at, req.bodySize);
       at = putBytes(buf, putString(buf, putBytes(buf, at, AT_REQ_BODY_SHA), req.bodySha256), AT_RES_BODY_SIZE);
     }
-    at = putNumber(buf, at, res === null ? 0 : res.bodySize);
-    at = putNumber(buf, putResponseHash(buf, at, res === null ? null : res.bodySha256), req.startUs);
-    at = putNumber(buf, putBytes(buf, at, AT_REQ_END), req.endUs);
-    at = putBytes(buf, at, AT_RES_START);
-    at = res === null ? putBytes(buf, at, NULL) : putNumber(buf, at, res.startUs);
-    at = putBytes(buf, at, AT_RES_END);
-    at = res === null ? putBytes(buf, at, NULL) : putNumber(buf, at, res.endUs);
+    at = res === null ? putResponseBody(buf, at, 0, null) : putResponseBody(buf, at, res.bodySize, res.bodySha256);
+    at = this.reqStart.put(buf, at, req.startUs);
+    at = this.reqEnd.put(buf, at, req.endUs);
+    at = res === null ? this.resStart.putNull(buf, at) : this.resStart.put(buf, at, res.startUs);
+    at = res === null ? this.resEnd.putNull(buf, at) : this.resEnd.put(buf, at, res.endUs);
     if (ex.responseMissing === null) this.used = putBytes(buf, at, ANSWERED_LINE_END);
     else this.used = putBytes(buf, putString(buf, putBytes(buf, at, AT_MISSING), ex.responseMissing), LINE_END);
   }
