@@ -112,6 +112,29 @@ class Pieces {
 }
 
 const methodPieces = new Pieces((method) => `,"method":${quote(method)},"url":`);
+
+/** `,"method":…,"url":…,"host":…,"status":` for a target seen twice in a row of misses (the
+ * same request again and again), by target; its method and host are checked. */
+class RequestPiece {
+  constructor(readonly method: string, readonly host: string | null, readonly bytes: Buffer) {}
+}
+const requestPieces = new Map<string, RequestPiece>();
+let urlSeenOnce: string | null = null;
+
+/** Writes a request's method, target and host, with their names, and the name after them. */
+function putRequest(buf: Buffer, at: number, method: string, url: string, host: string | null): number {
+  let piece = requestPieces.get(url);
+  if (piece === undefined || piece.method !== method || piece.host !== host) {
+    if (url !== urlSeenOnce) {
+      urlSeenOnce = url;
+      return putBytes(buf, putString(buf, putBytes(buf, at, methodPieces.get(method)), url), host === null ? NO_HOST : hostPieces.get(host));
+    }
+    if (requestPieces.size >= MAX_PIECES) requestPieces.clear();
+    piece = new RequestPiece(method, host, Buffer.from(`,"method":${quote(method)},"url":${quote(url)},"host":${quote(host)},"status":`, 'utf8'));
+    requestPieces.set(url, piece);
+  }
+  return putBytes(buf, at, piece.bytes);
+}
 const hostPieces = new Pieces((host) => `,"host":${quote(host)},"status":`);
 const NO_HOST = bytes(',"host":null,"status":');
 /** `${status},"reqBodySize":` for the statuses 0..999, made when first used. */
@@ -313,18 +336,15 @@ class LineBuffer {
       connectionPrefixBytes.set(conn, prefix);
     }
     const host = hostOf(req.headers);
-    const method = methodPieces.get(req.method);
-    const hostPiece = host === null ? NO_HOST : hostPieces.get(host);
     // Numbers take at most 24 bytes, a string's character at most 6 (an escape).
-    const most = prefix.length + method.length + hostPiece.length + 400 + 6 * (req.url.length +
+    const most = prefix.length + 400 + 6 * (req.method.length + req.url.length + (host === null ? 0 : host.length) +
       (req.bodySha256 === null ? 0 : req.bodySha256.length) + (res === null || res.bodySha256 === null ? 0 : res.bodySha256.length) +
       (ex.responseMissing === null ? 0 : ex.responseMissing.length));
     if (this.buf.length - this.used < most) this.grow(most);
     const buf = this.buf;
     let at = putBytes(buf, this.used, prefix);
     at = putNumber(buf, at, req.index);
-    at = putString(buf, putBytes(buf, at, method), req.url);
-    at = putBytes(buf, at, hostPiece);
+    at = putRequest(buf, at, req.method, req.url, host);
     if (req.bodySize === 0 && req.bodySha256 === EMPTY_SHA256) {
       at = res === null ? putBytes(buf, putBytes(buf, at, NULL_STATUS), EMPTY_REQUEST_BODY) : putStatusEmptyBody(buf, at, res.statusCode);
     } else {

@@ -73,3 +73,31 @@ test('print: random strings and numbers, and a buffer that must grow', () => {
   }
   assertSameBytes(exchanges);
 });
+
+test('print: lines that repeat but for one field (the pieces kept from line to line)', () => {
+  // Few values per field, drawn at random, so that a target, a hash, a status or a
+  // timestamp's upper digits come back often, next to other methods, hosts, sizes and bodies.
+  const r = rng(9);
+  const pick = <T>(values: readonly T[]): T => values[randInt(r, 0, values.length - 1)];
+  const empty = 'e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855';
+  const hashes = [empty, 'ab'.repeat(32), 'cd'.repeat(32), 'x"y', null];
+  const times = [0, 99_999_999, 100_000_000, 1_796_014_653_291_611, 1_796_014_699_999_999, 1_796_014_700_000_000, 2 ** 53 - 1, 2 ** 53, -5, 1.5];
+  const exchanges: Exchange[] = [];
+  for (let i = 0; i < 5000; i++) {
+    const request = fakeRequest(pick(['/a', '/a', '/b?q="1"', '/\u00e9']), {
+      method: pick(['GET', 'GET', 'POST', 'G"T']), headers: pick([['Host', 'h'], ['host', 'h2'], ['X', 'y'], ['Host', 'h\u0100']]),
+      conn: conn(i % 5), index: i, startUs: pick(times),
+    });
+    request.bodySize = pick([0, 0, 3]);
+    request.bodySha256 = pick(hashes);
+    request.endUs = pick(times);
+    const response = randInt(r, 0, 9) === 0 ? null : fakeResponse('{}', { status: pick([200, 200, 404, 1000, -1, 2.5]), endUs: pick(times) });
+    if (response !== null) {
+      response.bodySha256 = pick(hashes);
+      response.bodySize = pick([25, 25, 0, 7]);
+      response.startUs = pick(times);
+    }
+    exchanges.push({ request, response, responseMissing: response === null ? pick(['gap', 'closed'] as const) : null });
+  }
+  assertSameBytes(exchanges);
+});
