@@ -461,15 +461,28 @@ class LastHead {
     if (k >= this.lines) return 0;
     const from = k === 0 ? 0 : this.lineEnds[k - 1];
     const length = this.lineEnds[k] - from;
-    if (at + length > end) return 0;
+    return at + length <= end && this.sameBytes(from, buf, at, length) ? length : 0;
+  }
+
+  /** The length of the whole head (its lines, not the empty line) when buf[at..end) starts
+   * with it followed by the empty line, else 0. */
+  matchAll(buf: Buffer, at: number, end: number): number {
+    if (this.lines === 0) return 0;
+    const length = this.lineEnds[this.lines - 1];
+    return at + length + 2 <= end && buf[at + length] === CR && buf[at + length + 1] === LF &&
+      this.sameBytes(0, buf, at, length) ? length : 0;
+  }
+
+  /** True when bytes[from, from + length) and buf[at, at + length) are equal. */
+  private sameBytes(from: number, buf: Buffer, at: number, length: number): boolean {
     // Four bytes at a time (unaligned loads), then the rest one by one.
     const mine = this.view;
     const theirs = viewOf(buf);
     let j = 0;
-    for (; j + 4 <= length; j += 4) if (theirs.getInt32(at + j) !== mine.getInt32(from + j)) return 0;
+    for (; j + 4 <= length; j += 4) if (theirs.getInt32(at + j) !== mine.getInt32(from + j)) return false;
     const bytes = this.bytes;
-    for (; j < length; j++) if (buf[at + j] !== bytes[from + j]) return 0;
-    return length;
+    for (; j < length; j++) if (buf[at + j] !== bytes[from + j]) return false;
+    return true;
   }
 }
 
@@ -522,6 +535,15 @@ export function readOrdinaryHead(parser: Parser, type: string, buf: Buffer, star
   if (p.info.headers.length !== 0) return -1;
   let last = p.lastHead;
   if (last === undefined) last = p.lastHead = new LastHead();
+  const whole = last.matchAll(buf, start, end);
+  if (whole > 0 && p.headBytes + whole + 2 <= MAX_HEAD) {
+    // The last head again, every line of it (most often): its fields as they were read.
+    const headers = p.info.headers;
+    const fields = last.fields;
+    for (let j = 0; j < fields.length; j++) headers.push(fields[j]);
+    headLines.remembered += last.lines;
+    return headRead(p, type, start, start + whole, last.method, last.url, last.major, last.minor, last.status, last.statusMessage);
+  }
   let i = start;
   let method = -1;
   let url = '';
@@ -612,6 +634,13 @@ export function readOrdinaryHead(parser: Parser, type: string, buf: Buffer, star
   }
   // The head's bytes, its empty line included, as SafeParser counts them.
   if (p.headBytes + (i + 2 - start) > MAX_HEAD) return declined(headers);
+  if (same < k && i - start <= MAX_REMEMBERED_HEAD) last.remember(buf, start, i, k, headers, method, url, major, minor, status, statusMessage);
+  return headRead(p, type, start, i, method, url, major, minor, status, statusMessage);
+}
+
+/** The head at [start, end) (its empty line at `end`) was read: the parser takes over in HEADER. */
+function headRead(p: HeadInternals, type: string, start: number, end: number, method: number, url: string,
+  major: number, minor: number, status: number, statusMessage: string): number {
   const info = p.info;
   info.versionMajor = major;
   info.versionMinor = minor;
@@ -625,8 +654,7 @@ export function readOrdinaryHead(parser: Parser, type: string, buf: Buffer, star
     // Implied zero length, as http-parser-js's RESPONSE_LINE.
     if ((status / 100 | 0) === 1 || status === 204 || status === 304) p.body_bytes = 0;
   }
-  if (same < k && i - start <= MAX_REMEMBERED_HEAD) last.remember(buf, start, i, k, headers, method, url, major, minor, status, statusMessage);
-  p.headBytes += i - start;
+  p.headBytes += end - start;
   p.state = 'HEADER';
-  return i;
+  return end;
 }
