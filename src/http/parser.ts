@@ -79,6 +79,7 @@ function SafeParser(this: ParserInternals, type: string): void {
   this.maxHeaderSize = Infinity;
   this.headBytes = 0;
   this.trailerBytes = 0;
+  (this as unknown as HeadInternals).headIsLast = false;
 }
 SafeParser.prototype = Object.create(HTTPParser.prototype);
 // nextRequest() re-runs the constructor through reinitialize; keep it ours.
@@ -144,7 +145,7 @@ const methodConnect = methods.indexOf('CONNECT');
 
 // http-parser-js's HEADER state, line for line, but header names are matched without
 // lower-casing each into a new string.
-SafeParser.prototype.HEADER = function (this: HeaderStateInternals & ParserInternals & { chunk: Buffer; end: number }): boolean | void {
+SafeParser.prototype.HEADER = function (this: HeaderStateInternals & ParserInternals & HeadInternals & { chunk: Buffer; end: number }): boolean | void {
   let line: string | undefined;
   const at = this.offset;
   if (this.line === '' && at + 1 < this.end && this.chunk[at] === CR && this.chunk[at + 1] === LF) {
@@ -166,23 +167,42 @@ SafeParser.prototype.HEADER = function (this: HeaderStateInternals & ParserInter
   const headers = info.headers;
   let hasContentLength = false;
   let hasUpgradeHeader = false;
-  for (let i = 0; i < headers.length; i += 2) {
-    const name = headers[i];
-    if (isNamed(name, 'transfer-encoding')) {
-      this.isChunked = headers[i + 1].toLowerCase() === 'chunked';
-    } else if (isNamed(name, 'content-length')) {
-      const value = +headers[i + 1];
-      if (hasContentLength) {
-        // Repeated with the same value is accepted; a different one is an error.
-        if (value !== this.body_bytes) throw parseErrorCode('HPE_UNEXPECTED_CONTENT_LENGTH');
-      } else {
-        hasContentLength = true;
-        this.body_bytes = value;
+  // The same header lines as the last head's give the same framing: taken from there.
+  const last = this.headIsLast ? this.lastHead : undefined;
+  this.headIsLast = false;
+  const known = last === undefined ? null : last.framing;
+  if (known !== null) {
+    if (known.transferEncoding) this.isChunked = known.chunked;
+    hasContentLength = known.contentLength >= 0;
+    if (hasContentLength) this.body_bytes = known.contentLength;
+    this.connection += known.connection;
+    hasUpgradeHeader = known.upgrade;
+  } else {
+    let transferEncoding = false;
+    for (let i = 0; i < headers.length; i += 2) {
+      const name = headers[i];
+      if (isNamed(name, 'transfer-encoding')) {
+        transferEncoding = true;
+        this.isChunked = headers[i + 1].toLowerCase() === 'chunked';
+      } else if (isNamed(name, 'content-length')) {
+        const value = +headers[i + 1];
+        if (hasContentLength) {
+          // Repeated with the same value is accepted; a different one is an error.
+          if (value !== this.body_bytes) throw parseErrorCode('HPE_UNEXPECTED_CONTENT_LENGTH');
+        } else {
+          hasContentLength = true;
+          this.body_bytes = value;
+        }
+      } else if (isNamed(name, 'connection')) {
+        this.connection += headers[i + 1].toLowerCase();
+      } else if (isNamed(name, 'upgrade')) {
+        hasUpgradeHeader = true;
       }
-    } else if (isNamed(name, 'connection')) {
-      this.connection += headers[i + 1].toLowerCase();
-    } else if (isNamed(name, 'upgrade')) {
-      hasUpgradeHeader = true;
+    }
+    if (last !== undefined) {
+      // (-1: none. A Content-Length that is negative or not a number is not remembered.)
+      const length = hasContentLength ? (this.body_bytes as number) : -1;
+      if (!hasContentLength || length >= 0) last.framing = new Framing(transferEncoding, this.isChunked, length, this.connection, hasUpgradeHeader);
     }
   }
   // Chunked wins over Content-Length.
@@ -389,6 +409,15 @@ interface HeadInternals {
   line: string;
   headBytes: number;
   lastHead: LastHead | undefined;
+  /** The head just read is lastHead's, header for header (its framing may be taken from there). */
+  headIsLast: boolean;
+}
+
+/** What a head's headers say of its framing, as HEADER reads them (before the rules that
+ * combine them with the start line). */
+class Framing {
+  constructor(readonly transferEncoding: boolean, readonly chunked: boolean, readonly contentLength: number,
+    readonly connection: string, readonly upgrade: boolean) {}
 }
 
 /** Header and start lines taken from the parser's last head (LastHead) since the process began. */
@@ -430,6 +459,8 @@ class LastHead {
   minor = 0;
   status = 0;
   statusMessage = '';
+  /** What HEADER read of the framing of this head's headers; null until it did. */
+  framing: Framing | null = null;
 
   /** Takes buf[start..end), `lines` lines each ending in CRLF, read as the other arguments say. */
   remember(buf: Buffer, start: number, end: number, lines: number, headers: readonly string[], method: number, url: string,
@@ -454,6 +485,7 @@ class LastHead {
     this.minor = minor;
     this.status = status;
     this.statusMessage = statusMessage;
+    this.framing = null;
   }
 
   /** The length of line k when buf[at..end) starts with it, else 0. */
@@ -542,6 +574,7 @@ export function readOrdinaryHead(parser: Parser, type: string, buf: Buffer, star
     const fields = last.fields;
     for (let j = 0; j < fields.length; j++) headers.push(fields[j]);
     headLines.remembered += last.lines;
+    p.headIsLast = true;
     return headRead(p, type, start, start + whole, last.method, last.url, last.major, last.minor, last.status, last.statusMessage);
   }
   let i = start;
@@ -634,7 +667,10 @@ export function readOrdinaryHead(parser: Parser, type: string, buf: Buffer, star
   }
   // The head's bytes, its empty line included, as SafeParser counts them.
   if (p.headBytes + (i + 2 - start) > MAX_HEAD) return declined(headers);
-  if (same < k && i - start <= MAX_REMEMBERED_HEAD) last.remember(buf, start, i, k, headers, method, url, major, minor, status, statusMessage);
+  if (same < k && i - start <= MAX_REMEMBERED_HEAD) {
+    last.remember(buf, start, i, k, headers, method, url, major, minor, status, statusMessage);
+    p.headIsLast = last.lines === k;
+  }
   return headRead(p, type, start, i, method, url, major, minor, status, statusMessage);
 }
 

@@ -160,7 +160,8 @@ function repeating(seed: number, count: number): Scenario[] {
   const requestLines = ['GET /a HTTP/1.1', 'GET /a HTTP/1.0', 'GET /ab HTTP/1.1', 'POST /a HTTP/1.1', 'GET /a  HTTP/1.1', 'GET /a HTTP/1.1 ', 'get /a HTTP/1.1'];
   const statusLines = ['HTTP/1.1 200 OK', 'HTTP/1.1 200 OK ', 'HTTP/1.1 204 No Content', 'HTTP/1.0 200 OK', 'HTTP/1.1 200', 'HTTP/1.1 304 Not Modified', 'HTTP/1.1 100 Continue'];
   const headerLines = ['Host: e', 'Host: ex', 'Host:e', 'Host:  e ', 'Accept: */*', 'Date: Mon, 30 Nov 2026 04:57:33 GMT', 'Date: Mon, 30 Nov 2026 04:57:34 GMT',
-    'X-A: 1', 'X-A: 12', 'X-A:', 'X-A : 1', 'Connection: keep-alive', 'Connection: close', 'Transfer-Encoding: chunked', 'X-Fold: a\r\n b', 'X-Bad\x00: v', 'X-Lf: a\nb'];
+    'X-A: 1', 'X-A: 12', 'X-A:', 'X-A : 1', 'Connection: keep-alive', 'Connection: close', 'Transfer-Encoding: chunked', 'Transfer-Encoding: gzip',
+    'Content-Length: 4', 'Connection: Upgrade', 'Upgrade: websocket', 'X-Fold: a\r\n b', 'X-Bad\x00: v', 'X-Lf: a\nb'];
   const edit = (lines: string[], pool: string[]): string[] => {
     const out = [...lines];
     const at = randInt(r, 0, out.length);
