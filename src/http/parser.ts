@@ -82,6 +82,23 @@ function SafeParser(this: ParserInternals, type: string): void {
   (this as unknown as HeadInternals).headIsLast = false;
 }
 SafeParser.prototype = Object.create(HTTPParser.prototype);
+// http-parser-js's initialize(), run for every message, field for field, but its first state is
+// one of two literal names: `type + '_LINE'` made a new string each time, which every state
+// check then compared character by character and every keyed call by state looked up anew.
+SafeParser.prototype.initialize = function (this: Record<string, unknown>, type: string): void {
+  if (type !== HTTPParser.REQUEST && type !== HTTPParser.RESPONSE) throw new Error('type must be REQUEST or RESPONSE');
+  this.type = type;
+  this.state = type === HTTPParser.REQUEST ? 'REQUEST_LINE' : 'RESPONSE_LINE';
+  this.info = { headers: [], upgrade: false };
+  this.trailers = [];
+  this.line = '';
+  this.isChunked = false;
+  this.connection = '';
+  this.headerSize = 0;
+  this.body_bytes = null;
+  this.isUserCall = false;
+  this.hadError = false;
+};
 // nextRequest() re-runs the constructor through reinitialize; keep it ours.
 SafeParser.prototype.reinitialize = SafeParser;
 SafeParser.prototype.consumeLine = function (this: ParserInternals): string | undefined {
