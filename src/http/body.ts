@@ -40,10 +40,14 @@ function sha256Hex(buf: Buffer, start: number, end: number): string {
 /** Bodies up to this size are hashed in one call at the end; longer ones incrementally. */
 const ONE_SHOT_HASH_BYTES = 64 * 1024;
 
+/** No chunks: never written to. */
+const NO_CHUNKS: Buffer[] = [];
+
 export class BodyCollector {
   size = 0;
-  /** Copies of the body's chunks: kept for the caller, or held for a one-shot hash. */
-  private chunks: Buffer[] = [];
+  /** Copies of the body's chunks: kept for the caller, or held for a one-shot hash (NO_CHUNKS,
+   * shared, until the first: most bodies are hashed where they are and never copied). */
+  private chunks: Buffer[] = NO_CHUNKS;
   private held = 0;
   /** A chunk not copied yet, viewed[viewStart..viewEnd): valid only until the current data()
    * call returns (see detach). No Buffer view is made of it: most are hashed and forgotten. */
@@ -77,7 +81,7 @@ export class BodyCollector {
       if (this.hash === null) {
         this.hash = createHash('sha256');
         for (const c of this.chunks) this.hash.update(c);
-        this.chunks = [];
+        this.chunks = NO_CHUNKS;
         this.held = 0;
       }
       this.hash.update(chunk.subarray(offset, offset + length));
@@ -89,7 +93,7 @@ export class BodyCollector {
     if (take > 0) {
       const copy = Buffer.allocUnsafe(take);
       chunk.copy(copy, 0, offset, offset + take);
-      this.chunks.push(copy);
+      this.keepChunk(copy);
       this.held += take;
     }
     if (take < length) {
@@ -108,7 +112,12 @@ export class BodyCollector {
     const viewed = this.viewed;
     if (viewed === null) return;
     this.viewed = null;
-    this.chunks.push(Buffer.from(viewed.subarray(this.viewStart, this.viewEnd))); // `held` already counts it
+    this.keepChunk(Buffer.from(viewed.subarray(this.viewStart, this.viewEnd))); // `held` already counts it
+  }
+
+  private keepChunk(chunk: Buffer): void {
+    if (this.chunks === NO_CHUNKS) this.chunks = [];
+    this.chunks.push(chunk);
   }
 
   fill(message: HttpMessage): void {
