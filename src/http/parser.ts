@@ -434,6 +434,7 @@ interface HeadInternals {
   state: string;
   line: string;
   headBytes: number;
+  /** Undefined before the first ordinary head, NOTHING_KEPT after it, then the last one. */
   lastHead: LastHead | undefined;
   /** The head just read is lastHead's, header for header (its framing may be taken from there). */
   headIsLast: boolean;
@@ -544,6 +545,10 @@ class LastHead {
   }
 }
 
+/** A parser's lastHead after its first head: nothing kept yet (a connection that carries one
+ * request never repeats it; the memory of a head is only worth it on a kept-alive one). */
+const NOTHING_KEPT = new LastHead();
+
 /** buf.toString('latin1', from, to) without its argument checks (Node's own method behind it). */
 const latin1 = (buf: Buffer, from: number, to: number): string =>
   (buf as unknown as { latin1Slice(from: number, to: number): string }).latin1Slice(from, to);
@@ -591,8 +596,8 @@ function declined(headers: string[]): number {
 export function readOrdinaryHead(parser: Parser, type: string, buf: Buffer, start: number, end: number): number {
   const p = parser as unknown as HeadInternals;
   if (p.info.headers.length !== 0) return -1;
-  let last = p.lastHead;
-  if (last === undefined) last = p.lastHead = new LastHead();
+  const kept = p.lastHead;
+  let last = kept ?? NOTHING_KEPT;
   const whole = last.matchAll(buf, start, end);
   if (whole > 0 && p.headBytes + whole + 2 <= MAX_HEAD) {
     // The last head again, every line of it (most often): its fields as they were read.
@@ -694,8 +699,12 @@ export function readOrdinaryHead(parser: Parser, type: string, buf: Buffer, star
   // The head's bytes, its empty line included, as SafeParser counts them.
   if (p.headBytes + (i + 2 - start) > MAX_HEAD) return declined(headers);
   if (same < k && i - start <= MAX_REMEMBERED_HEAD) {
-    last.remember(buf, start, i, k, headers, method, url, major, minor, status, statusMessage);
-    p.headIsLast = last.lines === k;
+    if (kept === undefined) p.lastHead = NOTHING_KEPT; // the first head: kept once a second one comes
+    else {
+      if (last === NOTHING_KEPT) last = p.lastHead = new LastHead();
+      last.remember(buf, start, i, k, headers, method, url, major, minor, status, statusMessage);
+      p.headIsLast = last.lines === k;
+    }
   }
   return headRead(p, type, start, i, method, url, major, minor, status, statusMessage);
 }
