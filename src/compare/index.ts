@@ -159,6 +159,8 @@ const NOISE_FULL = 200;
 const NOISE_SAMPLING = 10;
 /** Longest stretch of diffing before other events (shadow answers, capture) get their turn. */
 const SLICE_MS = 4;
+/** Request targets whose endpoint is remembered (all forgotten at once past this). */
+const ENDPOINT_TARGETS_KEPT = 4096;
 
 export class CompareStage {
   readonly counters: CompareCounters = zeroCompareCounters();
@@ -175,6 +177,13 @@ export class CompareStage {
   private readonly repeats: RepeatCache;
   private readonly budget: CpuBudget;
   private readonly bodylessDiff: DiffOptions;
+  /** The two above without values: what every exchange is diffed with (counts need paths and
+   * kinds only); an exchange shown as a sample is diffed again with values. */
+  private readonly countingDiff: DiffOptions;
+  private readonly countingBodylessDiff: DiffOptions;
+  /** Request target → method → its endpoint, for targets classified before (a key once handed
+   * out is always handed out again, so the classifier would say the same). Bounded. */
+  private endpointsByTarget = new Map<string, Map<string, EndpointResults>>();
   private readonly shadowTargets: string[];
   /** Position in shadowTargets of each replay target (-1: the baseline). */
   private readonly shadowSlot: number[];
@@ -204,6 +213,8 @@ export class CompareStage {
     }
     this.shadowSlot = targets.map((t, i) => (t === baseline ? -1 : targets.slice(0, i).filter((x) => x !== baseline).length));
     this.bodylessDiff = { ...this.options.diff, ignorePaths: new Set([...this.options.diff.ignorePaths, 'body']) };
+    this.countingDiff = { ...this.options.diff, values: false };
+    this.countingBodylessDiff = { ...this.bodylessDiff, values: false };
   }
 
   /** Production's side: the request with its captured response (or why there is none). */
@@ -292,9 +303,24 @@ export class CompareStage {
   }
 
   private endpoint(req: EndpointOf): EndpointResults {
-    const before = this.classifier.overflowed;
     // A gRPC method's path is its name, never a template's raw material.
     const grpc = isGrpcContentType(joinedHeaderValue(req.headers, 'content-type'));
+    if (grpc) return this.classify(req, true);
+    const known = this.endpointsByTarget.get(req.url)?.get(req.method);
+    if (known !== undefined) return known;
+    const before = this.classifier.overflowed;
+    const e = this.classify(req, false);
+    if (this.classifier.overflowed === before) { // folded into '{other}', a target may yet count again
+      if (this.endpointsByTarget.size >= ENDPOINT_TARGETS_KEPT) this.endpointsByTarget = new Map();
+      let byMethod = this.endpointsByTarget.get(req.url);
+      if (byMethod === undefined) this.endpointsByTarget.set(req.url, byMethod = new Map());
+      byMethod.set(req.method, e);
+    }
+    return e;
+  }
+
+  private classify(req: EndpointOf, grpc: boolean): EndpointResults {
+    const before = this.classifier.overflowed;
     const key = this.classifier.classify(req.method, req.url, grpc);
     if (this.classifier.overflowed !== before) this.counters.endpointOverflow++;
     let e = this.endpoints.get(key);
@@ -429,7 +455,7 @@ export class CompareStage {
       if (r === undefined || r.outcome !== 'replayed') continue;
       if (this.targets[i] === this.baseline) {
         if (!learnNoise) continue;
-        const d = diffResponses(production(prod), shadowSide(r), bodiesKept(prod, r) ? this.options.diff : this.bodylessDiff, req.url);
+        const d = diffResponses(production(prod), shadowSide(r), bodiesKept(prod, r) ? this.countingDiff : this.countingBodylessDiff, req.url);
         ep.noise.fromBaseline++;
         addPaths(ep.noise.fields, d);
       } else {
@@ -441,7 +467,7 @@ export class CompareStage {
   private diffOne(ep: EndpointResults, shadow: ShadowEndpoint, req: HttpRequest, prod: HttpResponse, r: ShadowResponse): void {
     const kept = bodiesKept(prod, r);
     if (!kept) shadow.bodiesNotCompared++;
-    const d = diffResponses(production(prod), shadowSide(r), kept ? this.options.diff : this.bodylessDiff, req.url);
+    const d = diffResponses(production(prod), shadowSide(r), kept ? this.countingDiff : this.countingBodylessDiff, req.url);
     shadow.compared++;
     this.counters.diffsTruncated += d.truncated;
     this.counters.decodeErrors += d.decodeErrors.length;
@@ -465,7 +491,9 @@ export class CompareStage {
       const f = shadow.fields.fields.get(p);
       if (f !== undefined) f.samples++;
     }
-    if (this.samples.write({ target: shadow.target, endpoint: ep.key, request: req, production: prod, shadow: r, diffs: d.diffs })) this.counters.samplesWritten++;
+    // The same diff again, now with its values (redacted and shortened): only for a sample.
+    const shown = diffResponses(production(prod), shadowSide(r), kept ? this.options.diff : this.bodylessDiff, req.url).diffs;
+    if (this.samples.write({ target: shadow.target, endpoint: ep.key, request: req, production: prod, shadow: r, diffs: shown })) this.counters.samplesWritten++;
     else this.counters.samplesDropped++;
   }
 
@@ -485,7 +513,7 @@ export class CompareStage {
     const previous = this.repeats.swap(requestKey(req), prod);
     this.counters.repeatCacheEvictions = this.repeats.evictions;
     if (previous === null || prod.body === null || prod.bodyTruncated) return;
-    const d = diffResponses({ status: previous.status, headers: previous.headers, trailers: previous.trailers, body: previous.body }, production(prod), this.options.diff, req.url);
+    const d = diffResponses({ status: previous.status, headers: previous.headers, trailers: previous.trailers, body: previous.body }, production(prod), this.countingDiff, req.url);
     ep.noise.fromRepeats++;
     addPaths(ep.noise.fields, d);
   }
@@ -533,6 +561,11 @@ const EMPTY = Buffer.alloc(0);
 
 /** Counts each distinct path once (those past the diff cap too); returns them sorted. */
 function addPaths(table: FieldTable, d: ResponseDiff): string[] {
+  if (d.diffs.length === 1 && d.overflowPaths.size === 0) { // the usual mismatch: one field
+    const only = d.diffs[0]!;
+    table.add(only.path, only.kind);
+    return [only.path];
+  }
   const seen = new Map<string, FieldDiff['kind']>();
   for (const x of d.diffs) if (!seen.has(x.path)) seen.set(x.path, x.kind);
   for (const [path, kind] of d.overflowPaths) if (!seen.has(path)) seen.set(path, kind);

@@ -66,6 +66,57 @@ function diffSetCookie(e: string[], a: string[], opts: DiffOptions, out: FieldDi
   }
 }
 
+// The fast path. Most exchanges differ in no header that is compared: they are told from the
+// rest by one walk over both lists, with each name's lower case and whether it is compared
+// remembered per options object (DiffOptions are not changed once in use: a reload makes new
+// ones), so that the usual exchange allocates nothing for its headers.
+
+/** Raw header name → its lower case, or null when it is not compared. */
+type NameTable = Map<string, string | null>;
+const nameTables = new WeakMap<DiffOptions, NameTable>();
+/** Distinct names remembered per options object; past that, names are worked out each time. */
+const MAX_NAMES = 1024;
+
+function nameTable(opts: DiffOptions): NameTable {
+  let t = nameTables.get(opts);
+  if (t === undefined) {
+    t = new Map();
+    nameTables.set(opts, t);
+  }
+  return t;
+}
+
+function comparedName(table: NameTable, opts: DiffOptions, raw: string): string | null {
+  let name = table.get(raw);
+  if (name === undefined) {
+    const lower = raw.toLowerCase();
+    name = opts.ignoreHeaders.has(lower) || opts.ignorePaths.has(`header.${lower}`) ? null : lower;
+    if (table.size < MAX_NAMES) table.set(raw, name);
+  }
+  return name;
+}
+
+/**
+ * True when the compared headers of both lists are the same names (any case) with the same
+ * trimmed values in the same order: then diffHeaderLists finds nothing (equal lists make equal
+ * maps). False says nothing: the full comparison decides.
+ */
+export function sameComparedHeaders(expected: HeaderInput, actual: HeaderInput, opts: DiffOptions): boolean {
+  const table = nameTable(opts);
+  let i = 0, j = 0;
+  for (;;) {
+    let ne: string | null = null, na: string | null = null;
+    for (; i + 1 < expected.length; i += 2) if ((ne = comparedName(table, opts, expected[i]!)) !== null) break;
+    for (; j + 1 < actual.length; j += 2) if ((na = comparedName(table, opts, actual[j]!)) !== null) break;
+    if (ne === null || na === null) return ne === na;
+    if (ne !== na) return false;
+    const ve = expected[i + 1]!, va = actual[j + 1]!;
+    if (ve !== va && ve.trim() !== va.trim()) return false;
+    i += 2;
+    j += 2;
+  }
+}
+
 /**
  * Header diff: names case-insensitive; repeated headers and comma-joined values are the same
  * list (and list items in another order are equal); names in `ignoreHeaders` (or 'header.<name>'
@@ -73,6 +124,11 @@ function diffSetCookie(e: string[], a: string[], opts: DiffOptions, out: FieldDi
  * change per response); vary as a token set without accept-encoding.
  */
 export function diffHeaders(expected: HeaderInput, actual: HeaderInput, opts: DiffOptions, out: FieldDiff[], stats: DiffStats = newDiffStats()): void {
+  if (!sameComparedHeaders(expected, actual, opts)) diffHeaderLists(expected, actual, opts, out, stats);
+}
+
+/** diffHeaders without its fast path: every name looked at (what the fast path is held to). */
+export function diffHeaderLists(expected: HeaderInput, actual: HeaderInput, opts: DiffOptions, out: FieldDiff[], stats: DiffStats = newDiffStats()): void {
   const em = headerMap(expected), am = headerMap(actual);
   const skip = (name: string): boolean => opts.ignoreHeaders.has(name) || opts.ignorePaths.has(`header.${name}`);
   for (const [name, ev] of em) {

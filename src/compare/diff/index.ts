@@ -111,7 +111,7 @@ export function diffResponses(production: ComparableResponse, shadow: Comparable
     if (opts.maskedProduction === true && maskedMatch(bodyText(p.body, ctP), bodyText(s.body, ctS))) return result();
     diffText(bodyText(p.body, ctP), bodyText(s.body, ctS), out, { maxDiffs: opts.maxDiffs }, stats);
   } else {
-    push(out, opts.maxDiffs, stats, {
+    push(out, opts.maxDiffs, stats, opts.values === false ? { path: 'body', at: 'body', kind: 'binary' } : {
       path: 'body', at: 'body', kind: 'binary',
       expected: { size: p.body.length, sha256: sha256(p.body) },
       actual: { size: s.body.length, sha256: sha256(s.body) },

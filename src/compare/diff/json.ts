@@ -123,6 +123,8 @@ interface JsonWalk {
   maps: boolean[];
   /** Digit-only keys are field numbers (DiffOptions.fieldNumberKeys). */
   fieldNumbers: boolean;
+  /** Diffs carry expected/actual (DiffOptions.values). */
+  values: boolean;
 }
 
 function isFieldNumber(k: string): boolean {
@@ -154,6 +156,10 @@ function atPath(w: JsonWalk, depth: number): string {
 function record(w: JsonWalk, depth: number, kind: DiffKind, e: Json, a: Json, has: 0 | 1 | 2 | 3): void {
   if (w.out.length >= w.max) { overflowed(w.stats, genPath(w, depth), kind); return; }
   const d: FieldDiff = { path: genPath(w, depth), at: atPath(w, depth), kind };
+  if (!w.values) {
+    w.out.push(d);
+    return;
+  }
   const prep = w.opts.showValue;
   if (has & 1) d.expected = kind === 'value' && typeof e === 'number' ? e : shown(prep ? prep(d.at, e) : e);
   if (has & 2) d.actual = kind === 'value' && typeof a === 'number' ? a : shown(prep ? prep(d.at, a) : a);
@@ -291,6 +297,7 @@ export function diffJson(expected: unknown, actual: unknown, opts: DiffOptions, 
     keys: [],
     maps: [],
     fieldNumbers: opts.fieldNumberKeys === true,
+    values: opts.values !== false,
   };
   if (w.ignore && opts.ignorePaths.has('$')) return;
   walk(w, expected, actual, 0);

@@ -33,6 +33,10 @@ export interface DiffOptions {
   /** Applied to a JSON value before it is shortened for the record (e.g. redaction): called
    * with the concrete path. */
   showValue?: (at: string, value: unknown) => unknown;
+  /** False: JSON diffs carry no expected/actual and a binary body no digests (the values that
+   * cost: redaction, shortening, hashing), for a caller that only counts paths and kinds and
+   * diffs again, with values, the few exchanges it shows. Default true. */
+  values?: boolean;
   /** Production's side was redacted (a recording): its masked values match anything (./masked.ts). */
   maskedProduction?: boolean;
   /** gRPC: the message types of the --proto files (else messages are decoded schema-less). */
