@@ -79,18 +79,35 @@ export function decodeBody(body: Buffer, contentEncoding: string | null, maxByte
   return { body: cur, error: null };
 }
 
+// A service answers with a handful of Content-Type values: what each says is remembered (the
+// first 256 values of up to 128 characters).
+const MAX_REMEMBERED_TYPES = 256;
+const MAX_REMEMBERED_LENGTH = 128;
+const mediaTypes = new Map<string, string>();
+const charsets = new Map<string, string | null>();
+
 /** The media type of a Content-Type value, lower case, without parameters ('' when absent). */
 export function mediaType(contentType: string | null): string {
   if (contentType === null) return '';
-  const semi = contentType.indexOf(';');
-  return (semi < 0 ? contentType : contentType.slice(0, semi)).trim().toLowerCase();
+  let t = mediaTypes.get(contentType);
+  if (t === undefined) {
+    const semi = contentType.indexOf(';');
+    t = (semi < 0 ? contentType : contentType.slice(0, semi)).trim().toLowerCase();
+    if (mediaTypes.size < MAX_REMEMBERED_TYPES && contentType.length <= MAX_REMEMBERED_LENGTH) mediaTypes.set(contentType, t);
+  }
+  return t;
 }
 
 /** The charset parameter of a Content-Type value, lower case, or null. */
 export function charsetOf(contentType: string | null): string | null {
   if (contentType === null) return null;
-  const m = /;\s*charset\s*=\s*"?([^";\s]+)"?/i.exec(contentType);
-  return m ? m[1]!.toLowerCase() : null;
+  let cs = charsets.get(contentType);
+  if (cs === undefined) {
+    const m = /;\s*charset\s*=\s*"?([^";\s]+)"?/i.exec(contentType);
+    cs = m ? m[1]!.toLowerCase() : null;
+    if (charsets.size < MAX_REMEMBERED_TYPES && contentType.length <= MAX_REMEMBERED_LENGTH) charsets.set(contentType, cs);
+  }
+  return cs;
 }
 
 function isJsonType(t: string): boolean {

@@ -27,9 +27,26 @@ export function requestKey(req: HttpRequest): string {
     if (name === 'host') host = req.headers[i + 1];
     else if (identityHeaders.has(name)) identity += `${name}:${req.headers[i + 1]}\n`;
   }
-  const who = identity === '' ? '' : ' ' + hash('sha1', identity, 'base64');
+  const who = identity === '' ? '' : ' ' + identityDigest(identity);
   const body = req.body !== null && req.body.length > 0 ? ' ' + hash('sha1', req.body, 'base64') : '';
   return `${req.method} ${host} ${req.url}${who}${body}`;
+}
+
+/** Digests of recent identities (most requests carry one of a few Accept values). */
+const identityDigests = new Map<string, string>();
+const MAX_IDENTITIES = 1024;
+const MAX_IDENTITY_LENGTH = 256;
+
+function identityDigest(identity: string): string {
+  let d = identityDigests.get(identity);
+  if (d === undefined) {
+    d = hash('sha1', identity, 'base64');
+    if (identity.length <= MAX_IDENTITY_LENGTH) {
+      if (identityDigests.size >= MAX_IDENTITIES) identityDigests.clear();
+      identityDigests.set(identity, d);
+    }
+  }
+  return d;
 }
 
 const ENTRY_OVERHEAD = 256;

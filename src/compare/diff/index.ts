@@ -8,13 +8,12 @@
 import { createHash } from 'node:crypto';
 import { bodyKind, bodyText, decodeBody } from '../body';
 import { GrpcDiffInfo, diffGrpc, isGrpcContentType } from '../grpc';
-import { joinedHeaderValue } from '../../http';
 import { diffHeaders } from './headers';
 import { diffJson } from './json';
 import { maskedMatch } from './masked';
 import { push } from './record';
 import { diffText } from './text';
-import { DiffKind, DiffOptions, FieldDiff, newDiffStats } from './types';
+import { DiffKind, DiffOptions, DiffStats, FieldDiff, newDiffStats } from './types';
 
 export * from './types';
 export { truncateString } from './record';
@@ -50,6 +49,32 @@ export interface ResponseDiff {
   grpc?: GrpcDiffInfo;
 }
 
+/** Whether `name` is `lower` in any case (`lower` is lower case), as the http stage matches names. */
+function isNamed(name: string, lower: string): boolean {
+  if (name.length !== lower.length) return false;
+  for (let k = 0; k < name.length; k++) {
+    let c = name.charCodeAt(k);
+    if (c >= 0x80) return name.toLowerCase() === lower;
+    if (c >= 65 && c <= 90) c += 32;
+    if (c !== lower.charCodeAt(k)) return false;
+  }
+  return true;
+}
+
+/** A side's Content-Type and Content-Encoding, each as joinedHeaderValue gives it (values
+ * trimmed, repeats joined with ', '), read in one walk over the list. */
+interface ContentHeaders { type: string | null; encoding: string | null }
+
+function contentHeaders(headers: readonly string[]): ContentHeaders {
+  let type: string | null = null, encoding: string | null = null;
+  for (let i = 0; i + 1 < headers.length; i += 2) {
+    const name = headers[i]!;
+    if (isNamed(name, 'content-type')) type = type === null ? headers[i + 1]!.trim() : `${type}, ${headers[i + 1]!.trim()}`;
+    else if (isNamed(name, 'content-encoding')) encoding = encoding === null ? headers[i + 1]!.trim() : `${encoding}, ${headers[i + 1]!.trim()}`;
+  }
+  return { type, encoding };
+}
+
 function sha256(b: Buffer): string {
   return createHash('sha256').update(b).digest('hex');
 }
@@ -63,7 +88,8 @@ export function diffResponses(production: ComparableResponse, shadow: Comparable
   const out: FieldDiff[] = [];
   const stats = newDiffStats();
   const decodeErrors: string[] = [];
-  const ctP = joinedHeaderValue(production.headers, 'content-type'), ctS = joinedHeaderValue(shadow.headers, 'content-type');
+  const hP = contentHeaders(production.headers), hS = contentHeaders(shadow.headers);
+  const ctP = hP.type, ctS = hS.type;
   if (isGrpcContentType(ctP) || isGrpcContentType(ctS)) {
     const grpc = diffGrpc(production, shadow, path, opts, out, stats, decodeErrors);
     return {
@@ -77,18 +103,14 @@ export function diffResponses(production: ComparableResponse, shadow: Comparable
   diffHeaders(production.headers, shadow.headers, opts, out, stats);
 
   const maxBytes = opts.maxBodyBytes ?? 16 * 1024 * 1024;
-  const p = decodeBody(production.body, joinedHeaderValue(production.headers, 'content-encoding'), maxBytes);
-  const s = decodeBody(shadow.body, joinedHeaderValue(shadow.headers, 'content-encoding'), maxBytes);
+  const p = decodeBody(production.body, hP.encoding, maxBytes);
+  const s = decodeBody(shadow.body, hS.encoding, maxBytes);
   if (p.error !== null) decodeErrors.push(`production: ${p.error}`);
   if (s.error !== null) decodeErrors.push(`shadow: ${s.error}`);
 
   const kP = bodyKind(ctP, p.body);
   let kind: string = kP;
-  const result = (): ResponseDiff => ({
-    diffs: out, truncated: stats.truncated, overflowPaths: stats.overflowPaths, bodyKind: kind, decodeErrors,
-    depthLimited: stats.depthLimited, textFallbacks: stats.textFallbacks,
-  });
-  if (opts.ignorePaths.has('body') || p.body.equals(s.body)) return result();
+  if (opts.ignorePaths.has('body') || p.body.equals(s.body)) return result(out, stats, kind, decodeErrors);
 
   const kS = bodyKind(ctS, s.body);
   if (kP === 'binary' || kS === 'binary') kind = 'binary';
@@ -102,13 +124,13 @@ export function diffResponses(production: ComparableResponse, shadow: Comparable
     }
     if (ok) {
       diffJson(ej, aj, opts, out, stats);
-      return result();
+      return result(out, stats, kind, decodeErrors);
     }
     kind = 'text';
   } else kind = 'text';
 
   if (kind === 'text') {
-    if (opts.maskedProduction === true && maskedMatch(bodyText(p.body, ctP), bodyText(s.body, ctS))) return result();
+    if (opts.maskedProduction === true && maskedMatch(bodyText(p.body, ctP), bodyText(s.body, ctS))) return result(out, stats, kind, decodeErrors);
     diffText(bodyText(p.body, ctP), bodyText(s.body, ctS), out, { maxDiffs: opts.maxDiffs }, stats);
   } else {
     push(out, opts.maxDiffs, stats, opts.values === false ? { path: 'body', at: 'body', kind: 'binary' } : {
@@ -117,5 +139,12 @@ export function diffResponses(production: ComparableResponse, shadow: Comparable
       actual: { size: s.body.length, sha256: sha256(s.body) },
     });
   }
-  return result();
+  return result(out, stats, kind, decodeErrors);
+}
+
+function result(diffs: FieldDiff[], stats: DiffStats, bodyKind: string, decodeErrors: string[]): ResponseDiff {
+  return {
+    diffs, truncated: stats.truncated, overflowPaths: stats.overflowPaths, bodyKind, decodeErrors,
+    depthLimited: stats.depthLimited, textFallbacks: stats.textFallbacks,
+  };
 }
