@@ -116,8 +116,8 @@ class CpuBudget {
     this.rate = share;
   }
 
-  allow(): boolean {
-    const now = performance.now();
+  /** `now`: performance.now() as the caller just read it. */
+  allow(now: number): boolean {
     if (now - this.windowStart >= 100) this.resample(now);
     this.credit = Math.min(50, this.credit + (now - this.last) * this.rate);
     this.last = now;
@@ -381,7 +381,8 @@ export class CompareStage {
 
   /** Diffs everything still queued, budget or not (at the end of a run). */
   flush(): void {
-    while (this.queueHead < this.queue.length) this.diffNext();
+    let now = performance.now();
+    while (this.queueHead < this.queue.length) now = this.diffNext(now);
     this.queue = [];
     this.queueHead = 0;
   }
@@ -398,11 +399,12 @@ export class CompareStage {
   }
 
   private slice(): void {
-    const until = performance.now() + SLICE_MS;
+    let now = performance.now();
+    const until = now + SLICE_MS;
     while (this.queueHead < this.queue.length) {
-      if (!this.budget.allow()) return this.schedule(this.budget.wait);
-      this.diffNext();
-      if (performance.now() >= until) break;
+      if (!this.budget.allow(now)) return this.schedule(this.budget.wait);
+      now = this.diffNext(now);
+      if (now >= until) break;
     }
     if (this.queueHead < this.queue.length) {
       if (this.queueHead > 1024) {
@@ -416,11 +418,12 @@ export class CompareStage {
     }
   }
 
-  private diffNext(): void {
+  /** Diffs the next exchange; `started` is performance.now() as the caller last read it (one
+   * clock reading per diff: each one's end is the next one's start). Returns the time now. */
+  private diffNext(started: number): number {
     const w = this.queue[this.queueHead];
     this.queue[this.queueHead++] = undefined as unknown as Work;
     this.queuedBytes -= w.bytes;
-    const started = performance.now();
     try {
       this.diffAll(w.ep, w.ex, w.responses);
     } catch (err) {
@@ -428,9 +431,10 @@ export class CompareStage {
       this.counters.diffFailures++;
       this.lastDiffFailure = (err as Error).message;
     }
-    const spent = performance.now() - started;
-    this.budget.spend(spent);
-    this.counters.cpuMs += spent;
+    const now = performance.now();
+    this.budget.spend(now - started);
+    this.counters.cpuMs += now - started;
+    return now;
   }
 
   private skipBusy(ep: EndpointResults, responses: ShadowResponse[]): void {
