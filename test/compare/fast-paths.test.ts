@@ -4,7 +4,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { gzipSync } from 'node:zlib';
 import { CompareStage, MismatchSample, defaultCompareOptions } from '../../src/compare';
-import { DiffOptions, FieldDiff, defaultDiffOptions, diffHeaders, diffResponses } from '../../src/compare/diff';
+import { DiffOptions, FieldDiff, defaultDiffOptions, diffHeaders, diffJson, diffResponses } from '../../src/compare/diff';
 import { diffHeaderLists, sameComparedHeaders } from '../../src/compare/diff/headers';
 import { EndpointClassifier } from '../../src/compare/endpoints';
 import { isGrpcContentType } from '../../src/compare/grpc';
@@ -165,4 +165,20 @@ test('a sample shows the values of the full diff, redacted as the sink asks', ()
   assert.deepEqual(secret, { path: '$.secret', at: '$.secret', kind: 'value', expected: '[redacted]', actual: '[redacted]' });
   assert.equal(written[0]!.diffs.find((d) => d.at === '$.name')?.actual, 'shadow');
   assert.match(String(written[0]!.diffs.find((d) => d.at === '$.nested.long')?.expected), /^x{200}…\(\+100 chars\)$/);
+});
+
+test('path segments: the table for ASCII keys quotes exactly the keys the regular expression does', () => {
+  const plain = /^[^.[\]"'\s{}*$]+$/; // the rule of diff/json.ts
+  const keys = [''];
+  for (let c = 0; c < 0x3100; c++) keys.push(`a${String.fromCharCode(c)}b`, String.fromCharCode(c));
+  keys.push('\ufeff', 'x\ufeff', 'ключ', 'a b', 'a\u00a0b');
+  let quoted = 0;
+  for (const k of keys) {
+    const out: FieldDiff[] = [];
+    diffJson({ [k]: 1 }, { [k]: 2 }, defaultDiffOptions(), out);
+    const want = plain.test(k) ? `$.${k}` : `$[${JSON.stringify(k)}]`;
+    assert.equal(out[0]?.at, want, JSON.stringify(k));
+    if (!plain.test(k)) quoted++;
+  }
+  assert.ok(quoted > 40, `quoted ${quoted}`);
 });

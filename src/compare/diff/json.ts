@@ -9,9 +9,24 @@ import { DiffKind, DiffOptions, DiffStats, FieldDiff, newDiffStats } from './typ
 
 const PLAIN_KEY = /^[^.[\]"'\s{}*$]+$/;
 
+/** ASCII characters PLAIN_KEY refuses: . [ ] " ' { } * $ and whitespace. */
+const NOT_PLAIN = new Uint8Array(128);
+for (const c of '.[]"\'{}*$ \t\n\v\f\r') NOT_PLAIN[c.charCodeAt(0)] = 1;
+
+/** PLAIN_KEY.test(k), by a table for ASCII keys (the regular expression for the rest). */
+function isPlainKey(k: string): boolean {
+  if (k.length === 0) return false;
+  for (let i = 0; i < k.length; i++) {
+    const c = k.charCodeAt(i);
+    if (c >= 128) return PLAIN_KEY.test(k);
+    if (NOT_PLAIN[c] === 1) return false;
+  }
+  return true;
+}
+
 /** `.key` for plain keys, `["odd key"]` for keys that would make the path ambiguous. */
 function keySegment(k: string): string {
-  return PLAIN_KEY.test(k) ? `.${k}` : `[${JSON.stringify(k)}]`;
+  return isPlainKey(k) ? `.${k}` : `[${JSON.stringify(k)}]`;
 }
 
 const UUID = /^[0-9a-f]{8}-?[0-9a-f]{4}-?[0-9a-f]{4}-?[0-9a-f]{4}-?[0-9a-f]{12}$/i;
