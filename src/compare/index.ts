@@ -5,7 +5,7 @@
 import type { Exchange, HttpRequest, HttpResponse, ReplayOutcome, ShadowResponse } from '../model';
 import { defaultOf } from '../config/options';
 import { compareOptions } from './options';
-import { DiffOptions, FieldDiff, ResponseDiff, defaultDiffOptions, diffResponses } from './diff';
+import { ComparableResponse, DiffOptions, FieldDiff, ResponseDiff, defaultDiffOptions, diffResponses } from './diff';
 import type { GrpcDiffInfo } from './grpc';
 import { EndpointClassifier, RouteOverride } from './endpoints';
 import { RepeatCache, requestKey } from './noise';
@@ -459,7 +459,7 @@ export class CompareStage {
       if (r === undefined || r.outcome !== 'replayed') continue;
       if (this.targets[i] === this.baseline) {
         if (!learnNoise) continue;
-        const d = diffResponses(production(prod), shadowSide(r), bodiesKept(prod, r) ? this.countingDiff : this.countingBodylessDiff, req.url);
+        const d = this.counted(production(prod), shadowSide(r), bodiesKept(prod, r), req.url);
         ep.noise.fromBaseline++;
         addPaths(ep.noise.fields, d);
       } else {
@@ -471,7 +471,7 @@ export class CompareStage {
   private diffOne(ep: EndpointResults, shadow: ShadowEndpoint, req: HttpRequest, prod: HttpResponse, r: ShadowResponse): void {
     const kept = bodiesKept(prod, r);
     if (!kept) shadow.bodiesNotCompared++;
-    const d = diffResponses(production(prod), shadowSide(r), kept ? this.countingDiff : this.countingBodylessDiff, req.url);
+    const d = this.counted(production(prod), shadowSide(r), kept, req.url);
     shadow.compared++;
     this.counters.diffsTruncated += d.truncated;
     this.counters.decodeErrors += d.decodeErrors.length;
@@ -501,6 +501,18 @@ export class CompareStage {
     else this.counters.samplesDropped++;
   }
 
+  /**
+   * Two answers diffed for counting: without values (countingDiff), unless a differing value is
+   * an object or an array and values are shown (a sink redacts them). Showing such a value can
+   * throw (redacting a subtree nested beyond the stack), which has always made the exchange a
+   * diff failure: it is diffed with its values, as before, so that it still does.
+   */
+  private counted(p: ComparableResponse, s: ComparableResponse, bodies: boolean, url: string): ResponseDiff {
+    const d = diffResponses(p, s, bodies ? this.countingDiff : this.countingBodylessDiff, url);
+    if (d.containerValues === undefined || this.options.diff.showValue === undefined) return d;
+    return diffResponses(p, s, bodies ? this.options.diff : this.bodylessDiff, url);
+  }
+
   private countGrpc(g: GrpcDiffInfo): void {
     const c = this.counters;
     c.grpcCalls = (c.grpcCalls ?? 0) + 1;
@@ -517,7 +529,7 @@ export class CompareStage {
     const previous = this.repeats.swap(requestKey(req), prod);
     this.counters.repeatCacheEvictions = this.repeats.evictions;
     if (previous === null || prod.body === null || prod.bodyTruncated) return;
-    const d = diffResponses({ status: previous.status, headers: previous.headers, trailers: previous.trailers, body: previous.body }, production(prod), this.countingDiff, req.url);
+    const d = this.counted({ status: previous.status, headers: previous.headers, trailers: previous.trailers, body: previous.body }, production(prod), true, req.url);
     ep.noise.fromRepeats++;
     addPaths(ep.noise.fields, d);
   }

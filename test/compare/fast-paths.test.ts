@@ -112,7 +112,15 @@ test('diffs without values keep every path, place and count of the full diff', (
     assert.ok(full.diffs.length > 0, label);
     const where = (d: FieldDiff) => ({ path: d.path, at: d.at, kind: d.kind });
     assert.deepEqual(counted.diffs.map(where), full.diffs.map(where), label);
-    assert.deepEqual({ ...counted, diffs: null }, { ...full, diffs: null }, label);
+    const { containerValues, ...rest } = counted;
+    assert.deepEqual({ ...rest, diffs: null }, { ...full, diffs: null }, label);
+    // Diffs whose left-out value was an object or array are counted (the stage diffs those with
+    // values): as many as the values as they are (small here, so never shortened to text) show.
+    const isContainer = (v: unknown) => typeof v === 'object' && v !== null;
+    const raw = diffResponses(p, s, { ...defaultDiffOptions(), showValue: (_at, v) => v }, '/x');
+    const containers = raw.diffs.filter((d) => d.path.startsWith('$') && (isContainer(d.expected) || isContainer(d.actual))).length;
+    assert.equal(containerValues ?? 0, containers, label);
+    if (label.startsWith('nested')) assert.equal(containers, 2, 'the missing $.gone and the extra $.added');
     for (const d of counted.diffs) {
       if (d.path.startsWith('$') || d.kind === 'binary') assert.ok(!('expected' in d) && !('actual' in d), `${label}: ${JSON.stringify(d)}`);
     }
@@ -181,4 +189,32 @@ test('path segments: the table for ASCII keys quotes exactly the keys the regula
     if (!plain.test(k)) quoted++;
   }
   assert.ok(quoted > 40, `quoted ${quoted}`);
+});
+
+test('a differing object or array is diffed with its values where a sink shows them: one that cannot be shown fails the exchange, as always', () => {
+  // Shows a container as a copy made through its JSON text, as redaction masks one: a subtree
+  // nested beyond the stack cannot be.
+  const prepareValue = (_at: string, v: unknown): unknown => (typeof v === 'object' && v !== null ? JSON.parse(JSON.stringify(v)) : v);
+  const written: MismatchSample[] = [];
+  const sink = { hasRoom: true, write: (s: MismatchSample) => { written.push(s); return true; }, prepareValue };
+  const stage = new CompareStage(['http://shadow:1'], null, defaultCompareOptions(), sink);
+  const deep = `{"a":${'['.repeat(50_000)}1${']'.repeat(50_000)},"n":1}`;
+  const cases = [['/deep', deep, '{"n":2}'], ['/shallow', '{"a":{"b":1},"n":1}', '{"a":[1],"n":2}']];
+  const full = { ...defaultDiffOptions(), showValue: prepareValue };
+  for (const [url, p, s] of cases) {
+    const req = fakeRequest(url!);
+    const prod = fakeResponse(p!);
+    const answer = fakeAnswer('http://shadow:1', s!);
+    if (url === '/deep') assert.throws(() => diffResponses({ status: 200, headers: prod.headers, body: prod.body! }, { status: 200, headers: answer.headers!, body: answer.body! }, full), RangeError);
+    stage.exchange({ request: req, response: prod, responseMissing: null });
+    stage.replayed(req, [answer]);
+  }
+  stage.flush();
+  const r = stage.results({}, true);
+  assert.equal(r.counters.diffFailures, 1);
+  const by = new Map(r.endpoints.map((e) => [e.key, e.shadows[0]!]));
+  assert.equal(by.get('GET /deep')?.compared, 0);
+  assert.equal(by.get('GET /shallow')?.compared, 1);
+  assert.deepEqual(by.get('GET /shallow')?.fields, { '$.a': { diffs: 1, kinds: { type: 1 } }, '$.n': { diffs: 1, kinds: { value: 1 } } });
+  assert.deepEqual(written.map((w) => w.diffs.find((d) => d.at === '$.a')), [{ path: '$.a', at: '$.a', kind: 'type', expected: { b: 1 }, actual: [1] }]);
 });

@@ -47,6 +47,9 @@ export interface ResponseDiff {
   textFallbacks: number;
   /** Set when the answers were compared as a gRPC call (bodyKind 'grpc'). */
   grpc?: GrpcDiffInfo;
+  /** With `values: false`, when some: recorded diffs whose left-out value was an object or an
+   * array (DiffStats.containerValues). */
+  containerValues?: number;
 }
 
 /** Whether `name` is `lower` in any case (`lower` is lower case), as the http stage matches names. */
@@ -100,10 +103,9 @@ export function diffResponses(production: ComparableResponse, shadow: Comparable
   const ctP = hP.type, ctS = hS.type;
   if (isGrpcContentType(ctP) || isGrpcContentType(ctS)) {
     const grpc = diffGrpc(production, shadow, path, opts, out, stats, decodeErrors);
-    return {
-      diffs: out, truncated: stats.truncated, overflowPaths: stats.overflowPaths, bodyKind: 'grpc', decodeErrors,
-      depthLimited: stats.depthLimited, textFallbacks: stats.textFallbacks, grpc,
-    };
+    const d = result(out, stats, 'grpc', decodeErrors);
+    d.grpc = grpc;
+    return d;
   }
   if (production.status !== shadow.status && !opts.ignorePaths.has('status')) {
     push(out, opts.maxDiffs, stats, { path: 'status', at: 'status', kind: 'status', expected: production.status, actual: shadow.status });
@@ -151,8 +153,10 @@ export function diffResponses(production: ComparableResponse, shadow: Comparable
 }
 
 function result(diffs: FieldDiff[], stats: DiffStats, bodyKind: string, decodeErrors: string[]): ResponseDiff {
-  return {
+  const d: ResponseDiff = {
     diffs, truncated: stats.truncated, overflowPaths: stats.overflowPaths, bodyKind, decodeErrors,
     depthLimited: stats.depthLimited, textFallbacks: stats.textFallbacks,
   };
+  if (stats.containerValues !== undefined) d.containerValues = stats.containerValues;
+  return d;
 }

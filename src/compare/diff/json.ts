@@ -172,6 +172,7 @@ function record(w: JsonWalk, depth: number, kind: DiffKind, e: Json, a: Json, ha
   if (w.out.length >= w.max) { overflowed(w.stats, genPath(w, depth), kind); return; }
   const d: FieldDiff = { path: genPath(w, depth), at: atPath(w, depth), kind };
   if (!w.values) {
+    if (((has & 1) !== 0 && isContainer(e)) || ((has & 2) !== 0 && isContainer(a))) w.stats.containerValues = (w.stats.containerValues ?? 0) + 1;
     w.out.push(d);
     return;
   }
@@ -179,6 +180,10 @@ function record(w: JsonWalk, depth: number, kind: DiffKind, e: Json, a: Json, ha
   if (has & 1) d.expected = kind === 'value' && typeof e === 'number' ? e : shown(prep ? prep(d.at, e) : e);
   if (has & 2) d.actual = kind === 'value' && typeof a === 'number' ? a : shown(prep ? prep(d.at, a) : a);
   w.out.push(d);
+}
+
+function isContainer(v: Json): boolean {
+  return typeof v === 'object' && v !== null;
 }
 
 /** Whether the node at `depth` is named by ignorePaths (generalised or concrete). */

@@ -57,6 +57,9 @@ export interface DiffStats {
   /** Generalised paths (with the kind) of diffs beyond `maxDiffs`, up to 64: a difference past
    * the cap still counts for its field. */
   overflowPaths: Map<string, DiffKind>;
+  /** With `values: false`: recorded diffs whose left-out value was an object or an array (the
+   * values whose showing can fail: redacting a subtree nested beyond the stack throws). */
+  containerValues?: number;
 }
 
 export function newDiffStats(): DiffStats {
