@@ -161,6 +161,7 @@ const NOISE_SAMPLING = 10;
 const SLICE_MS = 4;
 /** Request targets whose endpoint is remembered (all forgotten at once past this). */
 const ENDPOINT_TARGETS_KEPT = 4096;
+const ENDPOINT_TARGET_LENGTH = 256;
 
 export class CompareStage {
   readonly counters: CompareCounters = zeroCompareCounters();
@@ -181,8 +182,9 @@ export class CompareStage {
    * kinds only); an exchange shown as a sample is diffed again with values. */
   private readonly countingDiff: DiffOptions;
   private readonly countingBodylessDiff: DiffOptions;
-  /** Request target → method → its endpoint, for targets classified before (a key once handed
-   * out is always handed out again, so the classifier would say the same). Bounded. */
+  /** Request target → method → its endpoint, for targets (of up to 256 characters) classified
+   * before: a key once handed out is always handed out again, so the classifier would say the
+   * same. Bounded. */
   private endpointsByTarget = new Map<string, Map<string, EndpointResults>>();
   private readonly shadowTargets: string[];
   /** Position in shadowTargets of each replay target (-1: the baseline). */
@@ -310,7 +312,8 @@ export class CompareStage {
     if (known !== undefined) return known;
     const before = this.classifier.overflowed;
     const e = this.classify(req, false);
-    if (this.classifier.overflowed === before) { // folded into '{other}', a target may yet count again
+    // A target folded into '{other}' is not remembered: it is counted as overflow each time.
+    if (this.classifier.overflowed === before && req.url.length <= ENDPOINT_TARGET_LENGTH) {
       if (this.endpointsByTarget.size >= ENDPOINT_TARGETS_KEPT) this.endpointsByTarget = new Map();
       let byMethod = this.endpointsByTarget.get(req.url);
       if (byMethod === undefined) this.endpointsByTarget.set(req.url, byMethod = new Map());

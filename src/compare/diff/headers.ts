@@ -74,8 +74,10 @@ function diffSetCookie(e: string[], a: string[], opts: DiffOptions, out: FieldDi
 /** Raw header name → its lower case, or null when it is not compared. */
 type NameTable = Map<string, string | null>;
 const nameTables = new WeakMap<DiffOptions, NameTable>();
-/** Distinct names remembered per options object; past that, names are worked out each time. */
+/** Distinct names remembered per options object, each of up to 64 characters; the others are
+ * worked out each time. */
 const MAX_NAMES = 1024;
+const MAX_NAME_LENGTH = 64;
 
 function nameTable(opts: DiffOptions): NameTable {
   let t = nameTables.get(opts);
@@ -91,7 +93,7 @@ function comparedName(table: NameTable, opts: DiffOptions, raw: string): string 
   if (name === undefined) {
     const lower = raw.toLowerCase();
     name = opts.ignoreHeaders.has(lower) || opts.ignorePaths.has(`header.${lower}`) ? null : lower;
-    if (table.size < MAX_NAMES) table.set(raw, name);
+    if (table.size < MAX_NAMES && raw.length <= MAX_NAME_LENGTH) table.set(raw, name);
   }
   return name;
 }
