@@ -1,5 +1,5 @@
 // The comparison's CPU per ordinary exchange (issue 11): small JSON answers like the live
-// bench's (bench/peer.sh), a few endpoints, 5–8 headers a message, bodies of ~30 bytes that
+// bench's (bench/peer.sh), a few endpoints, 5–7 headers a message, bodies of ~30 bytes that
 // differ in one field ('differ') or not at all ('identical'). Exchanges go through the
 // CompareStage as a live run hands them over (production's side, then the shadow's; diffs
 // flushed every batch), with `--out` samples written by a real OutputDir (redacted). CPU time
@@ -48,7 +48,7 @@ interface Endpoint {
   shadowBody: (n: number) => string;
 }
 
-const UA = ['Host', '127.0.0.1:20190', 'User-Agent', 'wrk', 'Accept', '*/*', 'Connection', 'keep-alive'];
+const UA = ['Host', '127.0.0.1:20190', 'User-Agent', 'wrk', 'Accept', '*/*', 'Accept-Encoding', 'gzip', 'Connection', 'keep-alive'];
 const ENDPOINTS: Endpoint[] = [
   // The live bench's one target, answered by nginx's `return 200 '{"ok":true,"name":"…"}'`.
   { method: 'GET', url: () => '/api/items?id=7', reqHeaders: UA, reqBody: null,
