@@ -22,17 +22,22 @@ const identityHeaders = new Set(['authorization', 'cookie', 'accept', 'accept-la
 export function requestKey(req: HttpRequest): string {
   let host = '';
   let identity = '';
+  let credentials = false;
   for (let i = 0; i < req.headers.length; i += 2) {
     const name = req.headers[i].toLowerCase();
     if (name === 'host') host = req.headers[i + 1];
-    else if (identityHeaders.has(name)) identity += `${name}:${req.headers[i + 1]}\n`;
+    else if (identityHeaders.has(name)) {
+      identity += `${name}:${req.headers[i + 1]}\n`;
+      if (name === 'authorization' || name === 'cookie') credentials = true;
+    }
   }
-  const who = identity === '' ? '' : ' ' + identityDigest(identity);
+  const who = identity === '' ? '' : ' ' + (credentials ? hash('sha1', identity, 'base64') : identityDigest(identity));
   const body = req.body !== null && req.body.length > 0 ? ' ' + hash('sha1', req.body, 'base64') : '';
   return `${req.method} ${host} ${req.url}${who}${body}`;
 }
 
-/** Digests of recent identities (most requests carry one of a few Accept values). */
+/** Digests of recent identities without credentials (most requests carry one of a few Accept
+ * values; credentials are not kept for longer than their request). */
 const identityDigests = new Map<string, string>();
 const MAX_IDENTITIES = 1024;
 const MAX_IDENTITY_LENGTH = 256;
