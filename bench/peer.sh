@@ -195,7 +195,8 @@ run_one() {   # run_one TOOL RATE -> appends a row to peer-live.tsv
     st=$(node -e '
       const s = require(process.argv[1]);
       const nr = Object.entries(s.notReplayed || {}).map(([k, v]) => k + "=" + v).join(",") || "-";
-      console.log(`seen=${s.seen},replayed=${s.replayed},kdrop=${s.capture.kernelDropped},qdrop=${s.capture.queueDropped},mainCpu=${process.argv[2]},notReplayed:${nr}`);
+      const busy = s.compare ? `,diffed=${s.compare.exchanges - s.compare.busy},busy=${s.compare.busy}` : "";
+      console.log(`seen=${s.seen},replayed=${s.replayed},kdrop=${s.capture.kernelDropped},qdrop=${s.capture.queueDropped}${busy},mainCpu=${process.argv[2]},notReplayed:${nr}`);
     ' "$OUT/peer-summary.json" "$(awk -v t=$((m1 - m0)) -v hz=$HZ 'BEGIN { printf "%.2f", t / hz }')")
   fi
   printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$rate" "$tool" "$rps" "$prod" "$shadow" \

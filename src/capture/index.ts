@@ -55,8 +55,8 @@ export interface PacketSource {
    * An exception thrown by onBatch is reported as an uncaught exception.
    */
   start(onBatch: (batch: Buffer, count: number) => void, onEnd: (err?: Error) => void): void;
-  /** Live only: packets wait on this thread beyond a slice's worth (an eighth of what may wait):
-   * the thread is behind the capture, and work that can be shed (comparison) should be. */
+  /** Live only: more than a quarter of what may wait on this thread is waiting: the thread is
+   * behind the capture, and work that can be shed (comparison) should be. */
   readonly lagging: boolean;
   /** Offline only: stop/continue reading (backpressure). No-ops for live. */
   pause(): void;
@@ -69,15 +69,19 @@ export interface PacketSource {
 
 export type LiveOptions = Omit<NativeLiveOptions, 'copyBelowBytes'>;
 
-/** Live packets handed on per slice of work; between slices the event loop runs its I/O. */
-const LIVE_SLICE_PACKETS = 512;
+/** Live packets are handed on in pieces of at most this many, for at most LIVE_SLICE_MS per
+ * turn of the event loop; between turns it runs its I/O (the shadows' answers), timers and
+ * the comparison's own slice. */
+const LIVE_PIECE_PACKETS = 512;
+const LIVE_SLICE_MS = 4;
 /** Live batches waiting on the JS side at most, by default (bytes); beyond, dropped and counted. */
 const LIVE_PENDING_BYTES = 256 * 1024 * 1024;
 
 /**
- * The capture thread's batches are queued here and handed on in slices of at most
- * LIVE_SLICE_PACKETS, one slice per turn of the event loop (setImmediate): a flood of packets
- * never starves the replies from the shadows, the timers or /metrics on the same thread. What
+ * The capture thread's batches are queued here and handed on in pieces of at most
+ * LIVE_PIECE_PACKETS, for at most LIVE_SLICE_MS per turn of the event loop (setImmediate): a
+ * flood of packets never starves the replies from the shadows, the timers or /metrics on the
+ * same thread. What
  * waits is bounded (its bytes); a batch beyond the bound is dropped and counted as queueDropped,
  * like the capture thread's own drops.
  */
@@ -132,13 +136,19 @@ class LiveSource implements PacketSource {
     if (!this.scheduled) this.slice();
   };
 
-  /** Hands on up to LIVE_SLICE_PACKETS records, then yields to the event loop. */
+  /** Hands on pieces of up to LIVE_PIECE_PACKETS records for LIVE_SLICE_MS, then yields to
+   * the event loop. */
   private readonly slice = (): void => {
     this.scheduled = false;
     const onBatch = this.onBatch;
     if (onBatch === null) return;
-    let budget = LIVE_SLICE_PACKETS;
-    while (budget > 0 && this.pendingHead < this.pending.length) {
+    const until = performance.now() + LIVE_SLICE_MS;
+    let budget = LIVE_PIECE_PACKETS;
+    while (this.pendingHead < this.pending.length) {
+      if (budget === 0) {
+        if (performance.now() >= until) break;
+        budget = LIVE_PIECE_PACKETS;
+      }
       const { batch, count } = this.pending[this.pendingHead];
       const from = this.sliceOffset;
       const left = count - this.sliceRecords;
@@ -187,7 +197,8 @@ class LiveSource implements PacketSource {
   }
 
   get lagging(): boolean {
-    return this.pendingBytes > this.maxPendingBytes / 8;
+    // What waits beyond the slice being handed on (a whole batch counts until it is done).
+    return this.pendingBytes - this.sliceOffset > this.maxPendingBytes / 4;
   }
 
   pause(): void {}
