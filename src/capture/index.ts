@@ -69,19 +69,17 @@ export interface PacketSource {
 
 export type LiveOptions = Omit<NativeLiveOptions, 'copyBelowBytes'>;
 
-/** Live packets are handed on in pieces of at most this many, for at most LIVE_SLICE_MS per
- * turn of the event loop; between turns it runs its I/O (the shadows' answers), timers and
- * the comparison's own slice. */
-const LIVE_PIECE_PACKETS = 512;
-const LIVE_SLICE_MS = 4;
+/** Live packets handed on per turn of the event loop; between turns it runs its I/O (the
+ * shadows' answers), timers and the comparison's own slice. (Handing on 4 ms of packets per
+ * turn instead mirrored less at 20k req/s on 2 cores: 81–88 % against 96–97 %.) */
+const LIVE_SLICE_PACKETS = 512;
 /** Live batches waiting on the JS side at most, by default (bytes); beyond, dropped and counted. */
 const LIVE_PENDING_BYTES = 256 * 1024 * 1024;
 
 /**
- * The capture thread's batches are queued here and handed on in pieces of at most
- * LIVE_PIECE_PACKETS, for at most LIVE_SLICE_MS per turn of the event loop (setImmediate): a
- * flood of packets never starves the replies from the shadows, the timers or /metrics on the
- * same thread. What
+ * The capture thread's batches are queued here and handed on in slices of at most
+ * LIVE_SLICE_PACKETS, one slice per turn of the event loop (setImmediate): a flood of packets
+ * never starves the replies from the shadows, the timers or /metrics on the same thread. What
  * waits is bounded (its bytes); a batch beyond the bound is dropped and counted as queueDropped,
  * like the capture thread's own drops.
  */
@@ -136,19 +134,13 @@ class LiveSource implements PacketSource {
     if (!this.scheduled) this.slice();
   };
 
-  /** Hands on pieces of up to LIVE_PIECE_PACKETS records for LIVE_SLICE_MS, then yields to
-   * the event loop. */
+  /** Hands on up to LIVE_SLICE_PACKETS records, then yields to the event loop. */
   private readonly slice = (): void => {
     this.scheduled = false;
     const onBatch = this.onBatch;
     if (onBatch === null) return;
-    const until = performance.now() + LIVE_SLICE_MS;
-    let budget = LIVE_PIECE_PACKETS;
-    while (this.pendingHead < this.pending.length) {
-      if (budget === 0) {
-        if (performance.now() >= until) break;
-        budget = LIVE_PIECE_PACKETS;
-      }
+    let budget = LIVE_SLICE_PACKETS;
+    while (budget > 0 && this.pendingHead < this.pending.length) {
       const { batch, count } = this.pending[this.pendingHead];
       const from = this.sliceOffset;
       const left = count - this.sliceRecords;

@@ -25,7 +25,7 @@ async function settle(src: ReturnType<typeof openLive>, ended: Promise<void>, de
 }
 
 describe('live capture slices', { skip: !isRoot && 'needs root' }, () => {
-  it('a backlog is handed on in pieces of at most 512 packets, with timers running between slices', async () => {
+  it('a backlog is handed on in slices of at most 512 packets, with timers running between them', async () => {
     const sink = await udpSink();
     const N = 20_000;
     const src = openLive({ device: 'lo', filter: `udp port ${sink.port}`, snaplen: 256 });
@@ -38,7 +38,7 @@ describe('live capture slices', { skip: !isRoot && 'needs root' }, () => {
       counts.push(count);
       if (ticks !== lastTickSeen && counts.length > 1) ticksWhileDelivering++;
       lastTickSeen = ticks;
-      spin(2); // slower than the burst arrives: a backlog builds
+      spin(1); // slower than the burst arrives: a backlog builds
     }, () => r()));
     try {
       await udpBurst(sink.port, N);
@@ -48,9 +48,8 @@ describe('live capture slices', { skip: !isRoot && 'needs root' }, () => {
       assert.equal(delivered(), s.packets, JSON.stringify(s));
       assert.equal(s.queueDropped, 0, JSON.stringify(s));
       if (s.kernelDropped === 0) assert.equal(s.packets, N, JSON.stringify(s));
-      // 20,000 packets at ≤ 512 per piece: at least 40 pieces of 2 ms, at most two per 4 ms
-      // slice, and the 1 ms timer gets its turn between slices (before, a whole 1 MiB batch
-      // went in one call).
+      // 20,000 packets at ≤ 512 per slice: at least 40 slices, each 1 ms of work, and the 1 ms
+      // timer gets its turn between them (before, a whole 1 MiB batch went in one call).
       assert.ok(counts.length >= Math.ceil(s.packets / SLICE), `${counts.length} slices`);
       assert.ok(ticksWhileDelivering >= 10, `timer ran between ${ticksWhileDelivering} of ${counts.length} slices`);
     } finally {
