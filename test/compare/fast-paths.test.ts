@@ -10,16 +10,7 @@ import { EndpointClassifier } from '../../src/compare/endpoints';
 import { isGrpcContentType } from '../../src/compare/grpc';
 import { joinedHeaderValue } from '../../src/http';
 import { fakeAnswer, fakeRequest, fakeResponse } from '../support/requests';
-
-function rng(seed: number): () => number {
-  let a = seed;
-  return () => {
-    a = (a + 0x6d2b79f5) | 0;
-    let t = Math.imul(a ^ (a >>> 15), 1 | a);
-    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+import { rng } from '../support/packets';
 
 const pick = <T>(r: () => number, xs: readonly T[]): T => xs[Math.floor(r() * xs.length)]!;
 

@@ -6,6 +6,7 @@
 // concrete place of this occurrence. Options that name paths (ignorePaths, unorderedArrays,
 // numericTolerance) match the generalised path; ignorePaths also matches a concrete one.
 import { createHash } from 'node:crypto';
+import { isNamed } from '../../http/parser';
 import { bodyKind, bodyText, decodeBody } from '../body';
 import { GrpcDiffInfo, diffGrpc, isGrpcContentType } from '../grpc';
 import { diffHeaders } from './headers';
@@ -50,18 +51,6 @@ export interface ResponseDiff {
   /** With `values: false`, when some: recorded diffs whose left-out value was an object or an
    * array (DiffStats.containerValues). */
   containerValues?: number;
-}
-
-/** Whether `name` is `lower` in any case (`lower` is lower case), as the http stage matches names. */
-function isNamed(name: string, lower: string): boolean {
-  if (name.length !== lower.length) return false;
-  for (let k = 0; k < name.length; k++) {
-    let c = name.charCodeAt(k);
-    if (c >= 0x80) return name.toLowerCase() === lower;
-    if (c >= 65 && c <= 90) c += 32;
-    if (c !== lower.charCodeAt(k)) return false;
-  }
-  return true;
 }
 
 /** A side's Content-Type and Content-Encoding, each as joinedHeaderValue gives it (values
