@@ -3,6 +3,7 @@
 import { createHash } from 'node:crypto';
 import type { Exchange, HttpRequest } from '../model';
 import { headerValue } from '../http';
+import { isNamed } from '../http/parser';
 import type { Output, Settle } from './index';
 
 const plainJsonText = /^[\x20\x21\x23-\x5b\x5d-\x7e]*$/;
@@ -81,11 +82,7 @@ const connectionPrefixBytes = new WeakMap<object, Buffer>();
 
 /** The first Host header's value, as headerValue(headers, 'host'), without lower-casing names. */
 function hostOf(headers: readonly string[]): string | null {
-  for (let i = 0; i < headers.length; i += 2) {
-    const name = headers[i];
-    if (name.length === 4 && (name.charCodeAt(0) | 0x20) === 104 && (name.charCodeAt(1) | 0x20) === 111 &&
-        (name.charCodeAt(2) | 0x20) === 115 && (name.charCodeAt(3) | 0x20) === 116) return headers[i + 1];
-  }
+  for (let i = 0; i < headers.length; i += 2) if (isNamed(headers[i], 'host')) return headers[i + 1];
   return null;
 }
 
