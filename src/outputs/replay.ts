@@ -3,7 +3,7 @@
 // what it has. With wire timing each replay carries an id, and its exchange with the shadow,
 // captured on the way, is timed from kernel timestamps like production's.
 
-import type { CompareStage } from '../compare';
+import type { CompareStage, EndpointOf } from '../compare';
 import type { Exchange, HttpRequest } from '../model';
 import { headerValue, joinedHeaderValue } from '../http';
 import type { ReplayOptions, ReplayOutcome, ShadowResponse, TargetStats } from '../replay';
@@ -99,12 +99,7 @@ export class ReplayOutput implements Output {
 
 /** What the comparison needs of a captured request to time its replays on the wire: its
  * endpoint (method, URL, content type), and how many targets' answers are still to be seen. */
-interface WireEntry {
-  method: string;
-  url: string;
-  headers: string[];
-  remaining: number;
-}
+type WireEntry = EndpointOf & { remaining: number };
 
 /** Replays waiting for their answers to be seen in the capture, by exchange id: an entry goes
  * once every target's answer was seen, or, never seen (a packet lost), as the oldest of
@@ -146,11 +141,6 @@ class WireTiming {
     const server = req.conn.server;
     const target = this.targets.findIndex((t) => t.port === server.port && sameAddress(t.address, server.address));
     if (target >= 0) this.compare.wire(entry, target, res.endUs - req.startUs);
-  }
-
-  /** Entries waiting (tests). */
-  get waiting(): number {
-    return this.byId.size;
   }
 }
 
