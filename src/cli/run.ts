@@ -32,9 +32,11 @@ export function run(cfg: RunConfig, log: Logger = createLogger(cfg.logLevel, cfg
   };
   // --workers: replay and comparison on worker threads; 0: here, on the capture thread.
   const { output, compare } = runReplayOutput(cfg, { live: source.live, outDir, observe, log, captureBehind: () => source.lagging });
-  const admission = new Admission(ledger, new TrafficPolicy(cfg.traffic), ownMarker(cfg.replay.marker), output);
+  const admission = new Admission(ledger, new TrafficPolicy(cfg.traffic), ownMarker(cfg.replay.marker));
   const mirror = new Mirror({ ledger, admission, output, notice: notices.notice, flow: source.live ? null : source });
-  const pipeline = new PacketPipeline(mirror, cfg);
+  // Wire timing: the replays' packets are located for their timing, not reassembled.
+  const marked = cfg.wireTiming && cfg.source.alsoCapture !== undefined ? { servers: cfg.source.alsoCapture, sink: output } : null;
+  const pipeline = new PacketPipeline(mirror, { ...cfg, marked });
   let reloads = 0;
   const summary = () => ({
     ...ledger.snapshot(), capture: source.stats(), ...pipeline.stats(), ...output.stats(), reloads,

@@ -608,10 +608,8 @@ export function runConfig(flags: Flags): RunConfig {
     shared.marker !== null && shared.marker !== undefined, allTargets);
   if (wireTiming) {
     const also = allTargets.map((t) => targetAddress(t));
+    // The replays' packets are captured too, and located for their timing (never reassembled).
     base.source = { ...base.source, alsoCapture: also };
-    base.tcp = { ...base.tcp, serverPorts: new Set([...(base.tcp.serverPorts ?? []), ...also.map((a) => a.port)]) };
-    // The replays are only timed: their bodies are neither kept nor hashed.
-    base.http = { ...base.http, bodilessServers: new Set(also.map((a) => `${a.address}:${a.port}`)) };
   }
   return {
     ...base,

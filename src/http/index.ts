@@ -27,18 +27,11 @@ export class HttpStage implements StreamFactory {
   /** Heads and bodies in progress, within the memory budget's share. */
   readonly messages: SharedAllowance<MessageHolder>;
   private readonly context: AnalyzerContext;
-  /** The same for connections that are only timed: no bodies kept or hashed. */
-  private readonly bodiless: AnalyzerContext;
-  private readonly servers: ReadonlySet<string> | undefined;
 
   constructor(sink: HttpSink, options: Partial<HttpOptions> = {}, known: readonly ProtocolAnalyzer[] = analyzers) {
     const all = { ...defaultHttpOptions, ...options };
-    this.servers = all.bodilessServers;
     this.messages = new SharedAllowance<MessageHolder>(all.maxMessageBytes, (holder) => holder.shed());
     this.context = { sink, options: all, stats: this.stats, analyzers: known, ids: { next: 1 }, messages: this.messages };
-    this.bodiless = {
-      ...this.context, options: { ...all, keepRequestBodies: false, keepResponseBodies: false, hashBodies: false },
-    };
   }
 
   /** Every connection starts with the HTTP/1 analyzer, which hands it over if its first
@@ -46,9 +39,7 @@ export class HttpStage implements StreamFactory {
    * HTTP/2 frames (see MidstreamProbe). */
   open(info: ConnectionInfo): StreamHandler {
     this.stats.connections++;
-    const servers = this.servers;
-    const bodiless = servers !== undefined && servers.has(`${info.server.address}:${info.server.port}`);
-    const context = bodiless ? this.bodiless : this.context;
+    const context = this.context;
     return probeMidstream(info, context, () => http1.open(info, context));
   }
 }

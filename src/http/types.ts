@@ -32,8 +32,6 @@ export interface HttpOptions {
   maxResponseBodyBytes: number;
   /** Requests on one connection awaiting their responses. */
   maxPending: number;
-  /** Servers ("address:port") whose connections are only timed: no bodies kept or hashed. */
-  bodilessServers?: ReadonlySet<string>;
   /** Heads and bodies still arriving, over all connections (the memory budget's share);
    * beyond, the largest give way. */
   maxMessageBytes: number;

@@ -11,8 +11,8 @@ export const enum RecordKind {
   Request = 1,
   /** Production's side of a request handed over before. */
   Exchange = 2,
-  /** One of shadowtap's own replays timed on the wire (--wire-timing): id, shadow, latency. */
-  Wire = 3,
+  /** A packet of one of shadowtap's own replays, located by the capture (--wire-timing). */
+  Mark = 3,
 }
 
 /** One byte per outcome and per missing reason: listed in a Record, so that a reason added to
@@ -306,26 +306,24 @@ export function readExchange(r: BatchReader, request: (id: number) => HttpReques
   return { request: req, response, responseMissing: missing === NO_MISSING ? null : MISSING[missing] };
 }
 
-/** One of shadowtap's own replays seen on the wire: its x-shadowtap-id, the shadow it went to,
- * and first request byte to last response byte (µs). */
-export interface WireSighting {
-  id: string;
-  server: { address: string; port: number };
-  startUs: number;
-  endUs: number;
+/** A packet of a replay connection as the capture located it (see SequenceMarkSink.mark). */
+export function writeMark(w: BatchWriter, target: number, localPort: number, toServer: boolean, offset: number, length: number, tsUs: number): void {
+  w.u8(RecordKind.Mark);
+  w.u32(target);
+  w.u32(localPort);
+  w.u8(toServer ? 1 : 0);
+  w.u32(offset);
+  w.u32(length);
+  w.f64(tsUs);
 }
 
-export function writeWire(w: BatchWriter, s: WireSighting): void {
-  w.u8(RecordKind.Wire);
-  w.str(s.id);
-  w.str(s.server.address);
-  w.u32(s.server.port);
-  w.f64(s.startUs);
-  w.f64(s.endUs);
-}
-
-export function readWire(r: BatchReader): WireSighting {
-  return { id: r.str(), server: { address: r.str(), port: r.u32() }, startUs: r.f64(), endUs: r.f64() };
+/** Reads a mark written by writeMark into `to`'s mark(). */
+export function readMark(r: BatchReader, to: { mark(target: number, localPort: number, toServer: boolean, offset: number, length: number, tsUs: number): void }): void {
+  const target = r.u32();
+  const localPort = r.u32();
+  const toServer = r.u8() === 1;
+  const offset = r.u32();
+  to.mark(target, localPort, toServer, offset, r.u32(), r.f64());
 }
 
 /**

@@ -28,6 +28,6 @@ export interface Output {
 
 export { PrintOutput, exchangeLine } from './print';
 export { RecordOutput } from './record';
-export { ReplayOutput, WIRE_ID_HEADER } from './replay';
+export { ReplayOutput } from './replay';
 export { PublishOutput } from './publish';
 export type { PublishStats } from './publish';

@@ -11,8 +11,8 @@ import { OutputDir } from '../report/outdir';
 import type { SampleLimits } from '../report/outdir';
 import { Redactor } from '../traffic/redact';
 import type { RedactOptions } from '../traffic/redact';
-import { BatchReader, BatchWriter, RecordKind, readExchange, readRequest, readWire, writeSettled } from './handoff';
-import { ReplayOutput, WIRE_ID_HEADER } from './replay';
+import { BatchReader, BatchWriter, RecordKind, readExchange, readMark, readRequest, writeSettled } from './handoff';
+import { ReplayOutput } from './replay';
 
 export interface WorkerSetup {
   index: number;
@@ -142,8 +142,8 @@ class ReplayWorker {
         const ex = readExchange(r, (id) => this.take(id));
         if ('unknownId' in ex) this.unjoined++;
         else this.output.exchange(ex);
-      } else if (kind === RecordKind.Wire) {
-        this.wire(readWire(r));
+      } else if (kind === RecordKind.Mark) {
+        readMark(r, this.output);
       } else {
         throw new Error(`replay worker: unknown record kind ${kind}`);
       }
@@ -165,13 +165,6 @@ class ReplayWorker {
     this.kept.delete(id);
     this.keptBytes -= req.body?.length ?? 0;
     return req;
-  }
-
-  /** An own replay timed on the wire: handed to the output as the capture would have. */
-  private wire(s: { id: string; server: { address: string; port: number }; startUs: number; endUs: number }): void {
-    const req = { headers: [WIRE_ID_HEADER, s.id], conn: { server: s.server }, startUs: s.startUs } as unknown as HttpRequest;
-    this.output.ownRequest(req);
-    this.output.ownExchange({ request: req, response: { endUs: s.endUs } as never, responseMissing: null });
   }
 
   private async drain(timeoutMs: number): Promise<void> {

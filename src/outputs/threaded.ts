@@ -13,12 +13,11 @@ import type { RunConfig } from '../config';
 import { addCounts, mergeResults } from '../report/merge';
 import { OutputDir, defaultSampleLimits } from '../report/outdir';
 import type { Exchange, HttpRequest, ReplayOutcome, ShadowResponse } from '../model';
-import { headerValue } from '../http';
 import type { ReplayOptions, TargetStats } from '../replay';
 import type { RedactOptions } from '../traffic/redact';
-import { BatchReader, BatchWriter, readSettled, writeExchange, writeRequest, writeWire } from './handoff';
+import { BatchReader, BatchWriter, readSettled, writeExchange, writeMark, writeRequest } from './handoff';
 import type { Output, Settle } from './index';
-import { ReplayOutput, WIRE_ID_HEADER } from './replay';
+import { ReplayOutput } from './replay';
 import type { FromWorker, ToWorker, WorkerSetup, WorkerStats } from './replay-worker';
 
 export interface ThreadedOutputOptions {
@@ -82,7 +81,6 @@ export class ThreadedOutput implements Output {
   private hurried = false;
   private cutShort: (() => void) | null = null;
   /** Own replays seen (wire timing), until their exchange comes. */
-  private readonly ownReplays = new WeakMap<HttpRequest, string>();
 
   constructor(private readonly options: ThreadedOutputOptions) {
     const n = options.workers;
@@ -153,19 +151,11 @@ export class ThreadedOutput implements Output {
     this.scheduleFlush();
   }
 
-  /** One of shadowtap's own replays seen in the capture (wire timing): its id, till its answer. */
-  ownRequest(req: HttpRequest): void {
-    const id = headerValue(req.headers, WIRE_ID_HEADER);
-    if (id !== null) this.ownReplays.set(req, id);
-  }
-
-  /** Its answer: sent to every worker (only the one that tagged it knows the id). */
-  ownExchange(ex: Exchange): void {
-    const id = this.ownReplays.get(ex.request);
-    if (id === undefined || ex.response === null) return;
+  /** A packet of a replay, located by the capture (wire timing): to every worker (only the one
+   * whose connection it is knows its port). */
+  mark(target: number, localPort: number, toServer: boolean, offset: number, length: number, tsUs: number): void {
     for (const link of this.links) {
-      if (link.failed !== null) continue;
-      writeWire(link.batch, { id, server: ex.request.conn.server, startUs: ex.request.startUs, endUs: ex.response.endUs });
+      if (link.failed === null) writeMark(link.batch, target, localPort, toServer, offset, length, tsUs);
     }
     this.scheduleFlush();
   }

@@ -9,23 +9,13 @@ import { headerValue } from '../http';
 import type { Output } from '../outputs';
 import type { TrafficPolicy } from '../traffic';
 
-/** Where shadowtap's own replays go when the capture sees them (wire timing). */
-export interface OwnTraffic {
-  ownRequest(req: HttpRequest): void;
-  ownExchange(ex: Exchange): void;
-}
-
 /** Books each request seen: shadowtap's own replay, the policy's decision, or pending. */
 export class Admission {
   ownReplaysIgnored = 0;
 
   /** `policy` null: every request is mirrored; `ownMarker`: lower-case header name marking
    * shadowtap's replays (null: none). Both may change on a reload. */
-  /** Own replays seen, until their exchange comes (only when someone wants them: wire timing). */
-  private readonly ownReplays = new WeakSet<HttpRequest>();
-
-  constructor(private readonly ledger: RequestLedger, public policy: TrafficPolicy | null, public ownMarker: string | null,
-    private readonly ownTraffic?: OwnTraffic) {}
+  constructor(private readonly ledger: RequestLedger, public policy: TrafficPolicy | null, public ownMarker: string | null) {}
 
   /**
    * What to send for a request seen — the policy's rewrite (or the request), now pending in the
@@ -36,10 +26,6 @@ export class Admission {
   admit(req: HttpRequest): HttpRequest | null {
     if (this.isOwnReplay(req)) {
       this.ownReplaysIgnored++;
-      if (this.ownTraffic !== undefined) {
-        this.ownReplays.add(req);
-        this.ownTraffic.ownRequest(req);
-      }
       return null;
     }
     const policy = this.policy;
@@ -56,11 +42,6 @@ export class Admission {
     return this.ownMarker !== null && headerValue(req.headers, this.ownMarker) !== null;
   }
 
-  /** The exchange of a request admit() declined: an own replay's goes to the own-traffic
-   * watcher, as recognised when its request was seen (a reload may change the marker since). */
-  declinedExchange(ex: Exchange): void {
-    if (this.ownReplays.delete(ex.request)) this.ownTraffic?.ownExchange(ex);
-  }
 }
 
 export interface MirrorOptions {
@@ -106,10 +87,7 @@ export class Mirror implements HttpSink {
   }
 
   exchange(ex: Exchange): void {
-    if (this.notMirrored.delete(ex.request)) {
-      this.options.admission.declinedExchange(ex);
-      return;
-    }
+    if (this.notMirrored.delete(ex.request)) return;
     this.output.exchange(ex);
   }
 

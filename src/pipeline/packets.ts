@@ -3,7 +3,7 @@
 import { RecordCursor } from '../capture';
 import { DecodeOutcome, TcpPacket, decodePacket } from '../decode';
 import { HttpOptions, HttpSink, HttpStage, HttpStats } from '../http';
-import { Reassembler, ReassemblyOptions, ReassemblyStats } from '../tcp';
+import { Reassembler, ReassemblyOptions, ReassemblyStats, SequenceMarkSink, SequenceMarkStats, SequenceMarks } from '../tcp';
 import { MemoryGuard, MemoryPlan, MemoryStats, memoryStats } from '../accounting/memory';
 
 export type DecodeStats = Record<DecodeOutcome, number>;
@@ -13,6 +13,14 @@ export interface PipelineStats {
   tcp: ReassemblyStats;
   http: HttpStats;
   memory?: MemoryStats;
+  /** Packets of shadowtap's own replays, located for wire timing instead of reassembled. */
+  wireMarks?: SequenceMarkStats;
+}
+
+/** Servers whose connections are only located (their packets marked), never reassembled. */
+export interface MarkedServers {
+  servers: ReadonlyArray<{ address: string; port: number }>;
+  sink: SequenceMarkSink;
 }
 
 export class PacketPipeline {
@@ -23,14 +31,16 @@ export class PacketPipeline {
   readonly http: HttpStage;
   private readonly packet = new TcpPacket();
   private readonly cursor = new RecordCursor();
+  private readonly marks: SequenceMarks | null;
   private finished = false;
 
   /** The budget the pipeline runs within, and its guard; null when none was given. */
   private readonly memory: { plan: MemoryPlan; guard: MemoryGuard } | null;
 
-  constructor(sink: HttpSink, options: { tcp?: Partial<ReassemblyOptions>; http?: Partial<HttpOptions>; memory?: MemoryPlan } = {}) {
+  constructor(sink: HttpSink, options: { tcp?: Partial<ReassemblyOptions>; http?: Partial<HttpOptions>; memory?: MemoryPlan; marked?: MarkedServers | null } = {}) {
     this.http = new HttpStage(sink, options.http);
     this.reassembler = new Reassembler(this.http, options.tcp);
+    this.marks = options.marked == null ? null : new SequenceMarks(options.marked.servers, options.marked.sink);
     this.memory = options.memory === undefined ? null : { plan: options.memory, guard: new MemoryGuard(options.memory.budgetBytes) };
   }
 
@@ -39,11 +49,12 @@ export class PacketPipeline {
     const cursor = this.cursor;
     const packet = this.packet;
     const decode = this.decode;
+    const marks = this.marks;
     cursor.reset(buf, count);
     while (cursor.next()) {
       const outcome = decodePacket(linkType, buf, cursor.offset, cursor.caplen, cursor.wirelen, packet);
       decode[outcome]++;
-      if (outcome === 'tcp') this.reassembler.push(packet, cursor.tsUs);
+      if (outcome === 'tcp' && (marks === null || !marks.take(packet, cursor.tsUs))) this.reassembler.push(packet, cursor.tsUs);
     }
     this.memory?.guard.check();
   }
@@ -65,6 +76,7 @@ export class PacketPipeline {
         responsesMissing: { ...this.http.stats.responsesMissing },
         h2: { ...this.http.stats.h2 },
       },
+      ...(this.marks === null ? {} : { wireMarks: { ...this.marks.stats } }),
       ...(this.memory === null ? {} : { memory: memoryStats(this.memory.plan, this.http.messages, this.reassembler.maxConnections, this.memory.guard) }),
     };
   }

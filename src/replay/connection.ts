@@ -7,6 +7,7 @@ import {
   HeaderInfo, Parser, RESPONSE, checkContentLength, createParser, isChunked, kOnBody, kOnHeadersComplete,
   kOnMessageComplete,
 } from '../http';
+import type { HttpRequest } from '../http';
 import type { ShadowCall } from './call';
 
 /** Where a target's connections go. */
@@ -19,6 +20,18 @@ export interface Endpoint {
   /** TLS: trusted CA certificates (PEM) instead of the system's, or null. */
   ca: string | null;
   connectTimeoutMs: number;
+  /** Told where each request begins and each answer ends in the connection's byte streams
+   * (plain TCP only), as target number `target`; null: nobody asks. */
+  wire: { watch: WireWatch; target: number } | null;
+}
+
+/** Learns, per plain TCP connection to a target (by its local port), the offset in the stream
+ * sent at which each request began and the offset in the stream received at which its answer
+ * ended: wire timing matches them with the packets the capture saw. Offsets are mod 2^32. */
+export interface WireWatch {
+  opened(target: number, localPort: number): void;
+  sent(target: number, localPort: number, offset: number, req: HttpRequest): void;
+  answered(target: number, localPort: number, endOffset: number, req: HttpRequest): void;
 }
 
 /** What a connection tells its pool. */
@@ -59,9 +72,20 @@ export class ShadowConnection {
   idleLimitMs: number;
   /** Resolves once the socket is closed. */
   readonly gone: Promise<void>;
+  /** Wire timing's watch (plain TCP only), and the local port it knows this connection by. */
+  private readonly wire: Endpoint['wire'];
+  private localPort = 0;
+  /** Bytes written and received so far. */
+  private sentBytes = 0;
+  private receivedBytes = 0;
+  /** Where in the received stream the chunk being parsed starts. */
+  private chunkStart = 0;
+  /** The shadow closed: an answer ending now ends at the last byte received. */
+  private atClose = false;
 
   constructor(endpoint: Endpoint, private readonly owner: ConnectionOwner, idleLimitMs: number) {
     this.idleLimitMs = idleLimitMs;
+    this.wire = endpoint.tls ? null : endpoint.wire;
     this.socket = endpoint.tls
       ? tls.connect({
         host: endpoint.host, port: endpoint.port, ALPNProtocols: ['http/1.1'],
@@ -119,10 +143,14 @@ export class ShadowConnection {
     const now = performance.now();
     let buf = Buffer.allocUnsafe(size);
     let at = 0;
+    /** Bytes of the stream before buf[0]. */
+    let before = this.sentBytes;
     let corked = false;
+    const wire = this.wire;
     for (let i = from; i < this.calls.length; i++) {
       const call = this.calls[i];
       const job = call.job;
+      if (wire !== null) wire.watch.sent(wire.target, this.localPort, (before + at) % 2 ** 32, job.request);
       at += buf.write(job.head, at, 'latin1');
       const body = job.request.body;
       if (body !== null && body.length > 0) {
@@ -133,6 +161,7 @@ export class ShadowConnection {
           corked = true;
           socket.write(buf.subarray(0, at));
           socket.write(body);
+          before += at + body.length;
           buf = buf.subarray(at);
           at = 0;
         }
@@ -141,6 +170,7 @@ export class ShadowConnection {
     }
     if (at > 0) socket.write(at === buf.length ? buf : buf.subarray(0, at));
     if (corked) socket.uncork();
+    this.sentBytes = before + at;
   }
 
   /** A call timed out: unsent, it is dropped; written, the connection goes (an HTTP/1 request
@@ -168,6 +198,10 @@ export class ShadowConnection {
     if (this.closed) return;
     this.connected = true;
     this.socket.setKeepAlive(true, 60_000);
+    if (this.wire !== null) {
+      this.localPort = this.socket.localPort ?? 0;
+      this.wire.watch.opened(this.wire.target, this.localPort);
+    }
     if (this.unsent > 0) this.owner.wantsFlush(this);
   }
 
@@ -178,6 +212,8 @@ export class ShadowConnection {
     // once the parser stops inside its answer.
     this.calls[0].answered = true;
     let error: Error | null = null;
+    this.chunkStart = this.receivedBytes;
+    this.receivedBytes += chunk.length;
     try {
       const r = this.parser.execute(chunk, 0, chunk.length);
       if (r instanceof Error) error = r;
@@ -197,6 +233,7 @@ export class ShadowConnection {
     if (this.closed) return;
     // A body delimited by the close ends here.
     if (this.calls.length > 0 && this.parser.state === 'BODY_RAW') {
+      this.atClose = true;
       try {
         this.parser.finish();
       } catch {
@@ -258,6 +295,12 @@ export class ShadowConnection {
     const call = this.calls.shift() as ShadowCall;
     call.connection = null;
     this.answeredCalls.push(call);
+    // The parser stands just past the answer's last byte (or, at a close, all was read).
+    const wire = this.wire;
+    if (wire !== null) {
+      const end = this.atClose ? this.receivedBytes : this.chunkStart + this.parser.offset;
+      wire.watch.answered(wire.target, this.localPort, end % 2 ** 32, call.job.request);
+    }
   }
 
   /** Tells the calls answered during the last parse, outside the parser's callbacks. */

@@ -9,7 +9,7 @@ import { regularFields } from '../h2';
 import type { HttpRequest } from '../http';
 import type { ShadowCall } from './call';
 import type { Endpoint } from './connection';
-import { NO_EXTRA, unsendableHeaders } from './request';
+import { unsendableHeaders } from './request';
 import type { ReplayOptions } from './types';
 
 export type ShadowProtocol = 'auto' | 'http1' | 'h2';
@@ -95,7 +95,7 @@ function addField(out: http2.OutgoingHttpHeaders, name: string, value: string): 
  * length, the marker last. A string says why it cannot be sent.
  */
 export function h2Head(req: HttpRequest, authority: string | null, scheme: string, defaultHost: string,
-                       marker: ReplayOptions['marker'], extra: readonly string[] = NO_EXTRA): H2Head | string {
+                       marker: ReplayOptions['marker']): H2Head | string {
   const captured = req.headers;
   const named = connectionNamed(captured);
   const markerName = marker === null ? null : marker.name.toLowerCase();
@@ -115,7 +115,6 @@ export function h2Head(req: HttpRequest, authority: string | null, scheme: strin
     flat.push(name, name === 'content-length' ? String(req.body === null ? 0 : req.body.length) : trimBlanks(value));
   }
   if (markerName !== null) flat.push(markerName, (marker as { value: string }).value);
-  for (let i = 0; i < extra.length; i += 2) flat.push(extra[i].toLowerCase(), extra[i + 1]);
   const bad = unsendableHeaders(flat);
   if (bad !== null) return bad;
   const target = authority ?? host ?? fromUrl ?? defaultHost;

@@ -6,12 +6,13 @@
 import type { HttpRequest } from '../http';
 import { H2Head, h2Head, wantsH2 } from './h2';
 import { Fanout, Job } from './job';
-import { NO_EXTRA, requestHead, shadowHeaders, unreplayableReason, unsendableHeaders } from './request';
+import { requestHead, shadowHeaders, unreplayableReason, unsendableHeaders } from './request';
 import { Target } from './target';
 import { ReplayDone, ReplayOptions, TargetStats, defaultReplayOptions } from './types';
 
 export * from './types';
 export type { H2Stats, ShadowProtocol } from './h2';
+export type { WireWatch } from './connection';
 export { headerList, requestHead, shadowHeaders, unreplayableReason, unsendableHeaders } from './request';
 
 export class Replayer {
@@ -22,18 +23,17 @@ export class Replayer {
   constructor(options: Partial<ReplayOptions> & { targets: string[] }) {
     this.options = { ...defaultReplayOptions, ...options };
     if (this.options.targets.length === 0) throw new Error('at least one shadow target is needed');
-    this.targets = this.options.targets.map((t) => new Target(t, this.options));
+    this.targets = this.options.targets.map((t, i) => new Target(t, this.options, i));
   }
 
-  /** Replays `req` to every target, with the `extra` header fields (name, value, …) after the
-   * marker; `done` is called exactly once with the outcome. */
-  submit(req: HttpRequest, done: ReplayDone, extra: readonly string[] = NO_EXTRA): void {
+  /** Replays `req` to every target; `done` is called exactly once with the outcome. */
+  submit(req: HttpRequest, done: ReplayDone): void {
     if (this.closing) return done('shutdown', [], req);
     if (req.bodyTruncated) return done('bodyTooLarge', [], req);
     if (unreplayableReason(req) !== null) return done('unreplayable', [], req);
-    if (wantsH2(req, this.options.shadowProtocol)) return this.submitH2(req, done, extra);
+    if (wantsH2(req, this.options.shadowProtocol)) return this.submitH2(req, done);
     // The lists differ only in Host (a valid host:port): the first one speaks for all.
-    const lists = this.targets.map((t) => shadowHeaders(req.headers, this.options.keepHost ? null : t.host, this.options.marker, extra));
+    const lists = this.targets.map((t) => shadowHeaders(req.headers, this.options.keepHost ? null : t.host, this.options.marker));
     if (unsendableHeaders(lists[0]) !== null) return done('unreplayable', [], req);
     const fanout = new Fanout(req, this.targets.length, done);
     const bodyLength = req.body === null ? 0 : req.body.length;
@@ -44,12 +44,12 @@ export class Replayer {
   }
 
   /** `req` to every target over HTTP/2. */
-  private submitH2(req: HttpRequest, done: ReplayDone, extra: readonly string[]): void {
+  private submitH2(req: HttpRequest, done: ReplayDone): void {
     const { keepHost, marker } = this.options;
     // The heads differ only in :authority (a valid host:port): the first one speaks for all.
     const heads: H2Head[] = [];
     for (const t of this.targets) {
-      const head = h2Head(req, keepHost ? null : t.host, t.scheme, t.host, marker, extra);
+      const head = h2Head(req, keepHost ? null : t.host, t.scheme, t.host, marker);
       if (typeof head === 'string') return done('unreplayable', [], req);
       heads.push(head);
     }

@@ -13,9 +13,9 @@ const hopByHop = new Set([
 ]);
 
 /** The header list to send: the captured one less hop-by-hop fields (and those named by
- * Connection), with the marker and then `extra` (name, value, …) added and Host replaced by
+ * Connection), with the marker added and Host replaced by
  * `host` unless it is null. Order and case of the rest are kept. */
-export function shadowHeaders(headers: string[], host: string | null, marker: ReplayOptions['marker'], extra: readonly string[] = NO_EXTRA): string[] {
+export function shadowHeaders(headers: string[], host: string | null, marker: ReplayOptions['marker']): string[] {
   let named: Set<string> | null = null;
   for (let i = 0; i < headers.length; i += 2) {
     if (headers[i].toLowerCase() === 'connection') {
@@ -35,12 +35,8 @@ export function shadowHeaders(headers: string[], host: string | null, marker: Re
     out.push(headers[i], headers[i + 1]);
   }
   if (marker !== null) out.push(marker.name, marker.value);
-  for (let i = 0; i < extra.length; i++) out.push(extra[i]);
   return out;
 }
-
-/** No headers beyond the marker. */
-export const NO_EXTRA: readonly string[] = [];
 
 /** Why a request cannot be sent as captured, or null. */
 export function unreplayableReason(req: HttpRequest): string | null {

@@ -46,7 +46,8 @@ export class Target {
   private pacer: NodeJS.Timeout | null = null;
   private readonly lanes: Lanes;
 
-  constructor(readonly origin: string, readonly options: ReplayOptions) {
+  /** `index`: its position among the replayer's targets. */
+  constructor(readonly origin: string, readonly options: ReplayOptions, index = 0) {
     const url = new URL(origin);
     this.host = url.host;
     const secure = url.protocol === 'https:';
@@ -56,6 +57,7 @@ export class Target {
       host, port: url.port !== '' ? Number(url.port) : secure ? 443 : 80, tls: secure,
       servername: secure && isIP(host) === 0 ? host : null, ca: options.ca,
       connectTimeoutMs: Math.min(options.timeoutMs, 10_000),
+      wire: options.wire === null ? null : { watch: options.wire, target: index },
     };
     // Lanes carry one request at a time: pipelining is for the pool only.
     const pipeline = options.preserveConnections ? 1 : options.pipeline;

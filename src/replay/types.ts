@@ -2,6 +2,7 @@
 
 import { defaultOf } from '../config/options';
 import type { HttpRequest, ReplayOutcome, ShadowResponse } from '../model';
+import type { WireWatch } from './connection';
 import type { H2Stats, ShadowProtocol } from './h2';
 import { replayOptions } from './options';
 
@@ -42,6 +43,9 @@ export interface ReplayOptions {
   /** How requests reach the shadows: as captured (auto: HTTP/2 for what came over HTTP/2,
    * HTTP/1.1 otherwise), or all over one. */
   shadowProtocol: ShadowProtocol;
+  /** Wire timing: told where requests and answers lie in each plain HTTP/1 connection's
+   * streams (target numbers are positions in `targets`); null: not timed so. */
+  wire: WireWatch | null;
 }
 
 export const defaultReplayOptions: ReplayOptions = {
@@ -60,6 +64,7 @@ export const defaultReplayOptions: ReplayOptions = {
   preserveConnections: false,
   laneIdleMs: 30_000,
   shadowProtocol: 'auto',
+  wire: null,
 };
 
 /** Runs once per submitted request; `responses` holds one entry per target the request was

@@ -8,6 +8,9 @@
 import { TcpFlag, TcpPacket, formatAddress, u32be } from '../decode';
 import { tcpOptions } from './options';
 
+export { SequenceMarks } from './marks';
+export type { SequenceMarkSink, SequenceMarkStats } from './marks';
+
 export const ToServer = 0;
 export const ToClient = 1;
 export type Direction = typeof ToServer | typeof ToClient;

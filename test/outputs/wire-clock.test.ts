@@ -1,0 +1,153 @@
+// Wire timing without reassembly: the replayer reports where each request began and each answer
+// ended in its connections' byte streams, the capture locates every packet of those connections
+// in the same streams, and the clock joins the two. Checked against a real shadow that records
+// the bytes it got and sent (the offsets), tshark reading tcpdump's capture (the packets), and
+// the latency computed from both by hand — over pipelining, a large upload, a large answer,
+// chunked, HEAD, 204 and an interim 103.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import * as fs from 'node:fs';
+import * as net from 'node:net';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { openSource } from '../../src/capture/source';
+import type { HttpRequest } from '../../src/model';
+import { WireClock } from '../../src/outputs/wire-clock';
+import { PacketPipeline } from '../../src/pipeline';
+import { Replayer, ShadowResponse, WireWatch } from '../../src/replay';
+import { fakeRequest } from '../support/requests';
+import { captureSkipReason, runTool, startTcpdump } from '../support/tools';
+
+/** Answers by path, some after a while; records each request's first byte and each answer's
+ * end in its connection's streams (by the client's port). */
+async function startRecordingShadow() {
+  const starts = new Map<string, { port: number; offset: number }>();
+  const ends = new Map<string, { port: number; offset: number }>();
+  const answer = (url: string): { parts: string[]; delayMs: number } => {
+    if (url.startsWith('/chunked')) return { parts: ['HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n6\r\n world\r\n0\r\n\r\n'], delayMs: 3 };
+    if (url.startsWith('/head')) return { parts: ['HTTP/1.1 200 OK\r\nContent-Length: 1000\r\n\r\n'], delayMs: 0 };
+    if (url.startsWith('/nocontent')) return { parts: ['HTTP/1.1 204 No Content\r\n\r\n'], delayMs: 8 };
+    if (url.startsWith('/interim')) return { parts: ['HTTP/1.1 103 Early Hints\r\nLink: </a.css>\r\n\r\n', 'HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok'], delayMs: 15 };
+    if (url.startsWith('/big')) return { parts: [`HTTP/1.1 200 OK\r\nContent-Length: 300000\r\n\r\n${'b'.repeat(300_000)}`], delayMs: 1 };
+    return { parts: ['HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nhello'], delayMs: 5 };
+  };
+  const server = net.createServer((socket) => {
+    const port = socket.remotePort ?? 0;
+    let got = Buffer.alloc(0);
+    let parsedUpTo = 0;
+    let sentBytes = 0;
+    let replying = Promise.resolve();
+    socket.on('data', (chunk) => {
+      got = Buffer.concat([got, chunk]);
+      for (;;) {
+        const headEnd = got.indexOf('\r\n\r\n', parsedUpTo);
+        if (headEnd < 0) return;
+        const head = got.subarray(parsedUpTo, headEnd).toString('latin1');
+        const length = Number(/\r\ncontent-length: *(\d+)/i.exec(head)?.[1] ?? 0);
+        if (got.length < headEnd + 4 + length) return;
+        const [method, url] = head.split(' ');
+        starts.set(url, { port, offset: parsedUpTo });
+        parsedUpTo = headEnd + 4 + length;
+        const { parts, delayMs } = answer(url);
+        replying = replying.then(async () => {
+          await new Promise((r) => setTimeout(r, delayMs));
+          for (const [i, part] of parts.entries()) {
+            if (i > 0) await new Promise((r) => setTimeout(r, delayMs));
+            socket.write(part, 'latin1');
+            sentBytes += Buffer.byteLength(part, 'latin1');
+          }
+          ends.set(url, { port, offset: sentBytes });
+          void method;
+        });
+      }
+    });
+  });
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  return { port: (server.address() as net.AddressInfo).port, starts, ends, close: () => new Promise((r) => server.close(r)) };
+}
+
+/** Every packet with payload, as tshark numbers it (relative sequence: the first byte is 1). */
+async function tsharkPackets(file: string): Promise<Array<{ srcPort: number; dstPort: number; offset: number; length: number; tsUs: number }>> {
+  const r = await runTool('tshark', ['-r', file, '-n', '-o', 'tcp.relative_sequence_numbers:TRUE', '-Y', 'tcp.len > 0', '-T', 'fields',
+    '-e', 'tcp.srcport', '-e', 'tcp.dstport', '-e', 'tcp.seq', '-e', 'tcp.len', '-e', 'frame.time_epoch'], { timeoutMs: 120_000 });
+  assert.equal(r.code, 0, r.stderr);
+  return r.stdout.trim().split('\n').map((line) => {
+    const [src, dst, seq, len, time] = line.split('\t');
+    const [sec, frac] = time.split('.');
+    return { srcPort: Number(src), dstPort: Number(dst), offset: Number(seq) - 1, length: Number(len), tsUs: Number(sec) * 1e6 + Number(frac.slice(0, 6).padEnd(6, '0')) };
+  });
+}
+
+test('wire clock: replays timed from located packets — offsets, packets and latencies as the shadow and tshark see them', { timeout: 120_000 }, async (t) => {
+  const why = captureSkipReason(['tcpdump', 'tshark']);
+  if (why) { t.skip(why); return; }
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'shadowtap-wireclock-'));
+  const shadow = await startRecordingShadow();
+  t.after(async () => { await shadow.close(); fs.rmSync(dir, { recursive: true, force: true }); });
+  const file = path.join(dir, 'replays.pcap');
+  const tcpdump = await startTcpdump({ iface: 'lo', filter: `tcp port ${shadow.port}`, file });
+
+  // What the replayer tells (and the clock, fed the packets afterwards, as late as a capture can be).
+  const told = { opened: [] as number[], sent: new Map<string, { port: number; offset: number }>(), answered: new Map<string, { port: number; offset: number }>() };
+  const timed = new Map<string, number>();
+  const clock = new WireClock((req, target, us) => { assert.equal(target, 0); timed.set(req.url, us); });
+  const watch: WireWatch = {
+    opened: (target, port) => { told.opened.push(port); clock.opened(target, port); },
+    sent: (target, port, offset, req) => { told.sent.set(req.url, { port, offset }); clock.sent(target, port, offset, req); },
+    answered: (target, port, offset, req) => { told.answered.set(req.url, { port, offset }); clock.answered(target, port, offset, req); },
+  };
+  const replayer = new Replayer({ targets: [`http://127.0.0.1:${shadow.port}`], concurrency: 2, pipeline: 3, wire: watch, timeoutMs: 10_000 });
+  const requests: HttpRequest[] = [];
+  for (let i = 0; i < 8; i++) {
+    for (const url of ['/small', '/chunked', '/nocontent', '/interim', '/big']) requests.push(fakeRequest(`${url}?i=${i}`));
+    requests.push(fakeRequest(`/head?i=${i}`, { method: 'HEAD' }));
+    requests.push(fakeRequest(`/upload?i=${i}`, { method: 'POST', headers: ['Host', 'x', 'Content-Type', 'application/octet-stream'], body: Buffer.alloc(200_000 + i, 7) }));
+  }
+  const outcomes = await Promise.all(requests.map((req, i) => new Promise<[string, ShadowResponse[]]>((resolve) => {
+    setTimeout(() => replayer.submit(req, (outcome, responses) => resolve([outcome, responses])), i * 2);
+  })));
+  assert.deepEqual(outcomes.map(([o]) => o), requests.map(() => 'replayed'));
+  await replayer.drain(1000);
+  await tcpdump.stop();
+
+  // The offsets: where the shadow saw each request begin and where its answer ended.
+  assert.equal(told.sent.size, requests.length);
+  for (const req of requests) {
+    assert.deepEqual(told.sent.get(req.url), shadow.starts.get(req.url), `${req.url} began there`);
+    assert.deepEqual(told.answered.get(req.url), shadow.ends.get(req.url), `${req.url}'s answer ended there`);
+  }
+
+  // The packets: located as tshark numbers them, none reassembled.
+  const packets = await tsharkPackets(file);
+  const marks: typeof packets = [];
+  const pipeline = new PacketPipeline({ request: () => assert.fail('a replay parsed as a request'), exchange: () => {}, lost: () => {}, notice: () => {} }, {
+    marked: {
+      servers: [{ address: '127.0.0.1', port: shadow.port }],
+      sink: {
+        mark: (server, clientPort, toServer, offset, length, tsUs) => {
+          assert.equal(server, 0);
+          marks.push({ srcPort: toServer ? clientPort : shadow.port, dstPort: toServer ? shadow.port : clientPort, offset, length, tsUs });
+          clock.mark(server, clientPort, toServer, offset, length, tsUs);
+        },
+      },
+    },
+  });
+  const source = openSource({ file, ports: [shadow.port], snaplen: 262144, promiscuous: false, bufferBytes: 0, timeoutMs: 0 });
+  await new Promise<void>((resolve, reject) => source.start((batch, count) => pipeline.batch(source.linkType, batch, count), (err) => (err ? reject(err) : resolve())));
+  pipeline.finish();
+  assert.deepEqual(marks, packets);
+  assert.deepEqual(pipeline.stats().wireMarks, { marked: packets.length, unanchored: 0 });
+  assert.equal(pipeline.stats().tcp.segments, 0, 'nothing of the replays reassembled');
+
+  // The latencies: first packet of the request to the packet with the answer's last byte.
+  const first = (port: number, toShadow: boolean, at: number) => packets.find((p) => (toShadow ? p.srcPort === port && p.dstPort === shadow.port : p.srcPort === shadow.port && p.dstPort === port) &&
+    at >= p.offset && at < p.offset + p.length);
+  for (const req of requests) {
+    const start = shadow.starts.get(req.url)!;
+    const end = shadow.ends.get(req.url)!;
+    const expected = first(end.port, false, end.offset - 1)!.tsUs - first(start.port, true, start.offset)!.tsUs;
+    assert.equal(timed.get(req.url), expected, req.url);
+  }
+  assert.deepEqual(clock.stats, { timed: requests.length, untimed: 0 });
+  assert.ok(told.opened.length >= 1 && told.opened.length <= 2, `${told.opened.length} connections`);
+});
