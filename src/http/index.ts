@@ -13,7 +13,7 @@ import { HttpOptions, HttpSink, HttpStats, defaultHttpOptions, newHttpStats } fr
 export * from './types';
 export { headerValue, joinedHeaderValue } from './parser';
 // The framing production's responses go through, for replay to frame the shadows' answers alike.
-export { RESPONSE, checkContentLength, createParser, kOnBody, kOnHeadersComplete, kOnMessageComplete } from './parser';
+export { RESPONSE, checkContentLength, createParser, kOnBody, kOnHeadersComplete, kOnMessageComplete, readOrdinaryHead } from './parser';
 export type { HeaderInfo, Parser } from './parser';
 export { isChunked } from './body';
 export type { ProtocolAnalyzer, Recognition } from './analyzer';

@@ -5,7 +5,7 @@ import * as net from 'node:net';
 import * as tls from 'node:tls';
 import {
   HeaderInfo, Parser, RESPONSE, checkContentLength, createParser, isChunked, kOnBody, kOnHeadersComplete,
-  kOnMessageComplete,
+  kOnMessageComplete, readOrdinaryHead,
 } from '../http';
 import type { HttpRequest } from '../http';
 import type { ShadowCall } from './call';
@@ -215,7 +215,14 @@ export class ShadowConnection {
     this.chunkStart = this.receivedBytes;
     this.receivedBytes += chunk.length;
     try {
-      const r = this.parser.execute(chunk, 0, chunk.length);
+      // An ordinary head is read straight from the bytes (as production's are); the parser goes on from its last line.
+      const parser = this.parser;
+      let from = 0;
+      if (parser.line === '' && parser.state === 'RESPONSE_LINE') {
+        const headEnd = readOrdinaryHead(parser, RESPONSE, chunk, 0, chunk.length);
+        if (headEnd >= 0) from = headEnd;
+      }
+      const r = parser.execute(chunk, from, chunk.length - from);
       if (r instanceof Error) error = r;
     } catch (e) {
       error = e as Error;
