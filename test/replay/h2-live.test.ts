@@ -62,5 +62,9 @@ test('run, protocol auto: an h2c production mirrored live to an h2c shadow over 
   assert.equal(seenIds.size, COUNT);
   const summary = JSON.parse(fs.readFileSync(summaryPath, 'utf8'));
   assert.deepEqual([summary.seen, summary.replayed], [COUNT, COUNT], JSON.stringify(summary.notReplayed));
-  assert.deepEqual(summary.shadows[0].h2, { sessionsOpened: 1, streams: COUNT, resets: 0, goaways: 0 });
+  // Streams share sessions: a second opens only while one carries its 128 streams at once, which
+  // depends on how many requests the capture hands on before the first answers (a timing).
+  const { sessionsOpened, ...streams } = summary.shadows[0].h2;
+  assert.deepEqual(streams, { streams: COUNT, resets: 0, goaways: 0 });
+  assert.ok(sessionsOpened >= 1 && sessionsOpened <= Math.ceil(COUNT / 128), `${sessionsOpened} sessions for ${COUNT} streams`);
 });
