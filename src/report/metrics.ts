@@ -226,8 +226,15 @@ export class ShadowtapMetrics {
   /** Latency of each answer that was sent (the hook run's settle callback calls). */
   onShadowResponse(target: string, latencyUs: number, outcome: string): void {
     if (!sentOutcomes.has(outcome)) return;
-    this.latency.observe({ target, outcome }, latencyUs / 1e6);
+    let byOutcome = this.latencyOf.get(target);
+    if (byOutcome === undefined) this.latencyOf.set(target, byOutcome = new Map());
+    let child = byOutcome.get(outcome);
+    if (child === undefined) byOutcome.set(outcome, child = this.latency.labels({ target, outcome }));
+    child.observe(latencyUs / 1e6);
   }
+
+  /** The histogram's child per target and outcome: labels are not hashed per observation. */
+  private readonly latencyOf = new Map<string, Map<string, { observe(v: number): void }>>();
 
   observeResponses(responses: ShadowResponse[]): void {
     for (let i = 0; i < responses.length; i++) {
