@@ -11,7 +11,7 @@ import { h2c, probeMidstream } from '../h2';
 import { HttpOptions, HttpSink, HttpStats, defaultHttpOptions, newHttpStats } from './types';
 
 export * from './types';
-export { headerValue, joinedHeaderValue } from './parser';
+export { headerValue, isNamed, joinedHeaderValue, lowerName } from './parser';
 // The framing production's responses go through, for replay to frame the shadows' answers alike.
 export { RESPONSE, checkContentLength, createParser, kOnBody, kOnHeadersComplete, kOnMessageComplete, readOrdinaryHead } from './parser';
 export type { HeaderInfo, Parser } from './parser';

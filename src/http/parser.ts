@@ -139,6 +139,23 @@ export function isNamed(name: string, lower: string): boolean {
   return true;
 }
 
+/** Header names lower-cased before, up to LOWER_NAMES_KEPT of them (all forgotten at once past it). */
+let lowerNames = new Map<string, string>();
+const LOWER_NAMES_KEPT = 1024;
+const LOWER_NAME_LENGTH = 64;
+
+/** name.toLowerCase(), remembered: the same few names come in every message. */
+export function lowerName(name: string): string {
+  const known = lowerNames.get(name);
+  if (known !== undefined) return known;
+  const lower = name.toLowerCase();
+  if (name.length <= LOWER_NAME_LENGTH) {
+    if (lowerNames.size >= LOWER_NAMES_KEPT) lowerNames = new Map();
+    lowerNames.set(name, lower);
+  }
+  return lower;
+}
+
 function parseErrorCode(code: string): Error {
   return Object.assign(new Error('Parse Error'), { code });
 }

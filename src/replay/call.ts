@@ -1,6 +1,7 @@
 // One request to one shadow: its answer as it comes in, and the deadlines of the calls in
 // flight.
 
+import { lowerName } from '../http';
 import type { Job } from './job';
 import type { Lane } from './lanes';
 import type { Target } from './target';
@@ -70,7 +71,7 @@ export class ShadowCall {
     if (this.keep > 0) {
       const list = new Array<string>(headers.length);
       for (let i = 0; i < headers.length; i += 2) {
-        list[i] = headers[i].toLowerCase();
+        list[i] = lowerName(headers[i]);
         list[i + 1] = headers[i + 1];
       }
       this.headers = list;

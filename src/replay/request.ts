@@ -1,6 +1,7 @@
 // A captured request as it goes to a shadow: the header list to send, its head as bytes on the
 // wire, and why a request cannot be sent at all.
 
+import { isNamed, lowerName } from '../http';
 import type { HttpRequest } from '../http';
 import type { ReplayOptions } from './types';
 
@@ -18,7 +19,7 @@ const hopByHop = new Set([
 export function shadowHeaders(headers: string[], host: string | null, marker: ReplayOptions['marker']): string[] {
   let named: Set<string> | null = null;
   for (let i = 0; i < headers.length; i += 2) {
-    if (headers[i].toLowerCase() === 'connection') {
+    if (isNamed(headers[i], 'connection')) {
       for (const token of headers[i + 1].split(',')) {
         const t = token.trim().toLowerCase();
         if (t !== '') (named ??= new Set()).add(t);
@@ -27,11 +28,12 @@ export function shadowHeaders(headers: string[], host: string | null, marker: Re
   }
   const out: string[] = [];
   if (host !== null) out.push('host', host);
+  const markerName = marker === null ? null : lowerName(marker.name);
   for (let i = 0; i < headers.length; i += 2) {
-    const lower = headers[i].toLowerCase();
+    const lower = lowerName(headers[i]);
     if (hopByHop.has(lower) || (named !== null && named.has(lower))) continue;
     if (host !== null && lower === 'host') continue;
-    if (marker !== null && lower === marker.name.toLowerCase()) continue;
+    if (lower === markerName) continue;
     out.push(headers[i], headers[i + 1]);
   }
   if (marker !== null) out.push(marker.name, marker.value);
