@@ -44,6 +44,10 @@ export interface ConnectionOwner {
   lost(conn: ShadowConnection, calls: ShadowCall[], code: string, timedOut: boolean): void;
 }
 
+/** What every plain connection reads into, one read at a time: a read is parsed before the next
+ * one, and the parser and the calls copy what they keep (no buffer allocated per read). */
+const READ_BUFFER = Buffer.allocUnsafe(64 * 1024);
+
 /** Bodies up to this size are copied into the batch; larger ones are written as they are. */
 const COPY_BODY_MAX = 64 * 1024;
 
@@ -92,11 +96,11 @@ export class ShadowConnection {
         ...(endpoint.servername !== null ? { servername: endpoint.servername } : {}),
         ...(endpoint.ca !== null ? { ca: endpoint.ca } : {}),
       })
-      : net.connect({ host: endpoint.host, port: endpoint.port });
+      : net.connect({ host: endpoint.host, port: endpoint.port, onread: { buffer: READ_BUFFER, callback: (n: number) => { this.onData(READ_BUFFER, n); return true; } } });
     const socket = this.socket;
     socket.setNoDelay(true);
     socket.once(endpoint.tls ? 'secureConnect' : 'connect', () => this.onConnect());
-    socket.on('data', (chunk: Buffer) => this.onData(chunk));
+    if (endpoint.tls) socket.on('data', (chunk: Buffer) => this.onData(chunk, chunk.length));
     socket.on('end', () => this.onEnd());
     socket.on('error', (err: Error & { code?: string }) => this.lose(err.code ?? err.message, false));
     this.gone = new Promise((resolve) => socket.once('close', () => {
@@ -205,7 +209,9 @@ export class ShadowConnection {
     if (this.unsent > 0) this.owner.wantsFlush(this);
   }
 
-  private onData(chunk: Buffer): void {
+  /** chunk[0, length) came from the shadow (in READ_BUFFER for a plain connection: nothing of it
+   * is kept past this call but copies). */
+  private onData(chunk: Buffer, length: number): void {
     if (this.closed) return;
     if (this.calls.length === 0) return this.lose('bytes from the shadow with no request in flight', false);
     // Bytes up to the end of an answer are the oldest call's; a call behind it is answered
@@ -213,16 +219,16 @@ export class ShadowConnection {
     this.calls[0].answered = true;
     let error: Error | null = null;
     this.chunkStart = this.receivedBytes;
-    this.receivedBytes += chunk.length;
+    this.receivedBytes += length;
     try {
       // An ordinary head is read straight from the bytes (as production's are); the parser goes on from its last line.
       const parser = this.parser;
       let from = 0;
       if (parser.line === '' && parser.state === 'RESPONSE_LINE') {
-        const headEnd = readOrdinaryHead(parser, RESPONSE, chunk, 0, chunk.length);
+        const headEnd = readOrdinaryHead(parser, RESPONSE, chunk, 0, length);
         if (headEnd >= 0) from = headEnd;
       }
-      const r = parser.execute(chunk, from, chunk.length - from);
+      const r = parser.execute(chunk, from, length - from);
       if (r instanceof Error) error = r;
     } catch (e) {
       error = e as Error;
