@@ -21,6 +21,8 @@ interface Waiting {
   /** No packet of it can be older than this (µs): a late packet of an earlier connection that
    * had the same port and offsets is not taken for it. */
   notBeforeUs: number;
+  /** Date.now() when its answer ended (-1 until then). */
+  answeredAtMs: number;
 }
 
 /** Packets from a shadow remembered for an answer the replay side has not finished reading. */
@@ -29,9 +31,15 @@ const RECENT_ANSWER_PACKETS = 16;
 const WAITING_PER_CONNECTION = 64;
 /** Connections followed; beyond, the one opened first is forgotten. */
 const CONNECTIONS = 4096;
+/** An answered replay whose packets have not all come within this long never will (the capture
+ * dropped one): it goes untimed, and lets go of its request. */
+const PACKETS_WAIT_MS = 2000;
+/** Every this many answers, replays waiting too long and closed connections are swept. */
+const SWEEP_EVERY = 1024;
 
 class ConnectionTimes {
   readonly waiting: Waiting[] = [];
+  closed = false;
   /** The last packets from the shadow: offset, length, time, as a ring. */
   readonly recent = new Float64Array(RECENT_ANSWER_PACKETS * 3);
   recentNext = 0;
@@ -51,9 +59,11 @@ const after = (a: number, b: number): boolean => a !== b && ((a - b) >>> 0) < 2 
 export class WireClock implements WireWatch, SequenceMarkSink {
   readonly stats: WireClockStats = { timed: 0, untimed: 0 };
   private readonly conns = new Map<number, ConnectionTimes>();
+  private answers = 0;
 
   /** `timed` gets each replay timed: the request as sent, its target, first byte to last. */
-  constructor(private readonly timed: (req: HttpRequest, target: number, latencyUs: number) => void) {}
+  constructor(private readonly timed: (req: HttpRequest, target: number, latencyUs: number) => void,
+              private readonly packetsWaitMs = PACKETS_WAIT_MS) {}
 
   opened(target: number, localPort: number): void {
     const key = target * 65536 + localPort;
@@ -68,6 +78,18 @@ export class WireClock implements WireWatch, SequenceMarkSink {
     }
   }
 
+  /** What it sent unanswered never will be answered here: only its answered replays wait on. */
+  closed(target: number, localPort: number): void {
+    const c = this.conns.get(target * 65536 + localPort);
+    if (c === undefined) return;
+    c.closed = true;
+    const before = c.waiting.length;
+    const answered = c.waiting.filter((w) => w.end >= 0);
+    this.stats.untimed += before - answered.length;
+    c.waiting.length = 0;
+    c.waiting.push(...answered);
+  }
+
   sent(target: number, localPort: number, offset: number, req: HttpRequest): void {
     const c = this.conns.get(target * 65536 + localPort);
     if (c === undefined) return;
@@ -76,7 +98,7 @@ export class WireClock implements WireWatch, SequenceMarkSink {
       this.stats.untimed++;
     }
     // Date.now() has whole milliseconds; a packet written after this call is not older.
-    c.waiting.push({ req, start: offset, end: -1, startUs: -1, endUs: -1, notBeforeUs: (Date.now() - 1) * 1000 });
+    c.waiting.push({ req, start: offset, end: -1, startUs: -1, endUs: -1, notBeforeUs: (Date.now() - 1) * 1000, answeredAtMs: -1 });
   }
 
   answered(target: number, localPort: number, endOffset: number, req: HttpRequest): void {
@@ -85,6 +107,8 @@ export class WireClock implements WireWatch, SequenceMarkSink {
     const w = c.waiting.find((x) => x.req === req && x.end < 0);
     if (w === undefined) return;
     w.end = endOffset;
+    w.answeredAtMs = Date.now();
+    if (++this.answers % SWEEP_EVERY === 0) this.sweep(w.answeredAtMs);
     const last = (endOffset - 1) >>> 0;
     const r = c.recent;
     for (let i = 0; i < r.length; i += 3) {
@@ -119,6 +143,23 @@ export class WireClock implements WireWatch, SequenceMarkSink {
       }
     }
     this.settle(c, target);
+  }
+
+  /** Drops replays answered too long ago to be timed still, and closed connections left empty. */
+  private sweep(nowMs: number): void {
+    for (const [key, c] of this.conns) {
+      const waiting = c.waiting;
+      for (let i = 0; i < waiting.length;) {
+        const w = waiting[i];
+        if (w.answeredAtMs >= 0 && nowMs - w.answeredAtMs > this.packetsWaitMs) {
+          waiting.splice(i, 1);
+          this.stats.untimed++;
+        } else {
+          i++;
+        }
+      }
+      if (c.closed && waiting.length === 0) this.conns.delete(key);
+    }
   }
 
   /** Hands on the replays timed at both ends; drops those whose first packet went by unseen. */

@@ -30,6 +30,8 @@ export interface Endpoint {
  * ended: wire timing matches them with the packets the capture saw. Offsets are mod 2^32. */
 export interface WireWatch {
   opened(target: number, localPort: number): void;
+  /** No more requests or answers on it (what was sent unanswered is retried elsewhere or failed). */
+  closed(target: number, localPort: number): void;
   sent(target: number, localPort: number, offset: number, req: HttpRequest): void;
   answered(target: number, localPort: number, endOffset: number, req: HttpRequest): void;
 }
@@ -331,6 +333,7 @@ export class ShadowConnection {
     if (this.connectTimer !== null) clearTimeout(this.connectTimer);
     this.connectTimer = null;
     this.socket.destroy();
+    if (this.wire !== null && this.localPort !== 0) this.wire.watch.closed(this.wire.target, this.localPort);
     const calls = this.calls.splice(0);
     this.unsent = 0;
     for (const call of calls) call.connection = null;

@@ -88,11 +88,12 @@ test('wire clock: replays timed from located packets — offsets, packets and la
   const tcpdump = await startTcpdump({ iface: 'lo', filter: `tcp port ${shadow.port}`, file });
 
   // What the replayer tells (and the clock, fed the packets afterwards, as late as a capture can be).
-  const told = { opened: [] as number[], sent: new Map<string, { port: number; offset: number }>(), answered: new Map<string, { port: number; offset: number }>() };
+  const told = { opened: [] as number[], closed: [] as number[], sent: new Map<string, { port: number; offset: number }>(), answered: new Map<string, { port: number; offset: number }>() };
   const timed = new Map<string, number>();
   const clock = new WireClock((req, target, us) => { assert.equal(target, 0); timed.set(req.url, us); });
   const watch: WireWatch = {
     opened: (target, port) => { told.opened.push(port); clock.opened(target, port); },
+    closed: (target, port) => { told.closed.push(port); clock.closed(target, port); },
     sent: (target, port, offset, req) => { told.sent.set(req.url, { port, offset }); clock.sent(target, port, offset, req); },
     answered: (target, port, offset, req) => { told.answered.set(req.url, { port, offset }); clock.answered(target, port, offset, req); },
   };
@@ -150,4 +151,54 @@ test('wire clock: replays timed from located packets — offsets, packets and la
   }
   assert.deepEqual(clock.stats, { timed: requests.length, untimed: 0 });
   assert.ok(told.opened.length >= 1 && told.opened.length <= 2, `${told.opened.length} connections`);
+  assert.deepEqual([...told.closed].sort(), [...told.opened].sort(), 'each connection told closed at the drain');
+});
+
+test('wire clock: what cannot be timed lets go — a closed connection\'s unanswered replays, a reused port\'s leftovers, answers whose packets never come', () => {
+  const timed: string[] = [];
+  const clock = new WireClock((req, _target, us) => timed.push(`${req.url} ${us}`), -1);
+  const nowUs = Date.now() * 1000;
+  const [a, b, c] = ['/a', '/b', '/c'].map((u) => fakeRequest(u));
+  clock.opened(0, 40000);
+  clock.sent(0, 40000, 0, a);
+  clock.sent(0, 40000, 100, b);
+  clock.sent(0, 40000, 200, c);
+  clock.answered(0, 40000, 50, a);
+  clock.closed(0, 40000);
+  assert.deepEqual(clock.stats, { timed: 0, untimed: 2 }, 'b and c were never answered on it');
+  // The answered one is timed by packets that come after the close, as a capture's lag brings them.
+  clock.mark(0, 40000, true, 0, 100, nowUs + 10);
+  clock.mark(0, 40000, false, 0, 50, nowUs + 510);
+  assert.deepEqual(timed, ['/a 500']);
+  assert.deepEqual(clock.stats, { timed: 1, untimed: 2 });
+
+  // A packet older than the request (an earlier connection on the same port) is not its.
+  clock.opened(0, 40000);
+  const d = fakeRequest('/d');
+  clock.sent(0, 40000, 0, d);
+  clock.mark(0, 40000, true, 0, 100, nowUs - 5_000_000);
+  clock.answered(0, 40000, 20, d);
+  clock.mark(0, 40000, false, 0, 20, nowUs + 900);
+  assert.equal(timed.length, 1, 'no start packet of its own yet');
+  clock.mark(0, 40000, true, 0, 100, nowUs + 100);
+  assert.deepEqual(timed, ['/a 500', '/d 800']);
+
+  // The port opened again: what still waited there goes untimed.
+  clock.sent(0, 40000, 100, fakeRequest('/e'));
+  clock.opened(0, 40000);
+  assert.deepEqual(clock.stats, { timed: 2, untimed: 3 });
+
+  // Answers whose last packet the capture dropped: let go at the next sweep (at every 1,024th
+  // answer: /a and /d were two; here anything answered is old enough), spread over connections
+  // below their own bound.
+  const sweepAt = 1024 - 2 - 1;
+  for (let i = 0; i < 1024; i++) {
+    const port = 41000 + (i >> 6);
+    if (i % 64 === 0) clock.opened(0, port);
+    const r = fakeRequest(`/f${i}`);
+    clock.sent(0, port, (i % 64) * 10, r);
+    clock.mark(0, port, true, (i % 64) * 10, 10, Date.now() * 1000 + 5000);
+    clock.answered(0, port, ((i % 64) + 1) * 100, r);
+    assert.deepEqual(clock.stats, { timed: 2, untimed: i < sweepAt ? 3 : 3 + sweepAt + 1 }, `after answer ${i}`);
+  }
 });
