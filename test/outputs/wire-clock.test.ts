@@ -20,7 +20,7 @@ import { captureSkipReason, runTool, startTcpdump } from '../support/tools';
 
 /** Answers by path, some after a while; records each request's first byte and each answer's
  * end in its connection's streams (by the client's port). */
-async function startRecordingShadow() {
+async function startRecordingShadow(host: string) {
   const starts = new Map<string, { port: number; offset: number }>();
   const ends = new Map<string, { port: number; offset: number }>();
   const answer = (url: string): { parts: string[]; delayMs: number } => {
@@ -62,7 +62,7 @@ async function startRecordingShadow() {
       }
     });
   });
-  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  await new Promise<void>((r) => server.listen(0, host, r));
   return { port: (server.address() as net.AddressInfo).port, starts, ends, close: () => new Promise((r) => server.close(r)) };
 }
 
@@ -78,11 +78,12 @@ async function tsharkPackets(file: string): Promise<Array<{ srcPort: number; dst
   });
 }
 
-test('wire clock: replays timed from located packets — offsets, packets and latencies as the shadow and tshark see them', { timeout: 120_000 }, async (t) => {
+for (const host of ['127.0.0.1', '::1']) test(`wire clock (${host}): replays timed from located packets — offsets, packets and latencies as the shadow and tshark see them`, { timeout: 120_000 }, async (t) => {
   const why = captureSkipReason(['tcpdump', 'tshark']);
   if (why) { t.skip(why); return; }
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'shadowtap-wireclock-'));
-  const shadow = await startRecordingShadow();
+  const shadow = await startRecordingShadow(host);
+  const origin = host.includes(':') ? `http://[${host}]:${shadow.port}` : `http://${host}:${shadow.port}`;
   t.after(async () => { await shadow.close(); fs.rmSync(dir, { recursive: true, force: true }); });
   const file = path.join(dir, 'replays.pcap');
   const tcpdump = await startTcpdump({ iface: 'lo', filter: `tcp port ${shadow.port}`, file });
@@ -97,7 +98,7 @@ test('wire clock: replays timed from located packets — offsets, packets and la
     sent: (target, port, offset, req) => { told.sent.set(req.url, { port, offset }); clock.sent(target, port, offset, req); },
     answered: (target, port, offset, req) => { told.answered.set(req.url, { port, offset }); clock.answered(target, port, offset, req); },
   };
-  const replayer = new Replayer({ targets: [`http://127.0.0.1:${shadow.port}`], concurrency: 2, pipeline: 3, wire: watch, timeoutMs: 10_000 });
+  const replayer = new Replayer({ targets: [origin], concurrency: 2, pipeline: 3, wire: watch, timeoutMs: 10_000 });
   const requests: HttpRequest[] = [];
   for (let i = 0; i < 8; i++) {
     for (const url of ['/small', '/chunked', '/nocontent', '/interim', '/big']) requests.push(fakeRequest(`${url}?i=${i}`));
@@ -123,7 +124,7 @@ test('wire clock: replays timed from located packets — offsets, packets and la
   const marks: typeof packets = [];
   const pipeline = new PacketPipeline({ request: () => assert.fail('a replay parsed as a request'), exchange: () => {}, lost: () => {}, notice: () => {} }, {
     marked: {
-      servers: [{ address: '127.0.0.1', port: shadow.port }],
+      servers: [{ address: host, port: shadow.port }],
       sink: {
         mark: (server, clientPort, toServer, offset, length, tsUs) => {
           assert.equal(server, 0);
