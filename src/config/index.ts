@@ -164,18 +164,17 @@ function targetAddress(origin: string): { address: string; port: number } {
 
 /**
  * --wire-timing on|off|auto (the default): auto times the shadows from the capture whenever
- * the comparison is kept (--out) and that can work — a live capture, the marker header, and
- * every target an IP literal whose route leaves through the captured interface. `why` says
- * what stood in the way.
+ * the comparison is kept (--out) and that can work — a live capture, and every target an IP
+ * literal whose route leaves through the captured interface (the replays' packets are told apart
+ * by the target's address and port: no marker needed). `why` says what stood in the way.
  */
-function wireTimingChoice(raw: unknown, comparing: boolean, kept: boolean, iface: string | undefined, marked: boolean, targets: string[]): { wireTiming: boolean; why: string | null } {
+function wireTimingChoice(raw: unknown, comparing: boolean, kept: boolean, iface: string | undefined, targets: string[]): { wireTiming: boolean; why: string | null } {
   const when = raw === true || raw === 'on' ? 'on' : raw === false || raw === 'off' ? 'off' : raw === undefined || raw === 'auto' ? 'auto' : null;
   if (when === null) throw new ConfigError('--wire-timing', `expected on, off or auto, got ${JSON.stringify(raw)}`);
   // auto: only where latency is judged (the comparison kept with --out), since it doubles what is captured.
   if (when === 'off' || (when === 'auto' && !kept)) return { wireTiming: false, why: null };
   const obstacle = !comparing ? 'needs the comparison (not with --no-compare)'
-    : iface === undefined ? 'needs a live capture: a file holds no shadow traffic'
-      : !marked ? 'needs the marker header (it tells the replays apart)' : null;
+    : iface === undefined ? 'needs a live capture: a file holds no shadow traffic' : null;
   if (obstacle !== null) {
     if (when === 'on') throw new ConfigError('--wire-timing', obstacle);
     return { wireTiming: false, why: comparing ? obstacle : null };
@@ -604,8 +603,7 @@ export function runConfig(flags: Flags): RunConfig {
   const responseKb = readOption(flags, compareOptions.compareBodyKb);
   const logs = logFlags(flags);
   const shared = withinShare(base0, base.memory, allTargets.length);
-  const { wireTiming, why: wireTimingNote } = wireTimingChoice(flags.wireTiming, cmp !== null, flags.out !== undefined, base.source.interface,
-    shared.marker !== null && shared.marker !== undefined, allTargets);
+  const { wireTiming, why: wireTimingNote } = wireTimingChoice(flags.wireTiming, cmp !== null, flags.out !== undefined, base.source.interface, allTargets);
   if (wireTiming) {
     const also = allTargets.map((t) => targetAddress(t));
     // The replays' packets are captured too, and located for their timing (never reassembled).

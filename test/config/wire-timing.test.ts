@@ -13,10 +13,14 @@ test('auto: on when every target is an IP address routed over the captured inter
   assert.deepEqual(c.source.alsoCapture, [{ address: '127.0.0.1', port: 9000 }, { address: '::1', port: 9001 }]);
 });
 
+test('auto: the marker header is not needed (the replays\' packets are told apart by the target\'s address and port)', () => {
+  const c = live({ shadow: ['http://127.0.0.1:9000'], marker: false });
+  assert.deepEqual([c.wireTiming, c.wireTimingNote, c.replay.marker], [true, null, null]);
+});
+
 test('auto: off, with the reason, when wire timing cannot work', () => {
   const cases: Array<[Record<string, unknown>, RegExp]> = [
     [{ shadow: ['http://shadow.invalid:9000'] }, /shadow\.invalid:9000 is not an IP address/],
-    [{ shadow: ['http://127.0.0.1:9000'], marker: false }, /needs the marker header/],
     [{ interface: 'shadowtap-none0', shadow: ['http://127.0.0.1:9000'] }, /reached over lo, not over the captured shadowtap-none0/],
   ];
   for (const [flags, why] of cases) {
