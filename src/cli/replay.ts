@@ -51,7 +51,8 @@ export async function replayFile(cfg: ReplayFileConfig, log: Logger = createLogg
     if (sent !== null && item.production !== undefined) comparison?.admitted(item.production);
     return sent;
   };
-  const pacer = new Pacer(replayer, ledger, cfg, admit, (outcome, responses, sent) => {
+  const pacing = comparison === null ? cfg : { ...cfg, comparisonHasRoom: () => comparison.hasRoom };
+  const pacer = new Pacer(replayer, ledger, pacing, admit, (outcome, responses, sent) => {
     shadowTrouble.note(outcome, responses);
     comparison?.answered(sent, responses);
   });

@@ -251,6 +251,12 @@ export class CompareStage {
     return this.joins.size;
   }
 
+  /** Whether another exchange may wait for its other half without the joins nearing their bounds
+   * (half of each: a source that can wait, waits there, and never overflows them). */
+  get joinsHaveRoom(): boolean {
+    return this.joins.size < this.options.maxPendingJoins / 2 && this.joinBytes < this.options.maxPendingJoinBytes / 2;
+  }
+
   /** Per shadow target (the baseline is not judged): exchanges diffed and those that
    * differed anywhere (noise included), summed over endpoints. For metrics, at scrape time. */
   shadowTotals(): Array<{ target: string; compared: number; mismatched: number }> {

@@ -22,6 +22,9 @@ export interface PacerOptions {
   /** 1: as recorded; 2: twice as fast; 0: as fast as the shadows take it. */
   speed: number;
   loop: number;
+  /** False while the comparison holds as many exchanges waiting for their answers as it should:
+   * no more are read in until answers come (a file waits; it never overflows the joins). */
+  comparisonHasRoom?: () => boolean;
 }
 
 export interface PassStats { requests: number; recordedSpanMs: number; sendSpanMs: number }
@@ -121,10 +124,22 @@ export class Pacer {
       if (count++ === 0) firstSend = lastSend;
       this.dispatch(item, due);
     };
+    const comparisonHasRoom = this.options.comparisonHasRoom;
     for await (const item of feed.items()) {
       if (this.stopping) {
         abandon(item);
         break;
+      }
+      if (comparisonHasRoom !== undefined) {
+        // The read-ahead goes out first; with none left, wait for answers.
+        while (!this.stopping && !comparisonHasRoom()) {
+          if (heap.size > 0) await next();
+          else await this.waitProgress();
+        }
+        if (this.stopping) {
+          abandon(item);
+          break;
+        }
       }
       const sent = this.admit(item.req, item);
       if (sent === null) continue;

@@ -52,6 +52,11 @@ export class RecordedComparison {
     this.stage.exchange(production);
   }
 
+  /** False while the joins are near their bounds: a recording's reader waits. */
+  get hasRoom(): boolean {
+    return this.stage.joinsHaveRoom;
+  }
+
   /** The targets' answers to a request sent (it carries the recorded request's id). */
   answered(sent: HttpRequest, responses: ShadowResponse[]): void {
     this.stage.replayed(sent, responses);
