@@ -2,8 +2,7 @@
 
 import { createHash } from 'node:crypto';
 import type { Exchange, HttpRequest } from '../model';
-import { headerValue } from '../http';
-import { isNamed } from '../http/parser';
+import { headerValue, isNamed } from '../http';
 import type { Output, Settle } from './index';
 
 const plainJsonText = /^[\x20\x21\x23-\x5b\x5d-\x7e]*$/;

@@ -80,7 +80,6 @@ export class ThreadedOutput implements Output {
   /** Set by hurry(): a drain waits DRAIN_GRACE_MS for the workers' reports, no longer its timeout too. */
   private hurried = false;
   private cutShort: (() => void) | null = null;
-  /** Own replays seen (wire timing), until their exchange comes. */
 
   constructor(private readonly options: ThreadedOutputOptions) {
     const n = options.workers;

@@ -38,7 +38,7 @@ const PACKETS_WAIT_MS = 2000;
 const SWEEP_EVERY = 1024;
 
 class ConnectionTimes {
-  readonly waiting: Waiting[] = [];
+  waiting: Waiting[] = [];
   closed = false;
   /** The last packets from the shadow: offset, length, time, as a ring. */
   readonly recent = new Float64Array(RECENT_ANSWER_PACKETS * 3);
@@ -72,9 +72,9 @@ export class WireClock implements WireWatch, SequenceMarkSink {
     this.conns.delete(key);
     this.conns.set(key, new ConnectionTimes());
     if (this.conns.size > CONNECTIONS) {
-      const [, first] = this.conns.entries().next().value as [number, ConnectionTimes];
+      const [firstKey, first] = this.conns.entries().next().value as [number, ConnectionTimes];
       this.stats.untimed += first.waiting.length;
-      this.conns.delete(this.conns.keys().next().value as number);
+      this.conns.delete(firstKey);
     }
   }
 
@@ -83,11 +83,9 @@ export class WireClock implements WireWatch, SequenceMarkSink {
     const c = this.conns.get(target * 65536 + localPort);
     if (c === undefined) return;
     c.closed = true;
-    const before = c.waiting.length;
     const answered = c.waiting.filter((w) => w.end >= 0);
-    this.stats.untimed += before - answered.length;
-    c.waiting.length = 0;
-    c.waiting.push(...answered);
+    this.stats.untimed += c.waiting.length - answered.length;
+    c.waiting = answered;
   }
 
   sent(target: number, localPort: number, offset: number, req: HttpRequest): void {

@@ -41,7 +41,6 @@ export class Admission {
   isOwnReplay(req: HttpRequest): boolean {
     return this.ownMarker !== null && headerValue(req.headers, this.ownMarker) !== null;
   }
-
 }
 
 export interface MirrorOptions {
