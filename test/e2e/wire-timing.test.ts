@@ -41,7 +41,8 @@ test('--wire-timing: shadow latency from the capture, judged against production;
   // The replays' packets are located in their streams, never reassembled or parsed as requests.
   assert.equal(s.ownReplaysIgnored, 0);
   assert.ok(s.wireMarks.marked >= 2 * sent, `${s.wireMarks.marked} packets of replays located`);
-  assert.equal(s.wireMarks.unanchored, 0);
+  // A connection is located from its SYN: only a packet the capture dropped leaves one unanchored.
+  if (s.capture.kernelDropped === 0 && s.capture.queueDropped === 0) assert.equal(s.wireMarks.unanchored, 0);
   assert.ok(s.wireTiming.timed >= sent * 0.95 && s.wireTiming.timed + s.wireTiming.untimed <= sent, JSON.stringify(s.wireTiming));
   assert.equal(shadow.requests, sent, 'nothing was replayed twice');
   assert.ok(s.compare.wireTimed >= (sent - 200) * 0.95, `${s.compare.wireTimed} exchanges timed on the wire`);
