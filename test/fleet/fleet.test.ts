@@ -157,6 +157,9 @@ test('fleet: agent + workers (one SIGKILLed, a third started) deliver every requ
   const reasons = (out: string): string[] => (JSON.parse(out) as { reasons: string[] }).reasons.filter((r) => !/latency/.test(r)).sort();
   t.diagnostic(`verdict: ${one.code === 0 ? 'PASS' : 'FAIL'}, ${reasons(one.stdout).length} reasons`);
   const singleReport = JSON.parse((await runCli(['report', path.join(dir, 'single'), '--json'])).stdout) as { targets: Array<{ compared: number }> };
+  // Why the single host compared fewer, when it does (a comparison given up or shed is counted there).
+  const singleCounters = JSON.parse(fs.readFileSync(path.join(dir, 'single', 'results.json'), 'utf8')).counters as Record<string, number>;
+  t.diagnostic(`single host: ${JSON.stringify({ exchanges: singleCounters.exchanges, joinOverflow: singleCounters.joinOverflow, busy: singleCounters.busy, diffFailures: singleCounters.diffFailures })}`);
   assert.equal(m.targets[0].compared - twice, singleReport.targets[0].compared, 'the fleet compared what the single host did');
   assert.equal(fleet.code, one.code, `same verdict:\nsingle: ${one.stdout}\nfleet: ${fleet.stdout}`);
   const [fr, sr] = [reasons(fleet.stdout), reasons(one.stdout)];
