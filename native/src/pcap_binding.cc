@@ -11,8 +11,9 @@
 // LiveHandle: a dedicated capture thread polls the (non-blocking) pcap handle
 //   and an eventfd of its own, reads with pcap_dispatch and hands whole
 //   batches to JS through a thread-safe function.  The thread never blocks on
-//   JS: when too many bytes are queued for JS, batches are dropped and
-//   counted.  Delivered batches are Buffers owned by JS (copies by default;
+//   JS: when too many bytes are queued for JS (or JS asks it to hold), it
+//   stops reading and the packets wait in the kernel's ring, where the
+//   kernel drops (and counts) what no longer fits.  Delivered batches are Buffers owned by JS (copies by default;
 //   batch memory is recycled through a small pool).  close() never waits for
 //   the thread: onEnd reports its end.
 
@@ -425,6 +426,7 @@ class LiveHandle : public Napi::ObjectWrap<LiveHandle> {
             InstanceMethod<&LiveHandle::Start>("start"),
             InstanceMethod<&LiveHandle::Close>("close"),
             InstanceMethod<&LiveHandle::Stats>("stats"),
+            InstanceMethod<&LiveHandle::Hold>("hold"),
             InstanceAccessor<&LiveHandle::GetLinkType>("linkType"),
             InstanceAccessor<&LiveHandle::GetSnaplen>("snaplen"),
             InstanceAccessor<&LiveHandle::GetWarning>("warning"),
@@ -555,6 +557,7 @@ class LiveHandle : public Napi::ObjectWrap<LiveHandle> {
   // create objects any more).
   void Deliver(napi_env env, napi_value cb, Batch* b) {
     queuedBytes_.fetch_sub(b->cap, std::memory_order_relaxed);
+    if (holding_.load(std::memory_order_relaxed)) Wake();
     const uint32_t count = b->count;
     napi_value buf = nullptr;
     // Copy (default): the pooled batch memory goes straight back to the
@@ -765,6 +768,15 @@ class LiveHandle : public Napi::ObjectWrap<LiveHandle> {
     return info.Env().Undefined();
   }
 
+  // hold(true): JS has more waiting than it wants; packets stay in the ring
+  // until hold(false).
+  Napi::Value Hold(const Napi::CallbackInfo& info) {
+    const bool hold = info.Length() > 0 && info[0].ToBoolean().Value();
+    heldByJs_.store(hold, std::memory_order_relaxed);
+    if (!hold) Wake();
+    return info.Env().Undefined();
+  }
+
   Napi::Value Stats(const Napi::CallbackInfo& info) {
     Napi::Env env = info.Env();
     // Fresh kernel figures on every read (pcap_stats only touches the socket's
@@ -787,6 +799,7 @@ class LiveHandle : public Napi::ObjectWrap<LiveHandle> {
     o.Set("ifDropped", num(ifdrop));
     o.Set("batches", num(batches_.load(std::memory_order_relaxed)));
     o.Set("queuedBytes", num(queuedBytes_.load(std::memory_order_relaxed)));
+    o.Set("holds", num(holds_.load(std::memory_order_relaxed)));
     return o;
   }
 
@@ -875,7 +888,7 @@ class LiveHandle : public Napi::ObjectWrap<LiveHandle> {
 
   // Waits until the pcap fd is readable, the wake-up eventfd was written, or
   // waitMs passed (-1: no limit).  False on a poll error (err set).
-  bool WaitReadable(int pcapFd, int waitMs, std::string* err) {
+  bool WaitReadable(int pcapFd, int waitMs, std::string* err, bool pcapToo = true) {
     // libpcap needs short polls while it checks whether a downed interface
     // went away (ENETDOWN).
     const struct timeval* req = pcap_get_required_select_timeout(p_);
@@ -885,7 +898,7 @@ class LiveHandle : public Napi::ObjectWrap<LiveHandle> {
       if (waitMs < 0 || reqMs < waitMs) waitMs = reqMs;
     }
     struct pollfd fds[2];
-    fds[0].fd = pcapFd;
+    fds[0].fd = pcapToo ? pcapFd : -1;  // a negative fd is left out by poll()
     fds[0].events = POLLIN;
     fds[0].revents = 0;
     fds[1].fd = wakeFd_;
@@ -922,11 +935,30 @@ class LiveHandle : public Napi::ObjectWrap<LiveHandle> {
     bool dirty = false;  // packets read since the kernel counters were refreshed
     std::string err;
     while (!stop_.load(std::memory_order_relaxed)) {
-      // Non-blocking: reads every block the kernel has handed over.
+      if (HoldBack()) {
+        // JS is behind: what the kernel takes waits in its ring until a
+        // delivery (or hold(false)) makes room.
+        if (cur_ && cur_->count && HasRoom(cur_->cap)) Flush();
+        holding_.store(true, std::memory_order_relaxed);
+        holds_.fetch_add(1, std::memory_order_relaxed);
+        while (HoldBack() && !stop_.load(std::memory_order_relaxed)) {
+          if (!WaitReadable(pcapFd, 100, &err, false)) break;
+          RefreshKernelStats();
+        }
+        holding_.store(false, std::memory_order_relaxed);
+        if (!err.empty()) break;
+        continue;
+      }
+      // Non-blocking: reads every block the kernel has handed over, or up to
+      // the packet that filled the queue (OnPacket breaks the loop there).
       int r = pcap_dispatch(p_, -1, &LiveHandle::OnPacket, reinterpret_cast<u_char*>(this));
       if (r == PCAP_ERROR) {
         err = "capture on \"" + device_ + "\" failed: " + pcap_geterr(p_);
         break;
+      }
+      if (r == PCAP_ERROR_BREAK) {
+        dirty = true;
+        continue;
       }
       if (r > 0) dirty = true;
       if (cur_ && cur_->count) Flush();  // timeout / end-of-block flush
@@ -1008,6 +1040,20 @@ class LiveHandle : public Napi::ObjectWrap<LiveHandle> {
     b->count++;
     b->wireBytes += h->len;
     if (b->size + kRecordHeader >= b->cap) self->Flush();
+    // The rest of the ring waits (pcap_dispatch resumes mid-block); not
+    // while stopping, when what the kernel took is read out.
+    if (self->HoldBack() && !self->stop_.load(std::memory_order_relaxed)) pcap_breakloop(self->p_);
+  }
+
+  // Whether a batch holding `cap` bytes may be queued now.
+  bool HasRoom(size_t cap) const {
+    const uint64_t queued = queuedBytes_.load(std::memory_order_relaxed);
+    return queued == 0 || queued + cap <= maxQueued_;
+  }
+
+  // Whether the capture thread leaves packets in the ring for now.
+  bool HoldBack() const {
+    return heldByJs_.load(std::memory_order_relaxed) || !HasRoom(batchBytes_);
   }
 
   Batch* NewBatch(size_t need) {
@@ -1031,7 +1077,9 @@ class LiveHandle : public Napi::ObjectWrap<LiveHandle> {
   // Hands the current batch to JS without ever blocking.  The queue's limit
   // counts the memory each queued batch holds (its whole buffer), not the
   // packet bytes in it: a stalled JS thread with small batches must not pin
-  // buffer after buffer.  A batch using under a quarter of its pool buffer
+  // buffer after buffer.  Reading stops once a full batch no longer fits
+  // (HoldBack), so the queue passes its limit by the batch being filled at
+  // most; beyond that (only while stopping) a batch is dropped and counted.  A batch using under a quarter of its pool buffer
   // (most, at a low packet rate) is moved to an allocation of its own size
   // first, so that it holds no more than it carries.
   void Flush() {
@@ -1047,7 +1095,7 @@ class LiveHandle : public Napi::ObjectWrap<LiveHandle> {
         b->cap = b->size;
       }
     }
-    if (queuedBytes_.load(std::memory_order_relaxed) + b->cap > maxQueued_) {
+    if (queuedBytes_.load(std::memory_order_relaxed) + b->cap > maxQueued_ + batchBytes_) {
       queueDropped_.fetch_add(b->count, std::memory_order_relaxed);
       b->size = 0;
       b->count = 0;
@@ -1091,6 +1139,9 @@ class LiveHandle : public Napi::ObjectWrap<LiveHandle> {
   std::thread thread_;
   std::atomic<bool> stop_{false};
   std::atomic<bool> abandon_{false};  // teardown: stop without the final drain
+  std::atomic<bool> heldByJs_{false};  // hold(): JS has enough waiting
+  std::atomic<bool> holding_{false};   // the thread waits for room (Deliver wakes it)
+  std::atomic<uint64_t> holds_{0};     // times it left packets in the ring
   int wakeFd_ = -1;                   // eventfd: wakes the capture thread's poll
   LiveTsfn tsfn_;
   napi_ref onEnd_ = nullptr;

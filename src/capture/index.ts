@@ -73,15 +73,17 @@ export type LiveOptions = Omit<NativeLiveOptions, 'copyBelowBytes'>;
  * shadows' answers), timers and the comparison's own slice. (Handing on 4 ms of packets per
  * turn instead mirrored less at 20k req/s on 2 cores: 81–88 % against 96–97 %.) */
 const LIVE_SLICE_PACKETS = 512;
-/** Live batches waiting on the JS side at most, by default (bytes); beyond, dropped and counted. */
+/** Live batches waiting on the JS side, by default (bytes): beyond, the capture thread holds packets in the kernel's ring. */
 const LIVE_PENDING_BYTES = 256 * 1024 * 1024;
 
 /**
  * The capture thread's batches are queued here and handed on in slices of at most
  * LIVE_SLICE_PACKETS, one slice per turn of the event loop (setImmediate): a flood of packets
  * never starves the replies from the shadows, the timers or /metrics on the same thread. What
- * waits is bounded (its bytes); a batch beyond the bound is dropped and counted as queueDropped,
- * like the capture thread's own drops.
+ * waits is bounded (its bytes): past the bound the capture thread is told to hold, and packets
+ * wait in the kernel's ring (which drops and counts what it cannot hold) until half has been
+ * handed on. The batches already on their way still come (the capture thread's own queue, as
+ * bounded); a batch beyond twice the bound and that is dropped and counted as queueDropped.
  */
 class LiveSource implements PacketSource {
   readonly live = true;
@@ -102,6 +104,8 @@ class LiveSource implements PacketSource {
   private onEnd: ((err?: Error) => void) | null = null;
   private droppedPackets = 0;
   private droppedBytes = 0;
+  /** The capture thread was told to hold. */
+  private holding = false;
 
   constructor(private readonly handle: NativeLiveHandle, private readonly maxPendingBytes: number) {
     this.linkType = handle.linkType;
@@ -123,13 +127,17 @@ class LiveSource implements PacketSource {
   }
 
   private readonly arrived = (batch: Buffer, count: number): void => {
-    if (this.pendingBytes + batch.length > this.maxPendingBytes && this.pendingBytes > 0) {
+    if (this.pendingBytes + batch.length > 2 * this.maxPendingBytes + HELD_SLACK_BYTES && this.pendingBytes > 0) {
       this.droppedPackets += count;
       this.droppedBytes += wireBytes(batch, count);
       return;
     }
     this.pending.push({ batch, count });
     this.pendingBytes += batch.length;
+    if (!this.holding && this.pendingBytes > this.maxPendingBytes) {
+      this.holding = true;
+      this.handle.hold(true);
+    }
     // Nothing else waiting: the first slice goes now, as the batch used to.
     if (!this.scheduled) this.slice();
   };
@@ -168,6 +176,10 @@ class LiveSource implements PacketSource {
         this.sliceRecords += records;
       }
       budget -= records;
+      if (this.holding && this.pendingBytes <= this.maxPendingBytes / 2) {
+        this.holding = false;
+        this.handle.hold(false);
+      }
       onBatch(from === 0 && to === batch.length ? batch : batch.subarray(from, to), records);
       if (this.onBatch === null) return;
     }
@@ -216,6 +228,8 @@ class LiveSource implements PacketSource {
 }
 
 const EMPTY_PENDING = { batch: Buffer.alloc(0), count: 0 };
+/** Beyond twice the JS bound, room for the batch the capture thread was filling when told to hold. */
+const HELD_SLACK_BYTES = 2 * 1024 * 1024;
 
 /** The offset after `records` records of a batch starting at `offset`. */
 function skipRecords(batch: Buffer, offset: number, records: number): number {

@@ -23,7 +23,7 @@ export interface NativeLiveOptions {
   inboundOnly?: boolean;
   /** Target batch size (default 1 MiB, raised to at least snaplen + 16). */
   batchBytes?: number;
-  /** Memory held by batches waiting for the JS thread (each counts its whole buffer) before new batches are dropped (default 256 MiB). */
+  /** Memory held by batches waiting for the JS thread (each counts its whole buffer) before the capture thread stops reading and packets wait in the kernel's ring (default 256 MiB). */
   maxQueuedBytes?: number;
   /**
    * Batches smaller than this many bytes are delivered as copies, larger ones as external Buffers
@@ -38,7 +38,8 @@ export interface NativeLiveStats {
   packets: number;
   /** Sum of the wire lengths of `packets`. */
   bytes: number;
-  /** Packets taken from libpcap but dropped because too much was queued for JS. */
+  /** Packets taken from libpcap but dropped because too much was queued for JS (only while
+   * stopping, or when memory for a batch could not be had: otherwise packets wait in the ring). */
   queueDropped: number;
   /** pcap_stats() counters, read afresh by every stats() call while the handle is open; final after onEnd. */
   kernelReceived: number;
@@ -48,6 +49,8 @@ export interface NativeLiveStats {
   batches: number;
   /** Memory held by batches queued for the JS thread (whole buffers). */
   queuedBytes: number;
+  /** Times the capture thread stopped reading because JS was behind (packets waited in the ring). */
+  holds: number;
 }
 
 export interface NativeLiveHandle {
@@ -65,6 +68,8 @@ export interface NativeLiveHandle {
    */
   start(onBatch: (batch: Buffer, count: number) => void, onEnd?: (err?: Error) => void): void;
   stats(): NativeLiveStats;
+  /** true: JS has enough waiting, packets stay in the kernel's ring; false: read on. */
+  hold(on: boolean): void;
   /**
    * Asks the capture thread to stop and returns at once (never waits for it). The thread reads
    * what the kernel already took (up to about twice timeoutMs after the last packet), closes the

@@ -59,7 +59,8 @@ test('fleet: agent + workers (one SIGKILLed, a third started) deliver every requ
     '--admin', '127.0.0.1:0', '--summary-json', agentSummary]);
   // The single-host reference: the same traffic recorded, replayed with --out afterwards.
   const recording = path.join(dir, 'recording');
-  const recorder = start(['record', '--interface', 'lo', '--port', String(prod.port), '--bodies', '--output', recording]);
+  const recorder = start(['record', '--interface', 'lo', '--port', String(prod.port), '--bodies', '--output', recording,
+    '--summary-json', `${recording}.summary.json`]);
   await started(agent, /"msg":"publishing"/);
   await started(recorder, /recording started/);
 
@@ -92,6 +93,10 @@ test('fleet: agent + workers (one SIGKILLed, a third started) deliver every requ
   assert.equal(await recorder.stop('SIGTERM', 60_000), 0, recorder.stderr());
   const a = JSON.parse(fs.readFileSync(agentSummary, 'utf8')) as AgentSummary;
   t.diagnostic(`agent: seen ${a.seen}, published ${a.published}, notPublished ${JSON.stringify(a.notPublished)}`);
+  // The single-host reference below is this recording: it must hold every request too.
+  const r = JSON.parse(fs.readFileSync(`${recording}.summary.json`, 'utf8')) as { seen: number; recorded: number; notRecorded: Record<string, number>; capture: Record<string, number> };
+  t.diagnostic(`recorder: seen ${r.seen}, recorded ${r.recorded}, notRecorded ${JSON.stringify(r.notRecorded)}, capture ${JSON.stringify(r.capture)}`);
+  assert.equal(r.recorded, COUNT, 'the recording holds every request');
   assert.equal(a.seen, a.published + sum(a.notPublished) + a.pending, 'agent: seen = published + Σ notPublished');
   assert.equal(a.published, COUNT, `every request published: ${JSON.stringify(a.notPublished)}`);
   for (const reason of ['publishDropped', 'publishFailed', 'shutdown']) assert.equal(a.notPublished[reason], undefined, reason);
