@@ -557,7 +557,7 @@ class LiveHandle : public Napi::ObjectWrap<LiveHandle> {
   // create objects any more).
   void Deliver(napi_env env, napi_value cb, Batch* b) {
     queuedBytes_.fetch_sub(b->cap, std::memory_order_relaxed);
-    if (holding_.load(std::memory_order_relaxed)) Wake();
+    if (holding_.load()) Wake();  // seq_cst, as the store: no wake-up lost
     const uint32_t count = b->count;
     napi_value buf = nullptr;
     // Copy (default): the pooled batch memory goes straight back to the
@@ -939,7 +939,7 @@ class LiveHandle : public Napi::ObjectWrap<LiveHandle> {
         // JS is behind: what the kernel takes waits in its ring until a
         // delivery (or hold(false)) makes room.
         if (cur_ && cur_->count && HasRoom(cur_->cap)) Flush();
-        holding_.store(true, std::memory_order_relaxed);
+        holding_.store(true);
         holds_.fetch_add(1, std::memory_order_relaxed);
         while (HoldBack() && !stop_.load(std::memory_order_relaxed)) {
           if (!WaitReadable(pcapFd, 100, &err, false)) break;

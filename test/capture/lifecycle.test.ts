@@ -74,6 +74,15 @@ async function settleGc(): Promise<void> {
 
 /** After a run with the JS thread stalled: waits for the sender, closes the capture and the
  * sink, and returns the capture's counters. */
+/** Another process sends `n` 64-byte datagrams to `port` as fast as it can, then touches `doneFile`. */
+function udpFlood(port: number, n: number, doneFile: string): ReturnType<typeof runChild> {
+  return runChild(
+    `const s = require('dgram').createSocket('udp4'); const m = Buffer.alloc(64); let i = 0;
+     (function pump() { for (let k = 0; k < 500 && i < ${n}; k++, i++) s.send(m, ${port}, '127.0.0.1'); if (i < ${n}) setImmediate(pump); else setTimeout(() => { require('fs').writeFileSync(${JSON.stringify(doneFile)}, ''); s.close(); }, 100); })();`,
+    120_000,
+  );
+}
+
 async function closeAfterSender(sender: ReturnType<typeof runChild>, src: PacketSource, ended: Promise<void>,
   sink: { close(): void }, doneFile: string): Promise<CaptureStats> {
   const r = await sender;
@@ -270,11 +279,7 @@ describe('lifecycle', { skip: !isRoot && 'needs root' }, () => {
     // Traffic from another process while this JS thread is blocked. The sender touches
     // `doneFile` once it has sent everything.
     const doneFile = path.join(tmpDir(), 'sent');
-    const sender = runChild(
-      `const s = require('dgram').createSocket('udp4'); const m = Buffer.alloc(64); let i = 0;
-       (function pump() { for (let k = 0; k < 500 && i < ${N}; k++, i++) s.send(m, ${sink.port}, '127.0.0.1'); if (i < ${N}) setImmediate(pump); else setTimeout(() => { require('fs').writeFileSync(${JSON.stringify(doneFile)}, ''); s.close(); }, 100); })();`,
-      120_000,
-    );
+    const sender = udpFlood(sink.port, N, doneFile);
     // Block the JS thread until the sender has sent all and the capture thread has stopped
     // reading: on a busy machine the sender may need seconds just to start, so wait for those
     // events rather than for a fixed time (at least 1.5 s, at most 60 s).
@@ -312,11 +317,7 @@ describe('lifecycle', { skip: !isRoot && 'needs root' }, () => {
     let delivered = 0;
     const ended = new Promise<void>((r) => src.start((_b, c) => (delivered += c), () => r()));
     const doneFile = path.join(tmpDir(), 'sent');
-    const sender = runChild(
-      `const s = require('dgram').createSocket('udp4'); const m = Buffer.alloc(64); let i = 0;
-       (function pump() { for (let k = 0; k < 500 && i < ${N}; k++, i++) s.send(m, ${sink.port}, '127.0.0.1'); if (i < ${N}) setImmediate(pump); else setTimeout(() => { require('fs').writeFileSync(${JSON.stringify(doneFile)}, ''); s.close(); }, 100); })();`,
-      120_000,
-    );
+    const sender = udpFlood(sink.port, N, doneFile);
     for (const t0 = Date.now(); Date.now() - t0 < 60_000 && !fs.existsSync(doneFile);) { /* blocked */ }
     for (let last = -1; delivered !== last;) {
       last = delivered;
