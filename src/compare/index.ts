@@ -11,6 +11,7 @@ import { EndpointClassifier, RouteOverride } from './endpoints';
 import { RepeatCache, requestKey } from './noise';
 import { LatencyHistogram } from './latency';
 import { isGrpcContentType, isGrpcOutage } from './grpc';
+import { IdTable } from './id-table';
 import { joinedHeaderValue } from '../http';
 import { CompareCounters, EndpointResults, FieldTable, RESULTS_VERSION, ResultsJson, ShadowEndpoint, SideStats, zeroCompareCounters } from './results';
 
@@ -166,7 +167,7 @@ const ENDPOINT_TARGET_LENGTH = 256;
 export class CompareStage {
   readonly counters: CompareCounters = zeroCompareCounters();
   /** By exchange id: whichever half came first, waiting for the other. */
-  private readonly joins = new Map<number, Join>();
+  private readonly joins = new IdTable<Join>();
   private joinBytes = 0;
   /** Exchange ids whose join was given up: their other half, when it comes, is dropped too
    * (the latest maxPendingJoins of them). */
@@ -296,7 +297,7 @@ export class CompareStage {
     while (this.joins.size > 0 && (this.joins.size >= this.options.maxPendingJoins ||
            this.joinBytes + bytes > this.options.maxPendingJoinBytes)) {
       // The oldest join gives up: its request stays accounted for by the ledger, uncompared.
-      const [oldest, given] = this.joins.entries().next().value as [number, Join];
+      const [oldest, given] = this.joins.oldest()!;
       this.joins.delete(oldest);
       this.joinBytes -= given.bytes;
       this.abandoned.add(oldest);

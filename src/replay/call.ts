@@ -31,6 +31,8 @@ export class ShadowCall {
   attempts = 1;
   /** The connection carrying it, while it does. */
   connection: { abandon(call: ShadowCall): void } | null = null;
+  /** Its place in its target's deadline queue (CallDeadlines). */
+  deadlineSlot = -1;
 
   constructor(private readonly target: Target, readonly job: Job, readonly lane: Lane | null,
               private readonly keep: number, readonly deadline: number) {}
@@ -139,32 +141,65 @@ export class ShadowCall {
   }
 }
 
-/** Times out a target's calls past their deadline. All calls share one timeout, so the set
- * (in start order) is in deadline order. */
+/** Times out a target's calls past their deadline. All calls share one timeout, so start order
+ * is deadline order: they wait in a queue whose slot is emptied when a call settles. (A Set
+ * did the same, but its hash tables, once in the old generation, are reallocated there as it
+ * churns, and a discarded table kept every call it held alive through the next scavenges: at
+ * 10k requests/s, 16% of the young generation survived and 97% of that was promoted.) */
 export class CallDeadlines {
-  private readonly calls = new Set<ShadowCall>();
+  private slots: Array<ShadowCall | null> = [];
+  /** Index of slots[0] since the first call: a call's place is its number less this. */
+  private base = 0;
+  private head = 0;
+  private live = 0;
   private timer: NodeJS.Timeout | null = null;
 
   constructor(private readonly timeoutMs: number) {}
 
   add(call: ShadowCall): void {
-    this.calls.add(call);
+    call.deadlineSlot = this.base + this.slots.length;
+    this.slots.push(call);
+    this.live++;
     if (this.timer === null) {
       this.timer = setInterval(() => this.expire(), Math.max(5, Math.min(100, this.timeoutMs / 10)));
     }
   }
 
   delete(call: ShadowCall): void {
-    this.calls.delete(call);
+    const i = call.deadlineSlot - this.base;
+    if (i < this.head || i >= this.slots.length || this.slots[i] !== call) return;
+    this.slots[i] = null;
+    this.live--;
+    if (i === this.head) this.skipEmpty();
+  }
+
+  private skipEmpty(): void {
+    const slots = this.slots;
+    while (this.head < slots.length && slots[this.head] === null) this.head++;
+    if (this.head === slots.length) {
+      this.base += slots.length;
+      slots.length = 0;
+      this.head = 0;
+    } else if (this.head >= 1024 && this.head * 2 >= slots.length) {
+      slots.splice(0, this.head);
+      this.base += this.head;
+      this.head = 0;
+    }
   }
 
   private expire(): void {
     const now = performance.now();
-    for (const call of this.calls) {
-      if (call.deadline > now) break;
-      call.timeOut(this.timeoutMs);
+    const slots = this.slots;
+    while (this.head < slots.length) {
+      const call = slots[this.head];
+      if (call !== null && call.deadline > now) break;
+      slots[this.head++] = null;
+      if (call === null) continue;
+      this.live--;
+      call.timeOut(this.timeoutMs); // may settle or add others: the queue is consistent here
     }
-    if (this.calls.size === 0 && this.timer !== null) {
+    this.skipEmpty();
+    if (this.live === 0 && this.timer !== null) {
       clearInterval(this.timer);
       this.timer = null;
     }

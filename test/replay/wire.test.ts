@@ -285,6 +285,39 @@ describe('replay over the wire: connections', () => {
     assert.equal(server.connections(), 2);
   });
 
+  it('stalled calls among thousands answered: each stalled one times out after its own deadline, every other is answered, none twice', { timeout: 60_000 }, async (t) => {
+    // Every 500th request stalls (its connection never answers again); the rest are answered at
+    // once, so the deadline queue settles calls out of order and far past its front.
+    const server = await rawServer((head, socket) => {
+      const url = targetOf(head);
+      if (!url.startsWith('/stall')) socket.write(ok(url));
+    });
+    t.after(() => server.close());
+    const TIMEOUT = 400;
+    const replayer = new Replayer(opts(server.origin, { concurrency: 64, timeoutMs: TIMEOUT }));
+    const N = 3000;
+    const started: number[] = [];
+    const ended: number[] = [];
+    const all = await Promise.all(Array.from({ length: N }, (_, i) => {
+      const url = i % 500 === 250 ? `/stall/${i}` : `/ok/${i}`;
+      started[i] = performance.now();
+      return replay(replayer, fakeRequest(url)).then((r) => {
+        ended[i] = performance.now();
+        return r;
+      });
+    }));
+    const stats = replayer.stats()[0];
+    await replayer.drain(1000);
+    const stalled = all.flatMap((r, i) => (i % 500 === 250 ? [i] : []));
+    assert.deepEqual(stalled.map((i) => all[i].outcome), stalled.map(() => 'shadowTimeout'));
+    for (const i of stalled) assert.ok(ended[i] - started[i] >= TIMEOUT - 10, `request ${i} timed out after ${ended[i] - started[i]} ms`);
+    const wrong = all.flatMap((r, i) => (i % 500 === 250 || (r.outcome === 'replayed' && String(r.r.body) === `/ok/${i}`) ? [] : [`${i}: ${r.outcome}`]));
+    assert.deepEqual(wrong, [], 'every other request answered with its own answer');
+    assert.equal(stats.timeouts, stalled.length);
+    assert.equal(stats.sent, N, 'nothing sent twice');
+    assert.equal(server.heads.length, N);
+  });
+
   it('a dead shadow: shadowError ECONNREFUSED, and nothing is tried twice', async () => {
     const probe = net.createServer();
     const port = await listen(probe);
