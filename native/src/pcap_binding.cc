@@ -13,9 +13,10 @@
 //   batches to JS through a thread-safe function.  The thread never blocks on
 //   JS: when too many bytes are queued for JS (or JS asks it to hold), it
 //   stops reading and the packets wait in the kernel's ring, where the
-//   kernel drops (and counts) what no longer fits.  Delivered batches are Buffers owned by JS (copies by default;
-//   batch memory is recycled through a small pool).  close() never waits for
-//   the thread: onEnd reports its end.
+//   kernel drops (and counts) what no longer fits.  Delivered batches are
+//   Buffers owned by JS (copies by default; batch memory is recycled through
+//   a small pool).  close() never waits for the thread: onEnd reports its
+//   end.
 
 #include <napi.h>
 #include <pcap/pcap.h>
@@ -1079,9 +1080,10 @@ class LiveHandle : public Napi::ObjectWrap<LiveHandle> {
   // packet bytes in it: a stalled JS thread with small batches must not pin
   // buffer after buffer.  Reading stops once a full batch no longer fits
   // (HoldBack), so the queue passes its limit by the batch being filled at
-  // most; beyond that (only while stopping) a batch is dropped and counted.  A batch using under a quarter of its pool buffer
-  // (most, at a low packet rate) is moved to an allocation of its own size
-  // first, so that it holds no more than it carries.
+  // most; beyond that (only while stopping) a batch is dropped and counted.
+  // A batch using under a quarter of its pool buffer (most, at a low packet
+  // rate) is moved to an allocation of its own size first, so that it holds
+  // no more than it carries.
   void Flush() {
     Batch* b = cur_;
     if (!b || b->count == 0) return;

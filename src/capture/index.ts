@@ -83,7 +83,8 @@ const LIVE_PENDING_BYTES = 256 * 1024 * 1024;
  * waits is bounded (its bytes): past the bound the capture thread is told to hold, and packets
  * wait in the kernel's ring (which drops and counts what it cannot hold) until half has been
  * handed on. The batches already on their way still come (the capture thread's own queue, as
- * bounded); a batch beyond twice the bound and that is dropped and counted as queueDropped.
+ * bounded); past twice the bound and a batch's slack, a batch is dropped and counted as
+ * queueDropped.
  */
 class LiveSource implements PacketSource {
   readonly live = true;
