@@ -71,13 +71,22 @@ export class IdTable<T> {
   }
 
   /** Steps past ids no longer in the table at the front of `order`, and drops them once they are
-   * most of it. (An id still waiting at the front holds back the rest: they are numbers.) */
+   * most of it. An id that stays at the front holds back the ones behind it: once they are four
+   * times the table's capacity, those no longer in the table are dropped too. */
   private trimOrder(): void {
     while (this.orderHead < this.order.length && this.find(this.order[this.orderHead]) < 0) this.orderHead++;
     if (this.orderHead >= 1024 && this.orderHead * 2 >= this.order.length) {
       this.order.splice(0, this.orderHead);
       this.orderHead = 0;
+    } else if (this.order.length - this.orderHead > 4 * (this.mask + 1) + 1024) {
+      this.order = this.order.slice(this.orderHead).filter((id) => this.find(id) >= 0);
+      this.orderHead = 0;
     }
+  }
+
+  /** Ids kept for the order of insertion (for tests: bounded by the table's capacity). */
+  get orderLength(): number {
+    return this.order.length - this.orderHead;
   }
 
   private slot(id: number): number {

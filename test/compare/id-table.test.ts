@@ -58,4 +58,19 @@ describe('IdTable', () => {
       for (const [id, v] of model) assert.equal(table.get(id), v);
     });
   }
+
+  it('one entry that stays while 200,000 come and go: it is the oldest, and what is kept of the order stays bounded', () => {
+    const table = new IdTable<string>();
+    table.set(-5, 'stays');
+    let longest = 0;
+    for (let id = 0; id < 200_000; id++) {
+      table.set(id, 'goes');
+      if (id >= 10) assert.equal(table.delete(id - 10), true);
+      longest = Math.max(longest, table.orderLength);
+    }
+    assert.deepEqual(table.oldest(), [-5, 'stays']);
+    assert.equal(table.size, 11);
+    // 11 entries fit a 64-slot table: four times that and the slack, not 200,000.
+    assert.ok(longest <= 4 * 64 + 1024 + 1, `${longest} ids kept for the order`);
+  });
 });
