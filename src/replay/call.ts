@@ -157,6 +157,9 @@ export class CallDeadlines {
   constructor(private readonly timeoutMs: number) {}
 
   add(call: ShadowCall): void {
+    // A call stalled at the front holds back the emptied slots behind it: past four times the
+    // calls still waiting, the waiting ones move to a queue of their own.
+    if (this.slots.length - this.head > 4 * this.live + 1024) this.compact();
     call.deadlineSlot = this.base + this.slots.length;
     this.slots.push(call);
     this.live++;
@@ -187,10 +190,22 @@ export class CallDeadlines {
     }
   }
 
+  private compact(): void {
+    const waiting: ShadowCall[] = [];
+    for (let i = this.head; i < this.slots.length; i++) {
+      const call = this.slots[i];
+      if (call !== null) waiting.push(call);
+    }
+    this.base += this.slots.length; // places are never given twice
+    for (let i = 0; i < waiting.length; i++) waiting[i].deadlineSlot = this.base + i;
+    this.slots = waiting;
+    this.head = 0;
+  }
+
   private expire(): void {
     const now = performance.now();
-    const slots = this.slots;
-    while (this.head < slots.length) {
+    while (this.head < this.slots.length) {
+      const slots = this.slots; // timeOut() below may add calls, and a new queue with them
       const call = slots[this.head];
       if (call !== null && call.deadline > now) break;
       slots[this.head++] = null;
