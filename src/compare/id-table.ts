@@ -53,14 +53,10 @@ export class IdTable<T> {
 
   /** The entry set longest ago that is still in the table. */
   oldest(): [number, T] | undefined {
-    const order = this.order;
-    while (this.orderHead < order.length) {
-      const id = order[this.orderHead];
-      const value = this.get(id);
-      if (value !== undefined) return [id, value];
-      this.orderHead++;
-    }
-    return undefined;
+    this.trimOrder();
+    if (this.orderHead === this.order.length) return undefined;
+    const id = this.order[this.orderHead];
+    return [id, this.get(id)!];
   }
 
   private find(id: number): number {
@@ -107,7 +103,7 @@ export class IdTable<T> {
       while (this.values[i] !== undefined) i = (i + 1) & this.mask;
       this.keys[i] = keys[j];
       this.values[i] = v;
-      values[j] = undefined;
+      values[j] = undefined; // the discarded array keeps nothing alive (see above)
     }
   }
 }

@@ -70,19 +70,16 @@ export class RepeatCache {
   /** Remembers `response` as the latest answer to `key`; returns the previous one, if any. */
   swap(key: string, response: HttpResponse): RememberedResponse | null {
     const previous = this.entries.get(key) ?? null;
+    if (previous !== null) this.bytes -= cost(key, previous);
     const body = response.body;
     if (body === null || response.bodyTruncated || body.length > this.maxBodyBytes) {
-      if (previous !== null) {
-        this.entries.delete(key);
-        this.bytes -= cost(key, previous);
-      }
+      if (previous !== null) this.entries.delete(key);
       if (body !== null && body.length > this.maxBodyBytes) this.evictions++;
       return previous;
     }
     // A key already held keeps its place (the oldest key goes first when full): replacing the
     // value in place leaves the Map's table as it is, where a delete and set per request made it
     // churn, and a discarded table held its responses alive through scavenges (see IdTable).
-    if (previous !== null) this.bytes -= cost(key, previous);
     const entry: RememberedResponse = { status: response.statusCode, headers: response.headers, trailers: response.trailers, body };
     this.entries.set(key, entry);
     this.bytes += cost(key, entry);

@@ -157,9 +157,10 @@ export class CallDeadlines {
   constructor(private readonly timeoutMs: number) {}
 
   add(call: ShadowCall): void {
-    // A call stalled at the front holds back the emptied slots behind it: past four times the
-    // calls still waiting, the waiting ones move to a queue of their own.
-    if (this.slots.length - this.head > 4 * this.live + 1024) this.compact();
+    // The queue starts afresh with the calls still waiting once most of it is slots already
+    // passed, or emptied slots behind a call stalled at the front (four times the waiting ones).
+    const ahead = this.slots.length - this.head;
+    if ((this.head >= 1024 && this.head >= ahead) || ahead > 4 * this.live + 1024) this.compact();
     call.deadlineSlot = this.base + this.slots.length;
     this.slots.push(call);
     this.live++;
@@ -182,10 +183,6 @@ export class CallDeadlines {
     if (this.head === slots.length) {
       this.base += slots.length;
       slots.length = 0;
-      this.head = 0;
-    } else if (this.head >= 1024 && this.head * 2 >= slots.length) {
-      slots.splice(0, this.head);
-      this.base += this.head;
       this.head = 0;
     }
   }
