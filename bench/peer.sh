@@ -53,6 +53,12 @@
 # does not exit at the end of a pcap file: the script stops it once its CPU time and output have
 # not moved for 2 s and takes its CPU time from /proc at that point.
 #
+# WARM_SECONDS=N (default 0): before the counted rung, each mirror carries N seconds of the rung's
+# own load, then the drain; counts and CPU start after it. A fresh node process spends a second or
+# so of CPU on V8's compiler threads while its code gets hot, once per start; with 8-s rungs that
+# is a fifth to a third of what the counted window shows. N > 0 measures the steady state a
+# long-running daemon is in (GoReplay is warmed the same way).
+#
 # ST_ARGS="..." adds options to every shadowtap row; SHADOWTAP_NODE_FLAGS="..." flags for its node
 # (e.g. --cpu-prof --cpu-prof-dir=DIR, which NODE_OPTIONS refuses).
 # SKIP_OFFLINE=1 runs only the ladder; PEER_TOOLS="st gor" runs only those tools of it.
@@ -62,6 +68,7 @@ SECONDS_PER_RATE=${1:-10}; shift || true
 RATES=${*:-"5000 10000 15000 20000 max"}
 PROD=20190; SHADOW=20191
 ST_ARGS=${ST_ARGS:-}
+WARM_SECONDS=${WARM_SECONDS:-0}
 CONNS=200
 READ_PORT=20080
 PCAP=$OUT/read-bench.pcap
@@ -165,16 +172,22 @@ run_one() {   # run_one TOOL RATE -> appends a row to peer-live.tsv
   PIDS=()
   ACCESS_LOG="$OUT/peer-prod.log" start_nginx prod $PROD
   ACCESS_LOG="$OUT/peer-shadow.log" start_nginx shadow $SHADOW
-  start_mirror "$tool"
-  if [ -n "$MIRROR" ]; then
-    read -r base_p base_s < <(warm_up)
-    c0=$(cpu_ticks $MIRROR); m0=$(main_ticks $MIRROR)
-  fi
   if [ "$rate" = max ]; then
     script=/dev/null
   else
     script="$OUT/peer-pace.lua"   # each connection waits delay ms between requests
     awk -v c=$CONNS -v r="$rate" 'BEGIN { printf "function delay() return %d end\n", c * 1000 / r - 1 }' >"$script"
+  fi
+  start_mirror "$tool"
+  if [ -n "$MIRROR" ]; then
+    read -r base_p base_s < <(warm_up)
+    if [ "$WARM_SECONDS" -gt 0 ]; then
+      # Steady state: the rung's own load first, uncounted (a JIT compiles what it runs then).
+      wrk -t2 -c$CONNS -d"${WARM_SECONDS}s" -s "$script" "http://127.0.0.1:$PROD/api/items?id=7" >/dev/null
+      drain
+      base_p=$(lines "$OUT/peer-prod.log"); base_s=$(lines "$OUT/peer-shadow.log")
+    fi
+    c0=$(cpu_ticks $MIRROR); m0=$(main_ticks $MIRROR)
   fi
   wrk -t2 -c$CONNS -d"${SECONDS_PER_RATE}s" -s "$script" "http://127.0.0.1:$PROD/api/items?id=7" >"$OUT/peer-wrk.txt"
   local load; load=$(loadavg)
@@ -246,6 +259,7 @@ fi
   echo "# load average (1/5/15 min) at start $LOAD_START, at end of the ladder $LOAD_END"
   echo
   echo "## Live: wrk -t2 -c$CONNS -> production nginx :$PROD -> mirror -> shadow nginx :$SHADOW, ${SECONDS_PER_RATE}s per rung"
+  [ "$WARM_SECONDS" -gt 0 ] && echo "   each mirror first carried ${WARM_SECONDS}s of the rung's own load, not counted (steady state)"
   echo "   shadow % = shadow nginx's requests / production nginx's requests; CPU s per 1k = mirror process utime+stime / (shadow got / 1000)"
   awk -F'\t' '
     BEGIN { printf "%-6s %-9s %9s %9s %9s %8s %8s %11s %9s %-15s %s\n", "rung", "tool", "wrk_req/s", "prod", "shadow", "shadow%", "cpu_s", "cpu_s/1k", "peakRSS", "load1/5/15", "shadowtap own count" }
