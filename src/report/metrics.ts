@@ -3,12 +3,14 @@
 //
 // The hot path pays (almost) nothing: every counter is read at scrape time from the stats
 // objects the run keeps anyway (one summary() per scrape, through collect() callbacks). The
-// one exception is the shadow latency histogram, observed once per shadow answer.
+// one exception is the shadow latency histogram, observed once per shadow answer: plain counts
+// per series (prom-client's Histogram hashes its labels on every observation).
 // The registry is this module's own, never prom-client's global one.
 
 import * as http from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import { Counter, Gauge, Registry, collectDefaultMetrics } from 'prom-client';
+import type { Metric } from 'prom-client';
 import type { ShadowResponse, TargetStats } from '../replay';
 import type { ShadowHealth } from './shadows';
 import type { Outcome } from '../model';
@@ -87,7 +89,7 @@ export class ShadowtapMetrics {
   private current: MetricsStats | null = null;
   private currentTargets: TargetStats[] | null = null;
   private currentComparison: ReturnType<NonNullable<MetricsSource['comparison']>> | null = null;
-  private readonly latency: Histogram<'target' | 'outcome'>;
+  private readonly latency: LatencyMetric;
   private readyValue = 0;
 
   constructor(private readonly source: MetricsSource, options: { defaultMetrics?: boolean; targets?: string[] } = {}) {
@@ -187,12 +189,11 @@ export class ShadowtapMetrics {
     perTarget('shadowtap_shadow_streams_total', 'HTTP/2 streams opened to the target (requests sent over HTTP/2, a refused one sent again counts twice).', (t) => t.h2?.streams ?? 0);
     perTarget('shadowtap_shadow_stream_resets_total', 'HTTP/2 streams the target reset (RST_STREAM, REFUSED_STREAM included).', (t) => t.h2?.resets ?? 0);
     perTarget('shadowtap_shadow_goaways_total', 'HTTP/2 GOAWAY frames the target sent.', (t) => t.h2?.goaways ?? 0);
-    this.latency = new Histogram({
-      name: 'shadowtap_shadow_latency_seconds',
-      help: 'Shadow target latency, from writing the request on a connected socket to the last response byte, by outcome (replayed, shadowError, shadowTimeout).',
-      labelNames: ['target', 'outcome'], buckets: LATENCY_BUCKETS, registers: [reg],
-    });
-    for (const target of options.targets ?? []) this.latency.zero({ target, outcome: 'replayed' });
+    this.latency = new LatencyMetric('shadowtap_shadow_latency_seconds',
+      'Shadow target latency, from writing the request on a connected socket to the last response byte, by outcome (replayed, shadowError, shadowTimeout).',
+      LATENCY_BUCKETS);
+    reg.registerMetric(this.latency as unknown as Metric);
+    for (const target of options.targets ?? []) this.latency.series(target, 'replayed');
 
     // comparison
     counter('shadowtap_compare_exchanges_total', 'Exchanges handed to the comparison (production\'s response and every target\'s answer in).', (s) => s.compare?.exchanges ?? 0);
@@ -216,7 +217,9 @@ export class ShadowtapMetrics {
       collect(this: Gauge) { this.set(self.readyValue); },
     });
 
-    if (options.defaultMetrics !== false) collectDefaultMetrics({ register: reg });
+    // The event loop lag histogram samples every 100 ms, not prom-client's 10: its timer would
+    // wake an idle daemon a hundred times a second.
+    if (options.defaultMetrics !== false) collectDefaultMetrics({ register: reg, eventLoopMonitoringPrecision: 100 });
   }
 
   set ready(ready: boolean) {
@@ -226,15 +229,8 @@ export class ShadowtapMetrics {
   /** Latency of each answer that was sent (the hook run's settle callback calls). */
   onShadowResponse(target: string, latencyUs: number, outcome: string): void {
     if (!sentOutcomes.has(outcome)) return;
-    let byOutcome = this.latencyOf.get(target);
-    if (byOutcome === undefined) this.latencyOf.set(target, byOutcome = new Map());
-    let child = byOutcome.get(outcome);
-    if (child === undefined) byOutcome.set(outcome, child = this.latency.labels({ target, outcome }));
-    child.observe(latencyUs / 1e6);
+    this.latency.series(target, outcome).observe(latencyUs / 1e6);
   }
-
-  /** The histogram's child per target and outcome: labels are not hashed per observation. */
-  private readonly latencyOf = new Map<string, Map<string, { observe(v: number): void }>>();
 
   observeResponses(responses: ShadowResponse[]): void {
     for (let i = 0; i < responses.length; i++) {
@@ -260,6 +256,72 @@ export class ShadowtapMetrics {
   get contentType(): string {
     return this.registry.contentType;
   }
+}
+
+/** A line of the exposition as prom-client's registry formats it. */
+interface LatencyValue {
+  metricName: string;
+  labels: Record<string, string | number>;
+  value: number;
+}
+
+/** One target and outcome's observations: counts per bucket (not cumulative), their sum. */
+class LatencySeries {
+  readonly counts: Float64Array;
+  sum = 0;
+  count = 0;
+  constructor(readonly target: string, readonly outcome: string, private readonly bounds: readonly number[]) {
+    this.counts = new Float64Array(bounds.length);
+  }
+
+  observe(seconds: number): void {
+    if (!Number.isFinite(seconds)) return;
+    const bounds = this.bounds;
+    let b = 0;
+    while (b < bounds.length && seconds > bounds[b]) b++;
+    if (b < bounds.length) this.counts[b]++;
+    this.sum += seconds;
+    this.count++;
+  }
+}
+
+/** A histogram by target and outcome that prom-client's registry exposes as it would its own
+ * Histogram (the registry reads name, help, type and get()). */
+class LatencyMetric {
+  readonly type = 'histogram';
+  readonly aggregator = 'sum';
+  private readonly byTarget = new Map<string, Map<string, LatencySeries>>();
+  private readonly all: LatencySeries[] = [];
+  constructor(readonly name: string, readonly help: string, private readonly bounds: readonly number[]) {}
+
+  series(target: string, outcome: string): LatencySeries {
+    let byOutcome = this.byTarget.get(target);
+    if (byOutcome === undefined) this.byTarget.set(target, byOutcome = new Map());
+    let series = byOutcome.get(outcome);
+    if (series === undefined) {
+      byOutcome.set(outcome, series = new LatencySeries(target, outcome, this.bounds));
+      this.all.push(series);
+    }
+    return series;
+  }
+
+  async get(): Promise<{ name: string; help: string; type: string; aggregator: string; values: LatencyValue[] }> {
+    const values: LatencyValue[] = [];
+    const bucket = `${this.name}_bucket`;
+    for (const s of this.all) {
+      let cumulative = 0;
+      for (let b = 0; b < this.bounds.length; b++) {
+        cumulative += s.counts[b];
+        values.push({ metricName: bucket, labels: { le: this.bounds[b], target: s.target, outcome: s.outcome }, value: cumulative });
+      }
+      values.push({ metricName: bucket, labels: { le: '+Inf', target: s.target, outcome: s.outcome }, value: s.count });
+      values.push({ metricName: `${this.name}_sum`, labels: { target: s.target, outcome: s.outcome }, value: s.sum });
+      values.push({ metricName: `${this.name}_count`, labels: { target: s.target, outcome: s.outcome }, value: s.count });
+    }
+    return { name: this.name, help: this.help, type: this.type, values, aggregator: this.aggregator };
+  }
+
+  reset(): void {}
 }
 
 export interface AdminAddress {

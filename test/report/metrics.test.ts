@@ -3,7 +3,8 @@ import assert from 'node:assert/strict';
 import * as http from 'node:http';
 import { ConfigError, adminFlag } from '../../src/config';
 import type { TargetStats } from '../../src/replay';
-import { AdminServer, MetricsStats, REQUEST_OUTCOMES, ShadowtapMetrics, formatAddress, targetTotals } from '../../src/report/metrics';
+import { Histogram, Registry } from 'prom-client';
+import { AdminServer, LATENCY_BUCKETS, MetricsStats, REQUEST_OUTCOMES, ShadowtapMetrics, formatAddress, targetTotals } from '../../src/report/metrics';
 
 const A = 'http://127.0.0.1:8081';
 const B = 'http://[::1]:8082';
@@ -132,6 +133,30 @@ test('metrics: latency histogram per target and outcome; refusals are not observ
   assert.equal(value(text, `shadowtap_shadow_latency_seconds_count{target="${A}",outcome="shadowTimeout"}`), 1);
   assert.equal(value(text, `shadowtap_shadow_latency_seconds_count{target="${A}",outcome="queueFull"}`), undefined);
   assert.equal(value(text, `shadowtap_shadow_latency_seconds_count{target="${B}",outcome="replayed"}`), 1);
+});
+
+test('metrics: the latency histogram exposes what prom-client\'s own Histogram would, line for line', async () => {
+  // The oracle: prom-client's Histogram fed the same observations (values on bucket bounds too).
+  const reg = new Registry();
+  const oracle = new Histogram({
+    name: 'shadowtap_shadow_latency_seconds', help: 'x', labelNames: ['target', 'outcome'], buckets: LATENCY_BUCKETS, registers: [reg],
+  });
+  oracle.zero({ target: A, outcome: 'replayed' });
+  const m = new ShadowtapMetrics({ stats: fakeStats }, { defaultMetrics: false, targets: [A] });
+  let seed = 7;
+  const random = (): number => (seed = (seed * 1103515245 + 12345) % 2 ** 31) / 2 ** 31;
+  const outcomes = ['replayed', 'shadowError', 'shadowTimeout'];
+  for (let i = 0; i < 5000; i++) {
+    const target = random() < 0.7 ? A : B;
+    const outcome = outcomes[Math.floor(random() * 3)];
+    const us = random() < 0.2 ? LATENCY_BUCKETS[Math.floor(random() * LATENCY_BUCKETS.length)] * 1e6 : Math.floor(random() ** 3 * 40e6);
+    m.onShadowResponse(target, us, outcome);
+    oracle.observe({ target, outcome }, us / 1e6);
+  }
+  const lines = (text: string): string[] => text.split('\n').filter((l) => l.startsWith('shadowtap_shadow_latency_seconds'));
+  const ours = lines(await m.render());
+  assert.equal(ours.length, 6 * (LATENCY_BUCKETS.length + 3)); // two targets, three outcomes
+  assert.deepEqual(ours, lines(await reg.metrics()));
 });
 
 test('metrics: a replayer retired by a reload keeps counting in its target\'s totals', () => {
