@@ -127,17 +127,19 @@ export class ShadowCall {
   private report(outcome: ReplayOutcome, error: string | null): void {
     this.connection = null;
     const replayed = outcome === 'replayed';
-    this.target.settled(this, this.job, this.lane, {
+    const response: ShadowResponse = {
       target: this.target.stats.target,
       statusCode: replayed ? this.statusCode : null,
       headers: replayed ? this.headers : null,
-      ...(replayed && this.trailers !== null ? { trailers: this.trailers } : {}),
       body: replayed && this.keep > 0 ? this.body() : null,
       bodySize: this.size,
       latencyUs: Math.round((performance.now() - this.started) * 1000),
       outcome,
       error,
-    });
+    };
+    // (Set only when there are some: no spread of a conditional object per answer.)
+    if (replayed && this.trailers !== null) response.trailers = this.trailers;
+    this.target.settled(this, this.job, this.lane, response);
   }
 }
 
