@@ -59,6 +59,11 @@
 # is a fifth to a third of what the counted window shows. N > 0 measures the steady state a
 # long-running daemon is in (GoReplay is warmed the same way).
 #
+# ROUNDS=N (default 1) runs the whole ladder N times (the tools' order rotating on) and adds a
+# table of medians and ranges per rung and tool, with each tool's CPU per mirrored request as a
+# ratio to GoReplay (256 workers)'s in the same round: the box's drift between runs is several
+# tens of per cent, so one run's ratio is only a sample.
+#
 # ST_ARGS="..." adds options to every shadowtap row; SHADOWTAP_NODE_FLAGS="..." flags for its node
 # (e.g. --cpu-prof --cpu-prof-dir=DIR, which NODE_OPTIONS refuses).
 # SKIP_OFFLINE=1 runs only the ladder; PEER_TOOLS="st gor" runs only those tools of it.
@@ -69,6 +74,7 @@ RATES=${*:-"5000 10000 15000 20000 max"}
 PROD=20190; SHADOW=20191
 ST_ARGS=${ST_ARGS:-}
 WARM_SECONDS=${WARM_SECONDS:-0}
+ROUNDS=${ROUNDS:-1}
 CONNS=200
 READ_PORT=20080
 PCAP=$OUT/read-bench.pcap
@@ -212,8 +218,8 @@ run_one() {   # run_one TOOL RATE -> appends a row to peer-live.tsv
       console.log(`seen=${s.seen},replayed=${s.replayed},kdrop=${s.capture.kernelDropped},qdrop=${s.capture.queueDropped}${busy},mainCpu=${process.argv[2]},notReplayed:${nr}`);
     ' "$OUT/peer-summary.json" "$(awk -v t=$((m1 - m0)) -v hz=$HZ 'BEGIN { printf "%.2f", t / hz }')")
   fi
-  printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$rate" "$tool" "$rps" "$prod" "$shadow" \
-    "$(awk -v t=$((c1 - c0)) -v hz=$HZ 'BEGIN { printf "%.2f", t / hz }')" "$rss" "$load" "$st" >>"$OUT/peer-live.tsv"
+  printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$rate" "$tool" "$rps" "$prod" "$shadow" \
+    "$(awk -v t=$((c1 - c0)) -v hz=$HZ 'BEGIN { printf "%.2f", t / hz }')" "$rss" "$load" "$st" "$ROUND" >>"$OUT/peer-live.tsv"
 }
 
 # ---------------------------------------------------------------- live ladder
@@ -223,13 +229,15 @@ TOOLS=(none st st-w1 st-nocmp)
 : >"$OUT/peer-live.tsv"
 LOAD_START=$(loadavg)
 i=0
-for rate in $RATES; do
-  n=${#TOOLS[@]}
-  order=()
-  for j in $(seq 0 $((n - 1))); do order+=("${TOOLS[$(( (i + j) % n ))]}"); done
-  log "rung $rate: ${order[*]}"
-  for tool in "${order[@]}"; do run_one "$tool" "$rate"; done
-  i=$((i + 1))
+for ROUND in $(seq "$ROUNDS"); do
+  for rate in $RATES; do
+    n=${#TOOLS[@]}
+    order=()
+    for j in $(seq 0 $((n - 1))); do order+=("${TOOLS[$(( (i + j) % n ))]}"); done
+    log "round $ROUND, rung $rate: ${order[*]}"
+    for tool in "${order[@]}"; do run_one "$tool" "$rate"; done
+    i=$((i + 1))
+  done
 done
 LOAD_END=$(loadavg)
 
@@ -271,6 +279,35 @@ fi
       last = $1
       printf "%-6s %-9s %9d %9d %9s %8s %8s %11s %9s %-15s %s\n", $1, $2, $3, $4, ($2 == "none") ? "-" : $5, pct, cpu, per, rss, $8, $9 }
   ' "$OUT/peer-live.tsv"
+  if [ "$ROUNDS" -gt 1 ]; then
+    echo
+    echo "## Over $ROUNDS rounds: median [lowest-highest] per rung and tool"
+    echo "   cpu/1k ratio = the tool's CPU s per 1k mirrored / gor-w256's at the same rung in the same round"
+    awk -F'\t' '
+      function sorted(list,    n, a, k, j, t) {   # "x y z" -> a[1..n] ascending, returns n
+        n = split(list, a, " "); for (k = 2; k <= n; k++) { t = a[k]; for (j = k - 1; j >= 1 && a[j] + 0 > t + 0; j--) a[j + 1] = a[j]; a[j + 1] = t }
+        for (k = 1; k <= n; k++) S[k] = a[k]; return n }
+      function summary(list, fmt,    n) {
+        if (list == "") return "-"
+        n = sorted(list)
+        return sprintf(fmt " [" fmt "-" fmt "]", (n % 2) ? S[(n + 1) / 2] : (S[n / 2] + S[n / 2 + 1]) / 2, S[1], S[n]) }
+      $2 != "none" && $5 > 0 { per[$1 SUBSEP $2 SUBSEP $10] = $6 / ($5 / 1000) }
+      { key = $1 SUBSEP $2; if (!(key in seen)) { seen[key] = 1; order[++n] = key }
+        rps[key] = rps[key] " " $3
+        if ($2 != "none" && $4 > 0) pct[key] = pct[key] " " 100 * $5 / $4
+        if ($2 != "none" && $5 > 0) cpu[key] = cpu[key] " " $6 / ($5 / 1000)
+        rounds[$1 SUBSEP $2 SUBSEP $10] = 1 }
+      END {
+        for (r in rounds) { split(r, k, SUBSEP); g = k[1] SUBSEP "gor-w256" SUBSEP k[3]
+          if ((r in per) && (g in per) && per[g] > 0) ratio[k[1] SUBSEP k[2]] = ratio[k[1] SUBSEP k[2]] " " per[r] / per[g] }
+        printf "%-6s %-9s %-24s %-26s %-26s %s\n", "rung", "tool", "wrk_req/s", "shadow%", "cpu_s/1k", "cpu/1k ratio to gor-w256"
+        for (i = 1; i <= n; i++) { split(order[i], k, SUBSEP)
+          if (k[1] != last && i > 1) print ""
+          last = k[1]
+          printf "%-6s %-9s %-24s %-26s %-26s %s\n", k[1], k[2], summary(rps[order[i]], "%.0f"), summary(pct[order[i]], "%.1f"),
+            summary(cpu[order[i]], "%.3f"), (k[2] == "gor-w256") ? "-" : summary(ratio[order[i]], "%.2f") } }
+    ' "$OUT/peer-live.tsv"
+  fi
   [ "${SKIP_OFFLINE:-0}" = 1 ] && exit 0
   echo
   echo "## Offline: $PCAP ($PACKETS packets, port $READ_PORT), one process each, CPU s = user+sys"
