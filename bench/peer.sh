@@ -39,8 +39,8 @@
 # warm-up); shadow/production in %; the mirror process's CPU seconds (utime+stime of all its
 # threads from /proc/PID/stat) from the end of warm-up to the end of the drain, per 1,000
 # requests the shadow got; its peak RSS (VmHWM); for shadowtap its own seen/replayed/not-replayed
-# (summary JSON; its seen/replayed include the warm-up requests). GoReplay keeps no such count,
-# so what it lost shows only in the shadow's log. mainCpu (shadowtap) is the CPU seconds of its
+# (summary JSON, over the process's life: the warm-up requests and any WARM_SECONDS load
+# included). GoReplay keeps no such count, so what it lost shows only in the shadow's log. mainCpu (shadowtap) is the CPU seconds of its
 # main thread alone over the same span: capture, parsing and the policy; without --workers, replay
 # and comparison too. The CPU covers capturing and parsing every
 # production request, so a mirror that sheds load pays more per request that reached the shadow.
@@ -162,7 +162,7 @@ warm_up() {
   echo "$(lines "$OUT/peer-prod.log") $(lines "$OUT/peer-shadow.log")"
 }
 
-# drain: wait until the shadow's log has not grown for 1 s (at most 10 s).
+# drain: wait until the shadow's log has not grown for 1 s (at most 10 s; then says so).
 drain() {
   local last=-1 now same=0
   for _ in $(seq 40); do
@@ -170,6 +170,7 @@ drain() {
     if [ "$now" = "$last" ]; then same=$((same + 1)); [ $same -ge 4 ] && return 0; else same=0; fi
     last=$now; sleep 0.25
   done
+  log "drain: the shadow's log still grew after 10 s${1:+ ($1)}"
 }
 
 run_one() {   # run_one TOOL RATE -> appends a row to peer-live.tsv
@@ -190,7 +191,7 @@ run_one() {   # run_one TOOL RATE -> appends a row to peer-live.tsv
     if [ "$WARM_SECONDS" -gt 0 ]; then
       # Steady state: the rung's own load first, uncounted (a JIT compiles what it runs then).
       wrk -t2 -c$CONNS -d"${WARM_SECONDS}s" -s "$script" "http://127.0.0.1:$PROD/api/items?id=7" >/dev/null
-      drain
+      drain "after the warm-up load: what the mirror still sends counts in the rung"
       base_p=$(lines "$OUT/peer-prod.log"); base_s=$(lines "$OUT/peer-shadow.log")
     fi
     c0=$(cpu_ticks $MIRROR); m0=$(main_ticks $MIRROR)
@@ -233,7 +234,8 @@ for ROUND in $(seq "$ROUNDS"); do
   for rate in $RATES; do
     n=${#TOOLS[@]}
     order=()
-    for j in $(seq 0 $((n - 1))); do order+=("${TOOLS[$(( (i + j) % n ))]}"); done
+    # (+ ROUND: with as many rungs as tools, i alone would give a rung the same order each round)
+    for j in $(seq 0 $((n - 1))); do order+=("${TOOLS[$(( (i + ROUND - 1 + j) % n ))]}"); done
     log "round $ROUND, rung $rate: ${order[*]}"
     for tool in "${order[@]}"; do run_one "$tool" "$rate"; done
     i=$((i + 1))
