@@ -30,6 +30,9 @@
 #   st-nocmp  the same with --no-compare and no --out
 #   st-unit   st at the CPU weight its systemd unit gives it (CPUWeight=20 against production's
 #             default 100): nice 7, whose scheduler weight (215) is about a fifth of nice 0's (1024)
+#   st-pipe   st with --pipeline $PIPE (default 8): requests that meet in one turn of the event loop
+#             share a connection and a write (answers written behind another are compared but not
+#             timed)
 #   st-w1     st with --workers 1: replay and comparison on a worker thread (the default, 0, keeps
 #             them on the capture thread)
 #   gor       gor --input-raw lo:PROD --output-http http://127.0.0.1:SHADOW   (GoReplay defaults;
@@ -72,6 +75,7 @@ source "$(dirname "$0")/lib.sh"
 SECONDS_PER_RATE=${1:-10}; shift || true
 RATES=${*:-"5000 10000 15000 20000 max"}
 PROD=20190; SHADOW=20191
+PIPE=${PIPE:-8}
 ST_ARGS=${ST_ARGS:-}
 WARM_SECONDS=${WARM_SECONDS:-0}
 ROUNDS=${ROUNDS:-1}
@@ -135,6 +139,8 @@ start_mirror() {   # start_mirror TOOL -> sets MIRROR (pid, empty for none)
     st-nocmp) $SHADOWTAP run -i lo -p $PROD -s http://127.0.0.1:$SHADOW --no-compare $ST_ARGS \
                 --summary-json "$OUT/peer-summary.json" >"$log" 2>&1 & ;;
     st-unit)  nice -n 7 $SHADOWTAP run -i lo -p $PROD -s http://127.0.0.1:$SHADOW --out "$OUT/peer-cmp" $ST_ARGS \
+                --summary-json "$OUT/peer-summary.json" >"$log" 2>&1 & ;;
+    st-pipe)  $SHADOWTAP run -i lo -p $PROD -s http://127.0.0.1:$SHADOW --out "$OUT/peer-cmp" --pipeline $PIPE $ST_ARGS \
                 --summary-json "$OUT/peer-summary.json" >"$log" 2>&1 & ;;
     st-w1)    $SHADOWTAP run -i lo -p $PROD -s http://127.0.0.1:$SHADOW --out "$OUT/peer-cmp" --workers 1 $ST_ARGS \
                 --summary-json "$OUT/peer-summary.json" >"$log" 2>&1 & ;;

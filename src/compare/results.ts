@@ -196,6 +196,9 @@ export interface CompareCounters {
   latencyWarmup: number;
   /** Shadow and baseline exchanges timed from the capture (--wire-timing). */
   wireTimed: number;
+  /** Shadow and baseline answers not timed: written behind unanswered requests on a pipelined
+   * connection (--pipeline), they waited for those (absent from results written before it). */
+  latencyQueued?: number;
   /** Shadow answers left undiffed because the diff queue was full (per target). */
   busy: number;
   /** Exchanges whose diff threw (e.g. nesting beyond the stack): not compared. */
@@ -234,7 +237,7 @@ export interface CompareCounters {
  * of several (worker threads) add to. */
 export function zeroCompareCounters(): CompareCounters {
   return {
-    exchanges: 0, latencyWarmup: 0, wireTimed: 0, busy: 0, diffFailures: 0, joinOverflow: 0, endpointOverflow: 0, diffsTruncated: 0, decodeErrors: 0,
+    exchanges: 0, latencyWarmup: 0, wireTimed: 0, latencyQueued: 0, busy: 0, diffFailures: 0, joinOverflow: 0, endpointOverflow: 0, diffsTruncated: 0, decodeErrors: 0,
     samplesWritten: 0, samplesDropped: 0, repeatCacheEvictions: 0, cpuMs: 0,
     grpcCalls: 0, grpcMalformed: 0, grpcUndecodable: 0, grpcSchemaMisses: 0, grpcSchemaErrors: 0, grpcLimited: 0,
   };

@@ -109,6 +109,9 @@ export interface ShadowResponse {
   bodySize: number;
   /** Wall-clock time from writing the request on a connected socket to the last body byte, in µs. */
   latencyUs: number;
+  /** Set when it was written behind unanswered requests on a pipelined connection: its latency
+   * includes theirs, so no comparison judges it. */
+  queued?: true;
   outcome: ReplayOutcome;
   error: string | null;
 }

@@ -50,6 +50,9 @@ export interface WireClockStats {
   timed: number;
   /** Replays whose first or last packet the capture never showed (dropped, or not captured). */
   untimed: number;
+  /** Replays written behind unanswered ones on a pipelined connection: not timed (their answer
+   * waited for the others'). */
+  queued: number;
 }
 
 const contains = (offset: number, length: number, at: number): boolean => ((at - offset) >>> 0) < length;
@@ -57,7 +60,7 @@ const contains = (offset: number, length: number, at: number): boolean => ((at -
 const after = (a: number, b: number): boolean => a !== b && ((a - b) >>> 0) < 2 ** 31;
 
 export class WireClock implements WireWatch, SequenceMarkSink {
-  readonly stats: WireClockStats = { timed: 0, untimed: 0 };
+  readonly stats: WireClockStats = { timed: 0, untimed: 0, queued: 0 };
   private readonly conns = new Map<number, ConnectionTimes>();
   private answers = 0;
 
@@ -88,9 +91,13 @@ export class WireClock implements WireWatch, SequenceMarkSink {
     c.waiting = answered;
   }
 
-  sent(target: number, localPort: number, offset: number, req: HttpRequest): void {
+  sent(target: number, localPort: number, offset: number, req: HttpRequest, queued: boolean): void {
     const c = this.conns.get(target * 65536 + localPort);
     if (c === undefined) return;
+    if (queued) {
+      this.stats.queued++;
+      return;
+    }
     if (c.waiting.length >= WAITING_PER_CONNECTION) {
       c.waiting.shift();
       this.stats.untimed++;

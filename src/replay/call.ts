@@ -27,6 +27,9 @@ export class ShadowCall {
   written = false;
   /** A byte of its answer arrived (on the current attempt). */
   answered = false;
+  /** Written while earlier requests on its connection were still unanswered (pipelined): its
+   * latency includes theirs. */
+  queued = false;
   /** Times sent: a second attempt is made only after a connection died before any answer. */
   attempts = 1;
   /** The connection carrying it, while it does. */
@@ -55,8 +58,9 @@ export class ShadowCall {
   }
 
   /** Its bytes are being written on a connected socket. */
-  sent(now: number): void {
+  sent(now: number, queued: boolean): void {
     this.written = true;
+    this.queued = queued;
     this.started = now;
   }
 
@@ -139,6 +143,7 @@ export class ShadowCall {
     };
     // (Set only when there are some: no spread of a conditional object per answer.)
     if (replayed && this.trailers !== null) response.trailers = this.trailers;
+    if (this.queued) response.queued = true;
     this.target.settled(this, this.job, this.lane, response);
   }
 }

@@ -32,7 +32,8 @@ export interface WireWatch {
   opened(target: number, localPort: number): void;
   /** No more requests or answers on it (what was sent unanswered is retried elsewhere or failed). */
   closed(target: number, localPort: number): void;
-  sent(target: number, localPort: number, offset: number, req: HttpRequest): void;
+  /** `queued`: written behind unanswered requests on its connection (pipelined), so not timed. */
+  sent(target: number, localPort: number, offset: number, req: HttpRequest, queued: boolean): void;
   answered(target: number, localPort: number, endOffset: number, req: HttpRequest): void;
 }
 
@@ -156,7 +157,9 @@ export class ShadowConnection {
     for (let i = from; i < this.calls.length; i++) {
       const call = this.calls[i];
       const job = call.job;
-      if (wire !== null) wire.watch.sent(wire.target, this.localPort, (before + at) % 2 ** 32, job.request);
+      // Behind an unanswered request on this connection, its answer waits for that one's.
+      const queued = i > 0;
+      if (wire !== null) wire.watch.sent(wire.target, this.localPort, (before + at) % 2 ** 32, job.request, queued);
       at += buf.write(job.head, at, 'latin1');
       const body = job.request.body;
       if (body !== null && body.length > 0) {
@@ -172,7 +175,7 @@ export class ShadowConnection {
           at = 0;
         }
       }
-      call.sent(now);
+      call.sent(now, queued);
     }
     if (at > 0) socket.write(at === buf.length ? buf : buf.subarray(0, at));
     if (corked) socket.uncork();

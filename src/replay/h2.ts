@@ -294,7 +294,7 @@ class H2Session {
     x.stream = stream;
     this.active.add(x);
     this.pool.stats.streams++;
-    call.sent(performance.now());
+    call.sent(performance.now(), false);
     if (head.trailers !== null) {
       const trailers = head.trailers;
       stream.once('wantTrailers', () => {

@@ -362,6 +362,10 @@ export function analyze(results: ResultsJson, thresholds: Thresholds = defaultTh
     notes.push(`${untimed} exchange(s) at the start of the run were compared but not timed (--latency-warmup: a cold start is not judged); ` +
       'a latency shown as – had no timed exchange');
   }
+  const queued = results.counters.latencyQueued ?? 0;
+  if (queued > 0) {
+    notes.push(`${queued} shadow answer(s) were not timed: written behind unanswered requests on a pipelined connection (--pipeline), they waited for those`);
+  }
   if (results.counters.endpointOverflow > 0) notes.push(`${results.counters.endpointOverflow} exchanges beyond the endpoint cap were grouped as {other}`);
   return {
     version: results.version, startedAt: results.startedAt, updatedAt: results.updatedAt, complete: results.complete,

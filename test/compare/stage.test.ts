@@ -178,6 +178,25 @@ test('a full diff queue skips exchanges (counted as busy) but keeps their latenc
   assert.deepEqual([LatencyHistogram.fromJSON(s.latency).count, LatencyHistogram.fromJSON(e.production.latency).count], [45, 45]);
 });
 
+test('an answer written behind others on a pipelined connection is compared but its latency is not judged (counted)', () => {
+  const stage = new CompareStage([SHADOW], null, { ...defaultCompareOptions(), latencyWarmup: 0 });
+  for (let n = 0; n < 12; n++) {
+    const req = request(`/p/${n}`);
+    stage.exchange({ request: req, response: prodResponse({ n }), responseMissing: null });
+    const answer = shadowResponse(SHADOW, { n }, 200, n % 3 === 0 ? 1000 : 90_000);
+    if (n % 3 !== 0) answer.queued = true; // waited 89 ms behind the one before it
+    stage.replayed(req, [answer]);
+  }
+  const r = flushed(stage).results({}, true);
+  const s = r.endpoints[0].shadows[0];
+  assert.deepEqual([s.compared, s.attempts], [12, 12]);
+  assert.deepEqual([LatencyHistogram.fromJSON(s.latency).count, s.latency.max], [4, 1000]);
+  assert.equal(LatencyHistogram.fromJSON(r.endpoints[0].production.latency).count, 12);
+  assert.equal(r.counters.latencyQueued, 8);
+  const a = analyze(r, { ...defaultThresholds, latencyReference: 'production' });
+  assert.ok(a.verdict.notes.some((note) => note.startsWith('8 shadow answer(s) were not timed')), a.verdict.notes.join('\n'));
+});
+
 test('diffs run in short slices within their CPU share, between other events', async (t) => {
   const share = 0.05;
   const stage = new CompareStage([SHADOW], null, { ...defaultCompareOptions(), cpuShare: share });

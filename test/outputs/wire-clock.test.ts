@@ -89,13 +89,18 @@ for (const host of ['127.0.0.1', '::1']) test(`wire clock (${host}): replays tim
   const tcpdump = await startTcpdump({ iface: 'lo', filter: `tcp port ${shadow.port}`, file });
 
   // What the replayer tells (and the clock, fed the packets afterwards, as late as a capture can be).
-  const told = { opened: [] as number[], closed: [] as number[], sent: new Map<string, { port: number; offset: number }>(), answered: new Map<string, { port: number; offset: number }>() };
+  const told = { opened: [] as number[], closed: [] as number[], sent: new Map<string, { port: number; offset: number }>(), answered: new Map<string, { port: number; offset: number }>(),
+    queued: new Set<string>() };
   const timed = new Map<string, number>();
   const clock = new WireClock((req, target, us) => { assert.equal(target, 0); timed.set(req.url, us); });
   const watch: WireWatch = {
     opened: (target, port) => { told.opened.push(port); clock.opened(target, port); },
     closed: (target, port) => { told.closed.push(port); clock.closed(target, port); },
-    sent: (target, port, offset, req) => { told.sent.set(req.url, { port, offset }); clock.sent(target, port, offset, req); },
+    sent: (target, port, offset, req, queued) => {
+      told.sent.set(req.url, { port, offset });
+      if (queued) told.queued.add(req.url);
+      clock.sent(target, port, offset, req, queued);
+    },
     answered: (target, port, offset, req) => { told.answered.set(req.url, { port, offset }); clock.answered(target, port, offset, req); },
   };
   const replayer = new Replayer({ targets: [origin], concurrency: 2, pipeline: 3, wire: watch, timeoutMs: 10_000 });
@@ -105,10 +110,19 @@ for (const host of ['127.0.0.1', '::1']) test(`wire clock (${host}): replays tim
     requests.push(fakeRequest(`/head?i=${i}`, { method: 'HEAD' }));
     requests.push(fakeRequest(`/upload?i=${i}`, { method: 'POST', headers: ['Host', 'x', 'Content-Type', 'application/octet-stream'], body: Buffer.alloc(200_000 + i, 7) }));
   }
-  const outcomes = await Promise.all(requests.map((req, i) => new Promise<[string, ShadowResponse[]]>((resolve) => {
+  // First a burst in one turn: two connections take three each, written at once, so the second
+  // and third on each are written behind the first (pipelined) and left untimed.
+  const burst = Array.from({ length: 6 }, (_, i) => fakeRequest(`/burst?i=${i}`));
+  const burstOutcomes = burst.map((req) => new Promise<[string, ShadowResponse[]]>((resolve) => replayer.submit(req, (outcome, responses) => resolve([outcome, responses]))));
+  const outcomes = await Promise.all([...burstOutcomes, ...requests.map((req, i) => new Promise<[string, ShadowResponse[]]>((resolve) => {
     setTimeout(() => replayer.submit(req, (outcome, responses) => resolve([outcome, responses])), i * 2);
-  })));
+  }))]);
+  requests.unshift(...burst);
   assert.deepEqual(outcomes.map(([o]) => o), requests.map(() => 'replayed'));
+  assert.deepEqual(burst.map((req) => told.queued.has(req.url)), [false, true, true, false, true, true]);
+  for (const [i, req] of requests.entries()) {
+    assert.equal(outcomes[i][1][0].queued === true, told.queued.has(req.url), `${req.url}: the answer says whether it was queued`);
+  }
   await replayer.drain(1000);
   await tcpdump.stop();
 
@@ -148,9 +162,9 @@ for (const host of ['127.0.0.1', '::1']) test(`wire clock (${host}): replays tim
     const start = shadow.starts.get(req.url)!;
     const end = shadow.ends.get(req.url)!;
     const expected = first(end.port, false, end.offset - 1)!.tsUs - first(start.port, true, start.offset)!.tsUs;
-    assert.equal(timed.get(req.url), expected, req.url);
+    assert.equal(timed.get(req.url), told.queued.has(req.url) ? undefined : expected, req.url);
   }
-  assert.deepEqual(clock.stats, { timed: requests.length, untimed: 0 });
+  assert.deepEqual(clock.stats, { timed: requests.length - told.queued.size, untimed: 0, queued: told.queued.size });
   assert.ok(told.opened.length >= 1 && told.opened.length <= 2, `${told.opened.length} connections`);
   assert.deepEqual([...told.closed].sort(), [...told.opened].sort(), 'each connection told closed at the drain');
 });
@@ -161,22 +175,22 @@ test('wire clock: what cannot be timed lets go — a closed connection\'s unansw
   const nowUs = Date.now() * 1000;
   const [a, b, c] = ['/a', '/b', '/c'].map((u) => fakeRequest(u));
   clock.opened(0, 40000);
-  clock.sent(0, 40000, 0, a);
-  clock.sent(0, 40000, 100, b);
-  clock.sent(0, 40000, 200, c);
+  clock.sent(0, 40000, 0, a, false);
+  clock.sent(0, 40000, 100, b, false);
+  clock.sent(0, 40000, 200, c, false);
   clock.answered(0, 40000, 50, a);
   clock.closed(0, 40000);
-  assert.deepEqual(clock.stats, { timed: 0, untimed: 2 }, 'b and c were never answered on it');
+  assert.deepEqual(clock.stats, { timed: 0, untimed: 2, queued: 0 }, 'b and c were never answered on it');
   // The answered one is timed by packets that come after the close, as a capture's lag brings them.
   clock.mark(0, 40000, true, 0, 100, nowUs + 10);
   clock.mark(0, 40000, false, 0, 50, nowUs + 510);
   assert.deepEqual(timed, ['/a 500']);
-  assert.deepEqual(clock.stats, { timed: 1, untimed: 2 });
+  assert.deepEqual(clock.stats, { timed: 1, untimed: 2, queued: 0 });
 
   // A packet older than the request (an earlier connection on the same port) is not its.
   clock.opened(0, 40000);
   const d = fakeRequest('/d');
-  clock.sent(0, 40000, 0, d);
+  clock.sent(0, 40000, 0, d, false);
   clock.mark(0, 40000, true, 0, 100, nowUs - 5_000_000);
   clock.answered(0, 40000, 20, d);
   clock.mark(0, 40000, false, 0, 20, nowUs + 900);
@@ -185,9 +199,9 @@ test('wire clock: what cannot be timed lets go — a closed connection\'s unansw
   assert.deepEqual(timed, ['/a 500', '/d 800']);
 
   // The port opened again: what still waited there goes untimed.
-  clock.sent(0, 40000, 100, fakeRequest('/e'));
+  clock.sent(0, 40000, 100, fakeRequest('/e'), false);
   clock.opened(0, 40000);
-  assert.deepEqual(clock.stats, { timed: 2, untimed: 3 });
+  assert.deepEqual(clock.stats, { timed: 2, untimed: 3, queued: 0 });
 
   // Answers whose last packet the capture dropped: let go at the next sweep (at every 1,024th
   // answer: /a and /d were two; here anything answered is old enough), spread over connections
@@ -197,9 +211,9 @@ test('wire clock: what cannot be timed lets go — a closed connection\'s unansw
     const port = 41000 + (i >> 6);
     if (i % 64 === 0) clock.opened(0, port);
     const r = fakeRequest(`/f${i}`);
-    clock.sent(0, port, (i % 64) * 10, r);
+    clock.sent(0, port, (i % 64) * 10, r, false);
     clock.mark(0, port, true, (i % 64) * 10, 10, Date.now() * 1000 + 5000);
     clock.answered(0, port, ((i % 64) + 1) * 100, r);
-    assert.deepEqual(clock.stats, { timed: 2, untimed: i < sweepAt ? 3 : 3 + sweepAt + 1 }, `after answer ${i}`);
+    assert.deepEqual(clock.stats, { timed: 2, untimed: i < sweepAt ? 3 : 3 + sweepAt + 1, queued: 0 }, `after answer ${i}`);
   }
 });
