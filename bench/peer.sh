@@ -47,6 +47,8 @@
 # main thread alone over the same span: capture, parsing and the policy; without --workers, replay
 # and comparison too. The CPU covers capturing and parsing every
 # production request, so a mirror that sheds load pays more per request that reached the shadow.
+# With comparison, p50 and p99 are the report's latency estimates in µs, production / shadow, both
+# timed from the capture (the shadow's only from answers not queued behind another, with st-pipe).
 #
 # Offline: the pcap of bench/read.sh (bench/out/read-bench.pcap, port 20080; read.sh is run first
 # when it is missing), read by `shadowtap read` (JSON line per exchange to /dev/null), tshark's HTTP
@@ -224,6 +226,13 @@ run_one() {   # run_one TOOL RATE -> appends a row to peer-live.tsv
       const busy = s.compare ? `,diffed=${s.compare.exchanges - s.compare.busy},busy=${s.compare.busy}` : "";
       console.log(`seen=${s.seen},replayed=${s.replayed},kdrop=${s.capture.kernelDropped},qdrop=${s.capture.queueDropped}${busy},mainCpu=${process.argv[2]},notReplayed:${nr}`);
     ' "$OUT/peer-summary.json" "$(awk -v t=$((m1 - m0)) -v hz=$HZ 'BEGIN { printf "%.2f", t / hz }')")
+  fi
+  if [ -s "$OUT/peer-cmp/results.json" ]; then   # latency p50/p99 in µs, production / shadow (report's own estimates)
+    st="$st,$($SHADOWTAP report "$OUT/peer-cmp" --json 2>/dev/null | node -e '
+      const e = JSON.parse(require("fs").readFileSync(0, "utf8")).targets[0].endpoints.find((x) => x.key === "GET /api/items");
+      const q = (side, k) => (side && side[k] != null ? side[k] : "-");
+      console.log(e ? `p50=${q(e.production, "p50")}/${q(e.shadow, "p50")},p99=${q(e.production, "p99")}/${q(e.shadow, "p99")}` : "p50=-");
+    ')"
   fi
   printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$rate" "$tool" "$rps" "$prod" "$shadow" \
     "$(awk -v t=$((c1 - c0)) -v hz=$HZ 'BEGIN { printf "%.2f", t / hz }')" "$rss" "$load" "$st" "$ROUND" >>"$OUT/peer-live.tsv"

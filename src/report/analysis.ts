@@ -364,7 +364,8 @@ export function analyze(results: ResultsJson, thresholds: Thresholds = defaultTh
   }
   const queued = results.counters.latencyQueued ?? 0;
   if (queued > 0) {
-    notes.push(`${queued} shadow answer(s) were not timed: written behind unanswered requests on a pipelined connection (--pipeline), they waited for those`);
+    notes.push(`${queued} shadow answer(s) were not timed: written behind unanswered requests on a pipelined connection (--pipeline), they waited for those; ` +
+      'pipelining also gives the shadow fewer, fuller connections than production had, so its latency compares like for like only with a --baseline replayed alike');
   }
   if (results.counters.endpointOverflow > 0) notes.push(`${results.counters.endpointOverflow} exchanges beyond the endpoint cap were grouped as {other}`);
   return {
