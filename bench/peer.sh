@@ -30,9 +30,9 @@
 #   st-nocmp  the same with --no-compare and no --out
 #   st-unit   st at the CPU weight its systemd unit gives it (CPUWeight=20 against production's
 #             default 100): nice 7, whose scheduler weight (215) is about a fifth of nice 0's (1024)
-#   st-pipe   st with --pipeline $PIPE (default 8): requests that meet in one turn of the event loop
-#             share a connection and a write (answers written behind another are compared but not
-#             timed)
+#   st-pipe   st with --pipeline $PIPE (PIPE=8 by default): the oldest connection with room takes
+#             each request, so the requests of one turn share a write (answers to requests written
+#             behind an unanswered one are compared but not timed); only with PEER_TOOLS
 #   st-w1     st with --workers 1: replay and comparison on a worker thread (the default, 0, keeps
 #             them on the capture thread)
 #   gor       gor --input-raw lo:PROD --output-http http://127.0.0.1:SHADOW   (GoReplay defaults;
@@ -232,7 +232,7 @@ run_one() {   # run_one TOOL RATE -> appends a row to peer-live.tsv
       const e = JSON.parse(require("fs").readFileSync(0, "utf8")).targets[0].endpoints.find((x) => x.key === "GET /api/items");
       const q = (side, k) => (side && side[k] != null ? side[k] : "-");
       console.log(e ? `p50=${q(e.production, "p50")}/${q(e.shadow, "p50")},p99=${q(e.production, "p99")}/${q(e.shadow, "p99")}` : "p50=-");
-    ')"
+    ' || echo "p50=?")"
   fi
   printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$rate" "$tool" "$rps" "$prod" "$shadow" \
     "$(awk -v t=$((c1 - c0)) -v hz=$HZ 'BEGIN { printf "%.2f", t / hz }')" "$rss" "$load" "$st" "$ROUND" >>"$OUT/peer-live.tsv"

@@ -53,6 +53,7 @@ export class ShadowCall {
   retry(): void {
     this.attempts++;
     this.written = false;
+    this.queued = false;
     this.answered = false;
     this.connection = null;
   }

@@ -209,7 +209,7 @@ const ms = (us: number): string => `${(us / 1000).toFixed(1)} ms`;
 
 /** `recorded`: production's answers come from a recording (`replay --out`), so production is
  * the latency reference when there is no baseline. */
-function endpoint(e: EndpointJson, s: ShadowEndpointJson, pooled: PooledNoise, t: Thresholds, recorded = false): EndpointAnalysis {
+function endpoint(e: EndpointJson, s: ShadowEndpointJson, pooled: PooledNoise, t: Thresholds, recorded = false, pipelined = false): EndpointAnalysis {
   const ownNoise = e.noise.comparisons >= t.minNoiseSamples;
   const fields: FieldAnalysis[] = Object.entries(s.fields).map(([path, f]) => {
     const noise = ownNoise ? { counts: e.noise.fields[path], comparisons: e.noise.comparisons } : pooled.get(path);
@@ -249,10 +249,11 @@ function endpoint(e: EndpointJson, s: ShadowEndpointJson, pooled: PooledNoise, t
   const baseline = e.baseline !== null ? side(e.baseline, true, t.latencyConfidence) : null;
   // Like with like: the baseline (timed as the shadow is), else production when the shadow was
   // timed from the capture too (--wire-timing) or production is all there is (a recording
-  // replayed), else production only when asked for.
+  // replayed) — unless the replays were pipelined, which changes the shadow's load — else
+  // production only when asked for.
   const useBaseline = t.latencyReference === 'baseline' && baseline !== null;
   const reference = useBaseline ? baseline
-    : t.latencyReference === 'production' || shadow.timedOn === 'capture' || recorded ? production : null;
+    : t.latencyReference === 'production' || ((shadow.timedOn === 'capture' || recorded) && !pipelined) ? production : null;
   // Differences need compared exchanges; errors only need answers (or their absence) to count.
   const judgedDiffs = s.compared >= t.minRequests;
   const judged = judgedDiffs || s.attempts >= t.minRequests;
@@ -327,7 +328,7 @@ export function analyze(results: ResultsJson, thresholds: Thresholds = defaultTh
   let judgedEndpoints = 0;
   const targets = results.shadows.map((target, i): TargetAnalysis => {
     const endpoints = results.endpoints
-      .map((e) => endpoint(e, e.shadows[i], pooled, thresholds, recordedProduction(results)))
+      .map((e) => endpoint(e, e.shadows[i], pooled, thresholds, recordedProduction(results), (results.counters.latencyQueued ?? 0) > 0))
       .sort((a, b) => b.problems.length - a.problems.length || b.traffic - a.traffic || a.key.localeCompare(b.key));
     for (const e of endpoints) {
       if (e.judged) judgedEndpoints++;
@@ -364,8 +365,11 @@ export function analyze(results: ResultsJson, thresholds: Thresholds = defaultTh
   }
   const queued = results.counters.latencyQueued ?? 0;
   if (queued > 0) {
-    notes.push(`${queued} shadow answer(s) were not timed: written behind unanswered requests on a pipelined connection (--pipeline), they waited for those; ` +
-      'pipelining also gives the shadow fewer, fuller connections than production had, so its latency compares like for like only with a --baseline replayed alike');
+    notes.push(`${queued} shadow answer(s) were not timed: written behind unanswered requests on a pipelined connection (--pipeline), they waited for those`);
+    if (results.baseline === null && thresholds.latencyReference !== 'production') {
+      notes.push('latency not judged: pipelining gave the shadow fewer, fuller connections than production had, so only a --baseline replayed alike is a like-for-like reference ' +
+        '(or judge against production anyway with --latency-reference production)');
+    }
   }
   if (results.counters.endpointOverflow > 0) notes.push(`${results.counters.endpointOverflow} exchanges beyond the endpoint cap were grouped as {other}`);
   return {

@@ -186,6 +186,7 @@ test('an answer written behind others on a pipelined connection is compared but 
     const answer = shadowResponse(SHADOW, { n }, 200, n % 3 === 0 ? 1000 : 90_000);
     if (n % 3 !== 0) answer.queued = true; // waited 89 ms behind the one before it
     stage.replayed(req, [answer]);
+    if (n % 3 === 0) stage.wire(req, 0, 900); // timed from the capture, as --wire-timing does
   }
   const r = flushed(stage).results({}, true);
   const s = r.endpoints[0].shadows[0];
@@ -193,8 +194,16 @@ test('an answer written behind others on a pipelined connection is compared but 
   assert.deepEqual([LatencyHistogram.fromJSON(s.latency).count, s.latency.max], [4, 1000]);
   assert.equal(LatencyHistogram.fromJSON(r.endpoints[0].production.latency).count, 12);
   assert.equal(r.counters.latencyQueued, 8);
-  const a = analyze(r, { ...defaultThresholds, latencyReference: 'production' });
-  assert.ok(a.verdict.notes.some((note) => note.startsWith('8 shadow answer(s) were not timed')), a.verdict.notes.join('\n'));
+  const asked = analyze(r, { ...defaultThresholds, latencyReference: 'production', minLatencySamples: 4 });
+  assert.ok(asked.verdict.notes.some((note) => note.startsWith('8 shadow answer(s) were not timed')), asked.verdict.notes.join('\n'));
+  assert.equal(asked.targets[0].endpoints[0].latencyReference, 'production');
+  // Unasked, a capture-timed shadow is judged against production, but not when pipelined: its
+  // load was not production's.
+  const unasked = analyze(r, { ...defaultThresholds, minLatencySamples: 4 });
+  assert.equal(unasked.targets[0].endpoints[0].latencyReference, null);
+  assert.ok(unasked.verdict.notes.some((note) => note.startsWith('latency not judged: pipelining')), unasked.verdict.notes.join('\n'));
+  r.counters.latencyQueued = 0;
+  assert.equal(analyze(r, { ...defaultThresholds, minLatencySamples: 4 }).targets[0].endpoints[0].latencyReference, 'production');
 });
 
 test('diffs run in short slices within their CPU share, between other events', async (t) => {

@@ -201,6 +201,30 @@ describe('replay over the wire: connections', () => {
     pending = [];
   });
 
+  it('--pipeline: an answer to a request written behind an unanswered one (in a later turn too) is marked queued; one written on an idle connection is not', async (t) => {
+    let held: (() => void) | null = null;
+    const server = await rawServer((head, socket) => {
+      const answer = () => socket.write(ok(`answer ${targetOf(head)}`));
+      if (targetOf(head) === '/first') held = answer; // answered only once /second is here
+      else {
+        held?.();
+        held = null;
+        answer();
+      }
+    });
+    t.after(() => server.close());
+    const replayer = new Replayer(opts(server.origin, { concurrency: 1, pipeline: 2 }));
+    const first = replay(replayer, fakeRequest('/first'));
+    await new Promise((resolve) => setTimeout(resolve, 50)); // /first written, its answer held
+    const second = replay(replayer, fakeRequest('/second'));
+    const [a, b] = await Promise.all([first, second]);
+    const c = await replay(replayer, fakeRequest('/third'));
+    await replayer.drain(1000);
+    assert.deepEqual([a, b, c].map((x) => [x.outcome, String(x.r.body), x.r.queued === true]),
+      [['replayed', 'answer /first', false], ['replayed', 'answer /second', true], ['replayed', 'answer /third', false]]);
+    assert.equal(server.connections(), 1);
+  });
+
   it('HEAD, 204 and 304 carry no body whatever Content-Length says; the next answer is framed right', async (t) => {
     const server = await rawServer((head, socket) => {
       const url = targetOf(head);
