@@ -358,7 +358,7 @@ export class CompareStage {
       const sent = r !== undefined && (r.outcome === 'replayed' || r.outcome === 'shadowError' || r.outcome === 'shadowTimeout');
       const isBaseline = this.targets[i] === this.baseline;
       const shadow = isBaseline ? null : ep.shadows[this.shadowSlot[i]];
-      if (timed && r.queued === true && r.outcome === 'replayed') this.counters.latencyQueued = (this.counters.latencyQueued ?? 0) + 1;
+      if (sent && timed && r.queued === true && r.outcome === 'replayed') this.counters.latencyQueued = (this.counters.latencyQueued ?? 0) + 1;
       if (sent) recordSide(shadow === null ? (ep.baseline as SideStats) : shadow.side, r.statusCode, r.outcome, timed && r.queued !== true ? r.latencyUs : -1);
       if (shadow === null) {
         if (sent && r.outcome === 'replayed' && prod !== null) diffable = true;
