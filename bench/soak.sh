@@ -3,7 +3,8 @@
 # its resident memory is sampled every 10 s and the accounting is checked at the end.
 # Usage: bash bench/soak.sh [minutes]    (needs wrk, nginx, root)
 #   RATE=15000 paces production at that many req/s (wrk -c200, as bench/peer.sh does; default:
-#   wrk -c64 flat out); COMPARE=1 runs with comparison (--out DIR), as shadowtap's defaults do.
+#   wrk -c64 flat out); COMPARE=1 runs with comparison (--out DIR), as shadowtap's defaults do;
+#   ST_ARGS="--pipeline 8" adds options to shadowtap's.
 source "$(dirname "$0")/lib.sh"
 MINUTES=${1:-10}
 SECS=$(awk -v m="$MINUTES" 'BEGIN { printf "%d", m * 60 }')
@@ -14,7 +15,7 @@ ACCESS_LOG="$OUT/soak-shadow.log" start_nginx soak-shadow $SHADOW
 COMPARE_ARGS=()
 [ "${COMPARE:-0}" = 1 ] && { rm -rf "$OUT/soak-cmp"; COMPARE_ARGS=(--out "$OUT/soak-cmp"); }
 $SHADOWTAP run -i lo -p $PROD -s http://127.0.0.1:$SHADOW --summary-json "$OUT/soak-summary.json" \
-  --stats-interval 60 "${COMPARE_ARGS[@]}" >"$OUT/soak-run.log" 2>&1 &
+  --stats-interval 60 "${COMPARE_ARGS[@]}" ${ST_ARGS:-} >"$OUT/soak-run.log" 2>&1 &
 ST=$!
 for _ in $(seq 50); do grep -q 'capture started' "$OUT/soak-run.log" && break; sleep 0.1; done
 if [ -n "${RATE:-}" ]; then
