@@ -326,9 +326,11 @@ export function analyze(results: ResultsJson, thresholds: Thresholds = defaultTh
   const reasons: string[] = [];
   const notes: string[] = [];
   let judgedEndpoints = 0;
+  const recorded = recordedProduction(results);
+  const queued = results.counters.latencyQueued ?? 0;
   const targets = results.shadows.map((target, i): TargetAnalysis => {
     const endpoints = results.endpoints
-      .map((e) => endpoint(e, e.shadows[i], pooled, thresholds, recordedProduction(results), (results.counters.latencyQueued ?? 0) > 0))
+      .map((e) => endpoint(e, e.shadows[i], pooled, thresholds, recorded, queued > 0))
       .sort((a, b) => b.problems.length - a.problems.length || b.traffic - a.traffic || a.key.localeCompare(b.key));
     for (const e of endpoints) {
       if (e.judged) judgedEndpoints++;
@@ -353,7 +355,10 @@ export function analyze(results: ResultsJson, thresholds: Thresholds = defaultTh
   if (results.endpoints.every((e) => e.noise.comparisons === 0)) {
     notes.push('no noise was learned (no --baseline and no repeated requests): every difference counts');
   }
-  if (recordedProduction(results) && results.baseline === null) {
+  if (queued > 0 && results.baseline === null && thresholds.latencyReference !== 'production') {
+    notes.push('latency not judged: pipelining gave the shadow fewer, fuller connections than production had, so only a --baseline replayed alike is a like-for-like reference ' +
+      '(or judge against production anyway with --latency-reference production)');
+  } else if (recorded && results.baseline === null) {
     notes.push('latency judged against production\'s recorded latencies (capture timestamps); the shadow is timed by shadowtap as its client');
   } else if (thresholds.latencyReference === 'baseline' && results.baseline === null && (results.counters.wireTimed ?? 0) === 0) {
     notes.push('latency not judged: no --baseline and no --wire-timing (the shadow is timed by shadowtap as its client, production from the capture) — or judge against production anyway with --latency-reference production');
@@ -363,13 +368,8 @@ export function analyze(results: ResultsJson, thresholds: Thresholds = defaultTh
     notes.push(`${untimed} exchange(s) at the start of the run were compared but not timed (--latency-warmup: a cold start is not judged); ` +
       'a latency shown as – had no timed exchange');
   }
-  const queued = results.counters.latencyQueued ?? 0;
   if (queued > 0) {
     notes.push(`${queued} shadow answer(s) were not timed: written behind unanswered requests on a pipelined connection (--pipeline), they waited for those`);
-    if (results.baseline === null && thresholds.latencyReference !== 'production') {
-      notes.push('latency not judged: pipelining gave the shadow fewer, fuller connections than production had, so only a --baseline replayed alike is a like-for-like reference ' +
-        '(or judge against production anyway with --latency-reference production)');
-    }
   }
   if (results.counters.endpointOverflow > 0) notes.push(`${results.counters.endpointOverflow} exchanges beyond the endpoint cap were grouped as {other}`);
   return {

@@ -202,6 +202,10 @@ test('an answer written behind others on a pipelined connection is compared but 
   const unasked = analyze(r, { ...defaultThresholds, minLatencySamples: 4 });
   assert.equal(unasked.targets[0].endpoints[0].latencyReference, null);
   assert.ok(unasked.verdict.notes.some((note) => note.startsWith('latency not judged: pipelining')), unasked.verdict.notes.join('\n'));
+  // A recording replayed pipelined: its notes do not claim production's latencies judged it.
+  const recording = analyze({ ...r, source: { kind: 'recording', recording: 'r', files: [] } }, { ...defaultThresholds, minLatencySamples: 4 });
+  assert.equal(recording.targets[0].endpoints[0].latencyReference, null);
+  assert.deepEqual(recording.verdict.notes.filter((note) => note.startsWith('latency')).map((note) => note.slice(0, 32)), ['latency not judged: pipelining g']);
   r.counters.latencyQueued = 0;
   assert.equal(analyze(r, { ...defaultThresholds, minLatencySamples: 4 }).targets[0].endpoints[0].latencyReference, 'production');
 });
